@@ -1,0 +1,5 @@
+"""``python -m framepipe``."""
+
+from framepipe.cli import main
+
+raise SystemExit(main())

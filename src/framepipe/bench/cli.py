@@ -1,0 +1,13 @@
+"""Placeholder until the subcommand lands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SystemExit("framepipe: error: not implemented yet")
