@@ -69,6 +69,7 @@ class TestGetProcessor:
         """Two pipelines must not share motion state, so each call builds a new detector."""
         first, second = get_processor("motion"), get_processor("motion")
         assert isinstance(first, MotionDetector)
+        assert isinstance(second, MotionDetector)
         assert first is not second
         for x in range(0, 200, 10):
             first(square_scene(x))

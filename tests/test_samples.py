@@ -1,0 +1,113 @@
+"""Tests for samples/: the clip generator, the committed clip and the example scripts."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import cv2
+import numpy as np
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+def load_make_sample() -> ModuleType:
+    """Import samples/make_sample.py by path (samples/ is a folder of scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location("make_sample", SAMPLES / "make_sample.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def read_clip(path: Path) -> tuple[int, tuple[int, int], float]:
+    """Decode every frame; return (frames decoded, (width, height) of the frames, container FPS)."""
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"cannot open {path}"
+    count, size = 0, (0, 0)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            count += 1
+            size = (frame.shape[1], frame.shape[0])
+    finally:
+        capture.release()
+    return count, size, fps
+
+
+class TestMakeSample:
+    @pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+    def test_script_writes_a_clip_with_the_requested_frames_and_size(
+        self, tmp_path: Path, suffix: str
+    ) -> None:
+        """Run as a script, it writes fps x seconds frames of the requested size."""
+        out = tmp_path / f"clip{suffix}"
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(SAMPLES / "make_sample.py"),
+                str(out),
+                "--width",
+                "160",
+                "--height",
+                "96",
+                "--fps",
+                "10",
+                "--seconds",
+                "1.5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "wrote 15 frames" in result.stdout
+        assert read_clip(out) == (15, (160, 96), 10.0)
+
+    def test_objects_move_from_frame_to_frame_over_a_fixed_backdrop(self) -> None:
+        """Consecutive frames differ in a few places only: the movers, not the backdrop."""
+        make_sample = load_make_sample()
+        first = make_sample.render_frame(10, 320, 180)
+        second = make_sample.render_frame(11, 320, 180)
+        changed = np.any(first != second, axis=2).mean()
+        assert 0.001 < changed < 0.2
+        # Frames are a pure function of the index.
+        np.testing.assert_array_equal(first, make_sample.render_frame(10, 320, 180))
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["clip.mkv"], "output must end in .mp4 or .avi, but got 'clip.mkv'"),
+            (["clip.mp4", "--width", "101"], "width must be an even number of at least 16"),
+            (["clip.mp4", "--fps", "0"], "fps must be positive, but got 0"),
+            (["missing/clip.mp4"], "output directory must exist"),
+        ],
+    )
+    def test_bad_arguments_fail_with_one_line_and_exit_code_2(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    ) -> None:
+        """A user mistake is one error line on stderr, no traceback, and no file written."""
+        make_sample = load_make_sample()
+        args = [str(tmp_path / args[0]), *args[1:]]
+        assert make_sample.main(args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("make_sample: error: ")
+        assert message in err
+        assert err.count("\n") == 1
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_committed_sample_clip_is_the_documented_five_seconds_at_640x360() -> None:
+    """samples/sample.mp4 is small and decodes to 150 frames of 640x360 at 30 FPS."""
+    clip = SAMPLES / "sample.mp4"
+    assert clip.stat().st_size < 3 * 1024 * 1024
+    assert read_clip(clip) == (150, (640, 360), 30.0)
