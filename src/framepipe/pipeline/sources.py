@@ -1,0 +1,260 @@
+"""Frame sources: a camera, a video file, a network stream or the built-in synthetic scene.
+
+``open_source(spec)`` turns what a user typed into an open :class:`Source`; every failure a user
+can cause (missing file, not a video, camera that does not open, unreachable URL, malformed
+synthetic spec) is a :class:`SourceError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+import cv2
+
+from framepipe.pipeline.synthetic import DEFAULT_SCENE, Frame, SyntheticScene, _Renderer
+
+__all__ = [
+    "STREAM_SCHEMES",
+    "Frame",
+    "Source",
+    "SourceError",
+    "SourceInfo",
+    "SourceKind",
+    "SourceSpec",
+    "open_source",
+    "parse_source",
+]
+
+SourceKind = Literal["camera", "file", "stream", "synthetic"]
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp://", "rtmp://")
+
+# Extra time the open guard waits beyond OpenCV's own open timeout before giving up on a backend
+# that ignores it.
+_OPEN_GUARD_MARGIN_S = 2.0
+
+
+class SourceError(Exception):
+    """A source that cannot be opened or read; ``str(error)`` is a one-line user-facing message."""
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What is known about an open source. ``None`` means the source does not say."""
+
+    name: str
+    kind: SourceKind
+    fps: float | None
+    width: int
+    height: int
+    frame_count: int | None
+    is_live: bool
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A parsed source spec: its kind and target (camera index, file path, URL or scene)."""
+
+    kind: SourceKind
+    target: int | str | SyntheticScene
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind in ("camera", "stream")
+
+
+def parse_source(spec: str | int | None) -> SourceSpec:
+    """Classify ``spec`` without opening it.
+
+    ``None`` is the default synthetic scene; an int or a digit string is a camera index; a URL
+    with a stream scheme is a stream; ``synthetic[:WxH@FPS:SECONDS]`` is the generated scene;
+    anything else must be an existing file.
+    """
+    if spec is None:
+        return SourceSpec("synthetic", DEFAULT_SCENE)
+    if isinstance(spec, bool):
+        raise SourceError(
+            f"source must be a camera index, path, URL or 'synthetic', but got {spec}"
+        )
+    if isinstance(spec, int):
+        if spec < 0:
+            raise SourceError(f"camera index must be >= 0, but got {spec}")
+        return SourceSpec("camera", spec)
+    text = spec.strip()
+    if not text:
+        raise SourceError("source must not be empty")
+    if text.isdigit():
+        return SourceSpec("camera", int(text))
+    if text.lower().startswith(STREAM_SCHEMES):
+        return SourceSpec("stream", text)
+    if text == "synthetic" or text.startswith("synthetic:"):
+        try:
+            return SourceSpec("synthetic", SyntheticScene.from_spec(text))
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+    path = Path(text)
+    if not path.exists():
+        raise SourceError(f"no such file: {text}")
+    if not path.is_file():
+        raise SourceError(f"not a video file: {text} (not a regular file)")
+    return SourceSpec("file", str(path))
+
+
+class Source(ABC):
+    """An open frame source. ``read()`` returns the next BGR frame, or ``None`` at the end."""
+
+    info: SourceInfo
+
+    @abstractmethod
+    def read(self) -> Frame | None: ...
+
+    @abstractmethod
+    def release(self) -> None:
+        """Free the device or file; idempotent."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.info.name!r}, kind={self.info.kind!r})"
+
+
+class SyntheticSource(Source):
+    """The generated scene, produced as fast as it is read (like a file: not live)."""
+
+    def __init__(self, scene: SyntheticScene) -> None:
+        self.scene = scene
+        self._renderer = _Renderer(scene)
+        self._next = 0
+        self._released = False
+        self.info = SourceInfo(
+            name=str(scene),
+            kind="synthetic",
+            fps=scene.fps,
+            width=scene.width,
+            height=scene.height,
+            frame_count=scene.frame_count,
+            is_live=False,
+        )
+
+    def read(self) -> Frame | None:
+        if self._released or self._next >= self.scene.frame_count:
+            return None
+        frame = self._renderer.render(self._next)
+        self._next += 1
+        return frame
+
+    def release(self) -> None:
+        self._released = True
+
+
+class CaptureSource(Source):
+    """A camera, file or stream read through ``cv2.VideoCapture``."""
+
+    def __init__(self, capture: cv2.VideoCapture, info: SourceInfo) -> None:
+        self._capture = capture
+        self._lock = threading.Lock()
+        self._released = False
+        self.info = info
+
+    def read(self) -> Frame | None:
+        with self._lock:
+            if self._released:
+                return None
+            ok, frame = self._capture.read()
+        if not ok or frame is None:
+            return None
+        return frame
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._released:
+                self._released = True
+                self._capture.release()
+
+
+def open_source(spec: str | int | None, *, open_timeout_s: float = 10.0) -> Source:
+    """Open ``spec`` (see :func:`parse_source`); raise :class:`SourceError` when it cannot be read.
+
+    Network streams get a bounded open and read timeout (``open_timeout_s``), and the open itself
+    runs under a guard so a backend that ignores the timeout cannot hang the caller.
+    """
+    if not open_timeout_s > 0:
+        raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
+    parsed = parse_source(spec)
+    if isinstance(parsed.target, SyntheticScene):
+        return SyntheticSource(parsed.target)
+    if isinstance(parsed.target, int):
+        index = parsed.target
+        capture = _guarded_open(lambda: cv2.VideoCapture(index), open_timeout_s, f"camera {index}")
+        if capture is None or not capture.isOpened():
+            raise SourceError(f"camera {index} does not open (no such device, or it is busy)")
+        return CaptureSource(capture, _info_from(capture, str(index), "camera", live=True))
+    target = str(parsed.target)
+    if parsed.kind == "stream":
+        ms = int(open_timeout_s * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        capture = _guarded_open(
+            lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params), open_timeout_s, target
+        )
+        if capture is None or not capture.isOpened():
+            raise SourceError(
+                f"stream {target} is unreachable or not a video stream "
+                f"(no connection within {open_timeout_s:g} s)"
+            )
+        return CaptureSource(capture, _info_from(capture, target, "stream", live=True))
+    capture = cv2.VideoCapture(target)
+    if not capture.isOpened():
+        raise SourceError(f"not a video file: {target} (no decodable video stream)")
+    info = _info_from(capture, os.path.basename(target), "file", live=False)
+    if info.width <= 0 or info.height <= 0:
+        capture.release()
+        raise SourceError(f"not a video file: {target} (no video frames)")
+    return CaptureSource(capture, info)
+
+
+def _guarded_open(
+    open_capture: Callable[[], cv2.VideoCapture], timeout_s: float, what: str
+) -> cv2.VideoCapture | None:
+    """Run ``open_capture`` in a helper thread; give up after the timeout plus a margin."""
+    result: list[cv2.VideoCapture] = []
+
+    def opener() -> None:
+        result.append(open_capture())
+
+    thread = threading.Thread(target=opener, name=f"framepipe-open {what}", daemon=True)
+    thread.start()
+    thread.join(timeout_s + _OPEN_GUARD_MARGIN_S)
+    if thread.is_alive():
+        # The backend ignored its timeout; the daemon thread is abandoned rather than waited on.
+        raise SourceError(f"{what} did not open within {timeout_s:g} s")
+    return result[0] if result else None
+
+
+def _info_from(capture: cv2.VideoCapture, name: str, kind: SourceKind, *, live: bool) -> SourceInfo:
+    fps = float(capture.get(cv2.CAP_PROP_FPS))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return SourceInfo(
+        name=name,
+        kind=kind,
+        # Backends report 0 (or nonsense like 1000 for some streams) when they do not know.
+        fps=fps if 0 < fps < 1000 else None,
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        frame_count=count if count > 0 and not live else None,
+        is_live=live,
+    )

@@ -1,0 +1,197 @@
+"""Tests for framepipe.pipeline.sources: parsing specs and opening real sources."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framepipe.pipeline.sources import (
+    SourceError,
+    SourceInfo,
+    SourceSpec,
+    open_source,
+    parse_source,
+)
+from framepipe.pipeline.synthetic import SyntheticScene
+from video_files import write_video
+
+
+class TestParseSource:
+    @pytest.mark.parametrize(
+        ("spec", "kind", "target"),
+        [
+            (0, "camera", 0),  # an int is a camera index
+            ("2", "camera", 2),  # so is a digit string
+            ("rtsp://cam.local/stream", "stream", "rtsp://cam.local/stream"),
+            ("HTTP://example.com/live.m3u8", "stream", "HTTP://example.com/live.m3u8"),
+            ("tcp://127.0.0.1:5000", "stream", "tcp://127.0.0.1:5000"),
+            ("udp://@:1234", "stream", "udp://@:1234"),
+            ("synthetic", "synthetic", SyntheticScene()),
+            ("synthetic:320x240@15:2", "synthetic", SyntheticScene(320, 240, 15.0, 2.0)),
+            (None, "synthetic", SyntheticScene()),  # omitted: the default scene
+        ],
+    )
+    def test_classifies_each_kind_of_spec(self, spec: str | int | None, kind: str, target: object):
+        """Camera indices, URLs and synthetic specs are recognised without opening anything."""
+        assert parse_source(spec) == SourceSpec(kind, target)  # type: ignore[arg-type]
+
+    def test_an_existing_path_is_a_file(self, tmp_path: Path):
+        """A path that exists is a file source, whatever its name looks like."""
+        path = tmp_path / "clip.avi"
+        path.write_bytes(b"x")
+        assert parse_source(str(path)) == SourceSpec("file", str(path))
+
+    def test_live_kinds_are_camera_and_stream(self):
+        """Only cameras and streams are live; the drop policy default depends on it."""
+        assert parse_source(0).is_live
+        assert parse_source("tcp://127.0.0.1:1").is_live
+        assert not parse_source("synthetic").is_live
+
+    @pytest.mark.parametrize(
+        ("spec", "message"),
+        [
+            ("no/such/clip.mp4", "no such file: no/such/clip.mp4"),
+            ("synthetic:640x480", "synthetic source must be"),  # fps and length missing
+            ("synthetic:0x480@30:1", "scene size must be at least 16x16"),
+            ("synthetic:64x48@0:1", "scene fps must be positive"),
+            ("synthetic:64x48@30:0", "scene length must be positive"),
+            (-1, "camera index must be >= 0"),
+            ("", "source must not be empty"),
+        ],
+    )
+    def test_rejects_bad_specs_with_a_one_line_message(self, spec: str | int, message: str):
+        """Each bad spec raises SourceError whose text is one line naming the problem."""
+        with pytest.raises(SourceError) as caught:
+            parse_source(spec)
+        assert message in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+    def test_rejects_a_directory(self, tmp_path: Path):
+        """A directory is not a video file."""
+        with pytest.raises(SourceError, match="not a video file"):
+            parse_source(str(tmp_path))
+
+
+class TestSyntheticSource:
+    def test_yields_the_scene_frame_count_then_none(self):
+        """A 2-second scene at 10 FPS yields 20 frames of the requested size, then end of stream."""
+        with open_source("synthetic:64x48@10:2") as source:
+            frames = []
+            while (frame := source.read()) is not None:
+                frames.append(frame)
+        assert len(frames) == 20
+        assert frames[0].shape == (48, 64, 3)
+        assert frames[0].dtype == np.uint8
+        assert source.info == SourceInfo(
+            "synthetic:64x48@10:2", "synthetic", 10.0, 64, 48, 20, False
+        )
+
+    def test_is_deterministic_and_moves(self):
+        """Two sources give identical frames, and consecutive frames differ (the shapes move)."""
+        with open_source("synthetic:96x64@30:1") as one, open_source("synthetic:96x64@30:1") as two:
+            a0, a1 = one.read(), one.read()
+            b0 = two.read()
+        assert a0 is not None
+        assert a1 is not None
+        assert b0 is not None
+        assert np.array_equal(a0, b0)
+        assert not np.array_equal(a0, a1)
+
+    def test_default_scene_is_720p_30fps_300_frames(self):
+        """No spec at all is the documented default scene."""
+        with open_source(None) as source:
+            assert (source.info.width, source.info.height) == (1280, 720)
+            assert source.info.fps == 30.0
+            assert source.info.frame_count == 300
+
+    def test_read_after_release_is_end_of_stream(self):
+        """A released source reads as ended instead of raising."""
+        source = open_source("synthetic:32x32@10:1")
+        source.release()
+        source.release()  # idempotent
+        assert source.read() is None
+
+
+class TestFileSource:
+    def test_reads_every_frame_of_a_real_file(self, tmp_path: Path):
+        """A 25-frame AVI written by OpenCV decodes to 25 frames with its size and FPS."""
+        path = write_video(tmp_path / "clip.avi", frames=25, width=80, height=60, fps=25.0)
+        with open_source(str(path)) as source:
+            count = 0
+            while source.read() is not None:
+                count += 1
+            info = source.info
+        assert count == 25
+        assert info == SourceInfo("clip.avi", "file", 25.0, 80, 60, 25, False)
+
+    def test_rejects_a_file_that_is_not_a_video(self, tmp_path: Path):
+        """Text with a video extension fails with a clear message, not an OpenCV trace."""
+        path = tmp_path / "notes.mp4"
+        path.write_text("this is not a video\n")
+        with pytest.raises(SourceError, match=r"^not a video file: .*notes\.mp4"):
+            open_source(str(path))
+
+
+class TestCameraSource:
+    def test_a_camera_index_that_does_not_open_is_a_source_error(self):
+        """Camera 97 does not exist on any test machine: SourceError, quickly."""
+        with pytest.raises(SourceError, match="camera 97 does not open"):
+            open_source(97)
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A TCP port that accepts connections but never sends a byte (a hung server)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class TestStreamSource:
+    def test_an_unreachable_url_fails_within_the_open_timeout(self):
+        """Nothing listens on the port: SourceError naming the URL, well inside the timeout."""
+        url = f"tcp://127.0.0.1:{_free_port()}"
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=f"stream {url} is unreachable"):
+            open_source(url, open_timeout_s=5.0)
+        assert time.monotonic() - started < 5.0
+
+    def test_a_server_that_never_answers_is_bounded_by_the_open_timeout(self, silent_listener: int):
+        """A connection that stays silent ends in SourceError after about the timeout, no hang."""
+        url = f"tcp://127.0.0.1:{silent_listener}"
+        outcome: list[BaseException] = []
+
+        def attempt() -> None:
+            try:
+                open_source(url, open_timeout_s=1.0)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        thread.join(15.0)
+        assert not thread.is_alive(), "open_source hung past its timeout"
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], SourceError)
+
+    def test_open_timeout_must_be_positive(self):
+        """A zero timeout is a programming error: ValueError with expected-versus-actual text."""
+        with pytest.raises(ValueError, match="open_timeout_s must be positive, but got 0"):
+            open_source("synthetic", open_timeout_s=0)
