@@ -1,0 +1,18 @@
+"""A non-blocking, queue-based logger for frame loops.
+
+``log.info(...)`` captures plain values and returns; a writer thread builds the records, formats
+and writes them through ordinary ``logging.Handler`` sinks (by default a rotating file). The queue
+is bounded, every drop is counted and reported in the log itself, and accepted records are written
+on normal exit, SIGTERM, Ctrl-C, unhandled exceptions and ``flush()``.
+
+    from framepipe.logging import configure, get_logger
+    log = configure(log_dir="logs", level="INFO")
+    log.info("frame %d took %.1f ms", index, ms)
+"""
+
+from framepipe.logging._config import configure, get_logger
+from framepipe.logging._logger import Logger
+from framepipe.logging._queue import OVERFLOW_POLICIES
+from framepipe.logging._sinks import BatchRotatingFileHandler
+
+__all__ = ["OVERFLOW_POLICIES", "BatchRotatingFileHandler", "Logger", "configure", "get_logger"]

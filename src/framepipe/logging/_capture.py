@@ -1,0 +1,70 @@
+"""What the caller's thread captures: plain values, rendered eagerly only when they could change.
+
+A captured entry is a tuple (see ``Entry``); the writer thread turns it into a ``logging.LogRecord``.
+Tuples of immutable values are untracked by the garbage collector, so a full queue adds nothing to
+the cost of a full collection (stdlib ``QueueHandler`` queues tracked ``LogRecord`` objects).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Union
+
+__all__ = [
+    "IMMUTABLE_TYPES",
+    "CallerInfo",
+    "Entry",
+    "ExcInfo",
+    "find_caller",
+    "freeze_args",
+    "normalize_exc_info",
+]
+
+ExcInfo = tuple[type[BaseException], BaseException, Union[TracebackType, None]]
+CallerInfo = tuple[str, int, str]  # (pathname, lineno, funcName)
+
+# (created, levelno, name, msg, args, exc_info, thread_ident, caller, thread_name, extra)
+Entry = tuple[
+    float, int, str, object, tuple[object, ...], Union[ExcInfo, None], int,
+    Union[CallerInfo, None], Union[str, None], Union[dict[str, object], None],
+]
+
+# Arguments of these exact types cannot change after the call, so formatting can wait.
+IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+
+def freeze_args(msg: object, args: tuple[Any, ...]) -> tuple[object, tuple[Any, ...]]:
+    """Render ``msg % args`` now, because an argument is mutable and could change before writing.
+
+    Mirrors ``LogRecord.getMessage``; when the arguments do not fit the message the pair is returned
+    unchanged so that the writer reports the error the way ``logging`` would.
+    """
+    values: Any = args
+    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        values = args[0]
+    try:
+        return str(msg) % values, ()
+    except Exception:
+        return msg, args
+
+
+def normalize_exc_info(exc_info: object) -> ExcInfo | None:
+    """Turn ``exc_info=True``/an exception/a tuple into an ``(type, value, traceback)`` triple."""
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple):
+        return exc_info if exc_info[0] is not None else None  # type: ignore[return-value]
+    info = sys.exc_info()
+    return info if info[0] is not None else None  # type: ignore[return-value]
+
+
+def find_caller(depth: int) -> CallerInfo:
+    """The (pathname, lineno, funcName) of the frame ``depth`` levels above this call's caller."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return ("(unknown file)", 0, "(unknown function)")
+    code = frame.f_code
+    return (code.co_filename, frame.f_lineno, code.co_name)

@@ -1,0 +1,191 @@
+"""``configure()`` and ``get_logger()``: the process-wide logger."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from framepipe.logging._core import AsyncCore, Core, SyncCore
+from framepipe.logging._levels import parse_level
+from framepipe.logging._lifecycle import Hooks, register_process_hooks
+from framepipe.logging._logger import Logger
+from framepipe.logging._queue import OVERFLOW_POLICIES
+from framepipe.logging._sinks import (
+    DEFAULT_DATEFMT,
+    DEFAULT_FORMAT,
+    BatchRotatingFileHandler,
+    default_log_path,
+)
+from framepipe.logging._stdlib import StdlibBridge
+
+__all__ = ["ROOT_NAME", "configure", "get_logger"]
+
+ROOT_NAME = "framepipe"
+MODES = ("async", "sync")
+
+
+class _Unconfigured:
+    """Stands in until the first record: ``get_logger()`` at import time creates no files."""
+
+    level = logging.INFO
+    stopped = False
+
+    def submit(self, *args: Any) -> None:
+        _ensure_configured().submit(*args)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        return _ensure_configured().flush(timeout)
+
+    def stop(self, timeout: float = 0.0) -> None:
+        pass
+
+    def queue_size(self) -> int:
+        return _ensure_configured().queue_size()
+
+    def stats(self) -> dict[str, Any]:
+        return _ensure_configured().stats()
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.core: Core | None = None
+        self.hooks: Hooks | None = None
+        self.bridge: StdlibBridge | None = None
+        self.children: dict[str, Logger] = {}
+        self.root = Logger(ROOT_NAME, _Unconfigured(), self.children)  # type: ignore[arg-type]
+
+
+_state = _State()
+
+
+def configure(
+    log_dir: str | os.PathLike[str] = "logs",
+    level: int | str = "INFO",
+    queue_size: int = 10_000,
+    overflow: str = "drop_newest",
+    protect_level: int | str = "WARNING",
+    block_timeout: float = 0.1,
+    max_bytes: int = 10 * 1024 * 1024,
+    backup_count: int = 5,
+    mode: str = "async",
+    handlers: Sequence[logging.Handler] | None = None,
+    capture_stdlib: bool = True,
+    console: bool = False,
+) -> Logger:
+    """(Re)create the process-wide logger and return it.
+
+    All arguments are checked (and the log file opened) before anything starts, so a bad
+    configuration raises ``ValueError``/``OSError`` and leaves the previous logger running.
+    """
+    levelno = parse_level(level)
+    protect_levelno = parse_level(protect_level, what="protect_level")
+    _check(queue_size, overflow, block_timeout, max_bytes, backup_count, mode)
+    sinks, log_file = _build_sinks(log_dir, max_bytes, backup_count, handlers, console)
+
+    settings: dict[str, Any] = dict(
+        level=levelno, log_file=log_file, overflow=overflow, protect_level=protect_levelno,
+        queue_size=queue_size, block_timeout=block_timeout,
+    )
+    core: Core = AsyncCore(sinks, **settings) if mode == "async" else SyncCore(sinks, **settings)
+    with _state.lock:
+        old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
+        core.start()  # type: ignore[attr-defined]
+        register_process_hooks(lambda: _state.core)
+        if old_hooks is not None:
+            old_hooks.uninstall()  # before installing ours, so handlers never chain to old ones
+        hooks = Hooks(core, _state.root)  # type: ignore[arg-type]
+        hooks.install()
+        root_logger = logging.getLogger()
+        if old_bridge is not None:
+            root_logger.removeHandler(old_bridge)
+        bridge = None
+        if capture_stdlib:
+            bridge = StdlibBridge(core)  # type: ignore[arg-type]
+            root_logger.addHandler(bridge)
+            root_logger.setLevel(levelno)
+        _state.core, _state.hooks, _state.bridge = core, hooks, bridge
+        _state.root._explicit_level = None
+        _state.root._attach(core)  # type: ignore[arg-type]
+        for child in _state.children.values():
+            child._attach(core)  # type: ignore[arg-type]
+    if old_core is not None:
+        old_core.stop()  # drains what was queued before the switch
+    return _state.root
+
+
+def get_logger(name: str | None = None) -> Logger:
+    """The process-wide logger, or a named child sharing its queue (configured on first use)."""
+    if name is None or name == ROOT_NAME:
+        return _state.root
+    with _state.lock:
+        child = _state.children.get(name)
+        if child is None:
+            child = Logger(name, _state.root._core, None)
+            child._set_inherited_level(_state.root.level)
+            _state.children[name] = child
+        return child
+
+
+def _ensure_configured() -> Core:
+    with _state.lock:
+        if _state.core is None:
+            configure()
+        assert _state.core is not None  # noqa: S101 - set by configure() just above
+        return _state.core
+
+
+def _check(
+    queue_size: int, overflow: str, block_timeout: float, max_bytes: int, backup_count: int,
+    mode: str,
+) -> None:
+    def fail(msg: str) -> None:
+        raise ValueError(msg)
+
+    if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 1:
+        fail(f"queue_size must be a positive int, but got {queue_size!r}")
+    if overflow not in OVERFLOW_POLICIES:
+        fail(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, but got {overflow!r}")
+    if not isinstance(block_timeout, (int, float)) or block_timeout < 0:
+        fail(f"block_timeout must be a number of seconds >= 0, but got {block_timeout!r}")
+    if not isinstance(max_bytes, int) or max_bytes < 0:
+        fail(f"max_bytes must be an int >= 0 (0: never rotate), but got {max_bytes!r}")
+    if not isinstance(backup_count, int) or backup_count < 0:
+        fail(f"backup_count must be an int >= 0, but got {backup_count!r}")
+    if mode not in MODES:
+        fail(f"mode must be one of {', '.join(MODES)}, but got {mode!r}")
+
+
+def _build_sinks(
+    log_dir: str | os.PathLike[str], max_bytes: int, backup_count: int,
+    handlers: Sequence[logging.Handler] | None, console: bool,
+) -> tuple[list[logging.Handler], str | None]:
+    formatter = logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT)
+    log_file = None
+    if handlers is not None:
+        sinks = list(handlers)
+        if not all(isinstance(h, logging.Handler) for h in sinks):
+            raise ValueError(f"handlers must be logging.Handler instances, but got {sinks!r}")
+    else:
+        log_file = default_log_path(log_dir)
+        try:
+            os.makedirs(log_dir, exist_ok=True)
+            file_sink = BatchRotatingFileHandler(
+                log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+            )
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"log_dir must be a writable directory, but {os.fspath(log_dir)!r} is not "
+                f"({exc.strerror})"
+            ) from None
+        file_sink.setFormatter(formatter)
+        sinks = [file_sink]
+    if console:
+        console_sink = logging.StreamHandler(sys.stderr)
+        console_sink.setFormatter(formatter)
+        sinks.append(console_sink)
+    return sinks, log_file

@@ -1,0 +1,262 @@
+"""The two engines behind a logger: ``AsyncCore`` (queue + writer thread) and ``SyncCore``.
+
+The caller-side methods here are the hot path: keep them free of locks, calls and allocations
+beyond the one entry tuple.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from framepipe.logging._capture import (
+    IMMUTABLE_TYPES,
+    find_caller,
+    freeze_args,
+    normalize_exc_info,
+)
+from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
+from framepipe.logging._levels import level_name
+from framepipe.logging._queue import Marker, RecordQueue
+from framepipe.logging._writer import Writer, stderr_note
+
+__all__ = ["AsyncCore", "Core", "SyncCore"]
+
+_immutable = IMMUTABLE_TYPES.issuperset
+_time = time.time
+_get_ident = threading.get_ident
+_current_thread = threading.current_thread
+
+# How long stop() waits for the writer to drain: the durability bound at exit.
+STOP_TIMEOUT_S = 30.0
+
+
+class Core:
+    """What both engines share: sinks, settings and statistics."""
+
+    mode = ""
+
+    def __init__(
+        self,
+        handlers: Sequence[logging.Handler],
+        *,
+        level: int,
+        log_file: str | None,
+        overflow: str,
+        protect_level: int,
+    ) -> None:
+        self.level = level
+        self.log_file = log_file
+        self.overflow = overflow
+        self.protect_level = protect_level
+        self.dispatcher = Dispatcher(handlers)
+        self.need_caller, self.need_thread_name = needs_fields(handlers)
+        self.stopped = False
+        self._stop_lock = threading.Lock()
+
+    def _entry(
+        self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
+        stacklevel: int, extra: dict[str, object] | None,
+    ) -> tuple[Any, ...]:
+        if args and not _immutable(map(type, args)):
+            msg, args = freeze_args(msg, args)
+        return (
+            _time(), level, name, msg, args,
+            normalize_exc_info(exc_info) if exc_info else None,
+            _get_ident(),
+            find_caller(stacklevel + 2) if self.need_caller else None,
+            _current_thread().name if self.need_thread_name else None,
+            dict(extra) if extra else None,
+        )
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "log_file": self.log_file,
+            "level": level_name(self.level),
+            "overflow": self.overflow,
+            "protect_level": level_name(self.protect_level),
+            "written": self.dispatcher.written,
+            "errors": self.dispatcher.errors,
+        }
+
+
+class AsyncCore(Core):
+    """Callers enqueue plain values; a writer thread does everything else."""
+
+    mode = "async"
+
+    def __init__(
+        self,
+        handlers: Sequence[logging.Handler],
+        *,
+        level: int,
+        log_file: str | None,
+        overflow: str,
+        protect_level: int,
+        queue_size: int,
+        block_timeout: float,
+    ) -> None:
+        super().__init__(
+            handlers, level=level, log_file=log_file, overflow=overflow,
+            protect_level=protect_level,
+        )
+        self.queue = RecordQueue(queue_size, overflow, protect_level, block_timeout)
+        self.writer = Writer(self.queue, self.dispatcher)
+
+    def start(self) -> None:
+        self.writer.start()
+
+    def submit(
+        self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
+        stacklevel: int, extra: dict[str, object] | None,
+    ) -> None:
+        if args and not _immutable(map(type, args)):
+            msg, args = freeze_args(msg, args)
+        entry = (
+            _time(), level, name, msg, args,
+            normalize_exc_info(exc_info) if exc_info else None,
+            _get_ident(),
+            find_caller(stacklevel + 1) if self.need_caller else None,
+            _current_thread().name if self.need_thread_name else None,
+            dict(extra) if extra else None,
+        )
+        queue = self.queue
+        items = queue.items
+        if len(items) < queue.soft_limit:
+            items.append(entry)
+            next(queue.accepted_counter)
+            if queue.writer_idle:
+                queue.wake()
+        else:
+            queue.put_overflow(entry, level)
+
+    def submit_record(self, record: logging.LogRecord) -> None:
+        """Enqueue a record built by a plain ``logging`` logger, without formatting it."""
+        args = record.args
+        if args and not (type(args) is tuple and _immutable(map(type, args))):
+            try:
+                record.msg = record.getMessage()
+                record.args = ()
+            except Exception:
+                pass  # the writer reports the bad format as logging would
+        self.queue.put(record, record.levelno)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        if threading.get_ident() == self.queue.writer_ident:
+            return False  # called from a sink: waiting for ourselves would deadlock
+        if not self.writer.running:
+            return not self.queue.items
+        marker = Marker("flush")
+        self.queue.put_marker(marker)
+        return marker.done.wait(timeout)
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        with self._stop_lock:
+            if self.stopped:
+                return
+            self.stopped = True
+        self.queue.close()
+        if self.writer.thread is None:
+            self.dispatcher.close()
+            return
+        self.queue.put_marker(Marker("stop"))
+        if self.writer.join(timeout):
+            self.dispatcher.close()
+        else:
+            stderr_note(
+                f"the log writer did not finish within {timeout:g} s; "
+                f"{len(self.queue.items)} queued records may be lost"
+            )
+
+    def reinit_after_fork(self) -> None:
+        """In a forked child the writer thread does not exist: start a fresh one."""
+        if self.stopped:
+            return
+        self.queue.reinit_after_fork()
+        self.writer = Writer(self.queue, self.dispatcher)
+        self.writer.start()
+
+    def queue_size(self) -> int:
+        return len(self.queue.items)
+
+    def stats(self) -> dict[str, Any]:
+        dropped, by_level = self.queue.dropped_snapshot()
+        return {
+            **super().stats(),
+            "queue_size": len(self.queue.items),
+            "queue_maxsize": self.queue.maxsize,
+            "listener_running": self.writer.running,
+            "accepted": self.queue.accepted,
+            "dropped": dropped,
+            "dropped_by_level": {level_name(k): v for k, v in sorted(by_level.items())},
+            "high_water": self.queue.high_water,
+        }
+
+
+class SyncCore(Core):
+    """Same API, but the caller's thread builds and writes each record (for comparison)."""
+
+    mode = "sync"
+
+    def __init__(self, handlers: Sequence[logging.Handler], **kwargs: Any) -> None:
+        kwargs.pop("queue_size", None)
+        kwargs.pop("block_timeout", None)
+        super().__init__(handlers, **kwargs)
+        self._lock = threading.RLock()
+        self.accepted = 0
+        self.dropped = 0  # records logged after stop()
+
+    def start(self) -> None:
+        pass
+
+    def submit(
+        self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
+        stacklevel: int, extra: dict[str, object] | None,
+    ) -> None:
+        entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra)
+        self._write(build_record(entry))  # type: ignore[arg-type]
+
+    def submit_record(self, record: logging.LogRecord) -> None:
+        self._write(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            if self.stopped:
+                self.dropped += 1
+                return
+            self.accepted += 1
+            self.dispatcher.emit([record])
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        with self._lock:
+            self.dispatcher.flush()
+        return True
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        with self._lock:
+            if self.stopped:
+                return
+            self.stopped = True
+            self.dispatcher.close()
+
+    def reinit_after_fork(self) -> None:
+        self._lock = threading.RLock()
+
+    def queue_size(self) -> int:
+        return 0
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            **super().stats(),
+            "queue_size": 0,
+            "queue_maxsize": 0,
+            "listener_running": False,
+            "accepted": self.accepted,
+            "dropped": self.dropped,
+            "dropped_by_level": {},
+            "high_water": 0,
+        }

@@ -1,0 +1,144 @@
+"""Process hooks that make accepted records survive: exit, signals, crashes and fork.
+
+- normal exit: ``atexit`` stops (drains) the current logger;
+- SIGTERM/SIGINT: flush, then chain to the previous handler; when that was the default action the
+  logger is stopped and the signal re-raised, so the process still dies of it;
+- an unhandled exception (main thread or another): logged at CRITICAL with its traceback, flushed,
+  then passed on to the previous hook;
+- ``fork``: the child starts a writer of its own instead of inheriting a dead one.
+
+Only SIGKILL, a hard crash of the interpreter or power loss lose what is still queued.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any, Protocol
+
+__all__ = ["Hooks", "register_process_hooks"]
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# How long a signal or crash handler waits for the queue to drain before moving on.
+FLUSH_TIMEOUT_S = 5.0
+
+
+class _Core(Protocol):
+    stopped: bool
+
+    def flush(self, timeout: float = ...) -> bool: ...
+
+    def stop(self, timeout: float = ...) -> None: ...
+
+    def reinit_after_fork(self) -> None: ...
+
+
+class _Log(Protocol):
+    def critical(self, msg: object, *args: object, exc_info: object = ...) -> None: ...
+
+
+_registered = False
+
+
+def register_process_hooks(current_core: Callable[[], _Core | None]) -> None:
+    """Register the once-per-process hooks (atexit and fork); later calls do nothing."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+
+    def stop_at_exit() -> None:
+        core = current_core()
+        if core is not None:
+            core.stop()
+
+    def after_fork_in_child() -> None:
+        core = current_core()
+        if core is not None:
+            core.reinit_after_fork()
+
+    atexit.register(stop_at_exit)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=after_fork_in_child)
+
+
+class Hooks:
+    """Signal handlers and exception hooks for one logger; ``uninstall`` puts the old ones back."""
+
+    def __init__(self, core: _Core, log: _Log) -> None:
+        self.core = core
+        self.log = log
+        self.previous_signals: dict[int, Any] = {}
+        self.previous_excepthook: Callable[..., Any] | None = None
+        self.previous_thread_excepthook: Callable[..., Any] | None = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in HANDLED_SIGNALS:
+                previous = signal.getsignal(signum)
+                if previous == signal.SIG_IGN:
+                    continue  # an ignored signal stays ignored
+                signal.signal(signum, self._on_signal)
+                self.previous_signals[signum] = previous
+        self.previous_excepthook = sys.excepthook
+        sys.excepthook = self._on_unhandled
+        self.previous_thread_excepthook = threading.excepthook
+        threading.excepthook = self._on_unhandled_in_thread
+
+    def uninstall(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum, previous in self.previous_signals.items():
+                if signal.getsignal(signum) == self._on_signal:
+                    signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+        self.previous_signals = {}
+        if sys.excepthook == self._on_unhandled and self.previous_excepthook is not None:
+            sys.excepthook = self.previous_excepthook
+        if (threading.excepthook == self._on_unhandled_in_thread
+                and self.previous_thread_excepthook is not None):
+            threading.excepthook = self.previous_thread_excepthook
+
+    def _flush(self) -> None:
+        if not self.core.stopped:
+            try:
+                self.core.flush(FLUSH_TIMEOUT_S)
+            except Exception:
+                pass
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> Any:
+        self._flush()
+        previous = self.previous_signals.get(signum, signal.SIG_DFL)
+        if callable(previous):
+            return previous(signum, frame)
+        if previous == signal.SIG_IGN:
+            return None
+        # The default action (or a handler set outside Python): end the process as the signal
+        # intends, after the queue is written.
+        self.core.stop()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return None
+
+    def _on_unhandled(
+        self, exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+    ) -> None:
+        if not issubclass(exc_type, KeyboardInterrupt):
+            self.log.critical("unhandled exception", exc_info=(exc_type, exc, tb))
+            self._flush()
+        if self.previous_excepthook is not None:
+            self.previous_excepthook(exc_type, exc, tb)
+
+    def _on_unhandled_in_thread(self, args: Any) -> None:
+        if not issubclass(args.exc_type, SystemExit):
+            name = args.thread.name if args.thread is not None else "?"
+            self.log.critical(
+                "unhandled exception in thread %s", name,
+                exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+            )
+            self._flush()
+        if self.previous_thread_excepthook is not None:
+            self.previous_thread_excepthook(args)
