@@ -1,6 +1,6 @@
-"""What the caller's thread captures: plain values, rendered eagerly only when they could change.
+"""What the caller's thread captures: plain values, rendered early only if they could change.
 
-A captured entry is a tuple (see ``Entry``); the writer thread turns it into a ``logging.LogRecord``.
+An entry is a tuple (see ``Entry``); the writer thread turns it into a ``logging.LogRecord``.
 Tuples of immutable values are untracked by the garbage collector, so a full queue adds nothing to
 the cost of a full collection (stdlib ``QueueHandler`` queues tracked ``LogRecord`` objects).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Union
+from typing import Any
 
 __all__ = [
     "IMMUTABLE_TYPES",
@@ -22,13 +22,13 @@ __all__ = [
     "normalize_exc_info",
 ]
 
-ExcInfo = tuple[type[BaseException], BaseException, Union[TracebackType, None]]
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 CallerInfo = tuple[str, int, str]  # (pathname, lineno, funcName)
 
 # (created, levelno, name, msg, args, exc_info, thread_ident, caller, thread_name, extra)
 Entry = tuple[
-    float, int, str, object, tuple[object, ...], Union[ExcInfo, None], int,
-    Union[CallerInfo, None], Union[str, None], Union[dict[str, object], None],
+    float, int, str, object, tuple[object, ...], ExcInfo | None, int,
+    CallerInfo | None, str | None, dict[str, object] | None,
 ]
 
 # Arguments of these exact types cannot change after the call, so formatting can wait.
@@ -55,9 +55,9 @@ def normalize_exc_info(exc_info: object) -> ExcInfo | None:
     if isinstance(exc_info, BaseException):
         return (type(exc_info), exc_info, exc_info.__traceback__)
     if isinstance(exc_info, tuple):
-        return exc_info if exc_info[0] is not None else None  # type: ignore[return-value]
+        return exc_info if exc_info[0] is not None else None
     info = sys.exc_info()
-    return info if info[0] is not None else None  # type: ignore[return-value]
+    return info if info[0] is not None else None
 
 
 def find_caller(depth: int) -> CallerInfo:

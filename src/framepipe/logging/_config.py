@@ -57,7 +57,7 @@ class _State:
         self.hooks: Hooks | None = None
         self.bridge: StdlibBridge | None = None
         self.children: dict[str, Logger] = {}
-        self.root = Logger(ROOT_NAME, _Unconfigured(), self.children)  # type: ignore[arg-type]
+        self.root = Logger(ROOT_NAME, _Unconfigured(), self.children)
 
 
 _state = _State()
@@ -94,25 +94,25 @@ def configure(
     core: Core = AsyncCore(sinks, **settings) if mode == "async" else SyncCore(sinks, **settings)
     with _state.lock:
         old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
-        core.start()  # type: ignore[attr-defined]
+        core.start()
         register_process_hooks(lambda: _state.core)
         if old_hooks is not None:
             old_hooks.uninstall()  # before installing ours, so handlers never chain to old ones
-        hooks = Hooks(core, _state.root)  # type: ignore[arg-type]
+        hooks = Hooks(core, _state.root)
         hooks.install()
         root_logger = logging.getLogger()
         if old_bridge is not None:
             root_logger.removeHandler(old_bridge)
         bridge = None
         if capture_stdlib:
-            bridge = StdlibBridge(core)  # type: ignore[arg-type]
+            bridge = StdlibBridge(core)
             root_logger.addHandler(bridge)
             root_logger.setLevel(levelno)
         _state.core, _state.hooks, _state.bridge = core, hooks, bridge
         _state.root._explicit_level = None
-        _state.root._attach(core)  # type: ignore[arg-type]
+        _state.root._attach(core)
         for child in _state.children.values():
-            child._attach(core)  # type: ignore[arg-type]
+            child._attach(core)
     if old_core is not None:
         old_core.stop()  # drains what was queued before the switch
     return _state.root
@@ -135,7 +135,7 @@ def _ensure_configured() -> Core:
     with _state.lock:
         if _state.core is None:
             configure()
-        assert _state.core is not None  # noqa: S101 - set by configure() just above
+        assert _state.core is not None
         return _state.core
 
 
@@ -179,8 +179,9 @@ def _build_sinks(
             )
         except OSError as exc:
             raise OSError(
-                exc.errno, f"log_dir must be a writable directory, but {os.fspath(log_dir)!r} is not "
-                f"({exc.strerror})"
+                exc.errno,
+                f"log_dir must be a writable directory, but {os.fspath(log_dir)!r} is not "
+                f"({exc.strerror})",
             ) from None
         file_sink.setFormatter(formatter)
         sinks = [file_sink]

@@ -72,6 +72,30 @@ class Core:
             dict(extra) if extra else None,
         )
 
+    def start(self) -> None:
+        """Start whatever the engine runs in the background."""
+
+    def submit(
+        self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
+        stacklevel: int, extra: dict[str, object] | None,
+    ) -> None:
+        raise NotImplementedError
+
+    def submit_record(self, record: logging.LogRecord) -> None:
+        raise NotImplementedError
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        raise NotImplementedError
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        raise NotImplementedError
+
+    def reinit_after_fork(self) -> None:
+        raise NotImplementedError
+
+    def queue_size(self) -> int:
+        raise NotImplementedError
+
     def stats(self) -> dict[str, Any]:
         return {
             "mode": self.mode,
@@ -210,15 +234,12 @@ class SyncCore(Core):
         self.accepted = 0
         self.dropped = 0  # records logged after stop()
 
-    def start(self) -> None:
-        pass
-
     def submit(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
         entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra)
-        self._write(build_record(entry))  # type: ignore[arg-type]
+        self._write(build_record(entry))
 
     def submit_record(self, record: logging.LogRecord) -> None:
         self._write(record)

@@ -96,7 +96,7 @@ class Logger:
 
     # -- level -----------------------------------------------------------------------------------
 
-    def setLevel(self, level: int | str) -> None:  # noqa: N802 - the logging.Logger name
+    def setLevel(self, level: int | str) -> None:
         self._explicit_level = parse_level(level)
         self._level = self._explicit_level
         if self._children is not None:
@@ -108,10 +108,10 @@ class Logger:
     def level(self) -> int:
         return self._level
 
-    def getEffectiveLevel(self) -> int:  # noqa: N802 - the logging.Logger name
+    def getEffectiveLevel(self) -> int:
         return self._level
 
-    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - the logging.Logger name
+    def isEnabledFor(self, level: int) -> bool:
         return self._level <= level
 
     # -- the shared engine -----------------------------------------------------------------------

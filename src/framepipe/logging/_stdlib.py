@@ -23,7 +23,7 @@ class StdlibBridge(logging.Handler):
         super().__init__(level)
         self.sink = sink
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         if not self.filter(record):
             return False
         self.sink.submit_record(record)

@@ -78,7 +78,7 @@ class Writer:
         records: list[logging.LogRecord] = []
         for item in batch:
             if type(item) is tuple:
-                records.append(build_record(item))  # type: ignore[arg-type]
+                records.append(build_record(item))
             elif isinstance(item, logging.LogRecord):
                 records.append(item)
             elif isinstance(item, Marker):
