@@ -109,6 +109,7 @@ def configure(
             root_logger.addHandler(bridge)
             root_logger.setLevel(levelno)
         _state.core, _state.hooks, _state.bridge = core, hooks, bridge
+        core.on_stop = lambda: _release_process_hooks(core)
         _state.root._explicit_level = None
         _state.root._attach(core)
         for child in _state.children.values():
@@ -129,6 +130,19 @@ def get_logger(name: str | None = None) -> Logger:
             child._set_inherited_level(_state.root.level)
             _state.children[name] = child
         return child
+
+
+def _release_process_hooks(core: Core) -> None:
+    """After the current logger stops: give back signal handlers, excepthooks and the bridge."""
+    with _state.lock:
+        if _state.core is not core:
+            return  # replaced by a newer configure(), which took the hooks over already
+        if _state.hooks is not None:
+            _state.hooks.uninstall()
+            _state.hooks = None
+        if _state.bridge is not None:
+            logging.getLogger().removeHandler(_state.bridge)
+            _state.bridge = None
 
 
 def _ensure_configured() -> Core:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from framepipe.logging._capture import (
@@ -56,6 +56,13 @@ class Core:
         self.need_caller, self.need_thread_name = needs_fields(handlers)
         self.stopped = False
         self._stop_lock = threading.Lock()
+        # Called once after stop(): lets configure() take back its process hooks.
+        self.on_stop: Callable[[], None] | None = None
+
+    def _stopped_now(self) -> None:
+        callback, self.on_stop = self.on_stop, None
+        if callback is not None:
+            callback()
 
     def _entry(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
@@ -184,6 +191,7 @@ class AsyncCore(Core):
                 return
             self.stopped = True
         self.queue.close()
+        self._stopped_now()
         if self.writer.thread is None:
             self.dispatcher.close()
             return
@@ -263,6 +271,7 @@ class SyncCore(Core):
                 return
             self.stopped = True
             self.dispatcher.close()
+        self._stopped_now()
 
     def reinit_after_fork(self) -> None:
         self._lock = threading.RLock()
