@@ -1,0 +1,100 @@
+"""The run report: the summary JSON (``to_dict``) and its human-readable form (``to_text``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from framepipe.pipeline.sources import SourceInfo
+
+__all__ = ["EndReason", "PipelineReport"]
+
+# Why the frame loop ended: the source ran out, --max-frames, stop()/a signal, the display
+# window was closed, or an error in the reader or the processor.
+EndReason = Literal["end", "max_frames", "stopped", "display_closed", "error"]
+
+# The summary JSON keys, in order (an interface: scripts read them).
+SUMMARY_KEYS = (
+    "source",
+    "processor",
+    "frames_read",
+    "frames_processed",
+    "frames_dropped",
+    "duration_s",
+    "fps",
+    "budget_ms",
+    "budget_misses",
+    "budget_miss_pct",
+    "longest_miss_streak",
+    "frame_ms",
+    "frame_age_ms",
+    "log",
+)
+
+
+@dataclass
+class PipelineReport:
+    """What one run did and how well it kept the per-frame budget."""
+
+    source: str
+    processor: str
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    duration_s: float
+    fps: float
+    budget_ms: float
+    budget_misses: int
+    budget_miss_pct: float
+    longest_miss_streak: int
+    frame_ms: dict[str, float]
+    frame_age_ms: dict[str, float]
+    log: dict[str, Any]
+    # Not part of the summary JSON: context for the caller and the human summary.
+    source_info: SourceInfo | None = None
+    drop_policy: str = "block"
+    end_reason: EndReason = "end"
+    frames_written: int = 0
+    output: str | None = field(default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready plain values, with exactly the documented keys."""
+        values = {key: getattr(self, key) for key in SUMMARY_KEYS}
+        values["frame_ms"] = dict(self.frame_ms)
+        values["frame_age_ms"] = dict(self.frame_age_ms)
+        values["log"] = dict(self.log)
+        return values
+
+    @property
+    def truncated(self) -> bool:
+        """True when a file ended before the frame count its header announced."""
+        info = self.source_info
+        if self.end_reason != "end" or info is None or info.kind != "file":
+            return False
+        expected = info.frame_count
+        # Container frame counts can be estimates; a one-frame shortfall is not truncation.
+        return expected is not None and self.frames_read < expected - 1
+
+    def to_text(self) -> str:
+        """A short human summary for the terminal."""
+        f, a = self.frame_ms, self.frame_age_ms
+        lines = [
+            f"source      {self.source}  (processor {self.processor}, drop policy "
+            f"{self.drop_policy}, ended: {self.end_reason.replace('_', ' ')})",
+            f"frames      {self.frames_processed} processed of {self.frames_read} read, "
+            f"{self.frames_dropped} dropped, in {self.duration_s:.2f} s ({self.fps:.1f} FPS)",
+            f"budget      {self.budget_ms:.1f} ms: {self.budget_misses} missed "
+            f"({self.budget_miss_pct:.1f} %), longest streak {self.longest_miss_streak}",
+            f"frame ms    mean {f['mean']:.2f}  p50 {f['p50']:.2f}  p95 {f['p95']:.2f}  "
+            f"p99 {f['p99']:.2f}  max {f['max']:.2f}",
+            f"frame age   p50 {a['p50']:.2f}  p99 {a['p99']:.2f}  max {a['max']:.2f} ms",
+        ]
+        log = self.log
+        if log:
+            lines.append(
+                f"log         {log.get('written', 0)} records written, "
+                f"{log.get('dropped', 0)} dropped ({log.get('mode', '?')}) -> {log.get('log_file')}"
+            )
+        if self.output is not None:
+            lines.append(f"output      {self.frames_written} frames -> {self.output}")
+        return "\n".join(lines)
