@@ -1,13 +1,241 @@
-"""Placeholder until the subcommand lands."""
+"""``framepipe run``: process a camera, video file, stream or the synthetic scene in real time.
+
+Exit codes: 0 done (end of source, ``--max-frames``, or Ctrl-C/SIGTERM after a clean stop),
+1 runtime failure, 2 usage error. Every error is one line on stderr, without a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from framepipe.pipeline.buffer import DROP_POLICIES
+from framepipe.pipeline.display import DisplayUnavailable, check_display
+from framepipe.pipeline.output import CODECS, OutputError
+from framepipe.pipeline.processors import PROCESSOR_NAMES
+from framepipe.pipeline.progress import ProgressReporter
+from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.runner import Pipeline, PipelineError
+from framepipe.pipeline.sources import SourceError
+
+__all__ = ["add_arguments", "run"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "source",
+        nargs="?",
+        default=None,
+        metavar="SOURCE",
+        help="camera index (0), video file, rtsp/http(s)/tcp/udp URL, or "
+        "'synthetic[:WxH@FPS:SECONDS]' (default: the built-in 1280x720@30:10 scene)",
+    )
+    parser.add_argument(
+        "--processor",
+        default="motion",
+        choices=PROCESSOR_NAMES,
+        help="built-in processor (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--budget-ms",
+        type=_positive_float,
+        default=None,
+        metavar="MS",
+        help="per-frame budget (default: 1000 / source FPS, or 33.3)",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=_positive_int,
+        default=30,
+        metavar="N",
+        help="log every Nth frame (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-dir", default="logs", metavar="DIR", help="log directory (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--log-mode",
+        choices=("async", "sync"),
+        default="async",
+        help="async: non-blocking queue logger; sync: write on the frame loop, for comparison",
+    )
+    parser.add_argument(
+        "--output",
+        metavar="FILE",
+        default=None,
+        help=f"write processed frames as a video ({', '.join(CODECS)})",
+    )
+    parser.add_argument("--display", action="store_true", help="show frames (q or Esc quits)")
+    parser.add_argument(
+        "--realtime", action="store_true", help="pace a file at its native FPS, like a camera"
+    )
+    parser.add_argument(
+        "--drop-policy",
+        choices=DROP_POLICIES,
+        default=None,
+        help="block: every frame (default for files); latest: only the newest frame, skipped "
+        "frames counted (default for cameras and streams)",
+    )
+    parser.add_argument(
+        "--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames"
+    )
+    parser.add_argument(
+        "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("framepipe: error: not implemented yet")
+    _quiet_native_logging()
+    summary_json = Path(args.summary_json) if args.summary_json else None
+    if summary_json is not None and not (summary_json.parent or Path(".")).is_dir():
+        return _error(f"--summary-json directory does not exist: {summary_json.parent}", EXIT_USAGE)
+    progress = None if args.quiet else ProgressReporter()
+    try:
+        pipeline = Pipeline(
+            args.source,
+            processor=args.processor,
+            budget_ms=args.budget_ms,
+            log_every=args.log_every,
+            output=args.output,
+            display=args.display,
+            realtime=args.realtime,
+            drop_policy=args.drop_policy,
+            max_frames=args.max_frames,
+            progress=progress,
+        )
+    except (SourceError, ValueError) as exc:
+        return _error(str(exc), EXIT_USAGE)
+    if args.display:
+        try:
+            check_display()
+        except DisplayUnavailable as exc:
+            return _error(str(exc), EXIT_FAILURE)
+
+    from framepipe.logging import configure
+
+    try:
+        log = configure(log_dir=args.log_dir, mode=args.log_mode)
+    except (ValueError, OSError) as exc:
+        return _error(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
+    try:
+        return _run_pipeline(pipeline, progress, summary_json, log)
+    finally:
+        log.stop()
+
+
+def _run_pipeline(
+    pipeline: Pipeline,
+    progress: ProgressReporter | None,
+    summary_json: Path | None,
+    log: Any,
+) -> int:
+    report: PipelineReport | None = None
+    failure: str | None = None
+    with _stop_on_signals(pipeline) as received:
+        try:
+            report = pipeline.run()
+        except (SourceError, OutputError) as exc:
+            failure = str(exc)
+        except PipelineError as exc:
+            failure, report = str(exc), exc.report
+        finally:
+            if progress is not None:
+                progress.close()
+    if received:
+        log.info("stopped by %s", received[0])
+        log.flush(timeout=5.0)
+    if report is not None:
+        print(report.to_text())
+        if summary_json is not None:
+            try:
+                summary_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+            except OSError as exc:
+                return _error(f"cannot write --summary-json {summary_json}: {exc.strerror}")
+    if failure is not None:
+        return _error(failure)
+    if report is not None and report.truncated:
+        info = report.source_info
+        expected = info.frame_count if info else None
+        return _error(
+            f"truncated video: {report.source} ended after {report.frames_read} of "
+            f"{expected} frames (processed what decoded)"
+        )
+    return EXIT_OK
+
+
+@contextmanager
+def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
+    """Turn SIGINT/SIGTERM into ``pipeline.stop()`` for the duration; a second signal aborts.
+
+    Yields the list of received signal names. Installed after the logger is configured, and
+    restored before it stops, so the logger's own handlers stay intact around the run.
+    """
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        if len(received) > 1:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting for the current frame
+        pipeline.stop()
+
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        previous[stop_signal] = signal.signal(stop_signal, handle)
+    try:
+        yield received
+    finally:
+        for stop_signal, handler in previous.items():
+            signal.signal(stop_signal, handler if handler is not None else signal.SIG_DFL)
+
+
+def _quiet_native_logging() -> None:
+    """Keep OpenCV's and FFmpeg's own messages off stderr: errors are reported in one line.
+
+    Must run before the first capture opens: FFmpeg's log level is read once per process.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _error(message: str, code: int = EXIT_FAILURE) -> int:
+    sys.stderr.write(f"framepipe: error: {message}\n")
+    sys.stderr.flush()
+    return code
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, but got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, but got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, but got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, but got {text!r}")
+    return value
