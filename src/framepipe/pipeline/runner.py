@@ -19,7 +19,7 @@ from framepipe.pipeline.display import Display
 from framepipe.pipeline.output import VideoOutput, check_output_path
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.report import EndReason, PipelineReport
-from framepipe.pipeline.sources import Frame, open_source, parse_source
+from framepipe.pipeline.sources import Frame, Source, open_source, parse_source
 from framepipe.pipeline.stats import FrameStats
 
 __all__ = ["DEFAULT_BUDGET_MS", "Pipeline", "PipelineError", "ProcessorSpec", "Progress"]
@@ -57,12 +57,13 @@ class Pipeline:
     """Process a camera, file, stream or synthetic scene frame by frame under a time budget.
 
     ``Pipeline(source, processor=fn).run()`` returns a :class:`PipelineReport`; ``stop()`` ends a
-    run from another thread or a signal handler.
+    run from another thread or a signal handler. ``source`` is a spec for ``open_source`` or an
+    already open :class:`Source` (the run releases it).
     """
 
     def __init__(
         self,
-        source: str | int | None = None,
+        source: str | int | Source | None = None,
         *,
         processor: ProcessorSpec = None,
         budget_ms: float | None = None,
@@ -95,7 +96,8 @@ class Pipeline:
             raise ValueError(f"log_mode must be 'async' or 'sync', but got {log_mode!r}")
         if not open_timeout_s > 0:
             raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
-        self.source_spec = parse_source(source)  # SourceError for a bad spec, before any work
+        if not isinstance(source, Source):
+            parse_source(source)  # SourceError for a bad spec, before any work starts
         self.source = source
         self.processor, self.processor_name = resolve_processor(processor)
         self.budget_ms = budget_ms
@@ -151,7 +153,11 @@ class Pipeline:
 
     def _run(self) -> PipelineReport:
         log = self._logger()
-        source = open_source(self.source, open_timeout_s=self.open_timeout_s)
+        source = (
+            self.source
+            if isinstance(self.source, Source)
+            else open_source(self.source, open_timeout_s=self.open_timeout_s)
+        )
         info = source.info
         budget_ms = self.budget_ms or (1000.0 / info.fps if info.fps else DEFAULT_BUDGET_MS)
         policy: DropPolicy = self.drop_policy or ("latest" if info.is_live else "block")

@@ -1,0 +1,89 @@
+"""Tests for framepipe.pipeline.report: the summary JSON keys and the human summary."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from framepipe.pipeline.report import SUMMARY_KEYS, PipelineReport
+from framepipe.pipeline.sources import SourceInfo
+
+# The documented interface, spelled out here so a rename in the code fails this test.
+DOCUMENTED_KEYS = [
+    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "duration_s",
+    "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
+    "frame_age_ms", "log",
+]  # fmt: skip
+
+
+def make_report(**overrides: object) -> PipelineReport:
+    values: dict[str, object] = {
+        "source": "clip.mp4",
+        "processor": "edges",
+        "frames_read": 100,
+        "frames_processed": 100,
+        "frames_dropped": 0,
+        "duration_s": 2.5,
+        "fps": 40.0,
+        "budget_ms": 33.3,
+        "budget_misses": 3,
+        "budget_miss_pct": 3.0,
+        "longest_miss_streak": 2,
+        "frame_ms": {"mean": 10.0, "p50": 9.0, "p95": 20.0, "p99": 40.0, "max": 50.0},
+        "frame_age_ms": {"p50": 15.0, "p99": 45.0, "max": 60.0},
+        "log": {"written": 7, "dropped": 0, "mode": "async", "log_file": "logs/x.txt"},
+        "source_info": SourceInfo("clip.mp4", "file", 30.0, 64, 48, 100, False),
+    }
+    values.update(overrides)
+    return PipelineReport(**values)  # type: ignore[arg-type]
+
+
+class TestPipelineReport:
+    def test_to_dict_has_exactly_the_documented_keys_in_order(self):
+        """The summary JSON is an interface: these keys, no more, no fewer."""
+        assert list(make_report().to_dict()) == DOCUMENTED_KEYS == list(SUMMARY_KEYS)
+
+    def test_to_dict_is_json_serialisable_and_nested_as_documented(self):
+        """Frame time and age are nested objects with their percentile keys."""
+        data = json.loads(json.dumps(make_report().to_dict()))
+        assert list(data["frame_ms"]) == ["mean", "p50", "p95", "p99", "max"]
+        assert list(data["frame_age_ms"]) == ["p50", "p99", "max"]
+        assert data["log"]["written"] == 7
+
+    def test_to_dict_returns_copies(self):
+        """Changing the returned dict does not change the report."""
+        report = make_report()
+        report.to_dict()["frame_ms"]["max"] = -1.0
+        assert report.frame_ms["max"] == 50.0
+
+    @pytest.mark.parametrize(
+        ("frames_read", "end_reason", "truncated"),
+        [
+            (100, "end", False),  # every frame decoded
+            (99, "end", False),  # one short: container counts may be estimates
+            (60, "end", True),  # the file stopped decoding early
+            (60, "max_frames", False),  # stopped on purpose
+            (60, "stopped", False),  # Ctrl-C
+        ],
+    )
+    def test_truncated_when_a_file_ends_before_its_frame_count(
+        self, frames_read: int, end_reason: str, truncated: bool
+    ):
+        """Only a file that ran out by itself, well short of its header's count, is truncated."""
+        report = make_report(frames_read=frames_read, end_reason=end_reason)
+        assert report.truncated is truncated
+
+    def test_live_sources_are_never_truncated(self):
+        """Streams have no frame count to fall short of."""
+        info = SourceInfo("tcp://x", "stream", 25.0, 64, 48, None, True)
+        assert not make_report(frames_read=3, source_info=info).truncated
+
+    def test_text_summary_shows_the_key_figures(self):
+        """The human summary names frames, misses, percentiles and the log file."""
+        text = make_report(output="out.mp4", frames_written=100).to_text()
+        assert "100 processed of 100 read, 0 dropped" in text
+        assert "33.3 ms: 3 missed (3.0 %), longest streak 2" in text
+        assert "p99 40.00" in text
+        assert "logs/x.txt" in text
+        assert "100 frames -> out.mp4" in text

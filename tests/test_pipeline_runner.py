@@ -1,0 +1,268 @@
+"""Tests for framepipe.pipeline.runner: the Pipeline frame loop end to end, with real sources."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from framepipe.pipeline import (
+    Pipeline,
+    PipelineError,
+    PipelineReport,
+    Source,
+    SourceError,
+    SourceInfo,
+)
+from framepipe.pipeline.runner import resolve_processor
+from video_files import count_frames, write_video
+
+
+def log_text(log_dir: Path) -> str:
+    return "".join(path.read_text() for path in sorted(log_dir.glob("logs_*.txt*")))
+
+
+class ManualClock:
+    """A clock shared by the reader and the loop; only the processor moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+class IndexSource(Source):
+    """``count`` tiny frames whose pixels hold their index (a source with known content)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.next = 0
+        self.released = False
+        self.info = SourceInfo("index", "synthetic", 30.0, 8, 8, count, False)
+
+    def read(self) -> np.ndarray | None:
+        if self.next >= self.count:
+            return None
+        self.next += 1
+        return np.full((8, 8, 3), self.next - 1, np.uint8)
+
+    def release(self) -> None:
+        self.released = True
+
+
+class TestPipelineRun:
+    def test_processes_every_frame_of_a_real_file(self, tmp_path: Path):
+        """A 40-frame AVI: 40 read, 40 processed, none dropped, processor saw each frame once."""
+        clip = write_video(tmp_path / "clip.avi", frames=40)
+        seen: list[tuple[int, ...]] = []
+
+        def record(frame: np.ndarray) -> np.ndarray:
+            seen.append(frame.shape)
+            return frame
+
+        report = Pipeline(str(clip), processor=record, log_dir=tmp_path / "logs").run()
+        assert isinstance(report, PipelineReport)
+        assert (report.frames_read, report.frames_processed, report.frames_dropped) == (40, 40, 0)
+        assert seen == [(48, 64, 3)] * 40
+        assert report.source == "clip.avi"
+        assert report.processor == "record"
+        assert report.end_reason == "end"
+        assert report.drop_policy == "block"  # files default to every frame
+
+    def test_stops_after_max_frames(self, tmp_path: Path):
+        """max_frames=7 on a 300-frame scene processes and reads exactly 7 frames."""
+        report = Pipeline("synthetic:64x48@30:10", max_frames=7, log_dir=tmp_path / "logs").run()
+        assert (report.frames_read, report.frames_processed) == (7, 7)
+        assert report.end_reason == "max_frames"
+
+    def test_logs_every_nth_frame_with_time_and_budget(self, tmp_path: Path):
+        """log_every=10 over 25 frames logs frames 0, 10 and 20, each with its time and verdict."""
+        logs = tmp_path / "logs"
+        Pipeline("synthetic:64x48@30:25", max_frames=25, log_every=10, log_dir=logs).run()
+        lines = [line for line in log_text(logs).splitlines() if " frame " in line]
+        assert [line.split(" frame ")[1].split(":")[0] for line in lines] == ["0", "10", "20"]
+        assert all("budget 33.3 ms met" in line for line in lines)
+
+    def test_a_streak_of_misses_is_logged_as_a_warning(self, tmp_path: Path):
+        """Six 50 ms frames against a 10 ms budget: a WARNING at the 5th miss and at the end."""
+        clock = ManualClock()
+        slow_frames = {2, 3, 4, 5, 6, 7}
+
+        def slow_on_some(frame: np.ndarray) -> np.ndarray:
+            if int(frame[0, 0, 0]) in slow_frames:
+                clock.advance(0.050)
+            return frame
+
+        logs = tmp_path / "logs"
+        report = Pipeline(
+            IndexSource(12), processor=slow_on_some, clock=clock, budget_ms=10.0, log_dir=logs
+        ).run()
+        assert report.budget_misses == 6
+        assert report.longest_miss_streak == 6
+        warnings = [line for line in log_text(logs).splitlines() if "WARNING" in line]
+        assert len(warnings) == 2
+        assert "budget missed 5 frames in a row" in warnings[0]
+        assert "miss streak ended after 6 frames" in warnings[1]
+
+    def test_budget_defaults_to_the_source_frame_period(self, tmp_path: Path):
+        """A 20 FPS source gets a 50 ms budget unless one is given."""
+        report = Pipeline("synthetic:32x32@20:0.2", log_dir=tmp_path / "logs").run()
+        assert report.budget_ms == 50.0
+        given = Pipeline("synthetic:32x32@20:0.2", budget_ms=12.5, log_dir=tmp_path / "l2").run()
+        assert given.budget_ms == 12.5
+
+    def test_latest_policy_drops_and_counts_what_a_slow_loop_cannot_take(self, tmp_path: Path):
+        """With a 3 ms processor and a fast source, frames are skipped, and every read frame is
+        either processed or counted as dropped."""
+
+        def slow(frame: np.ndarray) -> np.ndarray:
+            time.sleep(0.003)
+            return frame
+
+        report = Pipeline(
+            "synthetic:32x32@30:5", processor=slow, drop_policy="latest", log_dir=tmp_path / "l"
+        ).run()
+        assert report.frames_read == 150
+        assert report.frames_dropped > 0
+        assert report.frames_processed + report.frames_dropped == report.frames_read
+
+    def test_a_processor_list_runs_in_order(self, tmp_path: Path):
+        """[gray, invert] gives the inverted gray frame; the name joins the parts."""
+
+        def invert(frame: np.ndarray) -> np.ndarray:
+            return 255 - frame
+
+        out = tmp_path / "out.avi"
+        report = Pipeline(
+            "synthetic:64x48@10:1", processor=["gray", invert], output=out, log_dir=tmp_path / "l"
+        ).run()
+        assert report.processor == "gray+invert"
+        assert report.frames_written == 10
+        assert count_frames(out) == 10
+
+    def test_writes_a_playable_output_with_every_processed_frame(self, tmp_path: Path):
+        """--output: an MP4 with the processed frame count, the source size and frame rate."""
+        out = tmp_path / "processed.mp4"
+        Pipeline(
+            "synthetic:96x64@15:2", processor="edges", output=out, log_dir=tmp_path / "l"
+        ).run()
+        capture = cv2.VideoCapture(str(out))
+        try:
+            assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0)
+            assert int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) == 96
+            assert int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == 64
+        finally:
+            capture.release()
+        assert count_frames(out) == 30
+
+    def test_an_open_source_object_is_read_and_released(self, tmp_path: Path):
+        """A Source instance can be passed directly; the run releases it at the end."""
+        source = IndexSource(5)
+        report = Pipeline(source, log_dir=tmp_path / "logs").run()
+        assert report.frames_processed == 5
+        assert source.released
+
+    def test_report_carries_the_logger_stats(self, tmp_path: Path):
+        """report.log is the logger's get_stats() after the run's records were flushed."""
+        report = Pipeline("synthetic:32x32@30:1", log_dir=tmp_path / "logs").run()
+        assert report.log["written"] == report.log["accepted"]
+        assert report.log["written"] >= 3  # start, frame 0, end
+        assert Path(report.log["log_file"]).parent == tmp_path / "logs"
+
+
+class TestPipelineFailures:
+    def test_a_processor_exception_stops_the_reader_and_is_logged(self, tmp_path: Path):
+        """A failure on frame 3 of a 300-frame scene ends the run at once (no hang), keeps the
+        partial report and logs the traceback."""
+
+        def explode(frame: np.ndarray) -> np.ndarray:
+            if explode.calls == 3:  # type: ignore[attr-defined]
+                raise ZeroDivisionError("boom")
+            explode.calls += 1  # type: ignore[attr-defined]
+            return frame
+
+        explode.calls = 0  # type: ignore[attr-defined]
+        logs = tmp_path / "logs"
+        with pytest.raises(PipelineError) as caught:
+            Pipeline("synthetic:64x48@30:10", processor=explode, log_dir=logs).run()
+        assert str(caught.value) == "processor failed on frame 3: ZeroDivisionError: boom"
+        assert caught.value.report.frames_processed == 3
+        assert caught.value.report.end_reason == "error"
+        assert isinstance(caught.value.__cause__, ZeroDivisionError)
+        text = log_text(logs)
+        assert "processor failed on frame 3" in text
+        assert "Traceback (most recent call last)" in text
+        assert not [t for t in threading.enumerate() if t.name == "framepipe-reader"]
+
+    def test_stop_from_another_thread_ends_the_run(self, tmp_path: Path):
+        """stop() called from a timer thread ends a long run with reason 'stopped'."""
+        started = threading.Event()
+
+        def mark(frame: np.ndarray) -> np.ndarray:
+            started.set()
+            return frame
+
+        pipeline = Pipeline("synthetic:32x32@30:1000", processor=mark, log_dir=tmp_path / "l")
+        stopper = threading.Thread(target=lambda: started.wait(10) and pipeline.stop())
+        stopper.start()
+        report = pipeline.run()
+        stopper.join(10)
+        assert report.end_reason == "stopped"
+        assert 0 < report.frames_processed < 30_000
+
+    def test_a_missing_file_is_a_source_error_before_anything_starts(self, tmp_path: Path):
+        """The spec is checked in the constructor: no log file, no thread."""
+        with pytest.raises(SourceError, match="no such file"):
+            Pipeline(str(tmp_path / "missing.mp4"), log_dir=tmp_path / "logs")
+        assert not (tmp_path / "logs").exists()
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"budget_ms": 0}, "budget_ms must be positive, but got 0"),
+            ({"log_every": 0}, "log_every must be a positive integer, but got 0"),
+            ({"max_frames": -2}, "max_frames must be a positive integer, but got -2"),
+            ({"drop_policy": "oldest"}, "drop_policy must be one of block, latest"),
+            ({"log_mode": "fast"}, "log_mode must be 'async' or 'sync', but got 'fast'"),
+            ({"processor": "sharpen"}, "unknown processor 'sharpen'"),
+            ({"processor": 42}, "processor must be a callable, a built-in name or a list"),
+            ({"processor": []}, "processor list must not be empty"),
+            ({"output": "out.gif"}, "output file extension must be one of"),
+        ],
+    )
+    def test_rejects_bad_options_with_value_errors(self, kwargs: dict[str, object], message: str):
+        """Every bad option raises ValueError with expected-versus-actual text."""
+        with pytest.raises(ValueError, match=message):
+            Pipeline("synthetic", **kwargs)  # type: ignore[arg-type]
+
+
+class TestResolveProcessor:
+    def test_none_is_the_identity(self):
+        """No processor passes frames through and is reported as 'none'."""
+        fn, name = resolve_processor(None)
+        frame = np.zeros((2, 2, 3), np.uint8)
+        assert fn(frame) is frame
+        assert name == "none"
+
+    def test_a_step_returning_none_leaves_the_frame_unchanged(self):
+        """In-place processors may return None; the chain continues with the same frame."""
+
+        def in_place(frame: np.ndarray) -> None:
+            frame += 1
+
+        fn, _ = resolve_processor([in_place, in_place])
+        frame = np.zeros((2, 2), np.uint8)
+        result = fn(frame)
+        assert result is not None
+        assert int(result[0, 0]) == 2
