@@ -2,7 +2,10 @@
 
 - normal exit: ``atexit`` stops (drains) the current logger;
 - SIGTERM/SIGINT: flush, then chain to the previous handler; when that was the default action the
-  logger is stopped and the signal re-raised, so the process still dies of it;
+  logger is stopped and the signal re-raised, so the process still dies of it. Python's own
+  SIGINT handler is left in place: its KeyboardInterrupt ends the program through the normal
+  exit (drained by ``atexit``) or is caught and the program goes on, and raising it from a hook
+  of ours would put the logger's frame into every Ctrl-C traceback;
 - an unhandled exception (main thread or another): logged at CRITICAL with its traceback, flushed,
   then passed on to the previous hook;
 - ``fork``: the child starts a writer of its own instead of inheriting a dead one.
@@ -83,6 +86,8 @@ class Hooks:
                 previous = signal.getsignal(signum)
                 if previous == signal.SIG_IGN:
                     continue  # an ignored signal stays ignored
+                if previous is signal.default_int_handler:
+                    continue  # KeyboardInterrupt reaches the exit path, which drains (see above)
                 signal.signal(signum, self._on_signal)
                 self.previous_signals[signum] = previous
         self.previous_excepthook = sys.excepthook

@@ -65,9 +65,12 @@ class Writer:
             return
         try:
             self._process(batch)
-        except Exception as exc:  # a bug here must not kill the thread
-            self.dispatcher.errors += 1
-            self.dispatcher.report(_WRITER_ITSELF, exc)
+        except Exception as exc:  # a bug here must not kill the thread or strand a flush()
+            self._count_failure(exc)
+            for item in batch:
+                if isinstance(item, Marker):
+                    self._stop_requested |= item.kind == "stop"
+                    item.done.set()
         self._report_drops()
         # Give the GIL away between batches so a backlog never stalls a frame loop for a whole
         # switch interval; sleep(0) is not enough for a waiting thread to win the GIL reliably.
@@ -77,11 +80,7 @@ class Writer:
     def _process(self, batch: list[object]) -> None:
         records: list[logging.LogRecord] = []
         for item in batch:
-            if type(item) is tuple:
-                records.append(build_record(item))
-            elif isinstance(item, logging.LogRecord):
-                records.append(item)
-            elif isinstance(item, Marker):
+            if isinstance(item, Marker):
                 self._flush_records(records)
                 records = []
                 if item.kind == "stop":
@@ -89,7 +88,16 @@ class Writer:
                 else:
                     self.dispatcher.flush()
                 item.done.set()
+                continue
+            try:
+                records.append(item if isinstance(item, logging.LogRecord) else build_record(item))  # type: ignore[arg-type]
+            except Exception as exc:  # one malformed entry costs one error, not the batch
+                self._count_failure(exc)
         self._flush_records(records)
+
+    def _count_failure(self, exc: Exception) -> None:
+        self.dispatcher.errors += 1
+        self.dispatcher.report(_WRITER_ITSELF, exc)
 
     def _flush_records(self, records: list[logging.LogRecord]) -> None:
         if records:

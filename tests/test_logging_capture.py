@@ -1,0 +1,57 @@
+"""What the caller captures: frozen arguments, exception info, caller frames."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from framepipe.logging._capture import IMMUTABLE_TYPES, find_caller, freeze_args, normalize_exc_info
+
+
+@pytest.mark.parametrize(
+    ("msg", "args", "expected"),
+    [
+        ("%s", ([1, 2],), ("[1, 2]", ())),  # a list is rendered now
+        ("%(a)s-%(b)s", ({"a": 1, "b": 2},), ("1-2", ())),  # a mapping, as logging does
+        ("%d items", ("not a number",), ("%d items", ("not a number",))),  # left for the writer
+    ],
+)
+def test_freeze_args_renders_like_logging(msg: str, args: tuple, expected: tuple) -> None:
+    """freeze_args mirrors LogRecord.getMessage and leaves a bad format untouched."""
+    assert freeze_args(msg, args) == expected
+
+
+def test_only_immutable_types_are_left_unrendered() -> None:
+    """Containers and arbitrary objects are not in the immutable set."""
+    assert {int, float, str, bytes, bool, type(None)} <= IMMUTABLE_TYPES
+    assert not {list, dict, set, bytearray, object} & IMMUTABLE_TYPES
+
+
+class TestExcInfo:
+    def test_true_takes_the_exception_being_handled(self) -> None:
+        """exc_info=True means sys.exc_info()."""
+        try:
+            raise KeyError("k")
+        except KeyError as exc:
+            assert normalize_exc_info(True) == (KeyError, exc, exc.__traceback__)
+
+    def test_an_exception_instance_is_expanded(self) -> None:
+        """exc_info=<exception> gives its type, value and traceback."""
+        exc = ValueError("v")
+        assert normalize_exc_info(exc) == (ValueError, exc, None)
+
+    def test_true_outside_an_except_block_is_none(self) -> None:
+        """No exception being handled: nothing to attach."""
+        assert normalize_exc_info(True) is None
+
+
+def test_find_caller_names_the_frame_above() -> None:
+    """find_caller(0) is the function that called find_caller's caller's frame."""
+
+    def helper() -> tuple[str, int, str]:
+        return find_caller(1)
+
+    line = sys._getframe().f_lineno + 1
+    filename, lineno, func = helper()
+    assert (filename, lineno, func) == (__file__, line, "test_find_caller_names_the_frame_above")

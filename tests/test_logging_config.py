@@ -1,0 +1,158 @@
+"""configure() and get_logger(): validation, defaults, re-configuration, children, stdlib capture."""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+from tests.logging_helpers import ListHandler, log_lines
+
+from framepipe.logging import configure, get_logger
+from framepipe.logging._config import ROOT_NAME
+
+
+class TestValidation:
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"queue_size": 0}, "queue_size must be a positive int, but got 0"),
+            ({"queue_size": 2.5}, "queue_size must be a positive int, but got 2.5"),
+            ({"overflow": "drop_all"}, "overflow must be one of drop_newest, drop_oldest, block"),
+            ({"level": "LOUD"}, "level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+            ({"protect_level": "NOPE"}, "protect_level must be one of DEBUG"),
+            ({"block_timeout": -1}, "block_timeout must be a number of seconds >= 0"),
+            ({"mode": "fast"}, "mode must be one of async, sync, but got 'fast'"),
+            ({"handlers": ["not a handler"]}, "handlers must be logging.Handler instances"),
+        ],
+    )
+    def test_bad_values_raise_value_error_saying_expected_and_actual(
+        self, tmp_path, kwargs: dict[str, object], message: str
+    ) -> None:
+        """Each bad argument is refused with what was expected and what was given."""
+        with pytest.raises(ValueError, match=re.escape(message)):
+            configure(log_dir=tmp_path, **kwargs)  # type: ignore[arg-type]
+
+    def test_an_unwritable_log_dir_raises_os_error_before_any_thread_starts(self, tmp_path) -> None:
+        """A log_dir below a regular file cannot be created: OSError, and no writer thread."""
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        threads_before = threading.active_count()
+        with pytest.raises(OSError, match="log_dir must be a writable directory"):
+            configure(log_dir=blocker / "logs")
+        assert threading.active_count() == threads_before
+
+    def test_a_bad_configuration_leaves_the_previous_logger_running(self, tmp_path) -> None:
+        """A failed configure() changes nothing."""
+        log = configure(log_dir=tmp_path)
+        with pytest.raises(ValueError, match="overflow"):
+            configure(log_dir=tmp_path, overflow="nope")
+        log.info("still here")
+        assert log_lines(log)[-1].endswith("still here")
+
+
+class TestDefaults:
+    def test_the_default_file_is_named_after_the_start_time(self, tmp_path) -> None:
+        """<log_dir>/logs_YYYYmmdd_HHMMSS.txt."""
+        log = configure(log_dir=tmp_path)
+        path = log.get_stats()["log_file"]
+        assert re.fullmatch(re.escape(str(tmp_path)) + r"/logs_\d{8}_\d{6}\.txt", path)
+
+    def test_get_logger_configures_defaults_on_first_record_only(self, tmp_path) -> None:
+        """In a fresh process, get_logger() creates no file until something is logged."""
+        script = (
+            "import os\n"
+            "from framepipe.logging import get_logger\n"
+            "log = get_logger(__name__)\n"
+            "print(os.path.exists('logs'))\n"
+            "log.info('first')\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+            timeout=60, check=True,
+        )
+        assert result.stdout.strip() == "False"
+        [log_file] = (tmp_path / "logs").glob("logs_*.txt")
+        assert log_file.read_text().strip().endswith("INFO     __main__: first")
+
+    def test_console_true_also_writes_to_stderr(self, tmp_path, capfd) -> None:
+        """console=True adds a stderr sink beside the file."""
+        log = configure(log_dir=tmp_path, console=True)
+        log.warning("visible")
+        assert log.flush(timeout=10)
+        assert "WARNING  framepipe: visible" in capfd.readouterr().err
+
+
+class TestReconfiguration:
+    def test_loggers_taken_before_configure_follow_the_new_configuration(self, tmp_path) -> None:
+        """get_logger(...) at import time keeps working after configure() replaces the engine."""
+        child = get_logger("camera")
+        first = configure(log_dir=tmp_path / "a")
+        second = configure(log_dir=tmp_path / "b")
+        assert first is second is get_logger()
+        child.info("after")
+        assert log_lines(second)[-1].endswith("INFO     camera: after")
+
+    def test_records_queued_before_a_reconfigure_are_written_to_the_old_sink(self) -> None:
+        """configure() drains the previous logger before it is dropped."""
+        old, new = ListHandler(), ListHandler()
+        log = configure(handlers=[old])
+        for i in range(1_000):
+            log.info("r %d", i)
+        configure(handlers=[new])
+        assert len(old.lines) == 1_000
+
+    def test_children_share_the_queue_and_follow_the_root_level(self) -> None:
+        """Named children write through the same sinks and inherit setLevel from the root."""
+        handler = ListHandler()
+        log = configure(handlers=[handler], level="INFO")
+        child = get_logger("grabber")
+        assert get_logger("grabber") is child and get_logger(ROOT_NAME) is log
+        log.setLevel(logging.WARNING)
+        child.info("hidden")
+        child.warning("shown")
+        assert log.flush(timeout=10)
+        assert handler.lines == ["WARNING grabber: shown"]
+
+    def test_a_child_level_overrides_the_root_level(self) -> None:
+        """setLevel on a child applies to that child only."""
+        handler = ListHandler()
+        log = configure(handlers=[handler], level="WARNING")
+        child = get_logger("detail")
+        child.setLevel("DEBUG")
+        child.debug("child debug")
+        log.info("root info")
+        assert log.flush(timeout=10)
+        assert handler.lines == ["DEBUG detail: child debug"]
+
+
+class TestStdlibCapture:
+    def test_plain_logging_records_go_through_the_same_queue(self) -> None:
+        """logging.getLogger(...) records reach the configured sinks, at the configured level."""
+        handler = ListHandler()
+        log = configure(handlers=[handler], level="INFO")
+        logging.getLogger("thirdparty").info("hello %s", "stdlib")
+        logging.getLogger("thirdparty").debug("below level")
+        assert log.flush(timeout=10)
+        assert handler.lines == ["INFO thirdparty: hello stdlib"]
+
+    def test_capture_can_be_turned_off(self) -> None:
+        """capture_stdlib=False leaves the root logger alone."""
+        handler = ListHandler()
+        log = configure(handlers=[handler], capture_stdlib=False)
+        logging.getLogger("thirdparty").warning("not captured")
+        assert log.flush(timeout=10)
+        assert handler.lines == []
+
+    def test_reconfiguring_does_not_accumulate_root_handlers(self) -> None:
+        """Ten configure() calls leave exactly one bridge on the root logger; stop() removes it."""
+        before = list(logging.getLogger().handlers)
+        for _ in range(10):
+            log = configure(handlers=[ListHandler()])
+        added = [h for h in logging.getLogger().handlers if h not in before]
+        assert len(added) == 1
+        log.stop()
+        assert logging.getLogger().handlers == before

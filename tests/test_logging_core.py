@@ -1,0 +1,173 @@
+"""The async and sync engines: what callers capture, what the writer writes, the counters."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import pytest
+from tests.logging_helpers import GateHandler, ListHandler, log_lines
+
+from framepipe.logging import configure
+
+MODES = ["async", "sync"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+class TestWhatIsWritten:
+    def test_records_reach_the_file_in_order(self, tmp_path, mode: str) -> None:
+        """Every accepted record is written, in call order, with level and logger name."""
+        log = configure(log_dir=tmp_path, mode=mode)
+        for i in range(500):
+            log.info("frame %d took %.1f ms", i, 2.5)
+        lines = log_lines(log)
+        assert len(lines) == 500
+        assert lines[0].endswith("INFO     framepipe: frame 0 took 2.5 ms")
+        assert lines[-1].endswith("frame 499 took 2.5 ms")
+
+    def test_mutable_arguments_show_their_value_at_call_time(self, tmp_path, mode: str) -> None:
+        """A list or dict changed right after the call is written as it was during the call."""
+        handler = GateHandler()
+        log = configure(handlers=[handler], mode=mode)
+        values, mapping = [1, 2], {"k": "before"}
+        if mode == "sync":
+            handler.gate.set()  # the sync caller writes itself: it must not wait
+        log.info("values %s", values)
+        log.info("mapping %(k)s", mapping)
+        values.append(3)
+        mapping["k"] = "after"
+        handler.gate.set()
+        assert log.flush(timeout=10)
+        assert handler.lines == ["INFO framepipe: values [1, 2]", "INFO framepipe: mapping before"]
+
+    def test_exception_tracebacks_are_captured(self, tmp_path, mode: str) -> None:
+        """log.exception() writes the traceback of the exception being handled."""
+        log = configure(log_dir=tmp_path, mode=mode)
+        try:
+            raise ValueError("bad frame")
+        except ValueError:
+            log.exception("processing failed")
+        text = "\n".join(log_lines(log))
+        assert "ERROR    framepipe: processing failed" in text
+        assert "Traceback (most recent call last)" in text
+        assert "ValueError: bad frame" in text
+
+    def test_caller_fields_are_right_when_the_format_uses_them(self, mode: str) -> None:
+        """%(filename)s:%(lineno)d:%(funcName)s point at the line that logged."""
+        handler = ListHandler("%(filename)s:%(lineno)d:%(funcName)s %(message)s")
+        log = configure(handlers=[handler], mode=mode)
+        line = sys._getframe().f_lineno + 1
+        log.warning("here")
+        assert log.flush(timeout=10)
+        name = "test_caller_fields_are_right_when_the_format_uses_them"
+        assert handler.lines == [f"test_logging_core.py:{line}:{name} here"]
+
+    def test_thread_names_are_written_when_the_format_uses_them(self, mode: str) -> None:
+        """%(threadName)s is the name of the calling thread, even after it ended."""
+        handler = ListHandler("%(threadName)s %(message)s")
+        log = configure(handlers=[handler], mode=mode)
+        worker = threading.Thread(target=log.info, args=("from worker",), name="grabber")
+        worker.start()
+        worker.join(timeout=10)
+        assert log.flush(timeout=10)
+        assert handler.lines == ["grabber from worker"]
+
+    def test_extra_fields_reach_the_record(self, mode: str) -> None:
+        """extra={...} adds attributes to the record, as with logging.Logger."""
+        handler = ListHandler("%(camera)s %(message)s")
+        log = configure(handlers=[handler], mode=mode)
+        log.info("opened", extra={"camera": "cam0"})
+        assert log.flush(timeout=10)
+        assert handler.lines == ["cam0 opened"]
+
+
+class TestAsyncCallers:
+    def test_caller_fields_cost_nothing_when_unused(self) -> None:
+        """With a format that shows no caller fields, no caller frame is looked up."""
+        handler = ListHandler()
+        log = configure(handlers=[handler])
+        log.info("x")
+        assert log.flush(timeout=10)
+        assert handler.records[0].lineno == 0
+        assert handler.records[0].funcName == ""
+
+    def test_a_full_queue_never_raises_and_prints_nothing(self, capfd) -> None:
+        """Overflowing the queue drops records silently for the caller, counting each drop."""
+        handler = GateHandler()
+        log = configure(handlers=[handler], queue_size=100, overflow="drop_newest")
+        for i in range(1_000):
+            log.info("record %d", i)
+        stats = log.get_stats()
+        handler.gate.set()
+        assert log.flush(timeout=10)
+        assert capfd.readouterr().err == ""
+        assert stats["dropped"] > 800
+        assert stats["accepted"] + stats["dropped"] == 1_000
+
+    def test_drops_are_reported_in_the_log_once_room_is_back(self) -> None:
+        """The writer writes one WARNING naming how many records were lost, by level."""
+        handler = GateHandler()
+        log = configure(handlers=[handler], queue_size=10, overflow="drop_newest")
+        for i in range(50):
+            log.debug("d %d", i) if i % 2 else log.info("i %d", i)
+        log.setLevel(logging.DEBUG)
+        for i in range(50):
+            log.debug("d %d", i)
+        handler.gate.set()
+        assert log.flush(timeout=10)
+        reports = [line for line in handler.lines if "dropped" in line]
+        assert len(reports) == 1
+        dropped = log.get_stats()["dropped"]
+        assert reports[0].startswith(f"WARNING framepipe.logging: dropped {dropped} log records")
+        assert "INFO: " in reports[0] and "DEBUG: " in reports[0]
+
+    def test_stats_have_the_documented_keys_and_counters_only_grow(self, tmp_path) -> None:
+        """get_stats() reports queue, counters and state; counters never go down."""
+        log = configure(log_dir=tmp_path, queue_size=64)
+        log.info("one")
+        first = log.get_stats()
+        log.info("two")
+        assert log.flush(timeout=10)
+        second = log.get_stats()
+        keys = {"queue_size", "queue_maxsize", "log_file", "listener_running", "mode",
+                "overflow", "accepted", "written", "dropped", "errors", "high_water"}
+        assert keys <= second.keys()
+        assert second["queue_maxsize"] == 64 and second["mode"] == "async"
+        assert second["listener_running"] is True
+        for key in ("accepted", "written", "dropped", "errors", "high_water"):
+            assert second[key] >= first[key]
+        assert (second["accepted"], second["written"]) == (2, 2)
+
+    def test_flush_from_a_sink_returns_instead_of_deadlocking(self) -> None:
+        """A handler that calls flush() on the writer thread gets False, not a hang."""
+        results: list[bool] = []
+
+        class FlushingHandler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                results.append(log.flush(timeout=5))
+
+        log = configure(handlers=[FlushingHandler()])
+        log.info("x")
+        assert log.flush(timeout=10)
+        assert results == [False]
+
+    def test_records_after_stop_are_counted_as_dropped(self, tmp_path) -> None:
+        """stop() is idempotent; later calls do not raise and are counted."""
+        log = configure(log_dir=tmp_path)
+        log.info("before")
+        log.stop()
+        log.stop()
+        log.info("after")
+        stats = log.get_stats()
+        assert (stats["written"], stats["dropped"], stats["listener_running"]) == (1, 1, False)
+
+
+class TestSyncMode:
+    def test_sync_mode_has_written_before_the_call_returns(self, tmp_path) -> None:
+        """In sync mode the record is in the sink when info() returns."""
+        handler = ListHandler()
+        log = configure(handlers=[handler], mode="sync")
+        log.info("now")
+        assert handler.lines == ["INFO framepipe: now"]
+        assert log.get_stats()["mode"] == "sync"
