@@ -1,4 +1,4 @@
-"""configure() and get_logger(): validation, defaults, re-configuration, children, stdlib capture."""
+"""configure() and get_logger(): validation, defaults, re-configuration, stdlib capture."""
 
 from __future__ import annotations
 
