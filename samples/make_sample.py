@@ -98,7 +98,7 @@ def make_sample(
     if not path.parent.is_dir():
         raise OSError(f"output directory must exist, but {str(path.parent)!r} does not")
     count = max(1, round(fps * seconds))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codec), fps, (width, height))
     if not writer.isOpened():
         raise OSError(f"cannot open a {codec} video writer for {str(path)!r}")
     try:
