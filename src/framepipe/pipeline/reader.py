@@ -107,6 +107,6 @@ class FrameReader:
                     self._sleep(delay)
                     if self._stop.is_set():
                         return
-            self.frames_read += 1
             if not self.buffer.put(CapturedFrame(index, image, self._clock())):
-                return
+                return  # the consumer cancelled: this frame was never delivered, so not counted
+            self.frames_read += 1

@@ -175,8 +175,9 @@ class Pipeline:
         stats = FrameStats(budget_ms, clock=self.clock)
         output = VideoOutput(self.output, fps=info.fps or 30.0) if self.output else None
         display = Display(f"framepipe: {info.name}") if self.display else None
+        # A known length gets a progress bar; live sources get a status line instead.
         total = info.frame_count
-        if self.max_frames is not None:
+        if self.max_frames is not None and not info.is_live:
             total = min(total, self.max_frames) if total is not None else self.max_frames
         log.info(
             "pipeline start: source=%s kind=%s size=%dx%d fps=%s processor=%s budget=%.1fms "

@@ -1,0 +1,351 @@
+"""Tests for framepipe.pipeline.cli: ``framepipe run`` in-process, in child processes, and on a
+real network stream served by ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from framepipe.cli import main
+from framepipe.pipeline import Pipeline
+from framepipe.pipeline import processors as builtin_processors
+from video_files import count_frames, write_video
+
+SUMMARY_KEYS = [
+    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "duration_s",
+    "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
+    "frame_age_ms", "log",
+]  # fmt: skip
+
+
+def log_text(log_dir: Path) -> str:
+    return "".join(path.read_text() for path in sorted(log_dir.glob("logs_*.txt*")))
+
+
+def run_child(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m framepipe ARGV`` in a fresh process (for process-wide native state)."""
+    return subprocess.run(
+        [sys.executable, "-m", "framepipe", *argv], capture_output=True, text=True, timeout=120
+    )
+
+
+def stderr_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+class TestRunInProcess:
+    def test_a_file_run_writes_the_summary_and_the_log(self, tmp_path: Path, capsys):
+        """A 45-frame file: exit 0, the summary JSON with every key, frames 0/15/30 logged."""
+        clip = write_video(tmp_path / "clip.avi", frames=45)
+        summary = tmp_path / "summary.json"
+        logs = tmp_path / "logs"
+        code = main(
+            ["run", str(clip), "--processor", "edges", "--log-every", "15", "--log-dir", str(logs),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert list(data) == SUMMARY_KEYS
+        assert data["source"] == "clip.avi"
+        assert data["processor"] == "edges"
+        assert (data["frames_read"], data["frames_processed"], data["frames_dropped"]) == (
+            45,
+            45,
+            0,
+        )
+        assert data["budget_ms"] == pytest.approx(33.333, abs=0.001)
+        assert data["log"]["mode"] == "async"
+        assert data["log"]["dropped"] == 0
+        frame_lines = [line for line in log_text(logs).splitlines() if " frame " in line]
+        assert [line.split(" frame ")[1].split(":")[0] for line in frame_lines] == ["0", "15", "30"]
+        out = capsys.readouterr()
+        assert "45 processed of 45 read" in out.out
+        assert out.err == ""  # --quiet: no progress
+
+    def test_sync_log_mode_and_max_frames(self, tmp_path: Path):
+        """--log-mode sync is passed to the logger; --max-frames stops the default scene early."""
+        summary = tmp_path / "s.json"
+        code = main(
+            ["run", "--max-frames", "12", "--processor", "none", "--log-mode", "sync",
+             "--log-dir", str(tmp_path / "logs"), "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert data["source"] == "synthetic:1280x720@30:10"
+        assert data["frames_processed"] == 12
+        assert data["log"]["mode"] == "sync"
+
+    def test_output_video_has_every_processed_frame(self, tmp_path: Path):
+        """--output writes a readable video with as many frames as were processed."""
+        out = tmp_path / "out.mp4"
+        code = main(
+            ["run", "synthetic:160x120@30:1", "--processor", "gray", "--output", str(out),
+             "--log-dir", str(tmp_path / "logs"), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        assert count_frames(out) == 30
+
+    def test_progress_goes_to_stderr_unless_quiet(self, tmp_path: Path, capsys):
+        """Without --quiet a file run draws a progress bar with its frame count on stderr."""
+        code = main(["run", "synthetic:64x48@30:1", "--log-dir", str(tmp_path / "logs")])
+        assert code == 0
+        assert "30/30" in capsys.readouterr().err
+
+    def test_a_processor_exception_exits_1_with_one_line_and_a_logged_traceback(
+        self, tmp_path: Path, capfd, monkeypatch
+    ):
+        """A processor raising on frame 5 ends the run (no hang): exit 1, one stderr line,
+        the traceback in the log, the partial summary still written."""
+
+        class FailsOnFifth:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def __call__(self, frame: np.ndarray) -> np.ndarray:
+                self.calls += 1
+                if self.calls == 6:
+                    raise RuntimeError("bad\nframe")
+                return frame
+
+        monkeypatch.setitem(builtin_processors._FACTORIES, "blur", FailsOnFifth)
+        logs, summary = tmp_path / "logs", tmp_path / "s.json"
+        code = main(
+            ["run", "synthetic:64x48@30:100", "--processor", "blur", "--log-dir", str(logs),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 1
+        err = capfd.readouterr().err
+        assert stderr_lines(err) == [
+            "framepipe: error: processor failed on frame 5: RuntimeError: bad frame"
+        ]
+        assert "Traceback (most recent call last)" in log_text(logs)
+        assert json.loads(summary.read_text())["frames_processed"] == 5
+
+
+class TestRunErrors:
+    @pytest.mark.parametrize(
+        ("argv", "code", "message"),
+        [
+            (["no/such/clip.mp4"], 2, "framepipe: error: no such file: no/such/clip.mp4"),
+            (["synthetic:10x10"], 2, "framepipe: error: synthetic source must be"),
+            (["--budget-ms", "0"], 2, "framepipe: error: argument --budget-ms: must be a positive"),
+            (["--log-every", "x"], 2, "framepipe: error: argument --log-every: must be a positive"),
+            (["--max-frames", "-1"], 2, "framepipe: error: argument --max-frames: must be a"),
+            (["--processor", "sharpen"], 2, "framepipe: error: argument --processor: invalid"),
+            (["--drop-policy", "oldest"], 2, "framepipe: error: argument --drop-policy: invalid"),
+            (["--output", "out.gif"], 2, "framepipe: error: output file extension must be one of"),
+            (["--summary-json", "no/dir/s.json"], 2, "framepipe: error: --summary-json directory"),
+            (["97"], 1, "framepipe: error: camera 97 does not open"),
+        ],
+    )
+    def test_each_bad_input_is_one_line_and_an_exit_code(
+        self, tmp_path: Path, capfd, argv: list[str], code: int, message: str
+    ):
+        """Bad flags, specs and devices: the documented exit code and exactly one stderr line
+        (OpenCV's and FFmpeg's own messages included), no traceback."""
+        os.chdir(tmp_path)  # relative paths in the table resolve inside the temporary dir
+        assert main(["run", *argv, "--log-dir", str(tmp_path / "logs"), "--quiet"]) == code
+        lines = stderr_lines(capfd.readouterr().err)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(message)
+
+    def test_a_file_that_is_not_a_video(self, tmp_path: Path):
+        """Text named .mp4: exit 1, one line naming the file, and none of FFmpeg's own output.
+
+        A child process, because FFmpeg reads its log level once per process, at its first use.
+        """
+        fake = tmp_path / "fake.mp4"
+        fake.write_text("not a video\n")
+        result = run_child(["run", str(fake), "--log-dir", str(tmp_path / "logs"), "--quiet"])
+        assert result.returncode == 1
+        assert stderr_lines(result.stderr) == [
+            f"framepipe: error: not a video file: {fake} (no decodable video stream)"
+        ]
+
+    def test_an_unreachable_url(self, tmp_path: Path):
+        """Nothing listens on the port: exit 1 and one line, without FFmpeg's own message."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        url = f"tcp://127.0.0.1:{port}"
+        result = run_child(["run", url, "--log-dir", str(tmp_path / "logs"), "--quiet"])
+        assert result.returncode == 1
+        assert stderr_lines(result.stderr) == [
+            f"framepipe: error: stream {url} is unreachable or not a video stream "
+            "(no connection within 10 s)"
+        ]
+
+    def test_a_truncated_video_is_processed_then_reported(self, tmp_path: Path):
+        """Half an MJPG AVI: the frames that decode are processed and summarised, then one
+        error line and exit 1."""
+        clip = write_video(tmp_path / "clip.avi", frames=60)
+        data = clip.read_bytes()
+        truncated = tmp_path / "half.avi"
+        truncated.write_bytes(data[: len(data) // 2])
+        summary = tmp_path / "s.json"
+        result = run_child(
+            ["run", str(truncated), "--processor", "none", "--log-dir", str(tmp_path / "logs"),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert result.returncode == 1
+        processed = json.loads(summary.read_text())["frames_processed"]
+        assert 10 < processed < 60
+        assert f"{processed} processed of {processed} read" in result.stdout
+        assert stderr_lines(result.stderr) == [
+            f"framepipe: error: truncated video: half.avi ended after {processed} of 60 frames "
+            "(processed what decoded)"
+        ]
+
+    def test_display_without_a_screen_fails_in_one_line(self, tmp_path: Path):
+        """--display with no DISPLAY: exit 1 and one line, not an abort from the GUI toolkit."""
+        env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+        result = subprocess.run(
+            [sys.executable, "-m", "framepipe", "run", "--display", "--quiet",
+             "--log-dir", str(tmp_path / "logs")],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert stderr_lines(result.stderr) == [
+            "framepipe: error: --display needs a screen, but DISPLAY is not set"
+        ]
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+class TestSignals:
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    def test_a_signal_mid_run_leaves_a_playable_output_and_a_complete_log(
+        self, tmp_path: Path, signum: signal.Signals
+    ):
+        """Ctrl-C (or SIGTERM) during a paced run: exit 0, an MP4 that plays with every
+        processed frame, the log ending with the run's end record, and the summary written."""
+        out, logs, summary = tmp_path / "out.mp4", tmp_path / "logs", tmp_path / "s.json"
+        child = subprocess.Popen(
+            [sys.executable, "-m", "framepipe", "run", "synthetic:160x120@30:600", "--realtime",
+             "--processor", "edges", "--log-every", "10", "--output", str(out),
+             "--log-dir", str(logs), "--summary-json", str(summary), "--quiet"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            _wait_for(lambda: "frame 20:" in log_text(logs), 30, "the child to process 20 frames")
+            child.send_signal(signum)
+            stdout, stderr = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        assert child.returncode == 0, stderr
+        assert stderr == ""
+        data = json.loads(summary.read_text())
+        assert data["frames_processed"] >= 20
+        assert count_frames(out) == data["frames_processed"]
+        text = log_text(logs)
+        assert f"stopped by {signum.name}" in text
+        assert "pipeline end (stopped)" in text
+        assert "ended: stopped" in stdout
+
+
+class TestConsoleScript:
+    def test_the_installed_command_runs_the_default_scene_shortened(self, tmp_path: Path):
+        """The ``framepipe`` console script runs a small scene and prints the summary."""
+        exe = shutil.which("framepipe")
+        if exe is None:
+            pytest.fail("the framepipe console script is not installed (pip install -e .)")
+        result = subprocess.run(
+            [exe, "run", "synthetic:64x48@30:1", "--quiet", "--log-dir", str(tmp_path / "l")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "30 processed of 30 read" in result.stdout
+
+
+def _listening(port: int) -> bool:
+    return any(
+        conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
+        for conn in psutil.net_connections(kind="tcp")
+    )
+
+
+@pytest.fixture
+def live_stream(tmp_path: Path) -> Iterator[str]:
+    """A real MPEG-TS stream at 30 FPS, served by ffmpeg on 127.0.0.1 to one client."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.fail("ffmpeg is required for the stream tests (apt-get install ffmpeg)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+         "-i", "testsrc=size=320x240:rate=30", "-c:v", "mpeg2video", "-q:v", "5",
+         "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        _wait_for(lambda: _listening(port), 15, "ffmpeg to listen")
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+class TestLiveStream:
+    def test_latest_policy_skips_frames_a_slow_processor_cannot_take(
+        self, tmp_path: Path, live_stream: str
+    ):
+        """A 30 FPS stream and a 60 ms processor: the default ``latest`` policy drops and counts
+        frames instead of queueing them, so frame age stays near one processing time."""
+
+        def slow(frame: np.ndarray) -> np.ndarray:
+            time.sleep(0.060)
+            return frame
+
+        report = Pipeline(
+            live_stream, processor=slow, max_frames=25, log_dir=tmp_path / "logs"
+        ).run()
+        assert report.drop_policy == "latest"
+        assert report.source_info is not None
+        assert report.source_info.kind == "stream"
+        assert report.frames_processed == 25
+        assert report.frames_dropped > 0
+        # Every frame read was processed, dropped, or is the one left in the slot at the stop.
+        unaccounted = report.frames_read - report.frames_processed - report.frames_dropped
+        assert unaccounted in (0, 1)
+        # Queued frames would age by 60 ms each; with one slot, age stays a few frames' worth.
+        assert report.frame_age_ms["p50"] < 10 * 60
+
+    def test_the_cli_reads_a_stream_with_a_live_status_line(
+        self, tmp_path: Path, live_stream: str, capsys
+    ):
+        """``framepipe run tcp://...`` shows the one-line live status and stops at --max-frames."""
+        code = main(
+            ["run", live_stream, "--processor", "blur", "--max-frames", "40",
+             "--log-dir", str(tmp_path / "logs")]
+        )  # fmt: skip
+        assert code == 0
+        out = capsys.readouterr()
+        assert "40 processed of" in out.out
+        assert "FPS" in out.err
+        assert "\r" in out.err
