@@ -205,6 +205,18 @@ class TestPipelineFailures:
         assert "Traceback (most recent call last)" in text
         assert not [t for t in threading.enumerate() if t.name == "framepipe-reader"]
 
+    def test_an_output_failure_is_reported_as_such(self, tmp_path: Path):
+        """A processor that changes the frame size mid-run breaks the output, not the processor:
+        the error names the output stage and the file keeps the frames written so far."""
+
+        def grow_on_third(frame: np.ndarray) -> np.ndarray:
+            return cv2.resize(frame, (80, 60)) if int(frame[0, 0, 0]) == 2 else frame
+
+        out = tmp_path / "out.avi"
+        with pytest.raises(PipelineError, match=r"^output failed on frame 2: OutputError: .*"):
+            Pipeline(IndexSource(6), processor=grow_on_third, output=out, log_dir=tmp_path).run()
+        assert count_frames(out) == 2
+
     def test_stop_from_another_thread_ends_the_run(self, tmp_path: Path):
         """stop() called from a timer thread ends a long run with reason 'stopped'."""
         started = threading.Event()

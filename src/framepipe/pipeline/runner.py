@@ -271,15 +271,18 @@ class Pipeline:
             if item is None:
                 continue
             started = stats.begin_frame()
+            stage = "processor"
             try:
                 result = processor(item.image)
                 frame = item.image if result is None else result
+                stage = "output"
                 if output is not None:
                     output.write(frame)
+                stage = "display"
                 keep_open = display.show(frame) if display is not None else True
             except Exception as exc:
-                log.exception("processor failed on frame %d", item.index)
-                return "error", (f"processor failed on frame {item.index}: {_one_line(exc)}", exc)
+                log.exception("%s failed on frame %d", stage, item.index)
+                return "error", (f"{stage} failed on frame {item.index}: {_one_line(exc)}", exc)
             if processed % log_every == 0:
                 elapsed_ms = (self.clock() - started) * 1000.0
                 log.info(
