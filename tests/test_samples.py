@@ -111,3 +111,59 @@ def test_committed_sample_clip_is_the_documented_five_seconds_at_640x360() -> No
     clip = SAMPLES / "sample.mp4"
     assert clip.stat().st_size < 3 * 1024 * 1024
     assert read_clip(clip) == (150, (640, 360), 30.0)
+
+
+def run_sample(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of the example scripts as a user would, from ``cwd``."""
+    return subprocess.run(
+        [sys.executable, str(SAMPLES / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def test_custom_processor_example_processes_the_sample_clip_and_writes_video_and_log(
+    tmp_path: Path,
+) -> None:
+    """The custom-processor example runs its chain over all 150 frames, saves them, and logs."""
+    result = run_sample("custom_processor.py", tmp_path, "--output", "out.mp4")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("150 frames at ")
+    assert read_clip(tmp_path / "out.mp4")[:2] == (150, (640, 360))
+    (log_file,) = (tmp_path / "logs").iterdir()
+    text = log_file.read_text()
+    # Every 30th frame is logged: frames 0, 30, ..., 120.
+    for index in range(0, 150, 30):
+        assert f"frame {index}: " in text
+    assert "pipeline end (end): frames_read=150 frames_processed=150" in text
+
+
+def test_custom_processor_example_reports_a_missing_source_in_one_line(tmp_path: Path) -> None:
+    """A source that does not exist is one error line and exit code 1."""
+    result = run_sample("custom_processor.py", tmp_path, "no-such-clip.mp4")
+    assert result.returncode == 1
+    assert result.stderr.startswith("custom_processor: error: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_logging_example_writes_its_own_and_plain_stdlib_records_to_one_file(
+    tmp_path: Path,
+) -> None:
+    """framepipe calls, plain logging.getLogger records and a traceback all land in the log."""
+    result = run_sample("logging_in_your_app.py", tmp_path, "--log-dir", "mylogs")
+    assert result.returncode == 0, result.stderr
+    assert "records accepted 18, written 18, dropped 0" in result.stdout
+    (log_file,) = (tmp_path / "mylogs").iterdir()
+    lines = log_file.read_text().splitlines()
+    assert any("INFO     framepipe: app starting" in line for line in lines)
+    # Plain stdlib loggers, captured without any change to the code that uses them.
+    assert any("myapp.settings: settings loaded: {'workers': 3, 'jobs': 5}" in ln for ln in lines)
+    assert any("ERROR    myapp.cache: cache lookup failed" in line for line in lines)
+    assert "KeyError: 'missing'" in lines
+    # Named children from three threads, five jobs each; DEBUG is below the level.
+    finished = [line for line in lines if " finished job " in line]
+    assert len(finished) == 15
+    assert not any("started" in line for line in lines)
