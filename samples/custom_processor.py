@@ -15,15 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
-import numpy as np
 import numpy.typing as npt
 
 from framepipe import Pipeline
 from framepipe.pipeline import OutputError, PipelineError, SourceError
 
-Frame = npt.NDArray[np.uint8]
+Frame = npt.NDArray[Any]  # OpenCV's stubs type images as integer-or-float arrays
 SAMPLE = Path(__file__).resolve().parent / "sample.mp4"
 
 
@@ -50,7 +50,7 @@ class BrightnessMeter:
             self.level = current
         else:
             self.level = self.smoothing * self.level + (1 - self.smoothing) * current
-        out = frame.copy()
+        out: Frame = frame.copy()
         cv2.putText(
             out,
             f"brightness {self.level:5.1f}",

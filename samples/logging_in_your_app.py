@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     for thread in threads:
         thread.join(timeout=10)
 
+    cache: dict[str, int] = {}
     try:
-        {}["missing"]  # a failure, to show how tracebacks are logged
+        cache["missing"]  # a failure, to show how tracebacks are logged
     except KeyError:
         logging.getLogger("myapp.cache").exception("cache lookup failed")
 

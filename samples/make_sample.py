@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-Frame = npt.NDArray[np.uint8]
+Frame = npt.NDArray[Any]  # OpenCV's stubs type images as integer-or-float arrays
 
 CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "sample.mp4"
@@ -48,7 +49,7 @@ def _bounce(position: float, span: int) -> int:
 
 def render_frame(index: int, width: int, height: int, backdrop: Frame | None = None) -> Frame:
     """Frame ``index`` of the clip: a ball, a box and a bar moving at different speeds."""
-    frame = (render_backdrop(width, height) if backdrop is None else backdrop).copy()
+    frame: Frame = (render_backdrop(width, height) if backdrop is None else backdrop).copy()
     unit = min(width, height)
     radius = max(4, unit // 12)
     ball_x = radius + _bounce(index * unit / 40, width - 2 * radius)
