@@ -145,6 +145,10 @@ class AsyncCore(Core):
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
+        queue = self.queue
+        items = queue.items
+        if len(items) >= queue.soft_limit and self._drop_at_once(level):
+            return
         if args and not _immutable(map(type, args)):
             msg, args = freeze_args(msg, args)
         entry = (
@@ -155,8 +159,6 @@ class AsyncCore(Core):
             _current_thread().name if self.need_thread_name else None,
             dict(extra) if extra else None,
         )
-        queue = self.queue
-        items = queue.items
         if len(items) < queue.soft_limit:
             items.append(entry)
             next(queue.accepted_counter)
@@ -164,6 +166,14 @@ class AsyncCore(Core):
                 queue.wake()
         else:
             queue.put_overflow(entry, level)
+
+    def _drop_at_once(self, level: int) -> bool:
+        """On a full queue, refuse an ordinary record under drop_newest before capturing it."""
+        queue = self.queue
+        if queue.overflow != "drop_newest" or level >= queue.protect_level:
+            return False
+        queue.count_drop(level)
+        return True
 
     def submit_record(self, record: logging.LogRecord) -> None:
         """Enqueue a record built by a plain ``logging`` logger, without formatting it."""

@@ -48,12 +48,23 @@ class _Log(Protocol):
 _registered = False
 
 
+def _no_core() -> _Core | None:
+    return None
+
+
+# The process-wide logger's engine now. Signal handlers act on it rather than on the engine they
+# were installed for: a handler can outlive its logger when configure() or stop() ran off the main
+# thread, where signal handlers cannot be changed.
+_current_core: Callable[[], _Core | None] = _no_core
+
+
 def register_process_hooks(current_core: Callable[[], _Core | None]) -> None:
     """Register the once-per-process hooks (atexit and fork); later calls do nothing."""
-    global _registered
+    global _registered, _current_core
     if _registered:
         return
     _registered = True
+    _current_core = current_core
 
     def stop_at_exit() -> None:
         core = current_core()
@@ -88,6 +99,7 @@ class Hooks:
                     continue  # an ignored signal stays ignored
                 if previous is signal.default_int_handler:
                     continue  # KeyboardInterrupt reaches the exit path, which drains (see above)
+                previous = _skip_left_behind(signum, previous)
                 signal.signal(signum, self._on_signal)
                 self.previous_signals[signum] = previous
         self.previous_excepthook = sys.excepthook
@@ -100,22 +112,28 @@ class Hooks:
             for signum, previous in self.previous_signals.items():
                 if signal.getsignal(signum) == self._on_signal:
                     signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
-        self.previous_signals = {}
+            self.previous_signals = {}
+        # Off the main thread our signal handlers stay installed: they keep their chain and serve
+        # whichever logger is current, and the next install() on the main thread skips them.
         if sys.excepthook == self._on_unhandled and self.previous_excepthook is not None:
             sys.excepthook = self.previous_excepthook
         if (threading.excepthook == self._on_unhandled_in_thread
                 and self.previous_thread_excepthook is not None):
             threading.excepthook = self.previous_thread_excepthook
 
-    def _flush(self) -> None:
-        if not self.core.stopped:
+    def _live_core(self) -> _Core:
+        return _current_core() or self.core
+
+    def _flush(self, core: _Core) -> None:
+        if not core.stopped:
             try:
-                self.core.flush(FLUSH_TIMEOUT_S)
+                core.flush(FLUSH_TIMEOUT_S)
             except Exception:
                 pass
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> Any:
-        self._flush()
+        core = self._live_core()
+        self._flush(core)
         previous = self.previous_signals.get(signum, signal.SIG_DFL)
         if callable(previous):
             return previous(signum, frame)
@@ -123,7 +141,7 @@ class Hooks:
             return None
         # The default action (or a handler set outside Python): end the process as the signal
         # intends, after the queue is written.
-        self.core.stop()
+        core.stop()
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return None
@@ -133,7 +151,7 @@ class Hooks:
     ) -> None:
         if not issubclass(exc_type, KeyboardInterrupt):
             self.log.critical("unhandled exception", exc_info=(exc_type, exc, tb))
-            self._flush()
+            self._flush(self._live_core())
         if self.previous_excepthook is not None:
             self.previous_excepthook(exc_type, exc, tb)
 
@@ -144,6 +162,18 @@ class Hooks:
                 "unhandled exception in thread %s", name,
                 exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
             )
-            self._flush()
+            self._flush(self._live_core())
         if self.previous_thread_excepthook is not None:
             self.previous_thread_excepthook(args)
+
+
+def _skip_left_behind(signum: int, handler: Any) -> Any:
+    """The handler that a left-behind hook of ours (see ``uninstall``) chains to, else ``handler``.
+
+    Keeps the chain one hook long however often the logger is stopped off the main thread.
+    """
+    while isinstance(getattr(handler, "__self__", None), Hooks) and (
+        getattr(handler, "__func__", None) is Hooks._on_signal
+    ):
+        handler = handler.__self__.previous_signals.get(signum, signal.SIG_DFL)
+    return handler

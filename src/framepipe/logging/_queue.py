@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from logging import LogRecord
 
 __all__ = ["OVERFLOW_POLICIES", "Marker", "RecordQueue"]
@@ -45,6 +45,11 @@ def _level_of(item: object) -> int | None:
     return None  # a Marker
 
 
+def _count_value(counter: itertools.count[int]) -> int:
+    # itertools.count has no read accessor; its repr is "count(N)" on every Python version.
+    return int(repr(counter)[6:-1])
+
+
 class RecordQueue:
     """Bounded deque with an overflow policy, drop accounting and a cheap writer wake-up."""
 
@@ -68,8 +73,8 @@ class RecordQueue:
         self._wake_lock = threading.Lock()
         self._wake_lock.acquire()  # held: the writer blocks on it until a caller releases it
         self._drop_lock = threading.Lock()
-        self._dropped = Counter[int]()
-        self._dropped_total = 0
+        # One itertools.count per level: next() is atomic, so counting a drop needs no lock.
+        self._drop_counters: dict[int, itertools.count[int]] = {}
 
     # -- callers ---------------------------------------------------------------------------------
 
@@ -117,9 +122,11 @@ class RecordQueue:
             pass
 
     def count_drop(self, level: int) -> None:
-        with self._drop_lock:
-            self._dropped[level] += 1
-            self._dropped_total += 1
+        counter = self._drop_counters.get(level)
+        if counter is None:
+            with self._drop_lock:
+                counter = self._drop_counters.setdefault(level, itertools.count())
+        next(counter)
 
     def _append(self, item: object) -> bool:
         self.items.append(item)
@@ -184,13 +191,16 @@ class RecordQueue:
         return len(self.items) < self.soft_limit
 
     def dropped_snapshot(self) -> tuple[int, dict[int, int]]:
+        """(total, {level: count}) of records dropped so far."""
         with self._drop_lock:
-            return self._dropped_total, dict(self._dropped)
+            counters = list(self._drop_counters.items())
+        by_level = {level: _count_value(counter) for level, counter in counters}
+        by_level = {level: n for level, n in by_level.items() if n}
+        return sum(by_level.values()), by_level
 
     @property
     def accepted(self) -> int:
-        # itertools.count has no read accessor; its repr is "count(N)" on every Python version.
-        return int(repr(self.accepted_counter)[6:-1])
+        return _count_value(self.accepted_counter)
 
     def close(self) -> None:
         """Refuse (and count) every later record; the hot path sees it through the limits."""
@@ -208,5 +218,4 @@ class RecordQueue:
         self._wake_lock = threading.Lock()
         self._wake_lock.acquire()
         self._drop_lock = threading.Lock()
-        self._dropped = Counter()
-        self._dropped_total = 0
+        self._drop_counters = {}
