@@ -1,13 +1,220 @@
-"""Placeholder until the subcommand lands."""
+"""``framepipe bench``: what sync and async logging cost a frame loop, measured side by side."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
+from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
+from framepipe.bench.sinks import SinkSpec, parse_sinks
+from framepipe.bench.workload import DEFAULT_PROCESSOR, DEFAULT_SOURCE, Workload
+from framepipe.pipeline.processors import PROCESSOR_NAMES
+from framepipe.pipeline.sources import SourceError
+
+__all__ = ["add_arguments", "run"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _argument_type(parse: Any) -> Any:
+    """Wrap a parser raising ValueError so argparse reports its message as a usage error."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"must be a positive integer, but got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be a positive number, but got {text!r}")
+    return value
+
+
+def _log_every_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(_positive_int(item.strip()) for item in text.split(","))
+    except ValueError:
+        raise ValueError(f"must be positive integers like 1,10,30, but got {text!r}") from None
+    if len(set(values)) != len(values):
+        raise ValueError(f"must be distinct, but got {text!r}")
+    return values
+
+
+def _sink_list(text: str) -> tuple[SinkSpec, ...]:
+    return tuple(parse_sinks(text))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "--source",
+        default=DEFAULT_SOURCE,
+        metavar="SRC",
+        help=f"frames to process, decoded once into memory (default: {DEFAULT_SOURCE})",
+    )
+    parser.add_argument(
+        "--processor",
+        default=DEFAULT_PROCESSOR,
+        choices=PROCESSOR_NAMES,
+        metavar="NAME",
+        help=f"built-in processor run on every frame: {', '.join(PROCESSOR_NAMES)} "
+        f"(default: {DEFAULT_PROCESSOR})",
+    )
+    parser.add_argument(
+        "--frames",
+        type=_argument_type(_positive_int),
+        default=300,
+        metavar="N",
+        help="frames per run (default: 300)",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=_argument_type(_log_every_list),
+        default=(1, 10, 30),
+        metavar="LIST",
+        help="log every Nth frame, comma-separated rates (default: 1,10,30)",
+    )
+    parser.add_argument(
+        "--sink",
+        type=_argument_type(_sink_list),
+        default=_sink_list("file,slow:5"),
+        metavar="LIST",
+        help="file, fsync (fsync per record) or slow:MS (MS ms per write) (default: file,slow:5)",
+    )
+    parser.add_argument(
+        "--modes",
+        type=_argument_type(parse_modes),
+        default=list(DEFAULT_MODE_NAMES),
+        metavar="LIST",
+        help=f"among {','.join(DEFAULT_MODE_NAMES)}; 'none' (the baseline) is always run; "
+        "modes whose package is missing are reported as skipped (default: all)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=_argument_type(_positive_int),
+        default=5,
+        metavar="R",
+        help="runs per mode, interleaved A B C A B C ... (default: 5)",
+    )
+    parser.add_argument(
+        "--budget-ms",
+        type=_argument_type(_positive_float),
+        default=DEFAULT_BUDGET_MS,
+        metavar="MS",
+        help="per-frame budget (default: 33.3, i.e. 30 FPS)",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
+    parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG (needs matplotlib)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _fail(message: str, code: int) -> int:
+    sys.stderr.write(f"framepipe: error: {message}\n")
+    return code
+
+
+def _check_output(path: Path | None, flag: str) -> str | None:
+    if path is not None and not path.parent.resolve().is_dir():
+        return f"argument {flag}: directory of {str(path)!r} must exist, but it does not"
+    return None
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("framepipe: error: not implemented yet")
+    """Load the workload, run every mode, print the table and verdicts, write JSON/PNG."""
+    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
+        problem = _check_output(path, flag)
+        if problem is not None:
+            return _fail(problem, EXIT_USAGE)
+    if args.plot is not None and find_spec("matplotlib") is None:
+        return _fail("--plot needs matplotlib: pip install 'framepipe[plot]'", EXIT_USAGE)
+
+    config = BenchConfig(
+        frames=args.frames,
+        repeat=args.repeat,
+        log_every=tuple(args.log_every),
+        sinks=tuple(args.sink),
+        budget_ms=args.budget_ms,
+    )
+    try:
+        workload = Workload.load(args.source, args.processor, frames=args.frames)
+    except (SourceError, ValueError) as exc:  # as ``framepipe run``: a bad SOURCE is a usage error
+        return _fail(str(exc), EXIT_USAGE)
+
+    modes = create_modes(args.modes)
+    total = len(config.sinks) * len(config.log_every) * config.repeat
+    total *= sum(1 for mode in modes if mode.unavailable_reason() is None)
+
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc="bench", unit="run", disable=args.quiet, leave=False) as bar:
+
+        def advance(planned: PlannedRun) -> None:
+            bar.set_postfix_str(
+                f"{planned.sink.label} every {planned.log_every} {planned.mode.name}", refresh=False
+            )
+            bar.update(1)
+
+        result = run_benchmark(workload, config, modes, on_run=advance)
+
+    from framepipe.bench.report import (
+        format_table,
+        machine_info,
+        result_rows,
+        to_json_dict,
+        verdicts,
+        write_json,
+    )
+
+    machine = machine_info()
+    rows = result_rows(result)
+    height, width = workload.shape[:2]
+    print(
+        f"framepipe bench: {workload.processor_name} on {workload.source} ({width}x{height}), "
+        f"{config.frames} frames x {config.repeat} repeats, budget {config.budget_ms:.1f} ms; "
+        f"{machine['cpus']} CPUs, Python {machine['python']}, OpenCV {machine['opencv']}"
+    )
+    print(format_table(rows))
+    print()
+    for name, note in result.mode_notes.items():
+        status = "skipped: " if name not in _ran(result) else ""
+        print(f"  {name}: {status}{note}")
+    print()
+    for line in verdicts(rows, config.budget_ms):
+        print(f"verdict {line}")
+    undrained = sum(cell.undrained_runs for cell in result.cells)
+    if undrained:
+        print(f"note: {undrained} run(s) still had queued records when the drain timed out")
+
+    if args.json is not None:
+        write_json(to_json_dict(result, machine), args.json)
+    if args.plot is not None:
+        from framepipe.bench.plot import write_plot
+
+        write_plot(result, rows, args.plot)
+    return EXIT_OK
+
+
+def _ran(result: Any) -> set[str]:
+    return {cell.mode for cell in result.cells if cell.status == "ok"}

@@ -1,0 +1,117 @@
+"""Tests for framepipe.bench.cli: usage errors, and a tiny real end-to-end run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framepipe.bench.modes import MODES, NoLogging
+from framepipe.cli import main
+
+TINY = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "6", "--repeat", "2", "--quiet"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--sink", "slow:x"], "argument --sink: sink must be file, fsync or slow:MS"),
+        (["--modes", "foo"], "argument --modes: modes must be among"),
+        (["--frames", "0"], "argument --frames: must be a positive integer, but got '0'"),
+        (["--repeat", "-2"], "argument --repeat: must be a positive integer"),
+        (["--log-every", "1,x"], "argument --log-every: must be positive integers"),
+        (["--log-every", "10,10"], "argument --log-every: must be distinct"),
+        (["--budget-ms", "0"], "argument --budget-ms: must be a positive number"),
+        (["--processor", "sharpen"], "argument --processor: invalid choice"),
+        (["--source", "no-such-clip.mp4"], "no such file: no-such-clip.mp4"),
+        (["--json", "no-such-dir/r.json"], "argument --json: directory of"),
+    ],
+)
+def test_bad_values_are_one_line_usage_errors(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each bad value exits 2 with a single ``framepipe: error:`` line and no traceback."""
+    assert main([*TINY, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("framepipe: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_tiny_run_writes_a_complete_json_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every sink x log-every x mode has a row; logging modes wrote every record they got."""
+    report_path = tmp_path / "r.json"
+    flags = ["--sink", "slow:1,file", "--log-every", "1,3", "--modes", "sync,async,stdlib-queue"]
+    assert main([*TINY, *flags, "--json", str(report_path)]) == 0
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert (report["frames"], report["repeat"]) == (6, 2)
+    combos = [(row["sink"], row["log_every"], row["mode"]) for row in report["results"]]
+    assert combos == [
+        (sink, every, mode)
+        for sink in ("slow:1", "file")
+        for every in (1, 3)
+        for mode in ("none", "sync", "async", "stdlib-queue")
+    ]
+    for row in report["results"]:
+        assert row["status"] == "ok"
+        expected_records = 0 if row["mode"] == "none" else 2 * len(range(0, 6, row["log_every"]))
+        assert row["written"] + row["dropped"] == expected_records
+        assert row["frame_ms"]["max"] >= row["frame_ms"]["p50"] > 0
+    out = capsys.readouterr().out
+    assert "verdict slow:1:" in out
+    assert "verdict file:" in out
+
+
+class MissingPackageMode(NoLogging):
+    """A mode whose package really does not exist: importing it fails."""
+
+    name = "missing"
+    requires = "framepipe_no_such_package_for_tests"
+
+
+def test_a_mode_whose_package_is_missing_is_reported_as_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run succeeds; the mode's rows say "skipped" and the terminal says why."""
+    monkeypatch.setitem(MODES, "missing", MissingPackageMode)
+    report_path = tmp_path / "r.json"
+    flags = ["--sink", "slow:0", "--log-every", "2", "--modes", "missing,stdlib-queue"]
+    assert main([*TINY, *flags, "--json", str(report_path)]) == 0
+    rows = json.loads(report_path.read_text(encoding="utf-8"))["results"]
+    assert [(row["mode"], row["status"]) for row in rows] == [
+        ("none", "ok"),
+        ("missing", "skipped"),
+        ("stdlib-queue", "ok"),
+    ]
+    out = capsys.readouterr().out
+    assert "missing: skipped: framepipe_no_such_package_for_tests is not importable" in out
+
+
+def test_plot_flag_writes_a_png(tmp_path: Path) -> None:
+    """--plot produces the PNG next to the JSON."""
+    pytest.importorskip("matplotlib", reason="optional 'plot' extra not installed")
+    plot_path = tmp_path / "r.png"
+    flags = ["--sink", "slow:0", "--log-every", "1", "--modes", "async", "--plot", str(plot_path)]
+    assert main([*TINY, *flags]) == 0
+    assert plot_path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_installed_command_reports_errors_without_traceback() -> None:
+    """The console entry point behaves like ``main``: one line, exit 2."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "framepipe", "bench", "--sink", "slow:x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        "framepipe: error: argument --sink: sink must be file, fsync or slow:MS "
+        "(MS in milliseconds), but got 'slow:x'"
+    ]
