@@ -149,16 +149,7 @@ class AsyncCore(Core):
         items = queue.items
         if len(items) >= queue.soft_limit and self._drop_at_once(level):
             return
-        if args and not _immutable(map(type, args)):
-            msg, args = freeze_args(msg, args)
-        entry = (
-            _time(), level, name, msg, args,
-            normalize_exc_info(exc_info) if exc_info else None,
-            _get_ident(),
-            find_caller(stacklevel + 1) if self.need_caller else None,
-            _current_thread().name if self.need_thread_name else None,
-            dict(extra) if extra else None,
-        )
+        entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra)
         if len(items) < queue.soft_limit:
             items.append(entry)
             next(queue.accepted_counter)
