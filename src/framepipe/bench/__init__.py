@@ -1,1 +1,8 @@
-"""See the module docstrings."""
+"""The benchmark harness behind ``framepipe bench``: what logging costs a frame loop.
+
+One job per module: ``workload`` (frames decoded once into memory, the processor), ``sinks``
+(file, fsync and slow:MS handlers that count what they wrote), ``modes`` (none, sync, async,
+stdlib-queue, loguru, picologging with start/drain/stop), ``loop`` (the timed frame loop with an
+injected clock), ``stats`` (percentiles), ``runner`` (interleaved runs), ``report`` (table,
+verdicts, JSON), ``plot`` (PNG, needs matplotlib) and ``cli`` (the subcommand).
+"""
