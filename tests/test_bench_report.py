@@ -159,6 +159,6 @@ def test_table_has_a_line_per_row_and_marks_skipped_modes() -> None:
 def test_verdict_names_the_modes_that_keep_the_budget_and_the_extremes() -> None:
     """sync misses a frame the baseline does not, so only async keeps the budget."""
     (line,) = verdicts(result_rows(_result()), 1000 / 30)
-    assert line.startswith("slow:5: async keep the 33.3 ms budget;")
+    assert line.startswith("slow:5: keeping the 33.3 ms budget: async;")
     assert "cheapest async (+10.0 us/frame" in line
     assert "costliest sync (+8.25 ms/frame = 24.75 % of the budget at log-every 1)" in line

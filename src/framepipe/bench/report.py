@@ -212,9 +212,9 @@ def verdicts(rows: list[dict[str, Any]], budget_ms: float) -> list[str]:
         }
         cheapest = min(modes, key=lambda mode: worst[mode]["overhead_us_per_frame"] or 0.0)
         costliest = max(modes, key=lambda mode: worst[mode]["overhead_us_per_frame"] or 0.0)
-        kept = ", ".join(keeps) if keeps else "no logging mode"
+        kept = ", ".join(keeps) if keeps else "none of the logging modes"
         lines.append(
-            f"{sink}: {kept} keep the {budget_ms:.1f} ms budget; "
+            f"{sink}: keeping the {budget_ms:.1f} ms budget: {kept}; "
             f"cheapest {_describe(worst[cheapest])}, costliest {_describe(worst[costliest])}"
         )
     return lines
