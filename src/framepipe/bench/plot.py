@@ -35,14 +35,19 @@ def write_plot(result: BenchResult, rows: list[dict[str, Any]], path: Path) -> N
     sinks = list(dict.fromkeys(row["sink"] for row in rows))
     budget_ms = result.config.budget_ms
     figure, axes = plt.subplots(
-        2, len(sinks), figsize=(6.0 * len(sinks), 7.5), squeeze=False, layout="constrained"
+        2,
+        len(sinks),
+        figsize=(max(7.0, 6.0 * len(sinks)), 8.0),
+        squeeze=False,
+        layout="constrained",
     )
     for column, sink in enumerate(sinks):
         _overhead_bars(axes[0][column], rows, sink, budget_ms)
         _frame_boxes(axes[1][column], result, sink, budget_ms)
     figure.suptitle(
-        f"framepipe bench: {result.processor} on {result.source}, "
-        f"{result.config.frames} frames x {result.config.repeat} repeats"
+        f"framepipe bench: {result.processor} on {result.source}\n"
+        f"{result.config.frames} frames x {result.config.repeat} repeats, "
+        f"budget {budget_ms:.1f} ms"
     )
     figure.savefig(Path(path), dpi=80)
     plt.close(figure)
@@ -60,13 +65,20 @@ def _overhead_bars(axis: Any, rows: list[dict[str, Any]], sink: str, budget_ms: 
             values.append((match[0]["overhead_us_per_frame"] or 0.0) if match else 0.0)
         shift = (index - (len(modes) - 1) / 2) * width
         positions = [position + shift for position in range(len(rates))]
-        axis.bar(positions, values, width=width, label=mode)
+        bars = axis.bar(positions, values, width=width, label=mode)
+        axis.bar_label(bars, labels=[_short(value) for value in values], fontsize="x-small")
     axis.axhline(budget_ms * 10, color="red", linestyle="--", linewidth=1, label="1 % of budget")
     axis.set_yscale("symlog", linthresh=1.0)
+    peak = max((abs(row["overhead_us_per_frame"] or 0.0) for row in ok), default=1.0)
+    axis.set_ylim(top=max(peak, budget_ms * 10) * 30)  # headroom for the labels and legend
     axis.set_xticks(range(len(rates)), [f"every {rate}" for rate in rates])
     axis.set_ylabel("overhead per frame (µs, vs none)")
     axis.set_title(f"sink {sink}")
-    axis.legend(fontsize="small")
+    axis.legend(fontsize="small", ncols=3, loc="upper center")
+
+
+def _short(value_us: float) -> str:
+    return f"{value_us / 1000:.1f} ms" if abs(value_us) >= 1000 else f"{value_us:.0f} µs"
 
 
 def _frame_boxes(axis: Any, result: BenchResult, sink: str, budget_ms: float) -> None:
