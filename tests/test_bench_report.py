@@ -9,6 +9,7 @@ import pytest
 
 from framepipe.bench.loop import RunTimings
 from framepipe.bench.report import (
+    baseline_spread_us,
     format_table,
     machine_info,
     result_rows,
@@ -162,3 +163,17 @@ def test_verdict_names_the_modes_that_keep_the_budget_and_the_extremes() -> None
     assert line.startswith("slow:5: keeping the 33.3 ms budget: async;")
     assert "cheapest async (+10.0 us/frame" in line
     assert "costliest sync (+8.25 ms/frame = 24.75 % of the budget at log-every 1)" in line
+
+
+def test_baseline_spread_is_the_range_of_none_run_means() -> None:
+    """none ran 10 ms and 10.3 ms per frame on average: 300 µs of run-to-run noise."""
+    result = _result()
+    result.cells[0].runs = [_run([10, 10, 10, 10], []), _run([10.3] * 4, [])]
+    assert baseline_spread_us(result) == pytest.approx(300.0)
+
+
+def test_baseline_spread_needs_two_runs() -> None:
+    """With a single repeat nothing can be said about noise."""
+    result = _result()
+    result.cells[0].runs = result.cells[0].runs[:1]
+    assert baseline_spread_us(result) is None

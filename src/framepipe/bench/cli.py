@@ -179,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         result = run_benchmark(workload, config, modes, on_run=advance)
 
     from framepipe.bench.report import (
+        baseline_spread_us,
         format_table,
         machine_info,
         result_rows,
@@ -203,6 +204,12 @@ def run(args: argparse.Namespace) -> int:
     print()
     for line in verdicts(rows, config.budget_ms):
         print(f"verdict {line}")
+    spread = baseline_spread_us(result)
+    if spread is not None:
+        print(
+            f"noise: without logging, the mean frame time varied by up to {spread:.1f} us "
+            "between repeats; smaller overhead differences are within noise"
+        )
     undrained = sum(cell.undrained_runs for cell in result.cells)
     if undrained:
         print(f"note: {undrained} run(s) still had queued records when the drain timed out")

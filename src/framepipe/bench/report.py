@@ -11,7 +11,15 @@ from typing import Any
 from framepipe.bench.runner import BenchResult, CellResult
 from framepipe.bench.stats import NS_PER_MS, NS_PER_US, summarize_calls, summarize_frames
 
-__all__ = ["format_table", "machine_info", "to_json_dict", "verdicts", "write_json"]
+__all__ = [
+    "baseline_spread_us",
+    "format_table",
+    "machine_info",
+    "result_rows",
+    "to_json_dict",
+    "verdicts",
+    "write_json",
+]
 
 _BASELINE = "none"
 
@@ -227,3 +235,18 @@ def _describe(row: dict[str, Any]) -> str:
         f"{row['mode']} ({amount}/frame = {row['overhead_pct_budget'] or 0.0:.2f} % of the budget"
         f" at log-every {row['log_every']})"
     )
+
+
+def baseline_spread_us(result: BenchResult) -> float | None:
+    """Largest spread (max - min) of ``none``'s per-run mean frame time, in µs.
+
+    The same loop without logging varies this much from run to run, so overhead differences
+    smaller than this are noise. None when no cell of ``none`` has two runs.
+    """
+    spreads = []
+    for cell in result.cells:
+        if cell.mode != _BASELINE or len(cell.runs) < 2:
+            continue
+        means = [sum(run.frame_ns) / len(run.frame_ns) for run in cell.runs]
+        spreads.append((max(means) - min(means)) / NS_PER_US)
+    return max(spreads) if spreads else None
