@@ -21,6 +21,7 @@ import argparse
 import gc
 import json
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -307,6 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     # VidGear logs its version banner and per-call details; keep the table readable.
     logging.getLogger("CamGear").setLevel(logging.ERROR)
 
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        # The pipeline's gain comes from a second core; other work on the machine takes it away.
+        print(
+            f"warning: load average is {load_before:.2f} before the run; other processes compete"
+            " for the cores and the parallel speed-ups below will be understated",
+            file=sys.stderr,
+        )
     with tempfile.TemporaryDirectory(prefix="framepipe-fps-") as tmp:
         clip = make_clip(Path(tmp) / f"clip{CODEC_SUFFIX[args.codec]}", args.frames, args.codec)
         frames = decode_all(clip)
@@ -326,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if not with_camgear:
         print("(vidgear not installed: pip install 'framepipe[compare]' for the CamGear variant)")
     print(render_table(results))
+    print(f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}")
     if args.json is not None:
         medians = median_fps(results)
         payload: dict[str, Any] = {
@@ -334,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "cv_threads": cv2.getNumThreads(),
             "opencv": cv2.__version__,
+            "cpus": os.cpu_count(),
+            "load_before": load_before,
             "runs": {name: [asdict(run) for run in runs] for name, runs in results.items()},
             "fps_median": medians,
             "comparisons": [asdict(c) | {"met": c.met} for c in compare(medians)],
