@@ -420,11 +420,6 @@ class TestFork:
         assert_all_records(log_text, 500, "child")
         assert_all_records(log_text, 100, "parent-after")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="_dispatch.build_record stamps every record with the pid read at import "
-        "(_dispatch._PID), so a forked child's records show the parent's pid",
-    )
     def test_records_from_a_forked_child_carry_the_childs_pid(self, tmp_path) -> None:
         """%(process)d in a forked child's records is the child's pid, not the parent's."""
         child, parent, log_text = run_fork_child(tmp_path)

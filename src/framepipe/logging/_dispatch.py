@@ -22,7 +22,6 @@ __all__ = ["Dispatcher", "build_record", "needs_fields"]
 _CALLER_FIELDS = re.compile(r"(pathname|filename|module|funcName|lineno)\b")
 _THREAD_NAME_FIELD = re.compile(r"threadName\b")
 _START_TIME = getattr(logging, "_startTime", 0.0)
-_PID = os.getpid()
 
 
 def needs_fields(handlers: Iterable[logging.Handler]) -> tuple[bool, bool]:
@@ -38,6 +37,17 @@ def needs_fields(handlers: Iterable[logging.Handler]) -> tuple[bool, bool]:
 def _thread_name(ident: int) -> str:
     thread = threading._active.get(ident)  # type: ignore[attr-defined]
     return thread.name if thread is not None else f"Thread-{ident}"
+
+
+def _process_name() -> str:
+    # As LogRecord does: ask multiprocessing only if the program already uses it.
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return "MainProcess"
+    try:
+        return str(mp.current_process().name)
+    except Exception:
+        return "MainProcess"
 
 
 def build_record(entry: Entry) -> logging.LogRecord:
@@ -56,7 +66,7 @@ def build_record(entry: Entry) -> logging.LogRecord:
         created=created, msecs=int((created - int(created)) * 1000) + 0.0,
         relativeCreated=(created - _START_TIME) * 1000, thread=ident,
         threadName=thread_name if thread_name is not None else _thread_name(ident),
-        processName="MainProcess", process=_PID, taskName=None,
+        processName=_process_name(), process=os.getpid(), taskName=None,
     )
     if extra:
         for key, value in extra.items():
