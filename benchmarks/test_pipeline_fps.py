@@ -56,10 +56,12 @@ def speedup_over_interleaved_baseline(
 
     benchmark.pedantic(run_subject, setup=run_baseline, rounds=ROUNDS, warmup_rounds=1)
     assert set(frames) == {FRAMES}, "every run must process the whole clip"
-    ratio = statistics.median(baseline_s) / benchmark.stats.stats.median
-    benchmark.extra_info["baseline_median_s"] = statistics.median(baseline_s)
-    benchmark.extra_info["subject_fps_median"] = FRAMES / benchmark.stats.stats.median
-    benchmark.extra_info["baseline_fps_median"] = FRAMES / statistics.median(baseline_s)
+    subject_median_s = float(benchmark.stats.stats.median)
+    baseline_median_s = statistics.median(baseline_s)
+    ratio = baseline_median_s / subject_median_s
+    benchmark.extra_info["baseline_median_s"] = baseline_median_s
+    benchmark.extra_info["subject_fps_median"] = FRAMES / subject_median_s
+    benchmark.extra_info["baseline_fps_median"] = FRAMES / baseline_median_s
     benchmark.extra_info["speedup"] = ratio
     return ratio
 
@@ -74,7 +76,9 @@ def test_pipeline_with_edges_runs_at_least_1_8x_the_bare_loop(
         lambda: pipeline_run(clip_720p, get_processor("edges"), tmp_path),
         lambda: bare_loop(clip_720p, get_processor("edges")),
     )
-    assert ratio >= 1.8
+    assert ratio >= 1.8, (
+        f"{ratio:.2f}x; benchmarks/pipeline_fps.py prints the ceilings this clip and machine allow"
+    )
 
 
 @pytest.mark.benchmark(group="pipeline fps, edges, 720p")
