@@ -9,10 +9,10 @@ import sys
 import threading
 
 import pytest
-from tests.logging_helpers import ListHandler, log_lines
 
 from framepipe.logging import configure, get_logger
 from framepipe.logging._config import ROOT_NAME
+from logging_helpers import ListHandler, log_lines
 
 
 class TestValidation:

@@ -7,9 +7,9 @@ import sys
 import threading
 
 import pytest
-from tests.logging_helpers import GateHandler, ListHandler, log_lines
 
 from framepipe.logging import configure
+from logging_helpers import GateHandler, ListHandler, log_lines
 
 MODES = ["async", "sync"]
 

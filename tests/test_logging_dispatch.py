@@ -7,11 +7,11 @@ import logging
 import os
 
 import pytest
-from tests.logging_helpers import ListHandler
 
 from framepipe.logging import configure
 from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
 from framepipe.logging._sinks import BatchRotatingFileHandler
+from logging_helpers import ListHandler
 
 
 def test_build_record_matches_what_logging_makes() -> None:

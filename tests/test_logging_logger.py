@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from tests.logging_helpers import ListHandler
-
 from framepipe.logging import configure
+from logging_helpers import ListHandler
 
 
 def test_calls_below_the_level_enqueue_nothing() -> None:
@@ -42,7 +41,7 @@ def test_set_level_takes_names_and_numbers() -> None:
 
 def test_get_queue_size_counts_waiting_entries() -> None:
     """get_queue_size() is the number of entries the writer has not taken yet."""
-    from tests.logging_helpers import GateHandler
+    from logging_helpers import GateHandler
 
     handler = GateHandler()
     log = configure(handlers=[handler])

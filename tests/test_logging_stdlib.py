@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from tests.logging_helpers import GateHandler
-
 from framepipe.logging import configure
 from framepipe.logging._stdlib import StdlibBridge
+from logging_helpers import GateHandler
 
 
 def test_a_full_queue_prints_no_traceback_for_stdlib_records(capfd) -> None:
