@@ -27,7 +27,8 @@ import tempfile
 FLOOD, BURST, DROPS = 1_000_000, 200_000, 100_000
 
 CHILD = r"""
-import contextlib, gc, io, json, logging, logging.handlers, os, queue, sys, tempfile, threading, time
+import contextlib, gc, io, json, logging, logging.handlers, os, queue, sys, tempfile
+import threading, time
 import psutil
 from framepipe.logging import configure
 
