@@ -295,7 +295,9 @@ class LoguruMode(_QueueMode):
 
     name = "loguru"
     requires = "loguru"
-    description = "loguru, enqueue=True (unbounded queue, records pickled on the caller)"
+    # enqueue=True pickles each record into a multiprocessing.SimpleQueue: a pipe, so once the
+    # OS pipe buffer is full the caller blocks until the sink catches up (it never drops).
+    description = "loguru, enqueue=True (records pickled into a pipe; blocks when the pipe is full)"
 
     def __init__(self) -> None:
         super().__init__()
