@@ -10,6 +10,7 @@ import pytest
 from framepipe.bench.loop import RunTimings
 from framepipe.bench.report import (
     baseline_spread_us,
+    format_report,
     format_table,
     machine_info,
     result_rows,
@@ -177,3 +178,21 @@ def test_baseline_spread_needs_two_runs() -> None:
     result = _result()
     result.cells[0].runs = result.cells[0].runs[:1]
     assert baseline_spread_us(result) is None
+
+
+def test_terminal_report_has_header_table_modes_verdicts_and_noise() -> None:
+    """The text names the workload and machine, marks skipped modes, and flags undrained runs."""
+    result = _result()
+    result.mode_notes.update({"none": "no logging", "loguru": "loguru is not importable"})
+    result.cells[2].undrained_runs = 1
+    text = format_report(result, result_rows(result), MACHINE)
+    lines = text.splitlines()
+    assert lines[0] == (
+        "framepipe bench: edges on synthetic (64x48), 4 frames x 2 repeats, budget 33.3 ms; "
+        "2 CPUs, Python 3.11.0, OpenCV 5.0.0"
+    )
+    assert "  none: no logging" in lines
+    assert "  loguru: skipped: loguru is not importable" in lines
+    assert any(line.startswith("verdict slow:5: ") for line in lines)
+    assert "noise: without logging, the mean frame time varied by up to 0.0 us" in text
+    assert lines[-1] == "note: 1 run(s) still had queued records when the drain timed out"

@@ -179,41 +179,16 @@ def run(args: argparse.Namespace) -> int:
         result = run_benchmark(workload, config, modes, on_run=advance)
 
     from framepipe.bench.report import (
-        baseline_spread_us,
-        format_table,
+        format_report,
         machine_info,
         result_rows,
         to_json_dict,
-        verdicts,
         write_json,
     )
 
     machine = machine_info()
     rows = result_rows(result)
-    height, width = workload.shape[:2]
-    print(
-        f"framepipe bench: {workload.processor_name} on {workload.source} ({width}x{height}), "
-        f"{config.frames} frames x {config.repeat} repeats, budget {config.budget_ms:.1f} ms; "
-        f"{machine['cpus']} CPUs, Python {machine['python']}, OpenCV {machine['opencv']}"
-    )
-    print(format_table(rows))
-    print()
-    for name, note in result.mode_notes.items():
-        status = "skipped: " if name not in _ran(result) else ""
-        print(f"  {name}: {status}{note}")
-    print()
-    for line in verdicts(rows, config.budget_ms):
-        print(f"verdict {line}")
-    spread = baseline_spread_us(result)
-    if spread is not None:
-        print(
-            f"noise: without logging, the mean frame time varied by up to {spread:.1f} us "
-            "between repeats; smaller overhead differences are within noise"
-        )
-    undrained = sum(cell.undrained_runs for cell in result.cells)
-    if undrained:
-        print(f"note: {undrained} run(s) still had queued records when the drain timed out")
-
+    print(format_report(result, rows, machine))
     if args.json is not None:
         write_json(to_json_dict(result, machine), args.json)
     if args.plot is not None:
@@ -221,7 +196,3 @@ def run(args: argparse.Namespace) -> int:
 
         write_plot(result, rows, args.plot)
     return EXIT_OK
-
-
-def _ran(result: Any) -> set[str]:
-    return {cell.mode for cell in result.cells if cell.status == "ok"}

@@ -13,6 +13,7 @@ from framepipe.bench.stats import NS_PER_MS, NS_PER_US, summarize_calls, summari
 
 __all__ = [
     "baseline_spread_us",
+    "format_report",
     "format_table",
     "machine_info",
     "result_rows",
@@ -250,3 +251,31 @@ def baseline_spread_us(result: BenchResult) -> float | None:
         means = [sum(run.frame_ns) / len(run.frame_ns) for run in cell.runs]
         spreads.append((max(means) - min(means)) / NS_PER_US)
     return max(spreads) if spreads else None
+
+
+def format_report(result: BenchResult, rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    """What the terminal shows: a header, the table, the modes, the verdicts and the noise."""
+    config = result.config
+    height, width = result.frame_shape[:2]
+    lines = [
+        f"framepipe bench: {result.processor} on {result.source} ({width}x{height}), "
+        f"{config.frames} frames x {config.repeat} repeats, budget {config.budget_ms:.1f} ms; "
+        f"{machine['cpus']} CPUs, Python {machine['python']}, OpenCV {machine['opencv']}",
+        format_table(rows),
+        "",
+    ]
+    ran = {cell.mode for cell in result.cells if cell.status == "ok"}
+    for name, note in result.mode_notes.items():
+        lines.append(f"  {name}: {'' if name in ran else 'skipped: '}{note}")
+    lines.append("")
+    lines.extend(f"verdict {line}" for line in verdicts(rows, config.budget_ms))
+    spread = baseline_spread_us(result)
+    if spread is not None:
+        lines.append(
+            f"noise: without logging, the mean frame time varied by up to {spread:.1f} us "
+            "between repeats; smaller overhead differences are within noise"
+        )
+    undrained = sum(cell.undrained_runs for cell in result.cells)
+    if undrained:
+        lines.append(f"note: {undrained} run(s) still had queued records when the drain timed out")
+    return "\n".join(lines)
