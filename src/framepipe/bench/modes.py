@@ -110,7 +110,11 @@ class NoLogging(Mode):
 
 
 class FramepipeMode(Mode):
-    """framepipe's logger in ``sync`` or ``async`` mode, writing only to the sink."""
+    """framepipe's logger in ``sync`` or ``async`` mode, writing only to the sink.
+
+    ``configure()`` replaces the process-wide logger, so a program that benchmarks in-process
+    must configure its own logger again afterwards.
+    """
 
     requires = "framepipe.logging"
 
