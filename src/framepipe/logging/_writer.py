@@ -13,9 +13,10 @@ from framepipe.logging._queue import Marker, RecordQueue
 
 __all__ = ["Writer"]
 
-# Entries per batch: big enough for one write per batch to pay, small enough that building and
-# formatting a batch holds the GIL well under the 5 ms switch interval.
-BATCH_SIZE = 256
+# Entries per batch: one write per batch pays off already at a few dozen records, and building
+# and formatting 64 records holds the GIL for well under a millisecond, so a frame loop waiting
+# for the GIL behind a backlog waits that long and not a whole 5 ms switch interval.
+BATCH_SIZE = 64
 # How long an idle writer sleeps before looking again without being woken.
 IDLE_WAIT_S = 0.5
 DROP_REPORTER_NAME = "framepipe.logging"
