@@ -6,8 +6,8 @@ import argparse
 import sys
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
 
+from framepipe._argtypes import argparse_type, positive_float, positive_int
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
@@ -20,42 +20,9 @@ __all__ = ["add_arguments", "run"]
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
-def _argument_type(parse: Any) -> Any:
-    """Wrap a parser raising ValueError so argparse reports its message as a usage error."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__
-    return convert
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"must be a positive integer, but got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"must be a positive number, but got {text!r}")
-    return value
-
-
 def _log_every_list(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(_positive_int(item.strip()) for item in text.split(","))
+        values = tuple(positive_int(item.strip()) for item in text.split(","))
     except ValueError:
         raise ValueError(f"must be positive integers like 1,10,30, but got {text!r}") from None
     if len(set(values)) != len(values):
@@ -84,28 +51,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frames",
-        type=_argument_type(_positive_int),
+        type=argparse_type(positive_int),
         default=300,
         metavar="N",
         help="frames per run (default: 300)",
     )
     parser.add_argument(
         "--log-every",
-        type=_argument_type(_log_every_list),
+        type=argparse_type(_log_every_list),
         default=(1, 10, 30),
         metavar="LIST",
         help="log every Nth frame, comma-separated rates (default: 1,10,30)",
     )
     parser.add_argument(
         "--sink",
-        type=_argument_type(_sink_list),
+        type=argparse_type(_sink_list),
         default=_sink_list("file,slow:5"),
         metavar="LIST",
         help="file, fsync (fsync per record) or slow:MS (MS ms per write) (default: file,slow:5)",
     )
     parser.add_argument(
         "--modes",
-        type=_argument_type(parse_modes),
+        type=argparse_type(parse_modes),
         default=list(DEFAULT_MODE_NAMES),
         metavar="LIST",
         help=f"among {','.join(DEFAULT_MODE_NAMES)}; 'none' (the baseline) is always run; "
@@ -113,14 +80,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--repeat",
-        type=_argument_type(_positive_int),
+        type=argparse_type(positive_int),
         default=5,
         metavar="R",
         help="runs per mode, interleaved A B C A B C ... (default: 5)",
     )
     parser.add_argument(
         "--budget-ms",
-        type=_argument_type(_positive_float),
+        type=argparse_type(positive_float),
         default=DEFAULT_BUDGET_MS,
         metavar="MS",
         help="per-frame budget (default: 33.3, i.e. 30 FPS)",

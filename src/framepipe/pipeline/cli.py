@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from framepipe._argtypes import argparse_type, positive_float, positive_int
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import CODECS, OutputError
@@ -49,14 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--budget-ms",
-        type=_positive_float,
+        type=argparse_type(positive_float),
         default=None,
         metavar="MS",
         help="per-frame budget (default: 1000 / source FPS, or 33.3)",
     )
     parser.add_argument(
         "--log-every",
-        type=_positive_int,
+        type=argparse_type(positive_int),
         default=30,
         metavar="N",
         help="log every Nth frame (default: %(default)s)",
@@ -88,7 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "frames counted (default for cameras and streams)",
     )
     parser.add_argument(
-        "--max-frames", type=_positive_int, default=None, metavar="N", help="stop after N frames"
+        "--max-frames",
+        type=argparse_type(positive_int),
+        default=None,
+        metavar="N",
+        help="stop after N frames",
     )
     parser.add_argument(
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
@@ -219,23 +224,3 @@ def _error(message: str, code: int = EXIT_FAILURE) -> int:
     sys.stderr.write(f"framepipe: error: {message}\n")
     sys.stderr.flush()
     return code
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, but got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, but got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, but got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, but got {text!r}")
-    return value

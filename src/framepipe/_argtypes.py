@@ -1,0 +1,48 @@
+"""Argument types shared by the subcommands: parse or raise ValueError saying what was expected.
+
+``argparse_type`` turns such a parser into an argparse ``type=`` whose message argparse prints
+as the usage error (a plain ValueError would become "invalid <name> value").
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+__all__ = ["argparse_type", "positive_float", "positive_int"]
+
+T = TypeVar("T")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"must be a positive integer, but got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise ValueError(f"must be a positive number, but got {text!r}")
+    return value
+
+
+def argparse_type(parse: Callable[[str], T]) -> Callable[[str], T]:
+    """Wrap ``parse`` so that its ValueError message is what argparse reports."""
+
+    def convert(text: str) -> T:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
