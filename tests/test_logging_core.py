@@ -171,3 +171,16 @@ class TestSyncMode:
         log.info("now")
         assert handler.lines == ["INFO framepipe: now"]
         assert log.get_stats()["mode"] == "sync"
+
+
+def test_records_reach_the_sink_without_flush_within_the_flush_interval() -> None:
+    """A lone INFO record is written by the idle writer's next look, with no flush() call."""
+    import time
+
+    handler = ListHandler()
+    log = configure(handlers=[handler])
+    log.info("on its own")
+    deadline = time.monotonic() + 10.0
+    while not handler.lines and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert handler.lines == ["INFO framepipe: on its own"]

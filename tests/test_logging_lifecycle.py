@@ -27,10 +27,10 @@ pytestmark = pytest.mark.skipif(
     reason="needs POSIX signals, os.fork and /proc/self/fd",
 )
 
-# Records the child floods before it is ended. With SLOW_BATCH_S per batch of at most 256 records
+# Records the child floods before it is ended. With SLOW_BATCH_S per batch of at most 64 records
 # the writer needs about a second to drain them: ample time for the signal to land mid-backlog.
 FLOOD = 6_000
-SLOW_BATCH_S = 0.04
+SLOW_BATCH_S = 0.01
 CHILD_TIMEOUT_S = 30.0
 QUEUE_SIZE = 10_000  # 80 % of it (ordinary records' share) still holds the whole flood
 

@@ -99,14 +99,32 @@ class TestWriterSide:
         assert [item[3] for item in batch] == [str(i) for i in range(10)]  # type: ignore[index]
         assert queue.high_water == 30
 
-    def test_a_caller_wakes_an_idle_writer(self) -> None:
-        """wait_for_items returns soon after a put, long before its timeout."""
+    def test_a_protected_record_wakes_an_idle_writer_at_once(self) -> None:
+        """wait_for_items returns soon after a WARNING is put, long before its timeout."""
         queue = RecordQueue(100, "drop_newest", WARNING, 0.0)
-        threading.Timer(0.05, lambda: queue.put(entry(INFO), INFO)).start()
+        threading.Timer(0.05, lambda: queue.put(entry(WARNING), WARNING)).start()
         started = time.monotonic()
-        queue.wait_for_items(timeout=5.0)
-        assert time.monotonic() - started < 2.0
+        queue.wait_for_items(timeout=30.0)
+        assert time.monotonic() - started < 10.0
         assert len(queue.items) == 1
+
+    def test_a_backlog_wakes_an_idle_writer_at_once(self) -> None:
+        """Ordinary records wake the writer once a batch's worth is waiting."""
+        queue = RecordQueue(1_000, "drop_newest", WARNING, 0.0)
+        threading.Timer(0.05, fill, (queue, queue.wake_backlog)).start()
+        started = time.monotonic()
+        queue.wait_for_items(timeout=30.0)
+        assert time.monotonic() - started < 10.0
+        assert len(queue.items) == queue.wake_backlog
+
+    def test_a_lone_ordinary_record_does_not_wake_the_writer(self) -> None:
+        """One INFO record leaves the writer asleep: it is picked up at the next interval."""
+        queue = RecordQueue(1_000, "drop_newest", WARNING, 0.0)
+        queue.writer_idle = True
+        queue.put(entry(INFO), INFO)
+        assert queue.writer_idle is True  # wake() clears it
+        assert queue.put(entry(WARNING), WARNING)
+        assert queue.writer_idle is False
 
     def test_markers_bypass_the_limit(self) -> None:
         """A flush marker is queued even when the queue is full."""

@@ -153,7 +153,9 @@ class AsyncCore(Core):
         if len(items) < queue.soft_limit:
             items.append(entry)
             next(queue.accepted_counter)
-            if queue.writer_idle:
+            if queue.writer_idle and (
+                len(items) >= queue.wake_backlog or level >= queue.protect_level
+            ):
                 queue.wake()
         else:
             queue.put_overflow(entry, level)

@@ -17,8 +17,6 @@ __all__ = ["Writer"]
 # and formatting 64 records holds the GIL for well under a millisecond, so a frame loop waiting
 # for the GIL behind a backlog waits that long and not a whole 5 ms switch interval.
 BATCH_SIZE = 64
-# How long an idle writer sleeps before looking again without being woken.
-IDLE_WAIT_S = 0.5
 DROP_REPORTER_NAME = "framepipe.logging"
 
 
@@ -48,7 +46,7 @@ class Writer:
         self.queue.writer_ident = threading.get_ident()
         try:
             while not self._stop_requested:
-                self.queue.wait_for_items(IDLE_WAIT_S)
+                self.queue.wait_for_items()
                 self._drain_once()
             # Entries that raced with stop(): write them too.
             while self.queue.items:
