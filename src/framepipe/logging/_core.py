@@ -1,7 +1,7 @@
 """The two engines behind a logger: ``AsyncCore`` (queue + writer thread) and ``SyncCore``.
 
-The caller-side methods here are the hot path: keep them free of locks, calls and allocations
-beyond the one entry tuple.
+The caller-side methods here are the hot path: no locks, no formatting, no I/O; one entry tuple
+of plain values per record.
 """
 
 from __future__ import annotations
