@@ -10,7 +10,8 @@
   worst single call (perf_counter_ns), with the writer draining to a real file meanwhile (and
   most of the burst dropped: the writer cannot keep up with a tight loop). The GC is
   left on: its pauses are part of what a caller sees. A no-op call in the same loop shows how much
-  of the worst case is the machine itself (scheduling on a busy host).
+  of the worst case is the machine itself, and a no-op call beside a Python thread that builds and
+  formats records (what any background writer does) shows what sharing the GIL costs by itself.
 - drop: the median cost of a call that meets a full queue, and what it printed on stderr.
 Each scenario runs in a fresh child process so one does not inherit the other's heap; runs are
 interleaved framepipe/stdlib and repeated, and medians are reported.
@@ -44,6 +45,18 @@ if design == "framepipe":
 elif design == "no-op":  # the machine's own noise: a call that does nothing
     info = lambda *args: None
     finish = lambda: None
+elif design == "no-op+thread":  # ... beside a Python thread doing a log writer's kind of work
+    stop = threading.Event()
+    def busy():
+        fmt = logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s")
+        while not stop.is_set():
+            for i in range(64):
+                fmt.format(logging.LogRecord("x", 20, "", 0, "frame %d", (i,), None))
+            time.sleep(0.00005)
+    busy_thread = threading.Thread(target=busy, daemon=True)
+    busy_thread.start()
+    info = lambda *args: None
+    finish = lambda: (stop.set(), busy_thread.join(5))
 else:
     handler = logging.FileHandler(os.path.join(tmp, "stdlib.txt"))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
@@ -126,6 +139,7 @@ def main() -> int:
         runs: dict[str, list[float]] = {"framepipe": [], "stdlib": []}
         if scenario == "burst":
             runs["no-op"] = []
+            runs["no-op+thread"] = []
         for _ in range(args.repeat):
             for design in runs:  # interleaved
                 if scenario == "drop" and design != "framepipe":
