@@ -89,9 +89,12 @@ def configure(
 
     settings: dict[str, Any] = dict(
         level=levelno, log_file=log_file, overflow=overflow, protect_level=protect_levelno,
-        queue_size=queue_size, block_timeout=block_timeout,
     )
-    core: Core = AsyncCore(sinks, **settings) if mode == "async" else SyncCore(sinks, **settings)
+    core: Core = (
+        AsyncCore(sinks, queue_size=queue_size, block_timeout=block_timeout, **settings)
+        if mode == "async"
+        else SyncCore(sinks, **settings)
+    )
     with _state.lock:
         old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
         core.start()

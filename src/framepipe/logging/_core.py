@@ -146,27 +146,9 @@ class AsyncCore(Core):
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
         queue = self.queue
-        items = queue.items
-        if len(items) >= queue.soft_limit and self._drop_at_once(level):
-            return
-        entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra)
-        if len(items) < queue.soft_limit:
-            items.append(entry)
-            next(queue.accepted_counter)
-            if queue.writer_idle and (
-                len(items) >= queue.wake_backlog or level >= queue.protect_level
-            ):
-                queue.wake()
-        else:
-            queue.put_overflow(entry, level)
-
-    def _drop_at_once(self, level: int) -> bool:
-        """On a full queue, refuse an ordinary record under drop_newest before capturing it."""
-        queue = self.queue
-        if queue.overflow != "drop_newest" or level >= queue.protect_level:
-            return False
-        queue.count_drop(level)
-        return True
+        if len(queue.items) >= queue.soft_limit and queue.drop_at_once(level):
+            return  # refused before anything is captured
+        queue.put(self._entry(level, name, msg, args, exc_info, stacklevel, extra), level)
 
     def submit_record(self, record: logging.LogRecord) -> None:
         """Enqueue a record built by a plain ``logging`` logger, without formatting it."""
@@ -237,10 +219,19 @@ class SyncCore(Core):
 
     mode = "sync"
 
-    def __init__(self, handlers: Sequence[logging.Handler], **kwargs: Any) -> None:
-        kwargs.pop("queue_size", None)
-        kwargs.pop("block_timeout", None)
-        super().__init__(handlers, **kwargs)
+    def __init__(
+        self,
+        handlers: Sequence[logging.Handler],
+        *,
+        level: int,
+        log_file: str | None,
+        overflow: str,
+        protect_level: int,
+    ) -> None:
+        super().__init__(
+            handlers, level=level, log_file=log_file, overflow=overflow,
+            protect_level=protect_level,
+        )
         self._lock = threading.RLock()
         self.accepted = 0
         self.dropped = 0  # records logged after stop()

@@ -98,6 +98,13 @@ class RecordQueue:
             return True
         return self.put_overflow(item, level)
 
+    def drop_at_once(self, level: int) -> bool:
+        """On a full queue under drop_newest, refuse (and count) an ordinary record up front."""
+        if self.overflow != "drop_newest" or level >= self.protect_level:
+            return False
+        self.count_drop(level)
+        return True
+
     def put_overflow(self, item: object, level: int) -> bool:
         """The slow path: the queue is at its limit for this level (or closed)."""
         if self.closed:
