@@ -7,9 +7,10 @@ module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from importlib import import_module
+
+from framepipe._cli_support import EXIT_OK, EXIT_USAGE, fail
 
 __all__ = ["main"]
 
@@ -19,15 +20,13 @@ _SUBCOMMANDS = {
     "bench": ("framepipe.bench.cli", "measure what sync and async logging cost per frame"),
 }
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line: ``framepipe: error: ...``, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"framepipe: error: {message}\n")
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(fail(message, EXIT_USAGE))
 
 
 def build_parser() -> argparse.ArgumentParser:

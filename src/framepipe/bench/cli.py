@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from importlib.util import find_spec
 from pathlib import Path
 
-from framepipe._argtypes import argparse_type, positive_float, positive_int
+from framepipe._cli_support import (
+    EXIT_OK,
+    EXIT_USAGE,
+    argparse_type,
+    fail,
+    positive_float,
+    positive_int,
+)
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
@@ -17,7 +23,6 @@ from framepipe.pipeline.sources import SourceError
 
 __all__ = ["add_arguments", "run"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def _log_every_list(text: str) -> tuple[int, ...]:
@@ -97,11 +102,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _fail(message: str, code: int) -> int:
-    sys.stderr.write(f"framepipe: error: {message}\n")
-    return code
-
-
 def _check_output(path: Path | None, flag: str) -> str | None:
     if path is not None and not path.parent.resolve().is_dir():
         return f"argument {flag}: directory of {str(path)!r} must exist, but it does not"
@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         problem = _check_output(path, flag)
         if problem is not None:
-            return _fail(problem, EXIT_USAGE)
+            return fail(problem, EXIT_USAGE)
     if args.plot is not None and find_spec("matplotlib") is None:
-        return _fail("--plot needs matplotlib: pip install 'framepipe[plot]'", EXIT_USAGE)
+        return fail("--plot needs matplotlib: pip install 'framepipe[plot]'", EXIT_USAGE)
 
     config = BenchConfig(
         frames=args.frames,
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         workload = Workload.load(args.source, args.processor, frames=args.frames)
     except (SourceError, ValueError) as exc:  # as ``framepipe run``: a bad SOURCE is a usage error
-        return _fail(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
 
     modes = create_modes(args.modes)
     total = len(config.sinks) * len(config.log_every) * config.repeat

@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from framepipe._argtypes import argparse_type, positive_float, positive_int
+from framepipe._cli_support import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    argparse_type,
+    fail,
+    positive_float,
+    positive_int,
+)
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import CODECS, OutputError
@@ -30,7 +37,6 @@ from framepipe.pipeline.sources import SourceError
 
 __all__ = ["add_arguments", "run"]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     _quiet_native_logging()
     summary_json = Path(args.summary_json) if args.summary_json else None
     if summary_json is not None and not (summary_json.parent or Path(".")).is_dir():
-        return _error(f"--summary-json directory does not exist: {summary_json.parent}", EXIT_USAGE)
+        return fail(f"--summary-json directory does not exist: {summary_json.parent}", EXIT_USAGE)
     progress = None if args.quiet else ProgressReporter()
     try:
         pipeline = Pipeline(
@@ -121,19 +127,19 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except (SourceError, ValueError) as exc:
-        return _error(str(exc), EXIT_USAGE)
+        return fail(str(exc), EXIT_USAGE)
     if args.display:
         try:
             check_display()
         except DisplayUnavailable as exc:
-            return _error(str(exc), EXIT_FAILURE)
+            return fail(str(exc), EXIT_FAILURE)
 
     from framepipe.logging import configure
 
     try:
         log = configure(log_dir=args.log_dir, mode=args.log_mode)
     except (ValueError, OSError) as exc:
-        return _error(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
+        return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
     try:
         return _run_pipeline(pipeline, progress, summary_json, log)
     finally:
@@ -167,13 +173,13 @@ def _run_pipeline(
             try:
                 summary_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
             except OSError as exc:
-                return _error(f"cannot write --summary-json {summary_json}: {exc.strerror}")
+                return fail(f"cannot write --summary-json {summary_json}: {exc.strerror}")
     if failure is not None:
-        return _error(failure)
+        return fail(failure)
     if report is not None and report.truncated:
         info = report.source_info
         expected = info.frame_count if info else None
-        return _error(
+        return fail(
             f"truncated video: {report.source} ended after {report.frames_read} of "
             f"{expected} frames (processed what decoded)"
         )
@@ -218,9 +224,3 @@ def _quiet_native_logging() -> None:
     import cv2
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
-def _error(message: str, code: int = EXIT_FAILURE) -> int:
-    sys.stderr.write(f"framepipe: error: {message}\n")
-    sys.stderr.flush()
-    return code

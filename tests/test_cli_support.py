@@ -1,4 +1,4 @@
-"""Shared argument types: positive numbers, with argparse reporting our message."""
+"""Shared CLI pieces: positive-number argument types, with argparse reporting our message."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from framepipe._argtypes import argparse_type, positive_float, positive_int
+from framepipe._cli_support import argparse_type, positive_float, positive_int
 
 
 @pytest.mark.parametrize(("text", "value"), [("1", 1), ("30", 30)])
@@ -37,3 +37,13 @@ def test_argparse_reports_the_parsers_message(capsys: pytest.CaptureFixture[str]
     with pytest.raises(SystemExit):
         parser.parse_args(["--n", "0"])
     assert "argument --n: must be a positive integer, but got '0'" in capsys.readouterr().err
+
+
+def test_fail_writes_one_error_line_and_returns_the_code(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """fail() is the subcommands' single way to report a user error."""
+    from framepipe._cli_support import EXIT_USAGE, fail
+
+    assert fail("no such file: x.mp4", EXIT_USAGE) == 2
+    assert capsys.readouterr().err == "framepipe: error: no such file: x.mp4\n"

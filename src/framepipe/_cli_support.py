@@ -1,18 +1,37 @@
-"""Argument types shared by the subcommands: parse or raise ValueError saying what was expected.
+"""What the subcommands share: exit codes, the one-line error, and argument types.
 
-``argparse_type`` turns such a parser into an argparse ``type=`` whose message argparse prints
-as the usage error (a plain ValueError would become "invalid <name> value").
+The argument types parse or raise ValueError saying what was expected; ``argparse_type`` turns
+such a parser into an argparse ``type=`` whose message argparse prints as the usage error (a
+plain ValueError would become "invalid <name> value").
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
-__all__ = ["argparse_type", "positive_float", "positive_int"]
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "argparse_type",
+    "fail",
+    "positive_float",
+    "positive_int",
+]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 T = TypeVar("T")
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> int:
+    """Say ``framepipe: error: <message>`` on stderr, one line, and return ``code``."""
+    sys.stderr.write(f"framepipe: error: {message}\n")
+    sys.stderr.flush()
+    return code
 
 
 def positive_int(text: str) -> int:
