@@ -21,7 +21,7 @@ import pytest
 from framepipe.cli import main
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
-from video_files import count_frames, write_video
+from video_files import count_frames, ffmpeg_exe, write_video
 
 SUMMARY_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "duration_s",
@@ -287,9 +287,7 @@ def _listening(port: int) -> bool:
 @pytest.fixture
 def live_stream(tmp_path: Path) -> Iterator[str]:
     """A real MPEG-TS stream at 30 FPS, served by ffmpeg on 127.0.0.1 to one client."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.fail("ffmpeg is required for the stream tests (apt-get install ffmpeg)")
+    ffmpeg = ffmpeg_exe()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -1,13 +1,21 @@
-"""Real video files for the pipeline tests, written with OpenCV's VideoWriter in a temporary dir."""
+"""Real video files and the ffmpeg binary for the tests: clips are written with OpenCV's
+VideoWriter (or ffmpeg) in a temporary dir."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import cv2
+import imageio_ffmpeg
 import numpy as np
 
 FOURCC_BY_SUFFIX = {".avi": "MJPG", ".mp4": "mp4v", ".mkv": "MJPG"}
+
+
+def ffmpeg_exe() -> str:
+    """The ffmpeg binary shipped by the ``imageio-ffmpeg`` package (never one on PATH), so the
+    tests need no system package."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def numbered_frame(index: int, width: int, height: int) -> np.ndarray:
