@@ -1,0 +1,64 @@
+"""The top-level ``framepipe`` command: subcommand dispatch, --version and --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from _pytest.capture import CaptureFixture
+
+from framepipe.cli import main
+
+_HEAVY = ("cv2", "numpy")
+
+
+def _modules_loaded_after(argv: list[str]) -> tuple[int, set[str]]:
+    """Run ``main(argv)`` in a fresh interpreter; its exit code and the heavy modules it loaded."""
+    code = (
+        "import sys\n"
+        "from framepipe.cli import main\n"
+        f"rc = main({argv!r})\n"
+        "import json\n"
+        f"print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))\n"
+        "print(rc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.splitlines()
+    return int(out[-1]), set(json.loads(out[-2]))
+
+
+class TestLightCommands:
+    @pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+    def test_version_and_help_do_not_import_opencv_or_numpy(self, argv: list[str]) -> None:
+        """``framepipe --version`` and ``--help`` answer without loading OpenCV or numpy."""
+        rc, loaded = _modules_loaded_after(argv)
+        assert rc == 0
+        assert loaded == set()
+
+    def test_subcommand_help_still_lists_its_flags(self, capsys: CaptureFixture[str]) -> None:
+        """``framepipe run --help`` loads the run subcommand and shows its options."""
+        assert main(["run", "--help"]) == 0
+        assert "--budget-ms" in capsys.readouterr().out
+
+    def test_top_level_help_lists_every_subcommand(self, capsys: CaptureFixture[str]) -> None:
+        """The top-level help names each subcommand with its one-line description."""
+        assert main(["--help"]) == 0
+        out = capsys.readouterr().out
+        assert "run" in out and "bench" in out
+        assert "measure what sync and async logging cost per frame" in out
+
+
+class TestDispatch:
+    def test_unknown_subcommand_is_a_usage_error(self, capsys: CaptureFixture[str]) -> None:
+        """An unknown subcommand exits 2 with one line on stderr."""
+        assert main(["frobnicate"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("framepipe: error:") and err.count("\n") == 1
+
+    def test_no_subcommand_is_a_usage_error(self, capsys: CaptureFixture[str]) -> None:
+        """A bare ``framepipe`` with no subcommand exits 2."""
+        assert main([]) == 2
+        assert "framepipe: error:" in capsys.readouterr().err
