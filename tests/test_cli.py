@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-from _pytest.capture import CaptureFixture
 
 from framepipe.cli import main
 
+Capture = pytest.CaptureFixture[str]
 _HEAVY = ("cv2", "numpy")
 
 
@@ -38,12 +38,12 @@ class TestLightCommands:
         assert rc == 0
         assert loaded == set()
 
-    def test_subcommand_help_still_lists_its_flags(self, capsys: CaptureFixture[str]) -> None:
+    def test_subcommand_help_still_lists_its_flags(self, capsys: Capture) -> None:
         """``framepipe run --help`` loads the run subcommand and shows its options."""
         assert main(["run", "--help"]) == 0
         assert "--budget-ms" in capsys.readouterr().out
 
-    def test_top_level_help_lists_every_subcommand(self, capsys: CaptureFixture[str]) -> None:
+    def test_top_level_help_lists_every_subcommand(self, capsys: Capture) -> None:
         """The top-level help names each subcommand with its one-line description."""
         assert main(["--help"]) == 0
         out = capsys.readouterr().out
@@ -52,13 +52,13 @@ class TestLightCommands:
 
 
 class TestDispatch:
-    def test_unknown_subcommand_is_a_usage_error(self, capsys: CaptureFixture[str]) -> None:
+    def test_unknown_subcommand_is_a_usage_error(self, capsys: Capture) -> None:
         """An unknown subcommand exits 2 with one line on stderr."""
         assert main(["frobnicate"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("framepipe: error:") and err.count("\n") == 1
 
-    def test_no_subcommand_is_a_usage_error(self, capsys: CaptureFixture[str]) -> None:
+    def test_no_subcommand_is_a_usage_error(self, capsys: Capture) -> None:
         """A bare ``framepipe`` with no subcommand exits 2."""
         assert main([]) == 2
         assert "framepipe: error:" in capsys.readouterr().err
