@@ -1,0 +1,76 @@
+"""The types framepipe's users annotate with, in one place.
+
+``Frame``, ``ProcessorFn`` and ``ProcessorSpec`` need numpy, so they are resolved on first use:
+``from framepipe.typing import LogStats`` keeps a logging-only program free of numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
+
+__all__ = [
+    "DropPolicy",
+    "Frame",
+    "LogMode",
+    "LogStats",
+    "Overflow",
+    "ProcessorFn",
+    "ProcessorSpec",
+]
+
+# block: the reader waits for room, every frame is processed; latest: only the newest frame is
+# kept and the skipped ones are counted.
+DropPolicy = Literal["block", "latest"]
+# What a full log queue does with an ordinary record.
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+# async: a writer thread writes; sync: the caller writes.
+LogMode = Literal["async", "sync"]
+
+
+class LogStats(TypedDict):
+    """``Logger.get_stats()``: the logger's settings and its counters (counters only go up)."""
+
+    queue_size: int
+    queue_maxsize: int
+    log_file: str | None
+    listener_running: bool
+    mode: LogMode
+    overflow: Overflow
+    level: str
+    protect_level: str
+    accepted: int
+    written: int
+    dropped: int
+    dropped_by_level: dict[str, int]
+    errors: int
+    high_water: int
+
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    import numpy.typing as npt
+
+    # An image as OpenCV gives it: HxWx3 BGR uint8 (HxW for gray); processors may return others.
+    Frame: TypeAlias = npt.NDArray[Any]
+    # A processor takes a frame and returns the frame to pass on (None: unchanged).
+    ProcessorFn: TypeAlias = Callable[[Frame], Frame | None]
+    # A built-in name, an import path "package.module:attr", a callable, or a list of them.
+    ProcessorSpec: TypeAlias = str | ProcessorFn | Sequence[str | ProcessorFn] | None
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Frame", "ProcessorFn", "ProcessorSpec"):
+        import numpy.typing as npt
+
+        frame = npt.NDArray[Any]
+        processor_fn = Callable[[frame], frame | None]
+        aliases = {
+            "Frame": frame,
+            "ProcessorFn": processor_fn,
+            "ProcessorSpec": str | processor_fn | Sequence[str | processor_fn] | None,
+        }
+        globals().update(aliases)
+        return aliases[name]
+    raise AttributeError(f"module 'framepipe.typing' has no attribute {name!r}")
