@@ -115,3 +115,30 @@ def test_installed_command_reports_errors_without_traceback() -> None:
         "framepipe: error: argument --sink: sink must be file, fsync or slow:MS "
         "(MS in milliseconds), but got 'slow:x'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "name"),
+    [
+        (b"", "empty.mp4"),  # a 0-byte file
+        (b"this is not a video\n", "notes.mp4"),  # text with a video extension
+    ],
+    ids=["empty", "text"],
+)
+def test_a_source_that_is_not_a_video_fails_without_native_messages(
+    tmp_path: Path, content: bytes, name: str
+) -> None:
+    """FFmpeg's and OpenCV's own messages stay off stderr: only the one error line is left."""
+    source = tmp_path / name
+    source.write_bytes(content)
+    completed = subprocess.run(
+        [sys.executable, "-m", "framepipe", *TINY[:1], "--source", str(source), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        f"framepipe: error: not a video file: {source} (no decodable video stream)"
+    ]

@@ -14,6 +14,7 @@ from framepipe._cli_support import (
     positive_float,
     positive_int,
 )
+from framepipe._native_logging import quiet_native_logging
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
@@ -110,6 +111,7 @@ def _check_output(path: Path | None, flag: str) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the workload, run every mode, print the table and verdicts, write JSON/PNG."""
+    quiet_native_logging()
     for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
         problem = _check_output(path, flag)
         if problem is not None:

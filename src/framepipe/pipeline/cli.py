@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from framepipe._cli_support import (
     positive_float,
     positive_int,
 )
+from framepipe._native_logging import quiet_native_logging
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import CODECS, OutputError
@@ -108,7 +108,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    _quiet_native_logging()
+    quiet_native_logging()
     summary_json = Path(args.summary_json) if args.summary_json else None
     if summary_json is not None and not (summary_json.parent or Path(".")).is_dir():
         return fail(f"--summary-json directory does not exist: {summary_json.parent}", EXIT_USAGE)
@@ -212,15 +212,3 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
     finally:
         for stop_signal, handler in previous.items():
             signal.signal(stop_signal, handler if handler is not None else signal.SIG_DFL)
-
-
-def _quiet_native_logging() -> None:
-    """Keep OpenCV's and FFmpeg's own messages off stderr: errors are reported in one line.
-
-    Must run before the first capture opens: FFmpeg's log level is read once per process.
-    """
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-    import cv2
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
