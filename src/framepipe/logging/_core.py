@@ -193,6 +193,7 @@ class AsyncCore(Core):
         """In a forked child the writer thread does not exist: start a fresh one."""
         if self.stopped:
             return
+        self.dispatcher.written = self.dispatcher.errors = 0  # the child counts its own records
         self.queue.reinit_after_fork()
         self.writer = Writer(self.queue, self.dispatcher)
         self.writer.start()
@@ -269,6 +270,8 @@ class SyncCore(Core):
 
     def reinit_after_fork(self) -> None:
         self._lock = threading.RLock()
+        self.dispatcher.written = self.dispatcher.errors = 0  # the child counts its own records
+        self.accepted = self.dropped = 0
 
     def queue_size(self) -> int:
         return 0
