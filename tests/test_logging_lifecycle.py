@@ -406,7 +406,96 @@ def run_fork_child(tmp_path: Path) -> tuple[dict[str, object], dict[str, object]
     return json.loads(reports["child"]), json.loads(reports["parent"]), result.log_text
 
 
+FORK_UNDER_LOAD_CHILDREN = 50
+FORK_UNDER_LOAD_TIMEOUT_S = 20  # each grandchild's own SIGALRM; a well one exits in well under 1 s
+
+FORK_UNDER_LOAD = f"""
+    import io
+
+    class SlowDisk(io.RawIOBase):
+        # A file whose every write takes 2 ms (a network share): the parent's writer then spends
+        # most of its time inside the file object, where its internal lock is held.
+        def __init__(self, path):
+            self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        def writable(self):
+            return True
+        def write(self, data):
+            time.sleep(0.002)
+            return os.write(self.fd, data)
+        def close(self):
+            if not self.closed:
+                os.close(self.fd)
+            super().close()
+
+    class SlowDiskSink(BatchRotatingFileHandler):
+        def _open(self):
+            return io.TextIOWrapper(io.BufferedWriter(SlowDisk(self.baseFilename)),
+                                    encoding="utf-8")
+
+    log = configure(handlers=[SlowDiskSink(LOG_PATH)], queue_size={QUEUE_SIZE})
+    busy = threading.Event()
+
+    def log_constantly():
+        i = 0
+        while not busy.is_set():
+            log.info("parent %d", i)
+            i += 1
+
+    logger_thread = threading.Thread(target=log_constantly, daemon=True)
+    logger_thread.start()
+    time.sleep(0.2)
+    pids = []
+    statuses = {{}}
+    in_child = False  # a child's sys.exit() passes through the finally below too
+    try:
+        for n in range({FORK_UNDER_LOAD_CHILDREN}):
+            pid = os.fork()
+            if pid == 0:
+                in_child = True
+                signal.alarm({FORK_UNDER_LOAD_TIMEOUT_S})  # the default action ends a hung child
+                for i in range(100):
+                    log.info("child %d", i)
+                flushed = log.flush(5)
+                stats = log.get_stats()
+                report = {{"flushed": flushed, "accepted": stats["accepted"],
+                          "written": stats["written"], "errors": stats["errors"]}}
+                os.write(1, (json.dumps(report) + "\\n").encode())
+                sys.exit(0)
+            pids.append(pid)
+            time.sleep(0.01)
+        deadline = time.monotonic() + {FORK_UNDER_LOAD_TIMEOUT_S} + 5
+        while len(statuses) < len(pids) and time.monotonic() < deadline:
+            for pid in pids:
+                if pid not in statuses:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        statuses[pid] = os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+    finally:
+        for pid in [] if in_child else pids:
+            if pid not in statuses:
+                os.kill(pid, signal.SIGKILL)
+                statuses[pid] = "killed"
+                os.waitpid(pid, 0)
+        if not in_child:
+            busy.set()
+            logger_thread.join(10)
+    print("statuses", json.dumps(sorted(map(str, statuses.values()))), flush=True)
+"""
+
+
 class TestFork:
+    def test_fifty_children_forked_under_load_all_exit(self, tmp_path) -> None:
+        """A parent thread logs constantly through a slow file while the main thread forks 50
+        children: every child logs, flushes and exits 0, counting only its own records."""
+        result = run_child(tmp_path, FORK_UNDER_LOAD)
+        assert result.returncode == 0, result.stderr
+        *reports, last = result.stdout.splitlines()
+        assert json.loads(last.split(" ", 1)[1]) == ["0"] * FORK_UNDER_LOAD_CHILDREN
+        assert [json.loads(line) for line in reports] == [
+            {"flushed": True, "accepted": 100, "written": 100, "errors": 0}
+        ] * FORK_UNDER_LOAD_CHILDREN
+
     def test_a_forked_child_logs_through_a_writer_of_its_own(self, tmp_path) -> None:
         """After os.fork() the child has a running writer that writes its records; the parent's
         logger keeps working."""

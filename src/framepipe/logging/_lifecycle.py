@@ -8,7 +8,10 @@
   of ours would put the logger's frame into every Ctrl-C traceback;
 - an unhandled exception (main thread or another): logged at CRITICAL with its traceback, flushed,
   then passed on to the previous hook;
-- ``fork``: the child starts a writer of its own instead of inheriting a dead one.
+- ``fork``: the forking thread holds every sink's lock across ``fork()``, so no other thread is
+  inside a sink's file object when the process is copied (a lock held there by a thread that does
+  not exist in the child would block the child's first write forever); the child starts a writer
+  of its own, with its counters at 0, instead of inheriting a dead one.
 
 Only SIGKILL, a hard crash of the interpreter or power loss lose what is still queued.
 """
@@ -16,11 +19,13 @@ Only SIGKILL, a hard crash of the interpreter or power loss lose what is still q
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
@@ -29,10 +34,21 @@ __all__ = ["Hooks", "register_process_hooks"]
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # How long a signal or crash handler waits for the queue to drain before moving on.
 FLUSH_TIMEOUT_S = 5.0
+# How long fork() waits for the sinks to finish the write in progress (one batch, normally well
+# under a millisecond); a sink stuck longer than this is left to the child as it is.
+FORK_QUIESCE_TIMEOUT_S = 5.0
+
+
+class _Sinks(Protocol):
+    @property
+    def handlers(self) -> Sequence[logging.Handler]: ...
 
 
 class _Core(Protocol):
     stopped: bool
+
+    @property
+    def dispatcher(self) -> _Sinks: ...
 
     def flush(self, timeout: float = ...) -> bool: ...
 
@@ -71,14 +87,59 @@ def register_process_hooks(current_core: Callable[[], _Core | None]) -> None:
         if core is not None:
             core.stop()
 
-    def after_fork_in_child() -> None:
-        core = current_core()
-        if core is not None:
-            core.reinit_after_fork()
-
     atexit.register(stop_at_exit)
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=after_fork_in_child)
+        os.register_at_fork(
+            before=_hold_sinks, after_in_parent=_release_sinks, after_in_child=_restart_in_child,
+        )
+
+
+# The sink locks the forking thread holds between the ``before`` and ``after`` fork hooks.
+_held_locks: list[Any] = []
+
+
+def _hold_sinks() -> None:
+    """Before fork(): wait until no thread is inside a sink, then keep every sink's lock."""
+    core = _current_core()
+    if core is None or core.stopped:
+        return
+    deadline = time.monotonic() + FORK_QUIESCE_TIMEOUT_S
+    for handler in core.dispatcher.handlers:
+        lock = getattr(handler, "lock", None)
+        if lock is None:
+            continue
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            _held_locks.append(lock)
+        else:
+            _stderr_note(
+                f"sink {handler!r} stayed busy for {FORK_QUIESCE_TIMEOUT_S:g} s while the "
+                "process forked; the child may block when it writes to it"
+            )
+
+
+def _release_sinks() -> None:
+    while _held_locks:
+        _held_locks.pop().release()
+
+
+def _restart_in_child() -> None:
+    """After fork() in the child: free the sinks, then give the logger a writer of its own."""
+    while _held_locks:
+        try:
+            _held_locks.pop().release()
+        except RuntimeError:
+            pass  # logging's own fork hook has already reset the locks of the handlers it knows
+    core = _current_core()
+    if core is not None:
+        core.reinit_after_fork()
+
+
+def _stderr_note(text: str) -> None:
+    try:
+        sys.stderr.write(f"framepipe.logging: {text}\n")
+        sys.stderr.flush()
+    except Exception:
+        pass
 
 
 class Hooks:
