@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -142,3 +148,90 @@ def test_a_source_that_is_not_a_video_fails_without_native_messages(
     assert completed.stderr.splitlines() == [
         f"framepipe: error: not a video file: {source} (no decodable video stream)"
     ]
+
+
+# Long enough to signal mid-benchmark: 20 runs, every "sync" run 50 records x 10 ms.
+SLOW = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "50", "--repeat", "10",
+        "--sink", "slow:10", "--log-every", "1", "--modes", "sync", "--quiet"]  # fmt: skip
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def bench_child(tmp_path: Path) -> Iterator[Callable[[list[str]], subprocess.Popen[str]]]:
+    """Start ``python -m framepipe ARGV`` with its temporary files under ``tmp_path/tmp``; the
+    child is killed at teardown if it is still running."""
+    children: list[subprocess.Popen[str]] = []
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+
+    def start(argv: list[str]) -> subprocess.Popen[str]:
+        env = {**os.environ, "TMPDIR": str(temp)}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "framepipe", *argv], env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        children.append(child)
+        return child
+
+    yield start
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_benchmark_says_what_was_done_and_leaves_no_temporary_files(
+    tmp_path: Path, bench_child: Callable[[list[str]], subprocess.Popen[str]], signum: int
+) -> None:
+    """Ctrl-C or SIGTERM after a few runs: exit 128+signal, one line naming the runs completed,
+    no report, and no ``framepipe-bench-*`` directory left behind."""
+    temp = tmp_path / "tmp"
+    child = bench_child(SLOW)
+    seen: set[Path] = set()
+
+    def runs_under_way() -> bool:
+        seen.update(temp.glob("framepipe-bench-*"), temp.glob("framepipe-bench-*/*"))
+        return len(seen) >= 3  # at least one run has finished and another begun
+
+    _wait_for(runs_under_way, 60, "the benchmark to start its runs")
+    child.send_signal(signum)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 128 + signum
+    assert out == ""
+    name = signal.Signals(signum).name
+    match = re.fullmatch(rf"framepipe: error: interrupted by {name} after (\d+) of 20 runs\n", err)
+    assert match is not None, err
+    assert 1 <= int(match[1]) < 20
+    assert list(temp.iterdir()) == []
+
+
+def test_ctrl_c_while_a_stream_source_opens_stops_at_once(
+    bench_child: Callable[[list[str]], subprocess.Popen[str]],
+) -> None:
+    """A server that accepts and never answers: Ctrl-C ends the open at once (the open timeout
+    is 10 s) with exit 130 and one line."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        server.settimeout(60)
+        url = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        child = bench_child(["bench", "--source", url, "--modes", "sync", "--repeat", "1",
+                             "--sink", "file", "--log-every", "1", "--quiet"])  # fmt: skip
+        connection, _ = server.accept()  # the child is inside the open now
+        with connection:
+            time.sleep(0.5)
+            child.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            _, err = child.communicate(timeout=30)
+            waited = time.monotonic() - started
+    assert child.returncode == 130
+    assert err.splitlines() == ["framepipe: error: interrupted by SIGINT after 0 of 2 runs"]
+    assert waited < 5.0  # far from the 10 s open timeout, with room for a busy machine

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from framepipe._cli_support import (
     positive_int,
 )
 from framepipe._native_logging import quiet_native_logging
+from framepipe.bench.interrupts import Interrupted, StopSignals
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
@@ -126,26 +131,39 @@ def run(args: argparse.Namespace) -> int:
         sinks=tuple(args.sink),
         budget_ms=args.budget_ms,
     )
-    try:
-        workload = Workload.load(args.source, args.processor, frames=args.frames)
-    except (SourceError, ValueError) as exc:  # as ``framepipe run``: a bad SOURCE is a usage error
-        return fail(str(exc), EXIT_USAGE)
-
     modes = create_modes(args.modes)
     total = len(config.sinks) * len(config.log_every) * config.repeat
     total *= sum(1 for mode in modes if mode.unavailable_reason() is None)
 
     from tqdm import tqdm
 
-    with tqdm(total=total, desc="bench", unit="run", disable=args.quiet, leave=False) as bar:
+    completed = 0
+    try:
+        with StopSignals(), _work_directory() as directory:
+            try:
+                workload = Workload.load(args.source, args.processor, frames=args.frames)
+            except (SourceError, ValueError) as exc:  # as ``framepipe run``: a usage error
+                return fail(str(exc), EXIT_USAGE)
+            with tqdm(
+                total=total, desc="bench", unit="run", disable=args.quiet, leave=False
+            ) as bar:
 
-        def advance(planned: PlannedRun) -> None:
-            bar.set_postfix_str(
-                f"{planned.sink.label} every {planned.log_every} {planned.mode.name}", refresh=False
-            )
-            bar.update(1)
+                def advance(planned: PlannedRun) -> None:
+                    nonlocal completed
+                    completed += 1
+                    bar.set_postfix_str(
+                        f"{planned.sink.label} every {planned.log_every} {planned.mode.name}",
+                        refresh=False,
+                    )
+                    bar.update(1)
 
-        result = run_benchmark(workload, config, modes, on_run=advance)
+                result = run_benchmark(
+                    workload, config, modes, on_run=advance, directory=directory
+                )
+    except Interrupted as stop:
+        return fail(
+            f"interrupted by {stop.name} after {completed} of {total} runs", stop.exit_code
+        )
 
     from framepipe.bench.report import (
         format_report,
@@ -165,3 +183,19 @@ def run(args: argparse.Namespace) -> int:
 
         write_plot(result, rows, args.plot)
     return EXIT_OK
+
+
+@contextmanager
+def _work_directory() -> Iterator[Path]:
+    """One temporary directory for all runs' files, removed on every way out."""
+    path = Path(tempfile.mkdtemp(prefix="framepipe-bench-"))
+    try:
+        yield path
+    finally:
+        try:
+            shutil.rmtree(path, ignore_errors=True)
+        except Interrupted:
+            # The first stop signal landed inside the removal; a second one cannot (see
+            # StopSignals), so finish it before passing the stop on.
+            shutil.rmtree(path, ignore_errors=True)
+            raise

@@ -115,10 +115,13 @@ def run_benchmark(
     modes: Sequence[Mode],
     clock: Clock = time.perf_counter_ns,
     on_run: Callable[[PlannedRun], None] | None = None,
+    directory: Path | None = None,
 ) -> BenchResult:
     """Measure every mode; modes whose package is missing become "skipped" cells.
 
     ``on_run`` is called after each run (outside any timed region), e.g. to advance a progress bar.
+    Each run's temporary directory is made in ``directory`` (default: the system's temporary
+    directory) and removed after the run.
     """
     reasons = {mode.name: mode.unavailable_reason() for mode in modes}
     runnable = [mode for mode in modes if reasons[mode.name] is None]
@@ -137,7 +140,9 @@ def run_benchmark(
     workload.warm_up()
     for planned in plan_runs(config.sinks, config.log_every, runnable, config.repeat):
         cell = cells[(planned.sink.label, planned.log_every, planned.mode.name)]
-        timings, written, dropped, drained = _run_once(workload, planned, config, clock)
+        timings, written, dropped, drained = _run_once(
+            workload, planned, config, clock, directory
+        )
         cell.runs.append(timings)
         cell.written += written
         cell.dropped += dropped
@@ -157,10 +162,14 @@ def run_benchmark(
 
 
 def _run_once(
-    workload: Workload, planned: PlannedRun, config: BenchConfig, clock: Clock
+    workload: Workload,
+    planned: PlannedRun,
+    config: BenchConfig,
+    clock: Clock,
+    parent: Path | None,
 ) -> tuple[RunTimings, int, int, bool]:
     mode = planned.mode
-    with tempfile.TemporaryDirectory(prefix="framepipe-bench-") as directory:
+    with tempfile.TemporaryDirectory(prefix="framepipe-bench-", dir=parent) as directory:
         sink = planned.sink.create(Path(directory))
         try:
             target = mode.start(sink, Path(directory))
