@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +86,67 @@ class TestDefaults:
         log.warning("visible")
         assert log.flush(timeout=10)
         assert "WARNING  framepipe: visible" in capfd.readouterr().err
+
+
+class TestOwnLogFile:
+    def test_three_configures_in_a_row_each_write_their_own_file(self, tmp_path) -> None:
+        """configure() again in the same second creates a new file instead of appending to the
+        previous logger's."""
+        paths = []
+        for i in range(3):
+            log = configure(log_dir=tmp_path)
+            log.info("logger %d", i)
+            paths.append(log.get_stats()["log_file"])
+            assert log.flush(timeout=10)
+        assert len(set(paths)) == 3
+        for i, path in enumerate(paths):
+            assert Path(path).read_text(encoding="utf-8").endswith(f"framepipe: logger {i}\n")
+
+    def test_concurrent_processes_started_in_the_same_second_get_one_file_each(
+        self, tmp_path
+    ) -> None:
+        """Three processes configure the same log_dir in the same second and rotate: every file,
+        rotated ones included, holds the records of exactly one process, and all of them."""
+        log_dir = tmp_path / "logs"
+        script = (
+            "import os, sys, time\n"
+            "from framepipe.logging import configure\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+            "log = configure(log_dir=sys.argv[1], max_bytes=4000, backup_count=100)\n"
+            "for i in range(300):\n"
+            "    log.info('pid %d record %d', os.getpid(), i)\n"
+            "assert log.flush(10)\n"
+            "print(log.get_stats()['log_file'])\n"
+        )
+        # All three wait for the same moment, early in a whole second, to create their file.
+        start_at = str(int(time.time()) + 2 + 0.1)
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", script, str(log_dir), start_at],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for _ in range(3)
+        ]
+        try:
+            outputs = [child.communicate(timeout=60) for child in children]
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+                    child.wait(timeout=10)
+        assert [child.returncode for child in children] == [0, 0, 0], outputs
+        paths = [out.strip() for out, _ in outputs]
+        assert len(set(paths)) == 3
+        owners: dict[str, set[str]] = {}
+        records: dict[str, list[int]] = {}
+        for file in sorted(log_dir.iterdir()):
+            found = re.findall(r": pid (\d+) record (\d+)$", file.read_text(), re.MULTILINE)
+            owners[file.name] = {pid for pid, _ in found}
+            for pid, number in found:
+                records.setdefault(pid, []).append(int(number))
+        assert all(len(pids) == 1 for pids in owners.values()), owners
+        assert len(records) == 3
+        assert all(sorted(numbers) == list(range(300)) for numbers in records.values())
 
 
 class TestReconfiguration:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -188,12 +189,16 @@ def _build_sinks(
         if not all(isinstance(h, logging.Handler) for h in sinks):
             raise ValueError(f"handlers must be logging.Handler instances, but got {sinks!r}")
     else:
-        log_file = default_log_path(log_dir)
         try:
             os.makedirs(log_dir, exist_ok=True)
-            file_sink = BatchRotatingFileHandler(
-                log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
-            )
+            log_file = _create_log_file(log_dir)
+            try:
+                file_sink = BatchRotatingFileHandler(
+                    log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+                )
+            except OSError:
+                os.unlink(log_file)
+                raise
         except OSError as exc:
             raise OSError(
                 exc.errno,
@@ -207,3 +212,28 @@ def _build_sinks(
         console_sink.setFormatter(formatter)
         sinks.append(console_sink)
     return sinks, log_file
+
+
+# Names tried after the first before giving up: a directory this crowded is a mistake.
+_MAX_NAME_ATTEMPTS = 1000
+
+
+def _create_log_file(log_dir: str | os.PathLike[str]) -> str:
+    """Create a new, empty log file that belongs to this logger alone and return its path.
+
+    ``logs_YYYYmmdd_HHMMSS.txt`` is created exclusively; when another process (or an earlier
+    ``configure()`` in this one) started in the same second it is taken, and the name gets this
+    process's id (``_<pid>``), then a counter. No two loggers ever write or rotate the same file.
+    """
+    stem, ext = os.path.splitext(default_log_path(log_dir))
+    pid = os.getpid()
+    names = [f"{stem}{ext}", f"{stem}_{pid}{ext}"]
+    names += (f"{stem}_{pid}_{n}{ext}" for n in range(2, _MAX_NAME_ATTEMPTS))
+    for path in names:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return path
+    raise FileExistsError(errno.EEXIST, f"{len(names)} log file names taken", names[-1])
