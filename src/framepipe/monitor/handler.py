@@ -1,0 +1,200 @@
+"""HTTP for the stats server: routing, JSON and error answers, the SSE and MJPEG streams.
+
+Each connection has its own thread and a socket timeout, so a slow or stalled client only ever
+holds up itself; the frame loop is never waited on. Connections are kept alive (HTTP/1.1), which
+is what browsers and Prometheus do, except for the two endless streams.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cache
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit
+
+from framepipe.monitor.app import MonitorApp
+
+__all__ = ["ENDPOINTS", "Handler"]
+
+SOCKET_TIMEOUT_S = 10.0  # a client that sends or reads nothing for this long is dropped
+EVENT_INTERVAL_S = 1.0
+MJPEG_POLL_S = 0.25
+_BOUNDARY = "framepipe-frame"
+
+# The dashboard's files, served from the package: no CDN, nothing fetched at run time.
+_ASSETS = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "/dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
+}
+ENDPOINTS = (
+    "/",
+    "/system-resources",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/events",
+    "/frame.jpg",
+    "/stream.mjpg",
+)
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return (resources.files("framepipe.monitor") / "dashboard" / name).read_bytes()
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; ``server.app`` (a :class:`MonitorApp`) has the answers."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "framepipe-monitor"
+    timeout = SOCKET_TIMEOUT_S
+    _answered = False  # the status line of the current request went out
+
+    @property
+    def app(self) -> MonitorApp:
+        app: MonitorApp = self.server.app  # type: ignore[attr-defined]
+        return app
+
+    def do_GET(self) -> None:
+        self._dispatch(head=False)
+
+    def do_HEAD(self) -> None:
+        self._dispatch(head=True)
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # BaseHTTPRequestHandler looks up do_<METHOD>; every method but GET and HEAD is a 405.
+        if name.startswith("do_"):
+            return self._method_not_allowed
+        raise AttributeError(name)
+
+    def _method_not_allowed(self) -> None:
+        self.close_connection = True  # a request body we do not read must not be parsed as HTTP
+        self._send_json(
+            HTTPStatus.METHOD_NOT_ALLOWED,
+            {"error": f"method not allowed: {self.command}"},
+            head=False,
+            headers={"Allow": "GET, HEAD", "Connection": "close"},
+        )
+
+    def _dispatch(self, *, head: bool) -> None:
+        path = urlsplit(self.path).path
+        self._answered = False
+        try:
+            if path in _ASSETS:
+                name, content_type = _ASSETS[path]
+                self._send(HTTPStatus.OK, content_type, _asset(name), head=head)
+            elif path == "/system-resources":
+                self._send_json(HTTPStatus.OK, self.app.system_resources(), head=head)
+            elif path == "/metrics":
+                body, content_type = self.app.metrics(self.headers.get("Accept", ""))
+                self._send(HTTPStatus.OK, content_type, body, head=head)
+            elif path == "/healthz":
+                self._send_json(HTTPStatus.OK, {"status": "ok"}, head=head)
+            elif path == "/readyz":
+                readiness = self.app.readiness()
+                status = HTTPStatus.OK if readiness.ready else HTTPStatus.SERVICE_UNAVAILABLE
+                self._send_json(status, readiness.to_dict(), head=head)
+            elif path == "/frame.jpg":
+                self._frame(head=head)
+            elif path == "/events":
+                self._events(head=head)
+            elif path == "/stream.mjpg":
+                self._mjpeg(head=head)
+            else:
+                error = {"error": f"no such endpoint: {path}", "endpoints": list(ENDPOINTS)}
+                self._send_json(HTTPStatus.NOT_FOUND, error, head=head)
+        except OSError:
+            self.close_connection = True  # the client went away or stalled past the timeout
+        except Exception as exc:  # an answer failed to build: say so, keep serving
+            if self._answered:  # mid-stream: the status line is gone, only closing is left
+                self.close_connection = True
+                return
+            error = {"error": f"internal error: {type(exc).__name__}: {exc}"}
+            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, error, head=head)
+
+    # -- frames and streams ----------------------------------------------------------------------
+
+    def _frame(self, *, head: bool) -> None:
+        if not self.app.has_stream:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
+            return
+        jpeg = self.app.frame_jpeg()
+        if jpeg is None:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": "no frame yet"}, head=head)
+            return
+        self._send(HTTPStatus.OK, "image/jpeg", jpeg, head=head)
+
+    def _events(self, *, head: bool) -> None:
+        """Server-Sent Events: the ``/system-resources`` document once a second."""
+        self._start_stream("text/event-stream")
+        if head:
+            return
+        self.wfile.write(f"retry: {int(EVENT_INTERVAL_S * 1000)}\n\n".encode())
+        while True:
+            data = json.dumps(self.app.system_resources(), separators=(",", ":"))
+            self.wfile.write(f"data: {data}\n\n".encode())
+            if self.app.stopping.wait(EVENT_INTERVAL_S):
+                return
+
+    def _mjpeg(self, *, head: bool) -> None:
+        """Each new JPEG of the latest frame as one part of a ``multipart/x-mixed-replace``."""
+        if not self.app.has_stream:
+            self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
+            return
+        self._start_stream(f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
+        if head:
+            return
+        sent: bytes | None = None
+        while True:
+            jpeg = self.app.frame_jpeg()
+            if jpeg is not None and jpeg is not sent:
+                header = (
+                    f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n"
+                )
+                self.wfile.write(header.encode() + jpeg + b"\r\n")
+                sent = jpeg
+            if self.app.stopping.wait(MJPEG_POLL_S):
+                return
+
+    # -- answers ---------------------------------------------------------------------------------
+
+    def _start_stream(self, content_type: str) -> None:
+        self.close_connection = True  # an endless body has no length: the end is the close
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self._answered = True
+
+    def _send_json(
+        self, status: HTTPStatus, document: Any, *, head: bool,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        body = json.dumps(document).encode()
+        self._send(status, "application/json", body, head=head, headers=headers)
+
+    def _send(
+        self, status: HTTPStatus, content_type: str, body: bytes, *, head: bool,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self._answered = True
+        if not head:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: one line per request on stderr would drown the run's own output."""

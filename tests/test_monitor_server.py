@@ -1,0 +1,129 @@
+"""serve() and StatsServer: binding, lifecycle, and clients that never hold up anyone else."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+from framepipe.monitor import DEFAULT_HOST, DEFAULT_PORT, serve
+from monitor_helpers import open_stream, read_event, request, watched_run
+
+
+def monitor_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("framepipe-monitor")]
+
+
+class TestBinding:
+    def test_the_default_address_is_loopback_port_5000(self) -> None:
+        """Nothing is exposed beyond this machine unless the caller names another host."""
+        assert (DEFAULT_HOST, DEFAULT_PORT) == ("127.0.0.1", 5000)
+
+    def test_port_zero_binds_a_free_port_on_loopback(self) -> None:
+        """Port 0 asks the OS for a free port; address and url say which one."""
+        with serve(port=0) as server:
+            host, port = server.address
+            assert host == "127.0.0.1"
+            assert port > 0
+            assert server.url == f"http://127.0.0.1:{port}/"
+            assert request(server, "/healthz").status == 200
+
+    def test_a_loopback_server_is_not_reachable_on_another_interface(self) -> None:
+        """Connecting to this machine's outward address is refused while loopback is served."""
+        outward = _outward_address()
+        if outward is None:
+            pytest.skip("this machine has no non-loopback IPv4 address")
+        with serve(port=0) as server, pytest.raises(ConnectionRefusedError):
+            socket.create_connection((outward, server.address[1]), timeout=2).close()
+
+    def test_another_host_can_be_bound(self) -> None:
+        """``host`` is honoured: 0.0.0.0 serves every interface, including loopback."""
+        with serve(port=0, host="0.0.0.0") as server:
+            assert server.address[0] == "0.0.0.0"
+            port = server.address[1]
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass
+
+    def test_a_busy_port_raises_oserror(self) -> None:
+        """A port already in use fails at once with the OS error, nothing left running."""
+        with serve(port=0) as server, pytest.raises(OSError, match="in use"):
+            serve(port=server.address[1])
+
+    @pytest.mark.parametrize("port", [-1, 65536, 1.5, True, "5000"])
+    def test_a_port_outside_0_to_65535_is_refused(self, port: object) -> None:
+        """Bad ports are a ValueError naming what was given."""
+        with pytest.raises(ValueError, match="port must be an integer from 0 to 65535"):
+            serve(port=port)  # type: ignore[arg-type]
+
+
+class TestLifecycle:
+    def test_stop_closes_the_port_and_may_be_called_again(self) -> None:
+        """After stop() the port refuses connections; a second stop() does nothing."""
+        server = serve(port=0)
+        port = server.address[1]
+        server.stop()
+        server.stop()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        assert "stopped" in repr(server)
+
+    def test_stop_ends_open_streams_and_idle_connections(self) -> None:
+        """Open /events and MJPEG streams and an idle keep-alive socket all end on stop()."""
+        with watched_run() as (_, server):
+            idle = socket.create_connection(server.address, timeout=5)
+            with open_stream(server, "/events") as events, open_stream(server, "/stream.mjpg"):
+                read_event(events)
+                assert monitor_threads()
+                server.stop()
+                assert events.read() is not None  # the stream ends instead of hanging
+            assert idle.recv(1) == b""  # the server closed its side
+            idle.close()
+        deadline = time.monotonic() + 5
+        while monitor_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert monitor_threads() == []
+
+    def test_leaving_the_with_block_stops_the_server(self) -> None:
+        """The context manager stops the server on the way out, also after an exception."""
+        port = 0
+        try:
+            with serve(port=0) as server:
+                port = server.address[1]
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+class TestSlowClients:
+    def test_clients_that_stall_do_not_hold_up_the_others(self) -> None:
+        """A half-sent request and an MJPEG reader that never reads leave other clients served."""
+        with watched_run() as (run, server):
+            half = socket.create_connection(server.address, timeout=5)
+            half.sendall(b"GET /system-reso")  # and nothing more
+            stalled = socket.create_connection(server.address, timeout=5)
+            stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # never read
+            try:
+                before = run.frames_processed
+                for _ in range(20):
+                    assert request(server, "/system-resources").status == 200
+                    assert request(server, "/frame.jpg").status == 200
+                run.wait_for_frames(before + 10)
+            finally:
+                half.close()
+                stalled.close()
+
+
+def _outward_address() -> str | None:
+    """This machine's IPv4 address on its default route (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only, nothing is sent
+        except OSError:
+            return None
+        address: str = probe.getsockname()[0]
+    return None if address.startswith("127.") else address
