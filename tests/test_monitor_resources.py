@@ -1,0 +1,146 @@
+"""GET /system-resources: process memory and CPU, the logger's queue, the pipeline's progress."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from framepipe.logging import configure
+from framepipe.monitor import serve
+from framepipe.monitor.resources import ProcessSampler
+from monitor_helpers import request, watched_run
+
+LOGGING_TYPES = {
+    "queue_size": int,
+    "queue_maxsize": int,
+    "log_file": (str, type(None)),
+    "listener_running": bool,
+    "dropped": int,
+    "written": int,
+    "high_water": int,
+}
+PIPELINE_TYPES = {
+    "state": str,
+    "source": str,
+    "frames_read": int,
+    "frames_processed": int,
+    "frames_dropped": int,
+    "fps": float,
+    "budget_ms": float,
+    "budget_misses": int,
+    "frame_ms": dict,
+    "frame_age_ms": dict,
+    "seconds_since_last_frame": float,
+    "reconnects": int,
+}
+
+
+def assert_typed(document: dict[str, object], types: dict[str, object]) -> None:
+    assert set(document) == set(types)
+    for key, expected in types.items():
+        assert isinstance(document[key], expected), (key, document[key])  # type: ignore[arg-type]
+
+
+class TestWithoutAPipeline:
+    def test_the_document_has_exactly_memory_cpu_and_logging(self, tmp_path: Path) -> None:
+        """A logging-only program gets the process and logging parts, with these types."""
+        log = configure(log_dir=tmp_path)
+        with serve(port=0, logger=log) as server:
+            document = request(server, "/system-resources").json()
+        assert set(document) == {"memory_mb", "cpu_percent", "logging"}
+        assert isinstance(document["memory_mb"], float) and document["memory_mb"] > 10
+        assert isinstance(document["cpu_percent"], float) and document["cpu_percent"] >= 0
+        assert_typed(document["logging"], LOGGING_TYPES)
+        assert document["logging"]["listener_running"] is True
+        assert document["logging"]["log_file"] == log.get_stats()["log_file"]
+
+    def test_logging_counters_follow_the_logger(self, tmp_path: Path) -> None:
+        """Records logged and flushed show up as written; the capacity is the queue's size."""
+        log = configure(log_dir=tmp_path, queue_size=500)
+        with serve(port=0, logger=log) as server:
+            for i in range(40):
+                log.info("record %d", i)
+            assert log.flush(timeout=10)
+            logging_part = request(server, "/system-resources").json()["logging"]
+        assert logging_part["written"] >= 40
+        assert logging_part["queue_maxsize"] == 500
+        assert logging_part["high_water"] >= 1
+        assert logging_part["dropped"] == 0
+
+    def test_the_default_logger_is_the_process_wide_one(self, tmp_path: Path) -> None:
+        """Without ``logger=``, the server reports what the application configured."""
+        log = configure(log_dir=tmp_path)
+        with serve(port=0) as server:
+            logging_part = request(server, "/system-resources").json()["logging"]
+        assert logging_part["log_file"] == log.get_stats()["log_file"]
+
+    def test_the_server_never_configures_logging_itself(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Serving and polling creates no log file and starts no writer behind the app's back."""
+        monkeypatch.chdir(tmp_path)
+        writers = {t for t in threading.enumerate() if t.name == "framepipe-log-writer"}
+        with serve(port=0) as server:
+            request(server, "/system-resources")
+            request(server, "/metrics")
+            request(server, "/readyz")
+        assert list(tmp_path.iterdir()) == []
+        assert {t for t in threading.enumerate() if t.name == "framepipe-log-writer"} <= writers
+
+
+class TestWithAPipeline:
+    def test_the_pipeline_part_has_exactly_its_keys_and_types(self) -> None:
+        """Attached, the document gains ``pipeline`` with these keys and types."""
+        with watched_run() as (run, server):
+            document = request(server, "/system-resources").json()
+        assert set(document) == {"memory_mb", "cpu_percent", "logging", "pipeline"}
+        pipeline = document["pipeline"]
+        assert_typed(pipeline, PIPELINE_TYPES)
+        assert set(pipeline["frame_ms"]) == {"p50", "p99"}
+        assert set(pipeline["frame_age_ms"]) == {"p50", "p99"}
+        assert pipeline["state"] == "running"
+        assert pipeline["source"] == run.source.info.name
+        assert pipeline["budget_ms"] == pytest.approx(1000 / 30)
+
+    def test_values_move_while_frames_flow(self) -> None:
+        """Counters grow, the rate is near the source's, the last frame is recent."""
+        with watched_run() as (run, server):
+            first = request(server, "/system-resources").json()["pipeline"]
+            run.wait_for_frames(first["frames_processed"] + 30)
+            second = request(server, "/system-resources").json()["pipeline"]
+        assert second["frames_processed"] > first["frames_processed"]
+        assert second["frames_read"] >= second["frames_processed"]
+        assert second["fps"] > 5
+        assert second["frame_ms"]["p99"] >= second["frame_ms"]["p50"] > 0
+        assert second["seconds_since_last_frame"] < 5
+
+
+class TestProcessSampler:
+    def test_cpu_is_measured_over_the_time_between_samples(self) -> None:
+        """Busy work between two samples reads as CPU use; a quick re-read reuses the value."""
+        now = [0.0]
+        sampler = ProcessSampler(min_interval_s=0.5, clock=lambda: now[0])
+        end = time.process_time() + 0.3
+        while time.process_time() < end:
+            pass
+        now[0] = 1.0
+        memory_mb, cpu = sampler.sample()
+        assert cpu > 0
+        assert memory_mb > 10
+        now[0] = 1.1
+        assert sampler.sample() == (memory_mb, cpu)  # within min_interval_s: no new measurement
+
+    def test_memory_is_the_resident_size_the_kernel_reports(self) -> None:
+        """memory_mb matches VmRSS from /proc/self/status to within a few MB."""
+        status = Path("/proc/self/status")
+        if not status.exists():
+            pytest.skip("no /proc on this system")
+        memory_mb, _ = ProcessSampler().sample()
+        rss_kb = next(
+            int(line.split()[1]) for line in status.read_text().splitlines()
+            if line.startswith("VmRSS:")
+        )
+        assert memory_mb == pytest.approx(rss_kb / 1024, abs=5)
