@@ -262,6 +262,35 @@ class TestSignals:
         assert "pipeline end (stopped)" in text
         assert "ended: stopped" in stdout
 
+    def test_ctrl_c_while_a_stream_opens_stops_at_once(self, tmp_path: Path):
+        """A server that accepts and never answers: Ctrl-C ends the 10 s open at once, with one
+        line saying so."""
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(1)
+            server.settimeout(60)
+            url = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+            child = subprocess.Popen(
+                [sys.executable, "-m", "framepipe", "run", url, "--quiet",
+                 "--log-dir", str(tmp_path / "logs")],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                connection, _ = server.accept()  # the child is inside the open now
+                with connection:
+                    time.sleep(0.5)
+                    child.send_signal(signal.SIGINT)
+                    started = time.monotonic()
+                    _, stderr = child.communicate(timeout=30)
+                    waited = time.monotonic() - started
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.communicate()
+        assert stderr_lines(stderr) == [f"framepipe: error: stopped while opening stream {url}"]
+        assert child.returncode == 1
+        assert waited < 5.0  # far from the 10 s open timeout, with room for a busy machine
+
 
 class TestConsoleScript:
     def test_the_installed_command_runs_the_default_scene_shortened(self, tmp_path: Path):

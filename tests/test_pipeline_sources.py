@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from framepipe.pipeline.sources import (
+    OpenCancelled,
     SourceError,
     SourceInfo,
     SourceSpec,
@@ -19,7 +20,7 @@ from framepipe.pipeline.sources import (
     parse_source,
 )
 from framepipe.pipeline.synthetic import SyntheticScene
-from video_files import write_video
+from video_files import write_mpegts, write_video
 
 
 class TestParseSource:
@@ -190,6 +191,76 @@ class TestStreamSource:
         assert not thread.is_alive(), "open_source hung past its timeout"
         assert len(outcome) == 1
         assert isinstance(outcome[0], SourceError)
+
+    def test_cancelling_ends_a_hung_open_at_once(self, silent_listener: int):
+        """``cancelled`` turning true stops the wait for a silent server long before the
+        timeout, with OpenCancelled (a SourceError)."""
+        cancel = threading.Event()
+        outcome: list[BaseException] = []
+
+        def attempt() -> None:
+            try:
+                open_source(f"tcp://127.0.0.1:{silent_listener}", cancelled=cancel.is_set)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=attempt, daemon=True)
+        thread.start()
+        time.sleep(0.3)  # the open is under way
+        cancel.set()
+        started = time.monotonic()
+        thread.join(15.0)
+        assert not thread.is_alive(), "the cancelled open kept waiting"
+        assert time.monotonic() - started < 5.0  # the open timeout is 10 s
+        assert len(outcome) == 1
+        assert isinstance(outcome[0], OpenCancelled)
+        assert str(outcome[0]) == f"stopped while opening stream tcp://127.0.0.1:{silent_listener}"
+
+    def test_a_capture_that_opens_after_cancelling_is_released(self, tmp_path: Path):
+        """A server that answers only after the caller gave up: the capture that then opens in
+        the background is released, so its connection closes instead of lingering."""
+        clip = write_mpegts(tmp_path / "clip.ts").read_bytes()
+        cancel = threading.Event()
+        closed: list[bool] = []
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen(2)
+            server.settimeout(30)
+            url = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+
+            def serve(wait_for: threading.Event | None) -> None:
+                connection, _ = server.accept()
+                with connection:
+                    if wait_for is not None:
+                        wait_for.wait(30)  # answer only once the caller has given up
+                    connection.sendall(clip)
+                    connection.shutdown(socket.SHUT_WR)
+                    connection.settimeout(30)
+                    try:
+                        closed.append(connection.recv(1) == b"")
+                    except ConnectionResetError:
+                        closed.append(True)
+
+            # The same answer, given at once, opens: the server really serves a stream.
+            server_thread = threading.Thread(target=serve, args=(None,), daemon=True)
+            server_thread.start()
+            with open_source(url) as source:
+                assert source.read() is not None
+            server_thread.join(30)
+            assert closed == [True]
+
+            def give_up() -> bool:
+                cancel.set()  # the server may answer now
+                return True
+
+            server_thread = threading.Thread(target=serve, args=(cancel,), daemon=True)
+            server_thread.start()
+            with pytest.raises(OpenCancelled) as raised:  # kept: it must not keep the capture
+                open_source(url, cancelled=give_up)
+            server_thread.join(30)  # the capture opened in the background and was released
+            assert not server_thread.is_alive()
+            assert closed == [True, True]
+            assert raised.value is not None
 
     def test_open_timeout_must_be_positive(self):
         """A zero timeout is a programming error: ValueError with expected-versus-actual text."""

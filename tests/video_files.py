@@ -3,6 +3,7 @@ VideoWriter (or ffmpeg) in a temporary dir."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -52,3 +53,28 @@ def count_frames(path: Path) -> int:
     finally:
         capture.release()
     return count
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+
+
+def write_mpegts(path: Path, seconds: float = 1.0, fps: int = 30) -> Path:
+    """A small MPEG-TS clip (what a network camera streams), made with ffmpeg."""
+    _ffmpeg("-f", "lavfi", "-i", f"testsrc=size=64x48:rate={fps}:duration={seconds}",
+            "-c:v", "mpeg2video", "-f", "mpegts", str(path))  # fmt: skip
+    return path
+
+
+def write_vfr_mkv(path: Path) -> Path:
+    """A complete variable-frame-rate Matroska clip: 30 frames 1/30 s apart, then 10 frames
+    0.1 s apart (40 frames over 1.9 s). Matroska stores no frame count, so the container's
+    figure is an estimate (duration x nominal rate: 58) that overshoots."""
+    timestamps = "if(lt(N,30),N/30,1+(N-30)/10)/TB"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=30", "-frames:v", "40",
+            "-vf", f"setpts='{timestamps}'", "-fps_mode", "vfr", "-c:v", "mjpeg",
+            str(path))  # fmt: skip
+    return path

@@ -128,9 +128,9 @@ class Pipeline:
     def run(self) -> PipelineReport:
         """Process until the source ends, ``max_frames``, ``stop()`` or an error.
 
-        Raises SourceError when the source cannot be opened, OutputError when the output cannot be
-        written, and PipelineError (with the partial report) when the processor or the source
-        fails mid-run.
+        Raises SourceError when the source cannot be opened (OpenCancelled when ``stop()`` came
+        while it opened), OutputError when the output cannot be written, and PipelineError (with
+        the partial report) when the processor or the source fails mid-run.
         """
         if self._running:
             raise RuntimeError("Pipeline.run() is already running")
@@ -156,7 +156,11 @@ class Pipeline:
         source = (
             self.source
             if isinstance(self.source, Source)
-            else open_source(self.source, open_timeout_s=self.open_timeout_s)
+            else open_source(
+                self.source,
+                open_timeout_s=self.open_timeout_s,
+                cancelled=lambda: self._stop_requested,
+            )
         )
         info = source.info
         budget_ms = self.budget_ms or (1000.0 / info.fps if info.fps else DEFAULT_BUDGET_MS)

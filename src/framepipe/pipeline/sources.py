@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from framepipe.pipeline.synthetic import DEFAULT_SCENE, Frame, SyntheticScene, _
 __all__ = [
     "STREAM_SCHEMES",
     "Frame",
+    "OpenCancelled",
     "Source",
     "SourceError",
     "SourceInfo",
@@ -38,10 +40,16 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "tcp://", "udp:/
 # Extra time the open guard waits beyond OpenCV's own open timeout before giving up on a backend
 # that ignores it.
 _OPEN_GUARD_MARGIN_S = 2.0
+# How often a guarded open asks whether the caller still wants it.
+_CANCEL_POLL_S = 0.05
 
 
 class SourceError(Exception):
     """A source that cannot be opened or read; ``str(error)`` is a one-line user-facing message."""
+
+
+class OpenCancelled(SourceError):
+    """The caller stopped waiting (``cancelled`` turned true) before the source opened."""
 
 
 @dataclass(frozen=True)
@@ -187,11 +195,18 @@ class CaptureSource(Source):
                 self._capture.release()
 
 
-def open_source(spec: str | int | None, *, open_timeout_s: float = 10.0) -> Source:
+def open_source(
+    spec: str | int | None,
+    *,
+    open_timeout_s: float = 10.0,
+    cancelled: Callable[[], bool] | None = None,
+) -> Source:
     """Open ``spec`` (see :func:`parse_source`); raise :class:`SourceError` when it cannot be read.
 
     Network streams get a bounded open and read timeout (``open_timeout_s``), and the open itself
-    runs under a guard so a backend that ignores the timeout cannot hang the caller.
+    runs under a guard so a backend that ignores the timeout cannot hang the caller. A camera or
+    stream open also ends, with :class:`OpenCancelled`, as soon as ``cancelled()`` is true (it is
+    asked every 50 ms), or when a signal handler raises in the waiting thread.
     """
     if not open_timeout_s > 0:
         raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
@@ -200,7 +215,9 @@ def open_source(spec: str | int | None, *, open_timeout_s: float = 10.0) -> Sour
         return SyntheticSource(parsed.target)
     if isinstance(parsed.target, int):
         index = parsed.target
-        capture = _guarded_open(lambda: cv2.VideoCapture(index), open_timeout_s, f"camera {index}")
+        capture = _guarded_open(
+            lambda: cv2.VideoCapture(index), open_timeout_s, f"camera {index}", cancelled
+        )
         if capture is None or not capture.isOpened():
             raise SourceError(f"camera {index} does not open (no such device, or it is busy)")
         return CaptureSource(capture, _info_from(capture, str(index), "camera", live=True))
@@ -209,7 +226,10 @@ def open_source(spec: str | int | None, *, open_timeout_s: float = 10.0) -> Sour
         ms = int(open_timeout_s * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
         capture = _guarded_open(
-            lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params), open_timeout_s, target
+            lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params),
+            open_timeout_s,
+            f"stream {target}",
+            cancelled,
         )
         if capture is None or not capture.isOpened():
             raise SourceError(
@@ -228,21 +248,68 @@ def open_source(spec: str | int | None, *, open_timeout_s: float = 10.0) -> Sour
 
 
 def _guarded_open(
-    open_capture: Callable[[], cv2.VideoCapture], timeout_s: float, what: str
+    open_capture: Callable[[], cv2.VideoCapture],
+    timeout_s: float,
+    what: str,
+    cancelled: Callable[[], bool] | None,
 ) -> cv2.VideoCapture | None:
-    """Run ``open_capture`` in a helper thread; give up after the timeout plus a margin."""
-    result: list[cv2.VideoCapture] = []
+    """Run ``open_capture`` in a helper thread; give up after the timeout plus a margin, when
+    ``cancelled()`` is true, or when the wait is interrupted (a signal handler raising).
 
-    def opener() -> None:
-        result.append(open_capture())
-
-    thread = threading.Thread(target=opener, name=f"framepipe-open {what}", daemon=True)
+    The wait is a loop of short interruptible waits, so the caller's thread stays responsive to
+    signals and to ``cancelled``. A capture that opens after the caller gave up is released by the
+    helper thread itself, so it leaks neither a device nor a connection.
+    """
+    opening = _PendingOpen()
+    thread = threading.Thread(
+        target=opening.run, args=(open_capture,), name=f"framepipe-open {what}", daemon=True
+    )
+    deadline = time.monotonic() + timeout_s + _OPEN_GUARD_MARGIN_S
     thread.start()
-    thread.join(timeout_s + _OPEN_GUARD_MARGIN_S)
-    if thread.is_alive():
-        # The backend ignored its timeout; the daemon thread is abandoned rather than waited on.
-        raise SourceError(f"{what} did not open within {timeout_s:g} s")
-    return result[0] if result else None
+    try:
+        while not opening.done.wait(_CANCEL_POLL_S):
+            if cancelled is not None and cancelled():
+                raise OpenCancelled(f"stopped while opening {what}")
+            if time.monotonic() >= deadline:
+                # The backend ignored its timeout; the daemon thread is abandoned, not waited on.
+                raise SourceError(f"{what} did not open within {timeout_s:g} s")
+    except BaseException:
+        opening.abandon()
+        raise
+    return opening.capture
+
+
+class _PendingOpen:
+    """An open running in a helper thread, and who releases its capture if nobody takes it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.capture: cv2.VideoCapture | None = None
+        self._lock = threading.Lock()
+        self._abandoned = False
+
+    def run(self, open_capture: Callable[[], cv2.VideoCapture]) -> None:
+        capture: cv2.VideoCapture | None = None
+        try:
+            capture = open_capture()
+        except Exception:
+            pass  # no capture: the caller reports that the source does not open
+        finally:
+            with self._lock:
+                abandoned = self._abandoned
+                if not abandoned:
+                    self.capture = capture
+            self.done.set()
+        if abandoned and capture is not None:
+            capture.release()  # the caller gave up before the open completed
+
+    def abandon(self) -> None:
+        """The caller gives up: release the capture now if it has arrived, else when it does."""
+        with self._lock:
+            self._abandoned = True
+            capture, self.capture = self.capture, None
+        if capture is not None:
+            capture.release()
 
 
 def _info_from(capture: cv2.VideoCapture, name: str, kind: SourceKind, *, live: bool) -> SourceInfo:
