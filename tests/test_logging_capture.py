@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
-from framepipe.logging._capture import IMMUTABLE_TYPES, find_caller, freeze_args, normalize_exc_info
+from framepipe.logging._capture import (
+    IMMUTABLE_TYPES,
+    find_caller,
+    freeze_args,
+    may_change,
+    normalize_exc_info,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +63,26 @@ def test_find_caller_names_the_frame_above() -> None:
     line = sys._getframe().f_lineno + 1
     filename, lineno, func = helper()
     assert (filename, lineno, func) == (__file__, line, "test_find_caller_names_the_frame_above")
+
+
+class _UserType:
+    """A user object: rendered by the writer, whatever its __str__ costs."""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((1, "s", 2.5), False),  # immutable values
+        ((_UserType(),), False),  # user types are left for the writer
+        (((1, "a"),), False),  # a tuple of immutable values
+        (([1],), True),  # a list
+        (({"k": 1},), True),  # a dict (also the mapping form of arguments)
+        ((bytearray(b"x"),), True),  # a bytearray
+        ((("label", {1, 2}),), True),  # a set inside a tuple
+    ],
+)
+def test_may_change_is_true_only_for_values_that_change_in_place(
+    args: tuple, expected: bool
+) -> None:
+    """Only built-in mutable containers (and arrays) make the caller render the message."""
+    assert may_change(args) is expected

@@ -152,6 +152,43 @@ class TestAsyncCallers:
         assert log.flush(timeout=10)
         assert results == [False]
 
+    def test_user_objects_are_rendered_by_the_writer_not_the_caller(self) -> None:
+        """An argument of a user type (a slow __str__ perhaps) is formatted on the writer thread."""
+        rendered_on: list[str] = []
+
+        class Camera:
+            def __str__(self) -> str:
+                rendered_on.append(threading.current_thread().name)
+                return "cam0"
+
+        handler = ListHandler()
+        log = configure(handlers=[handler])
+        log.info("opened %s", Camera())
+        assert log.flush(timeout=10)
+        assert handler.lines == ["INFO framepipe: opened cam0"]
+        assert rendered_on == ["framepipe-log-writer"]
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda: [1, 2],  # a list
+            lambda: ([1, 2], "label"),  # a mutable value inside a tuple
+            lambda: __import__("numpy").array([1, 2]),  # an array, changed in place
+        ],
+    )
+    def test_mutable_containers_are_rendered_on_the_caller(self, make) -> None:
+        """Values that may change in place are rendered at call time: the log shows them then."""
+        handler = GateHandler()
+        log = configure(handlers=[handler])
+        value = make()
+        log.info("v %s", value)
+        expected = f"INFO framepipe: v {value}"
+        target = value[0] if isinstance(value, tuple) else value
+        target[0] = 9
+        handler.gate.set()
+        assert log.flush(timeout=10)
+        assert handler.lines == [expected]
+
     def test_records_after_stop_are_counted_as_dropped(self, tmp_path) -> None:
         """stop() is idempotent; later calls do not raise and are counted."""
         log = configure(log_dir=tmp_path)

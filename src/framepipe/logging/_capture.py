@@ -8,6 +8,8 @@ the cost of a full collection (stdlib ``QueueHandler`` queues tracked ``LogRecor
 from __future__ import annotations
 
 import sys
+from array import array
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "ExcInfo",
     "find_caller",
     "freeze_args",
+    "may_change",
     "normalize_exc_info",
 ]
 
@@ -33,6 +36,21 @@ Entry = tuple[
 
 # Arguments of these exact types cannot change after the call, so formatting can wait.
 IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})
+# Built-in values that change in place (and numpy arrays, such as frames): rendered on the caller.
+# Objects of other types -- user classes included, whose __str__ may be slow -- are rendered by
+# the writer thread and show their state at that time.
+MUTABLE_TYPES: tuple[type, ...] = (list, dict, set, bytearray, memoryview, array, deque)
+
+
+def may_change(args: object, depth: int = 3) -> bool:
+    """Whether an argument (or a value in a tuple argument) is of a type that changes in place."""
+    numpy = sys.modules.get("numpy")  # only a program that imported numpy can pass arrays
+    mutable = MUTABLE_TYPES if numpy is None else (*MUTABLE_TYPES, numpy.ndarray)
+    if isinstance(args, mutable):
+        return True
+    if depth and isinstance(args, tuple):
+        return any(may_change(value, depth - 1) for value in args)
+    return False
 
 
 def freeze_args(msg: object, args: tuple[Any, ...]) -> tuple[object, tuple[Any, ...]]:

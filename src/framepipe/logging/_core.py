@@ -16,6 +16,7 @@ from framepipe.logging._capture import (
     IMMUTABLE_TYPES,
     find_caller,
     freeze_args,
+    may_change,
     normalize_exc_info,
 )
 from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
@@ -68,7 +69,7 @@ class Core:
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> tuple[Any, ...]:
-        if args and not _immutable(map(type, args)):
+        if args and not _immutable(map(type, args)) and may_change(args):
             msg, args = freeze_args(msg, args)
         return (
             _time(), level, name, msg, args,
@@ -153,7 +154,7 @@ class AsyncCore(Core):
     def submit_record(self, record: logging.LogRecord) -> None:
         """Enqueue a record built by a plain ``logging`` logger, without formatting it."""
         args = record.args
-        if args and not (type(args) is tuple and _immutable(map(type, args))):
+        if args and not (type(args) is tuple and _immutable(map(type, args))) and may_change(args):
             try:
                 record.msg = record.getMessage()
                 record.args = ()
