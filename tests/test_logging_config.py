@@ -26,7 +26,12 @@ class TestValidation:
             ({"overflow": "drop_all"}, "overflow must be one of drop_newest, drop_oldest, block"),
             ({"level": "LOUD"}, "level must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL"),
             ({"protect_level": "NOPE"}, "protect_level must be one of DEBUG"),
-            ({"block_timeout": -1}, "block_timeout must be a number of seconds >= 0"),
+            ({"block_timeout": -1}, "block_timeout must be a finite number of seconds >= 0"),
+            # nan and inf would make callers wait forever
+            ({"block_timeout": float("nan")}, "block_timeout must be a finite number of seconds"),
+            ({"block_timeout": float("inf")}, "finite number of seconds >= 0, but got inf"),
+            ({"max_bytes": True}, "max_bytes must be an int >= 0 (0: never rotate), but got True"),
+            ({"backup_count": False}, "backup_count must be an int >= 0, but got False"),
             ({"mode": "fast"}, "mode must be one of async, sync, but got 'fast'"),
             ({"handlers": ["not a handler"]}, "handlers must be logging.Handler instances"),
         ],

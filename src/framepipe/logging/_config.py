@@ -168,11 +168,12 @@ def _check(
         fail(f"queue_size must be a positive int, but got {queue_size!r}")
     if overflow not in OVERFLOW_POLICIES:
         fail(f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, but got {overflow!r}")
-    if not isinstance(block_timeout, (int, float)) or block_timeout < 0:
-        fail(f"block_timeout must be a number of seconds >= 0, but got {block_timeout!r}")
-    if not isinstance(max_bytes, int) or max_bytes < 0:
+    if (isinstance(block_timeout, bool) or not isinstance(block_timeout, (int, float))
+            or not 0 <= block_timeout < float("inf")):  # nan fails both comparisons
+        fail(f"block_timeout must be a finite number of seconds >= 0, but got {block_timeout!r}")
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
         fail(f"max_bytes must be an int >= 0 (0: never rotate), but got {max_bytes!r}")
-    if not isinstance(backup_count, int) or backup_count < 0:
+    if isinstance(backup_count, bool) or not isinstance(backup_count, int) or backup_count < 0:
         fail(f"backup_count must be an int >= 0, but got {backup_count!r}")
     if mode not in MODES:
         fail(f"mode must be one of {', '.join(MODES)}, but got {mode!r}")
