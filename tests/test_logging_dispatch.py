@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,76 @@ class TestFailingSinks:
         dispatcher.emit(batch)
         assert (dispatcher.written, dispatcher.errors) == (0, 7)
         dispatcher.close()  # counts the close failure instead of raising
+
+
+class _BadStr:
+    """An argument whose __str__ raises, as a buggy user type would."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
+class TestBadRecords:
+    @pytest.mark.parametrize("mode", ["async", "sync"])
+    @pytest.mark.parametrize(
+        ("msg", "arg"),
+        [
+            ("bad %d", "x"),  # the arguments do not fit the format
+            ("bad %s", _BadStr()),  # an argument that cannot be rendered
+        ],
+    )
+    def test_one_bad_record_loses_only_itself(
+        self, tmp_path, capfd, mode: str, msg: str, arg: object
+    ) -> None:
+        """Between 60 good records in the file sink, only the bad one is lost and counted."""
+        log = configure(log_dir=tmp_path, mode=mode)
+        for i in range(30):
+            log.info("good %d", i)
+        log.info(msg, arg)
+        for i in range(30, 60):
+            log.info("good %d", i)
+        assert log.flush(timeout=10)
+        stats = log.get_stats()
+        lines = Path(stats["log_file"]).read_text(encoding="utf-8").splitlines()
+        assert [line.rsplit(": ", 1)[1] for line in lines] == [f"good {i}" for i in range(60)]
+        assert (stats["written"], stats["errors"]) == (60, 1)
+        capfd.readouterr()
+
+    def test_bad_records_are_reported_once_as_logging_does(self, tmp_path, capfd) -> None:
+        """The first bad record prints '--- Logging error ---' and its message; the rest count."""
+        log = configure(log_dir=tmp_path)
+        log.info("bad %d", "x")
+        log.info("worse %d", "y")
+        log.info("fine")
+        assert log.flush(timeout=10)
+        err = capfd.readouterr().err
+        assert err.count("--- Logging error ---") == 1
+        assert "TypeError: %d format: a real number is required, not str" in err
+        assert "Message: 'bad %d'\nArguments: ('x',)" in err
+        assert "worse" not in err
+        assert "counted in get_stats()['errors']" in err
+        assert (log.get_stats()["written"], log.get_stats()["errors"]) == (1, 2)
+
+    def test_a_bad_record_in_a_per_record_sink_is_reported_as_a_bad_record(self, capfd) -> None:
+        """A plain logging.Handler sink: the bad record is a logging error, not a failed sink."""
+        handler = ListHandler()
+        log = configure(handlers=[handler])
+        log.info("bad %d", "x")
+        log.info("fine")
+        assert log.flush(timeout=10)
+        err = capfd.readouterr().err
+        assert err.count("--- Logging error ---") == 1
+        assert "sink" not in err
+        assert handler.lines == ["INFO framepipe: fine"]
+        assert (log.get_stats()["written"], log.get_stats()["errors"]) == (1, 1)
+
+    def test_a_record_two_sinks_refuse_is_one_error(self, tmp_path, capfd) -> None:
+        """A bad record is counted once however many sinks fail to format it."""
+        handler = ListHandler()
+        file_sink = BatchRotatingFileHandler(tmp_path / "two.txt")
+        log = configure(handlers=[file_sink, handler])
+        log.info("good")
+        log.info("bad %d", "x")
+        assert log.flush(timeout=10)
+        assert (log.get_stats()["written"], log.get_stats()["errors"]) == (1, 1)
+        capfd.readouterr()

@@ -13,19 +13,19 @@ from framepipe.logging._writer import BATCH_SIZE, Writer
 
 
 class BatchCounter(logging.Handler):
-    """A batch-capable sink that records the size of every batch it is given."""
+    """A batch-capable sink that records the size of every batch of lines it is given."""
 
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[int] = []
         self.messages: list[str] = []
 
-    def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        self.batches.append(len(records))
-        self.messages.extend(r.getMessage() for r in records)
+    def write_lines(self, lines: Sequence[str]) -> None:
+        self.batches.append(len(lines))
+        self.messages.extend(line.rstrip("\n") for line in lines)
 
     def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - batches only
-        raise AssertionError("emit_batch should be used")
+        raise AssertionError("write_lines should be used")
 
 
 def entry(text: str, level: int = logging.INFO) -> tuple[object, ...]:

@@ -11,11 +11,13 @@ import os
 import re
 import sys
 import threading
+import traceback
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from framepipe.logging._capture import Entry
 from framepipe.logging._levels import level_name
+from framepipe.logging._sinks import BatchWriteError
 
 __all__ = ["Dispatcher", "build_record", "needs_fields"]
 
@@ -76,7 +78,14 @@ def build_record(entry: Entry) -> logging.LogRecord:
 
 
 class Dispatcher:
-    """Sends records to the sinks and keeps the ``written``/``errors`` counts."""
+    """Sends records to the sinks and keeps the ``written``/``errors`` counts.
+
+    Every record handed to ``emit`` is counted once: ``written`` when every sink that wanted it
+    took it, ``errors`` when it could not be formatted or a sink failed to write it. A sink with
+    ``write_lines(lines)`` (``BatchRotatingFileHandler``) gets each record formatted on its own,
+    so a bad record costs only itself, and then the good lines in one call; if it raises
+    ``BatchWriteError``, its ``written`` first lines count as written.
+    """
 
     def __init__(self, handlers: Sequence[logging.Handler], stderr: Any = None) -> None:
         self.handlers = list(handlers)
@@ -84,7 +93,12 @@ class Dispatcher:
         self.errors = 0
         self._stderr = stderr
         self._reported: set[int] = set()
+        self._reported_bad_record = False
         self._failed = False
+        # Sinks that take formatted lines in a batch (duck-typed, like BatchRotatingFileHandler).
+        self._line_sinks = {
+            id(h) for h in self.handlers if callable(getattr(h, "write_lines", None))
+        }
         for handler in self.handlers:
             # handleError is logging's hook for failures inside emit(); replace the per-record
             # traceback it prints with a count and a one-time report.
@@ -92,31 +106,61 @@ class Dispatcher:
 
     def emit(self, records: Sequence[logging.LogRecord], *, count: bool = True) -> None:
         """Hand ``records`` to every sink; ``count=False`` for the logger's own notices."""
-        failed = 0
+        failed: set[int] = set()  # positions of records some sink could not take
         for handler in self.handlers:
-            failed = max(failed, self._emit_to(handler, records))
+            if id(handler) in self._line_sinks:
+                failed.update(self._emit_lines(handler, records))
+            else:
+                failed.update(self._emit_each(handler, records))
         if count:
-            self.written += len(records) - failed
-            self.errors += failed
+            self.written += len(records) - len(failed)
+            self.errors += len(failed)
 
-    def _emit_to(self, handler: logging.Handler, records: Sequence[logging.LogRecord]) -> int:
-        emit_batch = getattr(handler, "emit_batch", None)
-        if emit_batch is not None:
-            wanted = [r for r in records if r.levelno >= handler.level and handler.filter(r)]
+    def _emit_lines(self, handler: Any, records: Sequence[logging.LogRecord]) -> list[int]:
+        """Format each record for ``handler`` on its own, then write the good lines at once."""
+        failed: list[int] = []
+        lines: list[str] = []
+        positions: list[int] = []
+        for i, record in enumerate(records):
+            line = self._format_one(handler, record)
+            if line is None:
+                failed.append(i)
+            elif line:
+                lines.append(line)
+                positions.append(i)
+        if lines:
             try:
-                emit_batch(wanted)
+                handler.write_lines(lines)
+            except BatchWriteError as exc:  # its first ``written`` lines reached the sink
+                self.report(handler, exc.cause)
+                failed.extend(positions[exc.written:])
             except Exception as exc:
                 self.report(handler, exc)
-                return len(wanted)
-            return 0
-        failed = 0
-        for record in records:
+                failed.extend(positions)
+        return failed
+
+    def _format_one(self, handler: logging.Handler, record: logging.LogRecord) -> str | None:
+        """The line ``handler`` writes for ``record``: "" if it does not want it, None if bad."""
+        try:
+            if record.levelno < handler.level or not handler.filter(record):
+                return ""
+            return handler.format(record) + getattr(handler, "terminator", "\n")
+        except Exception as exc:
+            self.report_bad_record(record, exc)
+            return None
+
+    def _emit_each(
+        self, handler: logging.Handler, records: Sequence[logging.LogRecord]
+    ) -> list[int]:
+        failed: list[int] = []
+        for i, record in enumerate(records):
             self._failed = False
             try:
                 handler.handle(record)
             except Exception as exc:  # a handler whose emit() does not catch
-                self.report(handler, exc)
-            failed += self._failed
+                self._report_failure(handler, record, exc)
+            if self._failed:
+                failed.append(i)
         try:
             handler.flush()
         except Exception as exc:
@@ -125,9 +169,18 @@ class Dispatcher:
 
     def _make_error_hook(self, handler: logging.Handler) -> Any:
         def handle_error(record: logging.LogRecord) -> None:
-            self.report(handler, sys.exc_info()[1])
+            self._report_failure(handler, record, sys.exc_info()[1])
 
         return handle_error
+
+    def _report_failure(
+        self, handler: logging.Handler, record: logging.LogRecord, exc: BaseException | None
+    ) -> None:
+        """A record whose own message cannot be rendered is bad; otherwise the sink failed."""
+        if _message_fails(record):
+            self.report_bad_record(record, exc)
+        else:
+            self.report(handler, exc)
 
     def report(self, handler: logging.Handler, exc: BaseException | None) -> None:
         """Mark the current record failed; say so on stderr the first time this sink fails."""
@@ -135,13 +188,34 @@ class Dispatcher:
         if id(handler) in self._reported:
             return
         self._reported.add(id(handler))
-        stream = self._stderr or sys.stderr
         what = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
+        self._write_stderr(
+            f"framepipe.logging: sink {handler!r} failed ({what}); "
+            "further failures are counted in get_stats()['errors']\n"
+        )
+
+    def report_bad_record(self, record: logging.LogRecord, exc: BaseException | None) -> None:
+        """Mark the current record failed; the first time, print what logging's handleError does."""
+        self._failed = True
+        if self._reported_bad_record:
+            return
+        self._reported_bad_record = True
+        lines = ["--- Logging error ---\n"]
+        if exc is not None:
+            lines += traceback.format_exception(exc)
+        if record.lineno:
+            lines.append(f"Logged from file {record.pathname}, line {record.lineno}\n")
+        lines.append(f"Message: {_safe_repr(record.msg)}\nArguments: {_safe_repr(record.args)}\n")
+        lines.append(
+            "framepipe.logging: that record was not written; further records that cannot be "
+            "formatted are counted in get_stats()['errors']\n"
+        )
+        self._write_stderr("".join(lines))
+
+    def _write_stderr(self, text: str) -> None:
+        stream = self._stderr or sys.stderr
         try:
-            stream.write(
-                f"framepipe.logging: sink {handler!r} failed ({what}); "
-                "further failures are counted in get_stats()['errors']\n"
-            )
+            stream.write(text)
             stream.flush()
         except Exception:
             pass
@@ -159,3 +233,19 @@ class Dispatcher:
                 handler.close()
             except Exception as exc:
                 self.report(handler, exc)
+
+
+def _message_fails(record: logging.LogRecord) -> bool:
+    """Whether the record's own message cannot be rendered (a bad record, not a bad sink)."""
+    try:
+        record.getMessage()
+    except Exception:
+        return True
+    return False
+
+
+def _safe_repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:
+        return f"<repr failed: {type(exc).__name__}>"

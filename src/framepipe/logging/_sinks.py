@@ -7,8 +7,15 @@ import logging.handlers
 import os
 import time
 from collections.abc import Sequence
+from typing import TextIO
 
-__all__ = ["DEFAULT_DATEFMT", "DEFAULT_FORMAT", "BatchRotatingFileHandler", "default_log_path"]
+__all__ = [
+    "DEFAULT_DATEFMT",
+    "DEFAULT_FORMAT",
+    "BatchRotatingFileHandler",
+    "BatchWriteError",
+    "default_log_path",
+]
 
 DEFAULT_FORMAT = "%(asctime)s.%(msecs)03d %(levelname)-8s %(name)s: %(message)s"
 DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -20,33 +27,105 @@ def default_log_path(log_dir: str | os.PathLike[str], now: float | None = None) 
     return os.path.join(os.fspath(log_dir), f"logs_{stamp}.txt")
 
 
-class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
-    """A ``RotatingFileHandler`` that also takes a whole batch: one write and one flush per batch.
+class BatchWriteError(Exception):
+    """A batch could not be written; its first ``written`` lines are in the file, whole."""
 
-    Rotation happens between records, so no record is split across files and each file stays
-    under ``maxBytes`` unless a single record is larger.
+    def __init__(self, written: int, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.written = written
+        self.cause = cause
+
+
+class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A ``RotatingFileHandler`` that also takes a batch of formatted lines with one write.
+
+    Rotation happens between lines, so no line is split across files and each file stays under
+    ``maxBytes`` unless a single line is larger. Lines go to the file descriptor, not through the
+    stream's buffer: a buffer would keep the bytes of a failed write (a full disk) and write them
+    later, after they were counted as lost. Here a line is in the file when ``write_lines``
+    returns, or it never will be.
     """
 
-    def emit_batch(self, records: Sequence[logging.LogRecord]) -> None:
-        """Format and write ``records``; raises on I/O errors (the caller counts them)."""
-        lines = [self.format(record) + self.terminator for record in records]
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Write ``lines`` (each with its terminator); raise ``BatchWriteError`` on failure."""
+        written = 0
         with self.lock:  # type: ignore[union-attr]
-            if self.stream is None:  # closed by rollover failure or delay=True
-                self.stream = self._open()
-            pending: list[str] = []
-            size = self.stream.tell() if self.maxBytes > 0 else 0
-            for line in lines:
-                n = len(line) if line.isascii() else len(line.encode(self.encoding or "utf-8"))
-                if self.maxBytes > 0 and size > 0 and size + n > self.maxBytes:
-                    self._write(pending)
-                    pending = []
-                    self.doRollover()
-                    size = 0
-                pending.append(line)
-                size += n
-            self._write(pending)
+            try:
+                size = os.fstat(self._open_stream().fileno()).st_size if self.maxBytes > 0 else 0
+                start = 0
+                for end, line in enumerate(lines):
+                    n = len(line) if line.isascii() else len(self._encode(line))
+                    if self.maxBytes > 0 and size > 0 and size + n > self.maxBytes:
+                        written += self._write(lines[start:end])
+                        start = end
+                        self.doRollover()
+                        size = 0
+                    size += n
+                written += self._write(lines[start:])
+            except _PartialWrite as partial:
+                raise BatchWriteError(written + partial.lines, partial.cause) from partial.cause
+            except Exception as exc:
+                raise BatchWriteError(written, exc) from exc
 
-    def _write(self, lines: list[str]) -> None:
-        if lines and self.stream is not None:
-            self.stream.write("".join(lines))
-            self.stream.flush()
+    def emit(self, record: logging.LogRecord) -> None:
+        """One record, as any ``logging.Handler``: through the same unbuffered write."""
+        try:
+            self.write_lines([self.format(record) + self.terminator])
+        except Exception:
+            self.handleError(record)
+
+    def _open_stream(self) -> TextIO:
+        if self.stream is None:  # closed by a failed rollover, or delay=True
+            self.stream = self._open()
+        return self.stream
+
+    def _encode(self, text: str) -> bytes:
+        stream = self.stream
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        return text.encode(encoding, getattr(stream, "errors", None) or "strict")
+
+    def _write(self, lines: Sequence[str]) -> int:
+        """Write ``lines`` with one ``write``; return how many were written."""
+        if not lines:
+            return 0
+        stream = self._open_stream()
+        stream.flush()  # nothing buffered may follow our bytes
+        try:
+            fd = stream.fileno()
+        except (OSError, ValueError):  # a stream without a descriptor (from an overridden _open)
+            stream.write("".join(lines))  # buffered: a failed write may still land later
+            stream.flush()
+            return len(lines)
+        data = self._encode("".join(lines))
+        done = 0
+        while done < len(data):
+            try:
+                done += os.write(fd, data[done:] if done else data)
+            except OSError as exc:
+                raise _PartialWrite(self._whole_lines(fd, lines, done), exc) from None
+        return len(lines)
+
+    def _whole_lines(self, fd: int, lines: Sequence[str], done: int) -> int:
+        """How many of ``lines`` fit in ``done`` bytes; cut a partly written line off the file."""
+        whole = used = 0
+        for line in lines:
+            n = len(self._encode(line))
+            if used + n > done:
+                break
+            used += n
+            whole += 1
+        if used < done:
+            try:
+                ours = os.lseek(fd, 0, os.SEEK_CUR)  # append mode: the end of our bytes
+                if os.fstat(fd).st_size == ours:  # nobody wrote after them
+                    os.ftruncate(fd, ours - (done - used))
+            except OSError:
+                pass
+        return whole
+
+
+class _PartialWrite(Exception):
+    def __init__(self, lines: int, cause: OSError) -> None:
+        super().__init__(str(cause))
+        self.lines = lines
+        self.cause = cause
