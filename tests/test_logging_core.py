@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -189,15 +192,103 @@ class TestAsyncCallers:
         assert log.flush(timeout=10)
         assert handler.lines == [expected]
 
-    def test_records_after_stop_are_counted_as_dropped(self, tmp_path) -> None:
-        """stop() is idempotent; later calls do not raise and are counted."""
-        log = configure(log_dir=tmp_path)
-        log.info("before")
+    def test_stop_with_eight_threads_still_logging_accounts_for_every_record(
+        self, tmp_path, capfd
+    ) -> None:
+        """stop() drains at full speed beside eight logging threads; the counters add up."""
+        log = configure(log_dir=tmp_path, queue_size=10_000)
+        running = threading.Event()
+        running.set()
+        started = threading.Barrier(9, timeout=30)
+
+        def keep_logging() -> None:
+            started.wait()
+            i = 0
+            while running.is_set():
+                log.info("record %d", i)
+                i += 1
+
+        threads = [threading.Thread(target=keep_logging) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        started.wait()
+        while log.get_stats()["accepted"] < 5_000:
+            time.sleep(0.01)
         log.stop()
-        log.stop()
-        log.info("after")
         stats = log.get_stats()
-        assert (stats["written"], stats["dropped"], stats["listener_running"]) == (1, 1, False)
+        running.clear()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert stats["listener_running"] is False and stats["queue_size"] == 0
+        assert_counters_add_up(stats)
+        lines = Path(stats["log_file"]).read_text(encoding="utf-8").splitlines()
+        assert len(lines) == stats["written"] + 1  # and the one drop report
+        assert "may be lost" not in capfd.readouterr().err
+
+
+def assert_counters_add_up(stats: dict[str, Any]) -> None:
+    """Every accepted record is written, evicted, failed or still queued."""
+    assert stats["accepted"] == (
+        stats["written"] + stats["evicted"] + stats["errors"] + stats["queue_size"]
+    )
+
+
+class TestCountersAddUp:
+    @pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "block"])
+    def test_counters_add_up_at_every_flush_under_each_policy(self, overflow: str) -> None:
+        """accepted == written + evicted + errors + queued, and accepted + dropped == logged."""
+        handler = GateHandler()
+        log = configure(handlers=[handler], queue_size=100, overflow=overflow, block_timeout=0.001)
+        logged = 0
+        for round_ in range(3):
+            for i in range(1_000):
+                log.info("r %d %d", round_, i)
+            log.warning("w %d", round_)
+            logged += 1_001
+            handler.gate.set()
+            assert log.flush(timeout=30)
+            handler.gate.clear()
+            stats = log.get_stats()
+            assert_counters_add_up(stats)
+            assert stats["accepted"] + stats["dropped"] == logged
+            assert stats["errors"] == 0
+        assert stats["dropped" if overflow != "drop_oldest" else "evicted"] > 0
+        assert stats["evicted" if overflow != "drop_oldest" else "dropped"] == 0
+        assert sum(stats["dropped_by_level"].values()) == stats["dropped"]
+        reports = [line for line in handler.lines if "framepipe.logging: dropped" in line]
+        reported = sum(int(line.split()[3]) for line in reports)
+        assert reported == stats["dropped"] + stats["evicted"]
+
+    def test_counters_add_up_with_a_failing_sink(self, capfd) -> None:
+        """Records a sink could not take are errors, never also written."""
+        full = logging.StreamHandler(open("/dev/full", "w"))  # noqa: SIM115 - closed by stop()
+        good = ListHandler()
+        log = configure(handlers=[good, full])
+        for i in range(300):
+            log.info("r %d", i)
+        assert log.flush(timeout=10)
+        stats = log.get_stats()
+        assert_counters_add_up(stats)
+        assert (stats["written"], stats["errors"]) == (0, 300)
+        capfd.readouterr()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_records_after_stop_are_counted_and_reported_once(tmp_path, capfd, mode: str) -> None:
+    """stop() is idempotent; later records are counted as dropped after stop, one note says so."""
+    log = configure(log_dir=tmp_path, mode=mode)
+    log.info("before")
+    log.stop()
+    log.stop()
+    log.info("after")
+    log.warning("after")
+    log.debug("below the level: not counted")
+    stats = log.get_stats()
+    assert (stats["written"], stats["listener_running"]) == (1, False)
+    assert (stats["dropped"], stats["discarded_after_stop"]) == (2, 2)
+    err = capfd.readouterr().err
+    assert err.count("logged after stop()") == 1
+    assert "get_stats()['discarded_after_stop']" in err
 
 
 class TestSyncMode:

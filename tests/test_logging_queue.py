@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from framepipe.logging._queue import Marker, RecordQueue
+from framepipe.logging._queue import CLOSED, EVICTED, FULL, Marker, RecordQueue
 
 INFO, WARNING = logging.INFO, logging.WARNING
 
@@ -47,14 +47,15 @@ class TestOverflowPolicies:
         queue = RecordQueue(5, "drop_newest", WARNING, 0.0)
         fill(queue, 6, logging.DEBUG)
         assert [item[3] for item in queue.items] == ["0", "1", "2", "3"]  # type: ignore[index]
-        assert queue.dropped_snapshot() == (2, {logging.DEBUG: 2})
+        assert queue.drops(FULL) == {logging.DEBUG: 2}
 
     def test_drop_oldest_evicts_the_oldest_ordinary_record(self) -> None:
-        """drop_oldest makes room by evicting the oldest record, which is counted as dropped."""
+        """drop_oldest makes room by evicting the oldest record, counted as evicted, not refused."""
         queue = RecordQueue(5, "drop_oldest", WARNING, 0.0)
         assert all(fill(queue, 6))
         assert [item[3] for item in queue.items] == ["2", "3", "4", "5"]  # type: ignore[index]
-        assert queue.dropped_snapshot()[0] == 2
+        assert queue.drops(EVICTED) == {INFO: 2}
+        assert queue.drops(FULL) == {}
         assert queue.accepted == 6
 
     def test_drop_oldest_never_evicts_protected_records_or_markers(self) -> None:
@@ -71,7 +72,7 @@ class TestOverflowPolicies:
         fill(queue, 4)
         threading.Timer(0.05, queue.items.popleft).start()
         assert queue.put(entry(INFO, "late"), INFO) is True
-        assert queue.dropped_snapshot()[0] == 0
+        assert queue.drops(FULL) == {}
 
     def test_block_drops_after_the_timeout(self) -> None:
         """With no consumer, block gives up after block_timeout and counts the drop."""
@@ -80,7 +81,7 @@ class TestOverflowPolicies:
         started = time.monotonic()
         assert queue.put(entry(INFO), INFO) is False
         assert time.monotonic() - started >= 0.05
-        assert queue.dropped_snapshot() == (1, {INFO: 1})
+        assert queue.drops(FULL) == {INFO: 1}
 
     def test_protected_records_block_even_under_drop_newest(self) -> None:
         """A protected record waits for room before it is dropped, whatever the policy."""
@@ -126,6 +127,20 @@ class TestWriterSide:
         assert queue.put(entry(WARNING), WARNING)
         assert queue.writer_idle is False
 
+    def test_a_waiting_marker_means_draining_until_it_is_taken(self) -> None:
+        """draining() is true from put_marker until take() hands the marker out, and once closed."""
+        queue = RecordQueue(100, "drop_newest", WARNING, 0.0)
+        fill(queue, 3)
+        assert not queue.draining()
+        queue.put_marker(Marker("flush"))
+        assert queue.draining() and queue.records_waiting() == 3
+        queue.take(2)
+        assert queue.draining()
+        queue.take(2)
+        assert not queue.draining() and queue.records_waiting() == 0
+        queue.close()
+        assert queue.draining()
+
     def test_markers_bypass_the_limit(self) -> None:
         """A flush marker is queued even when the queue is full."""
         queue = RecordQueue(5, "drop_newest", WARNING, 0.0)
@@ -135,12 +150,23 @@ class TestWriterSide:
         assert queue.items[-1] is marker
 
     def test_a_closed_queue_counts_every_later_record_as_dropped(self) -> None:
-        """After close(), puts are refused and counted, even protected ones."""
+        """After close(), puts are refused and counted as closed drops, even protected ones."""
         queue = RecordQueue(100, "block", WARNING, 1.0)
         queue.close()
         assert queue.put(entry(logging.CRITICAL), logging.CRITICAL) is False
         assert queue.put(entry(INFO), INFO) is False
-        assert queue.dropped_snapshot()[0] == 2
+        assert queue.drop_at_once(INFO) is True
+        assert queue.drops(CLOSED) == {logging.CRITICAL: 1, INFO: 2}
+        assert queue.drops(FULL) == {}
+
+    def test_the_first_record_refused_after_close_calls_the_hook_once(self) -> None:
+        """on_first_closed_drop runs for the first refused record only."""
+        queue = RecordQueue(100, "drop_newest", WARNING, 0.0)
+        calls: list[None] = []
+        queue.on_first_closed_drop = lambda: calls.append(None)
+        queue.close()
+        fill(queue, 3)
+        assert len(calls) == 1
 
 
 @pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest", "block"])
@@ -158,7 +184,7 @@ def test_drops_are_counted_exactly_across_threads(policy: str) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    dropped, _ = queue.dropped_snapshot()
-    evicted = queue.accepted - len(queue.items)  # drop_oldest: accepted, then evicted
-    refused = dropped - (evicted if policy == "drop_oldest" else 0)
+    refused = sum(queue.drops(FULL).values())
+    evicted = sum(queue.drops(EVICTED).values())
     assert queue.accepted + refused == 4 * per_thread
+    assert queue.accepted == evicted + len(queue.items)  # nothing taken: all still queued

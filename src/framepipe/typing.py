@@ -43,6 +43,8 @@ class LogStats(TypedDict):
     written: int
     dropped: int
     dropped_by_level: dict[str, int]
+    evicted: int
+    discarded_after_stop: int
     errors: int
     high_water: int
 

@@ -21,7 +21,7 @@ from framepipe.logging._capture import (
 )
 from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
 from framepipe.logging._levels import level_name
-from framepipe.logging._queue import Marker, RecordQueue
+from framepipe.logging._queue import CLOSED, EVICTED, FULL, Marker, RecordQueue
 from framepipe.logging._writer import Writer, stderr_note
 
 __all__ = ["AsyncCore", "Core", "SyncCore"]
@@ -57,6 +57,7 @@ class Core:
         self.need_caller, self.need_thread_name = needs_fields(handlers)
         self.stopped = False
         self._stop_lock = threading.Lock()
+        self._noted_discard = False
         # Called once after stop(): lets configure() take back its process hooks.
         self.on_stop: Callable[[], None] | None = None
 
@@ -64,6 +65,15 @@ class Core:
         callback, self.on_stop = self.on_stop, None
         if callback is not None:
             callback()
+
+    def _note_discard_after_stop(self) -> None:
+        """Say once that records logged after stop() are discarded (they are counted)."""
+        if not self._noted_discard:
+            self._noted_discard = True
+            stderr_note(
+                "a record was logged after stop() and discarded; such records are counted in "
+                "get_stats()['discarded_after_stop']"
+            )
 
     def _entry(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
@@ -137,6 +147,7 @@ class AsyncCore(Core):
             protect_level=protect_level,
         )
         self.queue = RecordQueue(queue_size, overflow, protect_level, block_timeout)
+        self.queue.on_first_closed_drop = self._note_discard_after_stop
         self.writer = Writer(self.queue, self.dispatcher)
 
     def start(self) -> None:
@@ -187,7 +198,7 @@ class AsyncCore(Core):
         else:
             stderr_note(
                 f"the log writer did not finish within {timeout:g} s; "
-                f"{len(self.queue.items)} queued records may be lost"
+                f"{self.queue.records_waiting()} queued records may be lost"
             )
 
     def reinit_after_fork(self) -> None:
@@ -200,18 +211,20 @@ class AsyncCore(Core):
         self.writer.start()
 
     def queue_size(self) -> int:
-        return len(self.queue.items)
+        return self.queue.records_waiting()
 
     def stats(self) -> dict[str, Any]:
-        dropped, by_level = self.queue.dropped_snapshot()
+        refused = self.queue.drops(FULL, CLOSED)
         return {
             **super().stats(),
-            "queue_size": len(self.queue.items),
+            "queue_size": self.queue.records_waiting(),
             "queue_maxsize": self.queue.maxsize,
             "listener_running": self.writer.running,
             "accepted": self.queue.accepted,
-            "dropped": dropped,
-            "dropped_by_level": {level_name(k): v for k, v in sorted(by_level.items())},
+            "dropped": sum(refused.values()),
+            "dropped_by_level": {level_name(k): v for k, v in sorted(refused.items())},
+            "evicted": sum(self.queue.drops(EVICTED).values()),
+            "discarded_after_stop": sum(self.queue.drops(CLOSED).values()),
             "high_water": self.queue.high_water,
         }
 
@@ -237,6 +250,7 @@ class SyncCore(Core):
         self._lock = threading.RLock()
         self.accepted = 0
         self.dropped = 0  # records logged after stop()
+        self.dropped_by_level: dict[int, int] = {}
 
     def submit(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
@@ -252,6 +266,9 @@ class SyncCore(Core):
         with self._lock:
             if self.stopped:
                 self.dropped += 1
+                level = record.levelno
+                self.dropped_by_level[level] = self.dropped_by_level.get(level, 0) + 1
+                self._note_discard_after_stop()
                 return
             self.accepted += 1
             self.dispatcher.emit([record])
@@ -273,6 +290,7 @@ class SyncCore(Core):
         self._lock = threading.RLock()
         self.dispatcher.written = self.dispatcher.errors = 0  # the child counts its own records
         self.accepted = self.dropped = 0
+        self.dropped_by_level = {}
 
     def queue_size(self) -> int:
         return 0
@@ -285,6 +303,10 @@ class SyncCore(Core):
             "listener_running": False,
             "accepted": self.accepted,
             "dropped": self.dropped,
-            "dropped_by_level": {},
+            "dropped_by_level": {
+                level_name(k): v for k, v in sorted(self.dropped_by_level.items())
+            },
+            "evicted": 0,
+            "discarded_after_stop": self.dropped,
             "high_water": 0,
         }

@@ -117,11 +117,15 @@ class Logger:
     # -- the shared engine -----------------------------------------------------------------------
 
     def get_queue_size(self) -> int:
-        """Entries waiting for the writer now."""
+        """Records waiting for the writer now."""
         return self._core.queue_size()
 
     def get_stats(self) -> dict[str, Any]:
-        """Counters (they only go up) and the current state of the shared queue and writer."""
+        """Counters (they only go up) and the current state of the shared queue and writer.
+
+        After ``flush()`` with no other thread logging,
+        ``accepted == written + evicted + errors + queue_size``.
+        """
         return self._core.stats()
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -129,7 +133,11 @@ class Logger:
         return self._core.flush(timeout)
 
     def stop(self) -> None:
-        """Drain the queue, close the sinks and stop the writer; calling it again does nothing."""
+        """Drain the queue, close the sinks and stop the writer; calling it again does nothing.
+
+        Records logged afterwards are discarded, counted in ``dropped`` and
+        ``discarded_after_stop``, and the first one is noted once on stderr.
+        """
         self._core.stop()
 
     def _attach(self, core: _Engine) -> None:

@@ -9,6 +9,10 @@ frame loop), so ordinary records at a low rate are picked up by the writer's nex
 Capacity is split like logback's ``AsyncAppender``: ordinary records may fill the queue up to
 ``maxsize - reserve``; records at or above ``protect_level`` may also use the reserve and wait up to
 ``block_timeout`` for room before they are dropped.
+
+Every record offered ends in exactly one count: ``dropped`` (refused: the queue was full, the wait
+for room ran out, or the queue was closed), ``evicted`` (accepted, then pushed out by
+``drop_oldest``), or ``accepted`` and then, on the writer side, written or failed.
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from logging import LogRecord
 
-__all__ = ["OVERFLOW_POLICIES", "Marker", "RecordQueue"]
+__all__ = ["CLOSED", "EVICTED", "FULL", "OVERFLOW_POLICIES", "Marker", "RecordQueue"]
 
 OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
+
+# Why a record was lost: refused by a full queue, evicted after acceptance, refused after close().
+FULL, EVICTED, CLOSED = "full", "evicted", "closed"
 
 # Share of the queue kept for protected records (logback discards below WARNING at 80 % full).
 RESERVE_FRACTION = 0.2
@@ -77,11 +85,17 @@ class RecordQueue:
         self.writer_ident: int | None = None
         self.high_water = 0
         self.closed = False
+        # Called once, on the caller's thread, for the first record refused after close().
+        self.on_first_closed_drop: Callable[[], None] | None = None
         self._wake_lock = threading.Lock()
         self._wake_lock.acquire()  # held: the writer blocks on it until a caller releases it
         self._drop_lock = threading.Lock()
-        # One itertools.count per level: next() is atomic, so counting a drop needs no lock.
-        self._drop_counters: dict[int, itertools.count[int]] = {}
+        # One itertools.count per (reason, level): next() is atomic, so a drop needs no lock.
+        self._drop_counters: dict[tuple[str, int], itertools.count[int]] = {}
+        self._closed_drops = itertools.count()
+        # Markers put minus markers taken: a flush or stop is waiting, so drain at full speed.
+        self._markers_put = itertools.count()
+        self.markers_taken = 0
 
     # -- callers ---------------------------------------------------------------------------------
 
@@ -100,6 +114,9 @@ class RecordQueue:
 
     def drop_at_once(self, level: int) -> bool:
         """On a full queue under drop_newest, refuse (and count) an ordinary record up front."""
+        if self.closed:
+            self.count_closed_drop(level)
+            return True
         if self.overflow != "drop_newest" or level >= self.protect_level:
             return False
         self.count_drop(level)
@@ -108,7 +125,7 @@ class RecordQueue:
     def put_overflow(self, item: object, level: int) -> bool:
         """The slow path: the queue is at its limit for this level (or closed)."""
         if self.closed:
-            self.count_drop(level)
+            self.count_closed_drop(level)
             return False
         items = self.items
         protected = level >= self.protect_level
@@ -127,6 +144,7 @@ class RecordQueue:
         return False
 
     def put_marker(self, marker: Marker) -> None:
+        next(self._markers_put)
         self.items.append(marker)
         self.wake()
 
@@ -137,12 +155,18 @@ class RecordQueue:
         except RuntimeError:  # another caller released it first
             pass
 
-    def count_drop(self, level: int) -> None:
-        counter = self._drop_counters.get(level)
+    def count_drop(self, level: int, reason: str = FULL) -> None:
+        key = (reason, level)
+        counter = self._drop_counters.get(key)
         if counter is None:
             with self._drop_lock:
-                counter = self._drop_counters.setdefault(level, itertools.count())
+                counter = self._drop_counters.setdefault(key, itertools.count())
         next(counter)
+
+    def count_closed_drop(self, level: int) -> None:
+        self.count_drop(level, CLOSED)
+        if next(self._closed_drops) == 0 and self.on_first_closed_drop is not None:
+            self.on_first_closed_drop()
 
     def _append(self, item: object) -> bool:
         self.items.append(item)
@@ -174,7 +198,7 @@ class RecordQueue:
         if level is None or level >= self.protect_level:
             self.items.appendleft(oldest)
             return False
-        self.count_drop(level)
+        self.count_drop(level, EVICTED)
         return True
 
     # -- writer ----------------------------------------------------------------------------------
@@ -198,21 +222,36 @@ class RecordQueue:
         batch = []
         try:
             for _ in range(min(limit, depth)):
-                batch.append(popleft())
+                item = popleft()
+                if item.__class__ is Marker:
+                    self.markers_taken += 1
+                batch.append(item)
         except IndexError:  # drop_oldest evicted concurrently
             pass
         return batch
 
+    def draining(self) -> bool:
+        """Whether a flush or stop is waiting: the writer should not pause between batches."""
+        return self.closed or _count_value(self._markers_put) > self.markers_taken
+
     def has_room(self) -> bool:
         return len(self.items) < self.soft_limit
 
-    def dropped_snapshot(self) -> tuple[int, dict[int, int]]:
-        """(total, {level: count}) of records dropped so far."""
+    def records_waiting(self) -> int:
+        """Records in the queue, not counting flush or stop markers."""
+        markers = _count_value(self._markers_put) - self.markers_taken
+        return max(0, len(self.items) - markers)
+
+    def drops(self, *reasons: str) -> dict[int, int]:
+        """{level: count} of records lost so far for any of ``reasons``."""
         with self._drop_lock:
             counters = list(self._drop_counters.items())
-        by_level = {level: _count_value(counter) for level, counter in counters}
-        by_level = {level: n for level, n in by_level.items() if n}
-        return sum(by_level.values()), by_level
+        by_level: dict[int, int] = {}
+        for (reason, level), counter in counters:
+            n = _count_value(counter)
+            if n and reason in reasons:
+                by_level[level] = by_level.get(level, 0) + n
+        return by_level
 
     @property
     def accepted(self) -> int:
@@ -235,3 +274,6 @@ class RecordQueue:
         self._wake_lock.acquire()
         self._drop_lock = threading.Lock()
         self._drop_counters = {}
+        self._closed_drops = itertools.count()
+        self._markers_put = itertools.count()
+        self.markers_taken = 0
