@@ -7,6 +7,9 @@ import pytest
 
 from framepipe.pipeline.synthetic import SyntheticScene, render_frame
 
+FPS_RANGE = "scene fps must be positive, from 0.01 to 1000"
+LENGTH_RANGE = "scene length must be positive, at most 31536000 s"
+
 
 class TestSyntheticScene:
     def test_parses_size_rate_and_length(self):
@@ -35,6 +38,27 @@ class TestSyntheticScene:
         """Malformed specs raise ValueError quoting the expected form and the input."""
         with pytest.raises(ValueError, match=r"must be 'synthetic' or 'synthetic:WxH@FPS:SECONDS'"):
             SyntheticScene.from_spec(spec)
+
+    @pytest.mark.parametrize(
+        ("spec", "message"),
+        [
+            # a 400-digit rate or length once overflowed into a traceback
+            ("synthetic:64x64@" + "9" * 400 + ":1", FPS_RANGE),
+            ("synthetic:64x64@30:" + "9" * 400, LENGTH_RANGE),
+            # a subnormal rate once made the budget infinite and the summary JSON non-standard
+            ("synthetic:64x64@0." + "0" * 320 + "1:1", FPS_RANGE),
+            ("synthetic:64x64@0:1", FPS_RANGE),
+            ("synthetic:64x64@30:0", LENGTH_RANGE),
+            ("synthetic:" + "9" * 400 + "x64@30:1", "scene size must be at most 7680x4320"),
+        ],
+        ids=["huge-fps", "huge-length", "subnormal-fps", "zero-fps", "zero-length", "huge-width"],
+    )
+    def test_rejects_rates_lengths_and_sizes_out_of_range(self, spec: str, message: str):
+        """Absurd numbers are a ValueError saying the allowed range, never an overflow."""
+        with pytest.raises(ValueError, match=message) as caught:
+            SyntheticScene.from_spec(spec)
+        assert "but got" in str(caught.value)
+        assert len(str(caught.value)) < 200  # one readable line, not 400 digits
 
     def test_a_very_short_scene_still_has_one_frame(self):
         """A length shorter than one frame period rounds up to a single frame."""

@@ -20,6 +20,9 @@ __all__ = ["DEFAULT_SCENE", "Frame", "SyntheticScene", "render_frame"]
 # Any dtype: OpenCV's stubs type every returned image as an integer-or-float array.
 Frame = npt.NDArray[Any]
 
+MIN_FPS, MAX_FPS = 0.01, 1000.0  # sources treat a rate of 1000 or more as nonsense too
+MAX_SECONDS = 365 * 24 * 3600
+
 _SPEC = re.compile(r"^(?P<w>\d+)x(?P<h>\d+)@(?P<fps>\d+(?:\.\d+)?):(?P<seconds>\d+(?:\.\d+)?)$")
 
 # Shapes: (kind, BGR colour, relative size, horizontal speed, vertical speed, phase) — speeds are
@@ -44,16 +47,26 @@ class SyntheticScene:
     def __post_init__(self) -> None:
         if self.width < 16 or self.height < 16:
             raise ValueError(
-                f"scene size must be at least 16x16, but got {self.width}x{self.height}"
+                f"scene size must be at least 16x16, but got "
+                f"{_brief(self.width)}x{_brief(self.height)}"
             )
         if self.width > 7680 or self.height > 4320:
             raise ValueError(
-                f"scene size must be at most 7680x4320, but got {self.width}x{self.height}"
+                f"scene size must be at most 7680x4320, but got "
+                f"{_brief(self.width)}x{_brief(self.height)}"
             )
-        if not self.fps > 0:
-            raise ValueError(f"scene fps must be positive, but got {self.fps}")
-        if not self.seconds > 0:
-            raise ValueError(f"scene length must be positive, but got {self.seconds} s")
+        # Written as "not in range" so NaN fails too; the bounds keep 1000/fps and fps*seconds
+        # finite (a subnormal rate made the budget infinite).
+        if not MIN_FPS <= self.fps <= MAX_FPS:
+            raise ValueError(
+                f"scene fps must be positive, from {MIN_FPS:g} to {MAX_FPS:g}, "
+                f"but got {_brief(self.fps)}"
+            )
+        if not 0 < self.seconds <= MAX_SECONDS:
+            raise ValueError(
+                f"scene length must be positive, at most {MAX_SECONDS} s, "
+                f"but got {_brief(self.seconds)} s"
+            )
 
     @property
     def frame_count(self) -> int:
@@ -84,6 +97,12 @@ class SyntheticScene:
 
 
 DEFAULT_SCENE = SyntheticScene()
+
+
+def _brief(value: float) -> str:
+    """``value`` for an error message, shortened when a user typed hundreds of digits."""
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 16 else f"{text[:6]}...({len(text)} digits)"
 
 
 def _background(width: int, height: int) -> Frame:
