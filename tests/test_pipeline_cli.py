@@ -24,7 +24,8 @@ from framepipe.pipeline import processors as builtin_processors
 from video_files import count_frames, ffmpeg_exe, write_video
 
 SUMMARY_KEYS = [
-    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "duration_s",
+    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
+    "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
     "frame_age_ms", "log",
 ]  # fmt: skip

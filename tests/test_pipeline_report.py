@@ -11,7 +11,8 @@ from framepipe.pipeline.sources import SourceInfo
 
 # The documented interface, spelled out here so a rename in the code fails this test.
 DOCUMENTED_KEYS = [
-    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "duration_s",
+    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
+    "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
     "frame_age_ms", "log",
 ]  # fmt: skip
@@ -32,7 +33,7 @@ def make_report(**overrides: object) -> PipelineReport:
         "longest_miss_streak": 2,
         "frame_ms": {"mean": 10.0, "p50": 9.0, "p95": 20.0, "p99": 40.0, "max": 50.0},
         "frame_age_ms": {"p50": 15.0, "p99": 45.0, "max": 60.0},
-        "log": {"written": 7, "dropped": 0, "mode": "async", "log_file": "logs/x.txt"},
+        "log": {"written": 7, "dropped": 0, "errors": 0, "mode": "async", "log_file": "logs/x.txt"},
         "source_info": SourceInfo("clip.mp4", "file", 30.0, 64, 48, 100, False),
     }
     values.update(overrides)
@@ -50,6 +51,14 @@ class TestPipelineReport:
         assert list(data["frame_ms"]) == ["mean", "p50", "p95", "p99", "max"]
         assert list(data["frame_age_ms"]) == ["p50", "p99", "max"]
         assert data["log"]["written"] == 7
+
+    def test_to_dict_is_strict_json_even_with_non_finite_numbers(self):
+        """An infinite budget or a NaN rate becomes null: the summary parses in any JSON reader."""
+        report = make_report(budget_ms=float("inf"), fps=float("nan"))
+        report.frame_ms["max"] = float("-inf")
+        data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+        assert (data["budget_ms"], data["fps"], data["frame_ms"]["max"]) == (None, None, None)
+        assert data["frame_ms"]["p99"] == 40.0
 
     def test_to_dict_returns_copies(self):
         """Changing the returned dict does not change the report."""
@@ -87,3 +96,14 @@ class TestPipelineReport:
         assert "p99 40.00" in text
         assert "logs/x.txt" in text
         assert "100 frames -> out.mp4" in text
+
+    def test_text_summary_shows_log_errors_beside_written_and_dropped(self):
+        """Records the sinks failed to write are part of the log line, not only of the JSON."""
+        log = {"written": 57, "dropped": 2, "errors": 3, "mode": "async", "log_file": "l.txt"}
+        text = make_report(log=log).to_text()
+        assert "log         57 records written, 2 dropped, 3 errors (async) -> l.txt" in text
+
+    def test_text_summary_shows_a_failed_frame(self):
+        """The frame the processor failed on is counted, so the frame counts add up."""
+        text = make_report(frames_read=10, frames_processed=6, frames_dropped=3, frames_failed=1)
+        assert "6 processed of 10 read, 3 dropped, 1 failed" in text.to_text()

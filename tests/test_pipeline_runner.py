@@ -61,6 +61,37 @@ class IndexSource(Source):
         self.released = True
 
 
+class EndlessSource(Source):
+    """Tiny frames for ever, as fast as they are read; ``reads`` counts the calls to read()."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.info = SourceInfo("endless", "synthetic", 30.0, 8, 8, None, False)
+
+    def read(self) -> np.ndarray:
+        self.reads += 1
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def waits_for_the_reader(source: EndlessSource, then: object = None) -> object:
+    """A processor that returns only once the reader has put at least one more frame in the
+    buffer (it has started a second read since), so the loop never stops on an empty buffer."""
+
+    def process(frame: np.ndarray) -> np.ndarray:
+        target = source.reads + 2
+        deadline = time.monotonic() + 10
+        while source.reads < target and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        if callable(then):
+            then()
+        return frame
+
+    return process
+
+
 class TestPipelineRun:
     def test_processes_every_frame_of_a_real_file(self, tmp_path: Path):
         """A 40-frame AVI: 40 read, 40 processed, none dropped, processor saw each frame once."""
@@ -137,6 +168,34 @@ class TestPipelineRun:
         assert report.frames_dropped > 0
         assert report.frames_processed + report.frames_dropped == report.frames_read
 
+    def test_the_frame_left_in_the_slot_at_max_frames_counts_as_dropped(self, tmp_path: Path):
+        """Under ``latest`` the frame still in the slot when max_frames ends the run is dropped,
+        so read == processed + dropped + failed (it used to go missing from the counts)."""
+        source = EndlessSource()
+        report = Pipeline(
+            source,
+            processor=waits_for_the_reader(source),
+            drop_policy="latest",
+            max_frames=20,
+            log_dir=tmp_path / "l",
+        ).run()
+        assert report.frames_processed == 20
+        assert report.frames_failed == 0
+        assert report.frames_read == report.frames_processed + report.frames_dropped
+        assert report.frames_read > 20
+
+    def test_frames_buffered_at_a_stop_count_as_dropped(self, tmp_path: Path):
+        """stop() with a full buffer under ``block``: the buffered frames were read, never
+        processed, and are counted as dropped."""
+        source = EndlessSource()
+        pipeline = Pipeline(source, drop_policy="block", log_dir=tmp_path / "l")
+        pipeline.processor = waits_for_the_reader(source, then=pipeline.stop)
+        report = pipeline.run()
+        assert report.end_reason == "stopped"
+        assert report.frames_processed == 1
+        assert report.frames_dropped >= 1
+        assert report.frames_read == report.frames_processed + report.frames_dropped
+
     def test_a_processor_list_runs_in_order(self, tmp_path: Path):
         """[gray, invert] gives the inverted gray frame; the name joins the parts."""
 
@@ -197,8 +256,11 @@ class TestPipelineFailures:
         with pytest.raises(PipelineError) as caught:
             Pipeline("synthetic:64x48@30:10", processor=explode, log_dir=logs).run()
         assert str(caught.value) == "processor failed on frame 3: ZeroDivisionError: boom"
-        assert caught.value.report.frames_processed == 3
-        assert caught.value.report.end_reason == "error"
+        report = caught.value.report
+        assert report.frames_processed == 3
+        assert report.frames_failed == 1
+        assert report.frames_read == 3 + report.frames_dropped + 1
+        assert report.end_reason == "error"
         assert isinstance(caught.value.__cause__, ZeroDivisionError)
         text = log_text(logs)
         assert "processor failed on frame 3" in text
@@ -242,7 +304,8 @@ class TestPipelineFailures:
     @pytest.mark.parametrize(
         ("kwargs", "message"),
         [
-            ({"budget_ms": 0}, "budget_ms must be positive, but got 0"),
+            ({"budget_ms": 0}, "budget_ms must be positive and finite, but got 0"),
+            ({"budget_ms": float("inf")}, "budget_ms must be positive and finite, but got inf"),
             ({"log_every": 0}, "log_every must be a positive integer, but got 0"),
             ({"max_frames": -2}, "max_frames must be a positive integer, but got -2"),
             ({"drop_policy": "oldest"}, "drop_policy must be one of block, latest"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ SUMMARY_KEYS = (
     "frames_read",
     "frames_processed",
     "frames_dropped",
+    "frames_failed",
     "duration_s",
     "fps",
     "budget_ms",
@@ -50,6 +52,7 @@ class PipelineReport:
     frame_ms: dict[str, float]
     frame_age_ms: dict[str, float]
     log: dict[str, Any]
+    frames_failed: int = 0  # taken by the loop, then the processor or the output failed
     # Not part of the summary JSON: context for the caller and the human summary.
     source_info: SourceInfo | None = None
     drop_policy: str = "block"
@@ -58,11 +61,14 @@ class PipelineReport:
     output: str | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as JSON-ready plain values, with exactly the documented keys."""
-        values = {key: getattr(self, key) for key in SUMMARY_KEYS}
-        values["frame_ms"] = dict(self.frame_ms)
-        values["frame_age_ms"] = dict(self.frame_age_ms)
-        values["log"] = dict(self.log)
+        """The summary as JSON-ready plain values, with exactly the documented keys.
+
+        A number that is not finite becomes ``None`` (JSON ``null``): ``Infinity`` and ``NaN``
+        are not JSON, and strict readers refuse the whole document for them.
+        """
+        values: dict[str, Any] = {key: _finite(getattr(self, key)) for key in SUMMARY_KEYS}
+        for key in ("frame_ms", "frame_age_ms", "log"):
+            values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
         return values
 
     @property
@@ -82,7 +88,9 @@ class PipelineReport:
             f"source      {self.source}  (processor {self.processor}, drop policy "
             f"{self.drop_policy}, ended: {self.end_reason.replace('_', ' ')})",
             f"frames      {self.frames_processed} processed of {self.frames_read} read, "
-            f"{self.frames_dropped} dropped, in {self.duration_s:.2f} s ({self.fps:.1f} FPS)",
+            f"{self.frames_dropped} dropped"
+            + (f", {self.frames_failed} failed" if self.frames_failed else "")
+            + f", in {self.duration_s:.2f} s ({self.fps:.1f} FPS)",
             f"budget      {self.budget_ms:.1f} ms: {self.budget_misses} missed "
             f"({self.budget_miss_pct:.1f} %), longest streak {self.longest_miss_streak}",
             f"frame ms    mean {f['mean']:.2f}  p50 {f['p50']:.2f}  p95 {f['p95']:.2f}  "
@@ -93,8 +101,13 @@ class PipelineReport:
         if log:
             lines.append(
                 f"log         {log.get('written', 0)} records written, "
-                f"{log.get('dropped', 0)} dropped ({log.get('mode', '?')}) -> {log.get('log_file')}"
+                f"{log.get('dropped', 0)} dropped, {log.get('errors', 0)} errors "
+                f"({log.get('mode', '?')}) -> {log.get('log_file')}"
             )
         if self.output is not None:
             lines.append(f"output      {self.frames_written} frames -> {self.output}")
         return "\n".join(lines)
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value

@@ -8,6 +8,7 @@ an exception anywhere ends the run instead of hanging it.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any, TypeAlias
 
 from framepipe.pipeline.buffer import DROP_POLICIES, BufferClosed, DropPolicy, FrameBuffer
 from framepipe.pipeline.display import Display
-from framepipe.pipeline.output import VideoOutput, check_output_path
+from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.report import EndReason, PipelineReport
 from framepipe.pipeline.sources import Frame, Source, open_source, parse_source
@@ -81,8 +82,8 @@ class Pipeline:
         progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
-        if budget_ms is not None and not budget_ms > 0:
-            raise ValueError(f"budget_ms must be positive, but got {budget_ms}")
+        if budget_ms is not None and not 0 < budget_ms < math.inf:
+            raise ValueError(f"budget_ms must be positive and finite, but got {budget_ms}")
         _check_positive_int("log_every", log_every)
         _check_positive_int("buffer_size", buffer_size)
         _check_positive_int("miss_streak_warning", miss_streak_warning)
@@ -177,8 +178,12 @@ class Pipeline:
             clock=self.clock,
         )
         stats = FrameStats(budget_ms, clock=self.clock)
-        output = VideoOutput(self.output, fps=info.fps or 30.0) if self.output else None
-        display = Display(f"framepipe: {info.name}") if self.display else None
+        try:
+            output = VideoOutput(self.output, fps=info.fps or 30.0) if self.output else None
+            display = Display(f"framepipe: {info.name}") if self.display else None
+        except BaseException:
+            source.release()  # the reader, which would release it, never started
+            raise
         # A known length gets a progress bar; live sources get a status line instead.
         total = info.frame_count
         if self.max_frames is not None and not info.is_live:
@@ -198,20 +203,26 @@ class Pipeline:
         )
         end: EndReason = "end"
         failure: tuple[str, BaseException] | None = None
+        taken = [0]  # frames the loop took from the buffer, processed or not
         stats.start()
         reader.start()
         try:
-            end, failure = self._loop(buffer, stats, log, output, display, reader, total)
+            end, failure = self._loop(buffer, stats, log, output, display, reader, total, taken)
         finally:
             stats.stop()
             reader.stop()
             if not reader.join(_READER_JOIN_TIMEOUT_S):
                 log.warning("reader thread did not stop within %.0f s", _READER_JOIN_TIMEOUT_S)
-            if output is not None:
-                output.close()
             if display is not None:
                 display.close()
-            stats.dropped = buffer.dropped
+            closed = self._close_output(output, log)
+            if failure is None and closed is not None:
+                end, failure = "error", closed
+        failed = taken[0] - stats.frames
+        # Every frame read was taken by the loop or is gone from the buffer: evicted by the
+        # ``latest`` policy, or still there when the run stopped (both counted as dropped).
+        left_in_buffer = max(0, reader.frames_read - taken[0] - buffer.dropped)
+        stats.dropped = buffer.dropped + left_in_buffer
         if failure is None and reader.error is not None:
             end = "error"
             failure = (
@@ -243,6 +254,7 @@ class Pipeline:
             source_info=info,
             drop_policy=policy,
             end_reason=end,
+            frames_failed=failed,
             frames_written=output.frames_written if output else 0,
             output=str(self.output) if self.output else None,
             **summary,  # type: ignore[arg-type]
@@ -250,6 +262,20 @@ class Pipeline:
         if failure is not None:
             raise PipelineError(failure[0], report) from failure[1]
         return report
+
+    @staticmethod
+    def _close_output(
+        output: VideoOutput | None, log: Any
+    ) -> tuple[str, BaseException] | None:
+        """Finalise the video; a file that did not keep its frames is the run's failure."""
+        if output is None:
+            return None
+        try:
+            output.close()
+        except OutputError as exc:
+            log.error("output failed: %s", exc)
+            return str(exc), exc
+        return None
 
     def _loop(
         self,
@@ -260,6 +286,7 @@ class Pipeline:
         display: Display | None,
         reader: FrameReader,
         total: int | None,
+        taken: list[int],
     ) -> tuple[EndReason, tuple[str, BaseException] | None]:
         processor, log_every, budget = self.processor, self.log_every, stats.budget_ms
         warn_at = self.miss_streak_warning
@@ -274,6 +301,7 @@ class Pipeline:
                 return ("error" if reader.error else "end"), None
             if item is None:
                 continue
+            taken[0] += 1
             started = stats.begin_frame()
             stage = "processor"
             try:
