@@ -25,6 +25,7 @@ function draw(canvas, series, dashedLast = false) {
   const ctx = canvas.getContext("2d");
   ctx.scale(ratio, ratio);
   const top = Math.max(1e-9, ...series.flat()) * 1.1;
+  const span = Math.max(1, ...series.map((values) => values.length - 1)); // fills the width
   ctx.fillStyle = "#8a96a3";
   ctx.font = "11px system-ui";
   ctx.fillText(fmt(top, top < 10 ? 2 : 0), 2, 11);
@@ -34,7 +35,7 @@ function draw(canvas, series, dashedLast = false) {
     ctx.setLineDash(dashedLast && i === series.length - 1 ? [5, 4] : []);
     ctx.beginPath();
     values.forEach((value, x) => {
-      const px = (x / (HISTORY - 1)) * width;
+      const px = (x / span) * width;
       const py = height - (value / top) * (height - 4);
       if (x === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
     });
@@ -58,7 +59,8 @@ function show(doc) {
   push("queue", log.queue_size); push("capacity", log.queue_maxsize);
   push("cpu", doc.cpu_percent); push("memory", doc.memory_mb);
   draw($("chart-queue"), [history.queue, [], history.capacity], true);
-  draw($("chart-process"), [history.cpu, history.memory]);
+  draw($("chart-cpu"), [history.cpu]);
+  draw($("chart-memory"), [[], history.memory]);
 
   document.querySelectorAll(".pipeline").forEach((el) => { el.hidden = !run; });
   $("no-pipeline").hidden = !!run;

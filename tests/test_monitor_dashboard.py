@@ -1,0 +1,138 @@
+"""The dashboard page in a real headless Chromium: it loads cleanly, updates, shows the frame.
+
+Uses the system's Chromium and chromedriver (Debian: ``chromium`` and ``chromium-driver``); no
+browser or driver is ever downloaded. Without them the tests skip, unless
+``FRAMEPIPE_REQUIRE_BROWSER=1`` (set by CI) turns the skip into a failure.
+``FRAMEPIPE_DASHBOARD_SCREENSHOT=docs/dashboard.png`` also saves a screenshot of the page.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framepipe.logging import configure
+from framepipe.monitor import serve
+from monitor_helpers import watched_run
+
+CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
+CHROMEDRIVER = ("/usr/bin/chromedriver", "chromedriver")
+CHROME_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--window-size=1280,1000",
+)
+TIMEOUT_S = 15
+
+
+def _find(candidates: tuple[str, ...]) -> str | None:
+    for candidate in candidates:
+        path = candidate if os.path.isabs(candidate) else shutil.which(candidate)
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def _no_browser(reason: str) -> None:
+    if os.environ.get("FRAMEPIPE_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"FRAMEPIPE_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """A headless Chromium driven through the system's chromedriver, closed after the module."""
+    chromium, chromedriver = _find(CHROMIUM), _find(CHROMEDRIVER)
+    if chromium is None or chromedriver is None:
+        _no_browser("no Chromium and chromedriver (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        _no_browser("selenium is not installed (pip install -e '.[test]')")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # An explicit driver path: Selenium Manager (which downloads drivers) never runs.
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    driver.set_page_load_timeout(TIMEOUT_S)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_until(condition: Any, what: str) -> Any:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return result
+
+
+def text(driver: Any, element_id: str) -> str:
+    return str(driver.find_element("id", element_id).text)
+
+
+def console_errors(driver: Any) -> list[dict[str, Any]]:
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def test_the_dashboard_loads_updates_and_shows_the_latest_frame(
+    browser: Any, tmp_path: Path
+) -> None:
+    """No console errors; frame count and resources change within two seconds; the image renders."""
+    log = configure(log_dir=tmp_path)
+    with watched_run(logger=log) as (run, server):
+        browser.get(server.url)
+        wait_until(lambda: text(browser, "frames").isdigit(), "the first event")
+        first = text(browser, "frames")
+        run.wait_for_frames(int(first) + 30)
+        time.sleep(2.0)
+        second = text(browser, "frames")
+        assert int(second) > int(first)
+        assert text(browser, "state") == "running"
+        assert float(text(browser, "memory")) > 0
+        assert text(browser, "queue").endswith("/ 10000")
+        wait_until(
+            lambda: browser.execute_script(
+                "const img = document.getElementById('preview');"
+                "return img.complete && img.naturalWidth;"
+            ),
+            "the preview image",
+        )
+        width = browser.execute_script("return document.getElementById('preview').naturalWidth")
+        assert width == run.source.info.width
+        screenshot = os.environ.get("FRAMEPIPE_DASHBOARD_SCREENSHOT")
+        if screenshot:
+            time.sleep(10)  # some history in the charts
+            browser.save_screenshot(screenshot)
+        assert console_errors(browser) == []
+
+
+def test_without_a_pipeline_the_page_shows_process_and_logging_only(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A logging-only server's page loads cleanly, hides the pipeline parts and says why."""
+    log = configure(log_dir=tmp_path)
+    with serve(port=0, logger=log) as server:
+        browser.get(server.url)
+        wait_until(lambda: text(browser, "memory") not in ("", "-"), "the first event")
+        assert browser.find_element("id", "no-pipeline").is_displayed()
+        assert not browser.find_element("id", "preview").is_displayed()
+        assert text(browser, "state") == "logging"
+        assert console_errors(browser) == []
