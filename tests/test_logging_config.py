@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -15,6 +18,20 @@ import pytest
 from framepipe.logging import configure, get_logger
 from framepipe.logging._config import ROOT_NAME
 from logging_helpers import ListHandler, log_lines
+
+
+def run_script(
+    script: str, cwd: Path, log_dir_env: str | None = None, prelude: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``prelude`` and ``script`` in a fresh Python in ``cwd``; FRAMEPIPE_LOG_DIR is set
+    only when given."""
+    env = {k: v for k, v in os.environ.items() if k != "FRAMEPIPE_LOG_DIR"}
+    if log_dir_env is not None:
+        env["FRAMEPIPE_LOG_DIR"] = log_dir_env
+    code = textwrap.dedent(prelude) + textwrap.dedent(script)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+    )
 
 
 class TestValidation:
@@ -77,13 +94,24 @@ class TestDefaults:
             "print(os.path.exists('logs'))\n"
             "log.info('first')\n"
         )
-        result = subprocess.run(
-            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-            timeout=60, check=True,
-        )
+        result = run_script(script, tmp_path)
+        assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "False"
         [log_file] = (tmp_path / "logs").glob("logs_*.txt")
         assert log_file.read_text().strip().endswith("INFO     __main__: first")
+
+    def test_log_dir_none_writes_only_to_stderr(self, tmp_path) -> None:
+        """configure(log_dir=None) creates no directory and no file; records go to stderr."""
+        result = run_script("""
+            from framepipe.logging import configure
+            log = configure(log_dir=None)
+            log.warning("on stderr")
+            print(log.get_stats()["log_file"])
+        """, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "None"
+        assert result.stderr.strip().endswith("WARNING  framepipe: on stderr")
+        assert list(tmp_path.iterdir()) == []
 
     def test_console_true_also_writes_to_stderr(self, tmp_path, capfd) -> None:
         """console=True adds a stderr sink beside the file."""
@@ -197,14 +225,128 @@ class TestReconfiguration:
         assert handler.lines == ["DEBUG detail: child debug"]
 
 
+PROCESS_WIDE_STATE = """
+    import json, logging, signal, sys, threading
+
+    def process_wide():
+        return {
+            "sigterm": repr(signal.getsignal(signal.SIGTERM)),
+            "sigint": repr(signal.getsignal(signal.SIGINT)),
+            "excepthook": repr(sys.excepthook),
+            "thread_excepthook": repr(threading.excepthook),
+            "root_handlers": repr(logging.getLogger().handlers),
+            "root_level": logging.getLogger().level,
+        }
+"""
+
+
+class TestImplicitConfigure:
+    """A library's first record configures a logger that touches nothing process-wide."""
+
+    def test_a_librarys_first_record_installs_no_hook_and_no_root_handler(self, tmp_path) -> None:
+        """Signal handlers, excepthooks and the root logger are as the app left them; the record
+        is still written at exit."""
+        result = run_script("""
+            from framepipe.logging import get_logger
+            before = process_wide()
+            get_logger("lib").info("from a library")
+            print(json.dumps([before, process_wide()]))
+        """, tmp_path, prelude=PROCESS_WIDE_STATE)
+        assert result.returncode == 0, result.stderr
+        before, after = json.loads(result.stdout)
+        assert after == before
+        [log_file] = (tmp_path / "logs").glob("logs_*.txt")
+        assert log_file.read_text().strip().endswith("INFO     lib: from a library")
+
+    def test_an_explicit_configure_after_it_installs_the_hooks(self, tmp_path) -> None:
+        """The app's own configure() takes over: signal hook and root handler are installed."""
+        result = run_script("""
+            from framepipe.logging import configure, get_logger
+            before = process_wide()
+            get_logger("lib").info("from a library")
+            configure(log_dir=None)
+            print(json.dumps([before, process_wide()]))
+        """, tmp_path, prelude=PROCESS_WIDE_STATE)
+        assert result.returncode == 0, result.stderr
+        before, after = json.loads(result.stdout)
+        assert after["sigterm"] != before["sigterm"]
+        assert after["root_handlers"] != before["root_handlers"]
+
+    def test_framepipe_log_dir_names_the_directory(self, tmp_path) -> None:
+        """FRAMEPIPE_LOG_DIR=<dir>: the file goes there, and no ./logs appears."""
+        result = run_script("""
+            from framepipe.logging import get_logger
+            get_logger("lib").info("into the chosen dir")
+        """, tmp_path, log_dir_env=str(tmp_path / "chosen"))
+        assert result.returncode == 0, result.stderr
+        assert not (tmp_path / "logs").exists()
+        [log_file] = (tmp_path / "chosen").glob("logs_*.txt")
+        assert log_file.read_text().strip().endswith("lib: into the chosen dir")
+
+    def test_an_empty_framepipe_log_dir_sends_records_to_stderr_only(self, tmp_path) -> None:
+        """FRAMEPIPE_LOG_DIR="": no directory, no file; the record is on stderr."""
+        result = run_script("""
+            from framepipe.logging import get_logger
+            get_logger("lib").warning("on stderr")
+        """, tmp_path, log_dir_env="")
+        assert result.returncode == 0, result.stderr
+        assert list(tmp_path.iterdir()) == []
+        assert result.stderr.strip().endswith("WARNING  lib: on stderr")
+
+    def test_an_unwritable_log_dir_falls_back_to_stderr_without_raising(self, tmp_path) -> None:
+        """The library's log call never raises: the record goes to stderr, with one note why."""
+        (tmp_path / "file").write_text("")
+        result = run_script("""
+            from framepipe.logging import get_logger
+            get_logger("lib").warning("still logged")
+            print("returned")
+        """, tmp_path, log_dir_env=str(tmp_path / "file" / "logs"))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "returned"
+        note, record = result.stderr.strip().splitlines()
+        assert note.startswith("framepipe.logging: cannot write a log file in ")
+        assert record.endswith("WARNING  lib: still logged")
+
+
+class TestTheAppsLoggingIsLeftAlone:
+    def test_the_root_level_and_the_apps_debug_output_are_unchanged(self) -> None:
+        """An app logging DEBUG to its own handler keeps its root level and its DEBUG output
+        under configure(level="INFO"), and after stop()."""
+        root = logging.getLogger()
+        app_handler = ListHandler()
+        previous_level = root.level
+        root.setLevel(logging.DEBUG)
+        root.addHandler(app_handler)
+        try:
+            sink = ListHandler()
+            log = configure(handlers=[sink], level="INFO")
+            assert root.level == logging.DEBUG
+            logging.getLogger("app").debug("detail %d", 1)
+            logging.getLogger("app").info("news %d", 2)
+            assert log.flush(timeout=10)
+            log.stop()
+            assert root.level == logging.DEBUG
+            assert app_handler.lines == ["DEBUG app: detail 1", "INFO app: news 2"]
+            assert sink.lines == ["INFO app: news 2"]
+        finally:
+            root.removeHandler(app_handler)
+            root.setLevel(previous_level)
+
+
 class TestStdlibCapture:
     def test_plain_logging_records_go_through_the_same_queue(self) -> None:
-        """logging.getLogger(...) records reach the configured sinks, at the configured level."""
+        """logging.getLogger(...) records that the app's logger lets through reach the configured
+        sinks, at framepipe's level."""
         handler = ListHandler()
         log = configure(handlers=[handler], level="INFO")
-        logging.getLogger("thirdparty").info("hello %s", "stdlib")
-        logging.getLogger("thirdparty").debug("below level")
-        assert log.flush(timeout=10)
+        thirdparty = logging.getLogger("thirdparty")
+        thirdparty.setLevel(logging.DEBUG)
+        try:
+            thirdparty.info("hello %s", "stdlib")
+            thirdparty.debug("below level")
+            assert log.flush(timeout=10)
+        finally:
+            thirdparty.setLevel(logging.NOTSET)
         assert handler.lines == ["INFO thirdparty: hello stdlib"]
 
     def test_capture_can_be_turned_off(self) -> None:

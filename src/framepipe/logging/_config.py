@@ -22,11 +22,14 @@ from framepipe.logging._sinks import (
     default_log_path,
 )
 from framepipe.logging._stdlib import StdlibBridge
+from framepipe.logging._writer import stderr_note
 
 __all__ = ["ROOT_NAME", "configure", "get_logger"]
 
 ROOT_NAME = "framepipe"
 MODES = ("async", "sync")
+# Where the implicit configuration writes its file; empty: stderr only.
+LOG_DIR_ENV = "FRAMEPIPE_LOG_DIR"
 
 
 class _Unconfigured:
@@ -65,7 +68,7 @@ _state = _State()
 
 
 def configure(
-    log_dir: str | os.PathLike[str] = "logs",
+    log_dir: str | os.PathLike[str] | None = "logs",
     level: int | str = "INFO",
     queue_size: int = 10_000,
     overflow: str = "drop_newest",
@@ -80,38 +83,58 @@ def configure(
 ) -> Logger:
     """(Re)create the process-wide logger and return it.
 
-    All arguments are checked (and the log file opened) before anything starts, so a bad
+    ``log_dir=None`` writes to stderr only (no directory, no file). Besides the logger, this
+    installs what an application asks for: SIGTERM/SIGINT handlers and exception hooks that write
+    the queue out (see ``_lifecycle``) and, with ``capture_stdlib``, a handler on the root logger.
+    ``stop()`` or the next ``configure()`` gives them back. The root logger's level is never
+    changed: records of ``logging`` loggers are taken at or above this logger's ``level``.
+
+    All arguments are checked (and the log file created) before anything starts, so a bad
     configuration raises ``ValueError``/``OSError`` and leaves the previous logger running.
     """
+    core = _make_core(
+        log_dir, level, queue_size, overflow, protect_level, block_timeout, max_bytes,
+        backup_count, mode, handlers, console,
+    )
+    return _install(core, process_wide=True, capture_stdlib=capture_stdlib)
+
+
+def _make_core(
+    log_dir: str | os.PathLike[str] | None, level: int | str, queue_size: int, overflow: str,
+    protect_level: int | str, block_timeout: float, max_bytes: int, backup_count: int, mode: str,
+    handlers: Sequence[logging.Handler] | None, console: bool,
+) -> Core:
     levelno = parse_level(level)
     protect_levelno = parse_level(protect_level, what="protect_level")
     _check(queue_size, overflow, block_timeout, max_bytes, backup_count, mode)
     sinks, log_file = _build_sinks(log_dir, max_bytes, backup_count, handlers, console)
-
     settings: dict[str, Any] = dict(
         level=levelno, log_file=log_file, overflow=overflow, protect_level=protect_levelno,
     )
-    core: Core = (
-        AsyncCore(sinks, queue_size=queue_size, block_timeout=block_timeout, **settings)
-        if mode == "async"
-        else SyncCore(sinks, **settings)
-    )
+    if mode == "async":
+        return AsyncCore(sinks, queue_size=queue_size, block_timeout=block_timeout, **settings)
+    return SyncCore(sinks, **settings)
+
+
+def _install(core: Core, *, process_wide: bool, capture_stdlib: bool) -> Logger:
+    """Make ``core`` the engine of every logger; ``process_wide``: also install the hooks."""
     with _state.lock:
         old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
         core.start()
         register_process_hooks(lambda: _state.core)
         if old_hooks is not None:
             old_hooks.uninstall()  # before installing ours, so handlers never chain to old ones
-        hooks = Hooks(core, _state.root)
-        hooks.install()
+        hooks = None
+        if process_wide:
+            hooks = Hooks(core, _state.root)
+            hooks.install()
         root_logger = logging.getLogger()
         if old_bridge is not None:
             root_logger.removeHandler(old_bridge)
         bridge = None
-        if capture_stdlib:
+        if process_wide and capture_stdlib:
             bridge = StdlibBridge(core)
             root_logger.addHandler(bridge)
-            root_logger.setLevel(levelno)
         _state.core, _state.hooks, _state.bridge = core, hooks, bridge
         core.on_stop = lambda: _release_process_hooks(core)
         _state.root._explicit_level = None
@@ -152,9 +175,32 @@ def _release_process_hooks(core: Core) -> None:
 def _ensure_configured() -> Core:
     with _state.lock:
         if _state.core is None:
-            configure()
+            _configure_implicitly()
         assert _state.core is not None
         return _state.core
+
+
+def _configure_implicitly() -> None:
+    """The defaults, for a first record logged before any ``configure()``.
+
+    A library may log in an application that never asked for framepipe, so this touches nothing
+    process-wide: no signal handler, no exception hook, no handler on the root logger; only the
+    ``atexit`` drain. The file goes to ``$FRAMEPIPE_LOG_DIR`` (empty: stderr only), else ``logs``;
+    a directory that cannot be written falls back to stderr, since a log call never raises.
+    """
+    log_dir = os.environ.get(LOG_DIR_ENV, "logs") or None
+    defaults: dict[str, Any] = dict(
+        level="INFO", queue_size=10_000, overflow="drop_newest", protect_level="WARNING",
+        block_timeout=0.1, max_bytes=10 * 1024 * 1024, backup_count=5, mode="async",
+        handlers=None, console=False,
+    )
+    try:
+        core = _make_core(log_dir, **defaults)
+    except OSError as exc:
+        stderr_note(f"cannot write a log file in {os.fspath(log_dir or '')!r} ({exc.strerror}); "
+                    "logging to stderr")
+        core = _make_core(None, **defaults)
+    _install(core, process_wide=False, capture_stdlib=False)
 
 
 def _check(
@@ -180,7 +226,7 @@ def _check(
 
 
 def _build_sinks(
-    log_dir: str | os.PathLike[str], max_bytes: int, backup_count: int,
+    log_dir: str | os.PathLike[str] | None, max_bytes: int, backup_count: int,
     handlers: Sequence[logging.Handler] | None, console: bool,
 ) -> tuple[list[logging.Handler], str | None]:
     formatter = logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT)
@@ -189,6 +235,9 @@ def _build_sinks(
         sinks = list(handlers)
         if not all(isinstance(h, logging.Handler) for h in sinks):
             raise ValueError(f"handlers must be logging.Handler instances, but got {sinks!r}")
+    elif log_dir is None:
+        sinks = []
+        console = True  # stderr is the only sink
     else:
         try:
             os.makedirs(log_dir, exist_ok=True)
