@@ -21,7 +21,7 @@ import pytest
 from framepipe.cli import main
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
-from video_files import count_frames, ffmpeg_exe, write_video
+from video_files import count_frames, ffmpeg_exe, write_vfr_mkv, write_video
 
 SUMMARY_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
@@ -208,6 +208,17 @@ class TestRunErrors:
             f"framepipe: error: truncated video: half.avi ended after {processed} of 60 frames "
             "(processed what decoded)"
         ]
+
+    def test_a_complete_variable_frame_rate_mkv_is_not_called_truncated(self, tmp_path: Path):
+        """Matroska's frame count is an estimate (58 for 40 frames here): a complete file ends
+        with exit 0 and no error line."""
+        clip = write_vfr_mkv(tmp_path / "vfr.mkv")
+        result = run_child(
+            ["run", str(clip), "--processor", "none", "--log-dir", str(tmp_path / "logs"),
+             "--quiet"]
+        )  # fmt: skip
+        assert (result.returncode, result.stderr) == (0, "")
+        assert "40 processed of 40 read" in result.stdout
 
     def test_display_without_a_screen_fails_in_one_line(self, tmp_path: Path):
         """--display with no DISPLAY: exit 1 and one line, not an abort from the GUI toolkit."""

@@ -67,20 +67,22 @@ class TestPipelineReport:
         assert report.frame_ms["max"] == 50.0
 
     @pytest.mark.parametrize(
-        ("frames_read", "end_reason", "truncated"),
+        ("frames_read", "end_reason", "cut_off", "truncated"),
         [
-            (100, "end", False),  # every frame decoded
-            (99, "end", False),  # one short: container counts may be estimates
-            (60, "end", True),  # the file stopped decoding early
-            (60, "max_frames", False),  # stopped on purpose
-            (60, "stopped", False),  # Ctrl-C
+            (100, "end", False, False),  # every frame decoded
+            (60, "end", False, False),  # short of an estimated count, but the file is whole
+            (60, "end", True, True),  # the file is cut off and ran out by itself
+            (60, "max_frames", True, False),  # stopped on purpose
+            (60, "stopped", True, False),  # Ctrl-C
         ],
     )
-    def test_truncated_when_a_file_ends_before_its_frame_count(
-        self, frames_read: int, end_reason: str, truncated: bool
+    def test_truncated_when_a_cut_off_file_runs_out(
+        self, frames_read: int, end_reason: str, cut_off: bool, truncated: bool
     ):
-        """Only a file that ran out by itself, well short of its header's count, is truncated."""
-        report = make_report(frames_read=frames_read, end_reason=end_reason)
+        """Only a file shorter than its container declares, run to its end, is truncated; the
+        frame count (often an estimate) decides nothing."""
+        info = SourceInfo("clip.mkv", "file", 30.0, 64, 48, 100, False, cut_off=cut_off)
+        report = make_report(frames_read=frames_read, end_reason=end_reason, source_info=info)
         assert report.truncated is truncated
 
     def test_live_sources_are_never_truncated(self):

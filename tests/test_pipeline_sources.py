@@ -20,7 +20,7 @@ from framepipe.pipeline.sources import (
     parse_source,
 )
 from framepipe.pipeline.synthetic import SyntheticScene
-from video_files import write_mpegts, write_video
+from video_files import write_mpegts, write_vfr_mkv, write_video
 
 
 class TestParseSource:
@@ -111,6 +111,15 @@ class TestSyntheticSource:
             assert source.info.fps == 30.0
             assert source.info.frame_count == 300
 
+    def test_each_frame_is_timestamped_by_its_index_over_the_rate(self):
+        """Frame i of the scene is at i / fps; before the first read there is no timestamp."""
+        source = open_source("synthetic:32x32@20:0.2")
+        assert source.timestamp_s is None
+        timestamps = []
+        while source.read() is not None:
+            timestamps.append(source.timestamp_s)
+        assert timestamps == [0.0, 0.05, 0.1, 0.15]
+
     def test_read_after_release_is_end_of_stream(self):
         """A released source reads as ended instead of raising."""
         source = open_source("synthetic:32x32@10:1")
@@ -130,6 +139,31 @@ class TestFileSource:
             info = source.info
         assert count == 25
         assert info == SourceInfo("clip.avi", "file", 25.0, 80, 60, 25, False)
+
+    def test_a_complete_variable_frame_rate_mkv_is_not_cut_off(self, tmp_path: Path):
+        """Matroska's frame count is an estimate (58 for these 40 frames): the file is complete,
+        and each frame carries its own timestamp, 1/30 s apart and then 0.1 s apart."""
+        with open_source(str(write_vfr_mkv(tmp_path / "vfr.mkv"))) as source:
+            timestamps = []
+            while source.read() is not None:
+                timestamps.append(source.timestamp_s)
+            info = source.info
+        assert (info.frame_count, len(timestamps)) == (58, 40)
+        assert not info.cut_off
+        assert timestamps == pytest.approx(
+            [i / 30 for i in range(30)] + [1 + i / 10 for i in range(10)], abs=0.001
+        )
+
+    @pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+    def test_a_file_cut_in_half_is_cut_off(self, tmp_path: Path, suffix: str):
+        """A file shorter than its container declares opens, decodes as far as it goes, and says
+        it was cut off."""
+        data = write_video(tmp_path / f"clip{suffix}", frames=60).read_bytes()
+        half = tmp_path / f"half{suffix}"
+        half.write_bytes(data[: len(data) // 2])
+        with open_source(str(half)) as source:
+            assert source.info.cut_off
+            assert source.read() is not None
 
     def test_rejects_a_file_that_is_not_a_video(self, tmp_path: Path):
         """Text with a video extension fails with a clear message, not an OpenCV trace."""

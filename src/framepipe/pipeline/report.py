@@ -73,13 +73,12 @@ class PipelineReport:
 
     @property
     def truncated(self) -> bool:
-        """True when a file ended before the frame count its header announced."""
+        """True when a file that is shorter than its container declares ran out by itself.
+
+        Not judged by the frame count: that is often an estimate (see ``SourceInfo``).
+        """
         info = self.source_info
-        if self.end_reason != "end" or info is None or info.kind != "file":
-            return False
-        expected = info.frame_count
-        # Container frame counts can be estimates; a one-frame shortfall is not truncation.
-        return expected is not None and self.frames_read < expected - 1
+        return self.end_reason == "end" and info is not None and info.cut_off
 
     def to_text(self) -> str:
         """A short human summary for the terminal."""

@@ -12,13 +12,15 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
 import cv2
 
+from framepipe._paths import PathError, check_name, check_utf8
+from framepipe.pipeline.container import is_cut_off
 from framepipe.pipeline.synthetic import DEFAULT_SCENE, Frame, SyntheticScene, _Renderer
 
 __all__ = [
@@ -54,7 +56,14 @@ class OpenCancelled(SourceError):
 
 @dataclass(frozen=True)
 class SourceInfo:
-    """What is known about an open source. ``None`` means the source does not say."""
+    """What is known about an open source. ``None`` means the source does not say.
+
+    ``frame_count`` is what the container reports, and often only an estimate: Matroska stores
+    no count (OpenCV multiplies duration by the nominal rate, wrong for a variable frame rate),
+    and an MP4 cut with an edit list counts frames it never shows. It sizes a progress bar; it is
+    never evidence that frames are missing. ``cut_off`` is: the file is shorter than its own
+    container declares (see :mod:`framepipe.pipeline.container`).
+    """
 
     name: str
     kind: SourceKind
@@ -63,6 +72,7 @@ class SourceInfo:
     height: int
     frame_count: int | None
     is_live: bool
+    cut_off: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,10 @@ def parse_source(spec: str | int | None) -> SourceSpec:
     text = spec.strip()
     if not text:
         raise SourceError("source must not be empty")
+    try:
+        check_utf8(text, "source")  # OpenCV crashes on a name or URL that is not UTF-8
+    except PathError as exc:
+        raise SourceError(str(exc)) from None
     if text.isdigit():
         return SourceSpec("camera", int(text))
     if text.lower().startswith(STREAM_SCHEMES):
@@ -106,6 +120,10 @@ def parse_source(spec: str | int | None) -> SourceSpec:
             return SourceSpec("synthetic", SyntheticScene.from_spec(text))
         except ValueError as exc:
             raise SourceError(str(exc)) from None
+    try:
+        check_name(text, "source")  # a name the system refuses (too long): one line, no OSError
+    except PathError as exc:
+        raise SourceError(str(exc)) from None
     path = Path(text)
     if not path.exists():
         raise SourceError(f"no such file: {text}")
@@ -121,6 +139,12 @@ class Source(ABC):
 
     @abstractmethod
     def read(self) -> Frame | None: ...
+
+    @property
+    def timestamp_s(self) -> float | None:
+        """When the frame ``read()`` returned last is shown, in seconds from the start of the
+        source; None when the source does not say (cameras, streams) or before the first read."""
+        return None
 
     @abstractmethod
     def release(self) -> None:
@@ -148,6 +172,7 @@ class SyntheticSource(Source):
         self.scene = scene
         self._renderer = _Renderer(scene)
         self._next = 0
+        self._timestamp_s: float | None = None
         self._released = False
         self.info = SourceInfo(
             name=str(scene),
@@ -163,8 +188,13 @@ class SyntheticSource(Source):
         if self._released or self._next >= self.scene.frame_count:
             return None
         frame = self._renderer.render(self._next)
+        self._timestamp_s = self._next / self.scene.fps
         self._next += 1
         return frame
+
+    @property
+    def timestamp_s(self) -> float | None:
+        return self._timestamp_s
 
     def release(self) -> None:
         self._released = True
@@ -177,6 +207,9 @@ class CaptureSource(Source):
         self._capture = capture
         self._lock = threading.Lock()
         self._released = False
+        # A file's frames carry presentation times; a live source's position means little.
+        self._timed = info.kind == "file"
+        self._timestamp_s: float | None = None
         self.info = info
 
     def read(self) -> Frame | None:
@@ -184,9 +217,15 @@ class CaptureSource(Source):
             if self._released:
                 return None
             ok, frame = self._capture.read()
+            if ok and self._timed:
+                self._timestamp_s = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
         if not ok or frame is None:
             return None
         return frame
+
+    @property
+    def timestamp_s(self) -> float | None:
+        return self._timestamp_s
 
     def release(self) -> None:
         with self._lock:
@@ -244,7 +283,7 @@ def open_source(
     if info.width <= 0 or info.height <= 0:
         capture.release()
         raise SourceError(f"not a video file: {target} (no video frames)")
-    return CaptureSource(capture, info)
+    return CaptureSource(capture, replace(info, cut_off=is_cut_off(target)))
 
 
 def _guarded_open(
