@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.sources import Frame, Source, SourceInfo, open_source
+from video_files import write_vfr_mkv
 
 
 class ManualClock:
@@ -41,6 +44,26 @@ class FailingSource(Source):
 
     def release(self) -> None:
         self.released = True
+
+
+class SlowDecoder(Source):
+    """A real source whose every read takes ``decode_s`` on the manual clock (a decoder slower
+    than the source's frame rate, as a 4K clip on a small machine)."""
+
+    def __init__(self, source: Source, clock: ManualClock, decode_s: float) -> None:
+        self.source, self.clock, self.decode_s = source, clock, decode_s
+        self.info = source.info
+
+    def read(self) -> Frame | None:
+        self.clock.now += self.decode_s
+        return self.source.read()
+
+    @property
+    def timestamp_s(self) -> float | None:
+        return self.source.timestamp_s
+
+    def release(self) -> None:
+        self.source.release()
 
 
 def drain(buffer: FrameBuffer[CapturedFrame]) -> list[CapturedFrame]:
@@ -94,6 +117,34 @@ class TestFrameReader:
         frames = drain(buffer)
         assert clock.sleeps == [0.05, 0.05, 0.05, 0.05]
         assert [round(f.captured_at - 100.0, 6) for f in frames] == [0.0, 0.05, 0.1, 0.15, 0.2]
+
+    def test_realtime_paces_a_variable_rate_file_by_its_frame_timestamps(self, tmp_path: Path):
+        """A real VFR clip (30 frames 1/30 s apart, then 10 frames 0.1 s apart) is delivered at
+        its frames' own times, not at its average or nominal rate."""
+        clock = ManualClock()
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
+        source = open_source(str(write_vfr_mkv(tmp_path / "vfr.mkv")))
+        reader = FrameReader(source, buffer, realtime=True, clock=clock, sleep=clock.sleep)
+        reader.start()
+        frames = drain(buffer)
+        assert len(frames) == 40
+        assert clock.sleeps == pytest.approx([1 / 30] * 30 + [0.1] * 9, abs=0.001)
+        assert frames[-1].captured_at - 100.0 == pytest.approx(1.9, abs=0.001)
+
+    def test_a_decoder_slower_than_the_source_rate_shows_in_frame_age(self):
+        """Decoding at 60 ms a frame a 30 FPS source: frame i is due 33 ms after frame i-1, so
+        capture times are the due times and the lag (27 ms more per frame) counts as age."""
+        clock = ManualClock()
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
+        source = SlowDecoder(open_source("synthetic:32x32@30:0.2"), clock, decode_s=0.06)
+        reader = FrameReader(source, buffer, realtime=True, clock=clock, sleep=clock.sleep)
+        reader.start()
+        frames = drain(buffer)
+        assert clock.sleeps == []  # always late: never waits
+        # Frame 0 arrives at 60 ms and sets the pace; frame 5 is due at 60 + 167 ms but is
+        # decoded only at 360 ms.
+        due = [f.captured_at - 100.0 for f in frames]
+        assert due == pytest.approx([0.06 + i / 30 for i in range(6)])
 
     def test_without_realtime_it_never_sleeps(self):
         """A file is read as fast as it decodes unless pacing is asked for."""

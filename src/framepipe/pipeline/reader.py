@@ -1,9 +1,10 @@
 """The reader thread: the only code that touches the capture device.
 
 It reads frames from a :class:`~framepipe.pipeline.sources.Source`, stamps each with its capture
-time (for frame age), optionally paces a file at its native frame rate as a camera would deliver
-it, and feeds a :class:`~framepipe.pipeline.buffer.FrameBuffer`. The end-of-stream marker and the
-source release happen in ``finally``, so a failing read stops the consumer instead of hanging it.
+time (for frame age), optionally paces a file as a camera would deliver it (each frame at its own
+timestamp), and feeds a :class:`~framepipe.pipeline.buffer.FrameBuffer`. The end-of-stream marker
+and the source release happen in ``finally``, so a failing read stops the consumer instead of
+hanging it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ __all__ = ["CapturedFrame", "FrameReader"]
 
 @dataclass(frozen=True)
 class CapturedFrame:
-    """One frame as read: its index in the source, pixels and capture time (reader's clock)."""
+    """One frame as read: its index in the source, pixels and capture time (reader's clock).
+
+    The capture time is when the reader got the frame; when pacing a file in real time, it is
+    when the frame was due (as a camera would have captured it), so that a decoder running late
+    shows in the frame's age instead of being hidden by the pacing.
+    """
 
     index: int
     image: Frame
@@ -90,9 +96,8 @@ class FrameReader:
                 self.error = self.error or exc
 
     def _read_all(self) -> None:
-        fps = self.source.info.fps
-        interval = 1.0 / fps if self.realtime and fps else None
-        started = self._clock()
+        schedule = _Schedule(self.source.info.fps) if self.realtime else None
+        started: float | None = None
         while not self._stop.is_set():
             if self.limit is not None and self.frames_read >= self.limit:
                 return
@@ -100,13 +105,47 @@ class FrameReader:
             if image is None:
                 return
             index = self.frames_read
-            if interval is not None:
-                # Deliver frame i at start + i/fps, like a camera; a late frame goes out at once.
-                delay = started + index * interval - self._clock()
+            captured_at = self._clock()
+            if schedule is not None:
+                # The first frame sets the start; frame i is due at start + its offset, like a
+                # camera; a late frame goes out at once but keeps its due time as capture time.
+                started = captured_at if started is None else started
+                captured_at = started + schedule.offset(self.source.timestamp_s)
+                delay = captured_at - self._clock()
                 if delay > 0:
                     self._sleep(delay)
                     if self._stop.is_set():
                         return
-            if not self.buffer.put(CapturedFrame(index, image, self._clock())):
+            if not self.buffer.put(CapturedFrame(index, image, captured_at)):
                 return  # the consumer cancelled: this frame was never delivered, so not counted
             self.frames_read += 1
+
+
+class _Schedule:
+    """When each frame of a paced file is due, in seconds after the first.
+
+    By the frame's own timestamp, so a variable-frame-rate file keeps its timing; by the nominal
+    rate where timestamps are missing or do not advance (a stream of unknown or repeated times).
+    """
+
+    def __init__(self, fps: float | None) -> None:
+        self._interval = 1.0 / fps if fps else 0.0
+        self._first: float | None = None
+        self._previous: float | None = None
+        self._offset: float | None = None
+
+    def offset(self, timestamp: float | None) -> float:
+        if self._offset is None:
+            self._first = self._previous = timestamp
+            self._offset = 0.0
+        elif (
+            timestamp is not None
+            and self._first is not None
+            and self._previous is not None
+            and timestamp > self._previous
+        ):
+            self._offset = timestamp - self._first
+            self._previous = timestamp
+        else:
+            self._offset += self._interval
+        return self._offset
