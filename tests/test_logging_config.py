@@ -332,6 +332,24 @@ class TestTheAppsLoggingIsLeftAlone:
             root.removeHandler(app_handler)
             root.setLevel(previous_level)
 
+    def test_sinks_get_their_own_handle_error_back_after_stop_and_reconfigure(self) -> None:
+        """While a handler is a sink its handleError counts failures; once it is no longer one
+        (stop(), or a configure() without it) it has its own handleError again."""
+        plain, customized = ListHandler(), ListHandler()
+
+        def apps_hook(record: logging.LogRecord) -> None:
+            pass
+
+        customized.handleError = apps_hook  # type: ignore[method-assign]
+        configure(handlers=[plain, customized])
+        assert "handleError" in vars(plain)
+        assert vars(customized)["handleError"] is not apps_hook
+        log = configure(handlers=[plain])  # the same handler again, the other one dropped
+        assert vars(customized)["handleError"] is apps_hook
+        assert "handleError" in vars(plain)
+        log.stop()
+        assert "handleError" not in vars(plain)
+
 
 class TestStdlibCapture:
     def test_plain_logging_records_go_through_the_same_queue(self) -> None:

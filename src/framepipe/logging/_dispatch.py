@@ -101,8 +101,11 @@ class Dispatcher:
         }
         for handler in self.handlers:
             # handleError is logging's hook for failures inside emit(); replace the per-record
-            # traceback it prints with a count and a one-time report.
-            handler.handleError = self._make_error_hook(handler)  # type: ignore[method-assign]
+            # traceback it prints with a count and a one-time report. close() puts back the
+            # handler's own (an earlier Dispatcher's hook is never taken for it).
+            own = vars(handler).get("handleError")
+            own = getattr(own, "handlers_own", own)
+            handler.handleError = self._make_error_hook(handler, own)  # type: ignore[method-assign]
 
     def emit(self, records: Sequence[logging.LogRecord], *, count: bool = True) -> None:
         """Hand ``records`` to every sink; ``count=False`` for the logger's own notices."""
@@ -167,11 +170,14 @@ class Dispatcher:
             self.report(handler, exc)
         return failed
 
-    def _make_error_hook(self, handler: logging.Handler) -> Any:
+    def _make_error_hook(self, handler: logging.Handler, handlers_own: Any) -> Any:
         def handle_error(record: logging.LogRecord) -> None:
             self._report_failure(handler, record, sys.exc_info()[1])
 
-        return handle_error
+        hook: Any = handle_error
+        hook.dispatcher = self
+        hook.handlers_own = handlers_own  # what close() puts back (None: the class's method)
+        return hook
 
     def _report_failure(
         self, handler: logging.Handler, record: logging.LogRecord, exc: BaseException | None
@@ -233,6 +239,12 @@ class Dispatcher:
                 handler.close()
             except Exception as exc:
                 self.report(handler, exc)
+            hook: Any = vars(handler).get("handleError")
+            if getattr(hook, "dispatcher", None) is self:  # not taken over by a newer Dispatcher
+                if hook.handlers_own is None:
+                    vars(handler).pop("handleError")
+                else:
+                    vars(handler)["handleError"] = hook.handlers_own
 
 
 def _message_fails(record: logging.LogRecord) -> bool:
