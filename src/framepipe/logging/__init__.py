@@ -8,6 +8,10 @@ on normal exit, SIGTERM, Ctrl-C, unhandled exceptions and ``flush()``.
     from framepipe.logging import configure, get_logger
     log = configure(log_dir="logs", level="INFO")
     log.info("frame %d took %.1f ms", index, ms)
+
+Without ``configure()``, the first record configures the defaults without touching anything
+process-wide (no signal handlers, exception hooks or root-logger handler; ``$FRAMEPIPE_LOG_DIR``
+chooses the directory, empty for stderr only); those belong to the application's ``configure()``.
 """
 
 from framepipe.logging._config import configure, get_logger

@@ -13,6 +13,10 @@
   not exist in the child would block the child's first write forever); the child starts a writer
   of its own, with its counters at 0, instead of inheriting a dead one.
 
+The exit and fork hooks are registered once, by the first logger, and do nothing while there is
+none. The signal handlers and exception hooks (``Hooks``) belong to the application: only an
+explicit ``configure()`` installs them, never the implicit one a library's first record triggers.
+
 Only SIGKILL, a hard crash of the interpreter or power loss lose what is still queued.
 """
 
