@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 import pytest
 
@@ -47,3 +49,32 @@ def test_fail_writes_one_error_line_and_returns_the_code(
 
     assert fail("no such file: x.mp4", EXIT_USAGE) == 2
     assert capsys.readouterr().err == "framepipe: error: no such file: x.mp4\n"
+
+
+def test_fail_survives_a_closed_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With stderr gone (a dropped terminal) fail() still returns the exit code."""
+    from framepipe._cli_support import EXIT_FAILURE, fail
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w") as broken:
+        monkeypatch.setattr(sys, "stderr", broken)
+        assert fail("disk full") == EXIT_FAILURE
+        monkeypatch.setattr(sys, "stderr", None)
+        assert fail("disk full") == EXIT_FAILURE
+
+
+def test_print_out_reports_a_reader_that_went_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipe whose reader exited (``| head``): False instead of BrokenPipeError, and the
+    stream is pointed at the null device so a later flush is quiet."""
+    from framepipe._cli_support import print_out
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w") as broken:
+        monkeypatch.setattr(sys, "stdout", broken)
+        assert print_out("summary") is False
+        broken.write("more")
+        broken.flush()  # no BrokenPipeError: the descriptor now leads to the null device
+    monkeypatch.undo()
+    assert print_out("summary") is True

@@ -21,6 +21,7 @@ import pytest
 from framepipe.cli import main
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
+from mounts import read_only_dir
 from video_files import count_frames, ffmpeg_exe, write_vfr_mkv, write_video
 
 SUMMARY_KEYS = [
@@ -149,7 +150,17 @@ class TestRunErrors:
             (["--output", "out.gif"], 2, "framepipe: error: output file extension must be one of"),
             (["--summary-json", "no/dir/s.json"], 2, "framepipe: error: --summary-json directory"),
             (["97"], 1, "framepipe: error: camera 97 does not open"),
+            # numbers that used to overflow or make the summary JSON non-standard
+            (["synthetic:64x64@" + "9" * 400 + ":1"], 2, "framepipe: error: scene fps must be"),
+            (["synthetic:64x64@30:" + "9" * 400], 2, "framepipe: error: scene length must be"),
+            (["synthetic:64x64@0." + "0" * 320 + "1:1"], 2, "framepipe: error: scene fps must"),
+            # names the system refuses (ENAMETOOLONG) and outputs that are directories
+            (["a" * 300 + ".mp4"], 2, "framepipe: error: source name is too long"),
+            (["--output", "a" * 300 + ".mp4"], 2, "framepipe: error: output name is too long"),
+            (["--summary-json", "a" * 300], 2, "framepipe: error: --summary-json name is too"),
+            (["--summary-json", "."], 2, "framepipe: error: --summary-json must be a file"),
         ],
+        ids=lambda value: " ".join(value)[:32] if isinstance(value, list) else None,
     )
     def test_each_bad_input_is_one_line_and_an_exit_code(
         self, tmp_path: Path, capfd, argv: list[str], code: int, message: str
@@ -234,6 +245,154 @@ class TestRunErrors:
         ]
 
 
+SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
+
+
+def sample_copy(directory: Path, name: str = "clip.mp4") -> Path:
+    path = directory / name
+    shutil.copyfile(SAMPLE, path)
+    return path
+
+
+class TestOutputPaths:
+    @pytest.mark.parametrize("flag", ["--output", "--summary-json", "--log-dir"])
+    @pytest.mark.parametrize("alias", ["same", "symlink", "hardlink"])
+    def test_an_output_that_is_the_source_is_a_usage_error_and_the_source_is_kept(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], flag: str, alias: str
+    ):
+        """``run clip.mp4 --output clip.mp4`` used to truncate the clip (and --summary-json to
+        replace it with JSON): now exit 2 and one line before anything is opened for writing."""
+        clip = sample_copy(tmp_path)
+        original = clip.read_bytes()
+        target = clip
+        if alias != "same":
+            target = tmp_path / "alias.mp4"
+            if alias == "symlink":
+                target.symlink_to(clip)
+            else:
+                os.link(clip, target)
+        argv = ["run", str(clip), "--quiet", "--log-dir", str(tmp_path / "logs"), flag, str(target)]
+        assert main(argv) == 2
+        lines = stderr_lines(capfd.readouterr().err)
+        assert len(lines) == 1 and "is the source file" in lines[0], lines
+        assert clip.read_bytes() == original
+        assert not (tmp_path / "logs").exists()
+
+    def test_two_outputs_that_are_one_file_are_a_usage_error(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    ):
+        """--output and --summary-json naming the same file would overwrite each other."""
+        out = tmp_path / "x.mp4"
+        argv = ["run", "synthetic:64x48@30:1", "--output", str(out), "--summary-json", str(out),
+                "--log-dir", str(tmp_path / "logs"), "--quiet"]  # fmt: skip
+        assert main(argv) == 2
+        assert stderr_lines(capfd.readouterr().err) == [
+            f"framepipe: error: --output and --summary-json are the same file: {out}"
+        ]
+
+    @pytest.mark.parametrize("flag", ["--output", "--summary-json", "--log-dir"])
+    def test_a_read_only_directory_is_permission_denied_before_the_run(
+        self, tmp_path: Path, capfd: pytest.CaptureFixture[str], flag: str
+    ):
+        """An output in a read-only place: exit 2 and 'permission denied' up front, not a codec
+        error at frame 0 or a failure after the whole run."""
+        with read_only_dir(tmp_path / "ro") as directory:
+            name = {"--output": "out.mp4", "--summary-json": "s.json", "--log-dir": "logs"}[flag]
+            argv = ["run", "synthetic:64x48@30:100", "--quiet", flag, str(directory / name)]
+            if flag != "--log-dir":
+                argv += ["--log-dir", str(tmp_path / "logs")]
+            assert main(argv) == 2
+        lines = stderr_lines(capfd.readouterr().err)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"framepipe: error: permission denied: {flag} ")
+        assert not (tmp_path / "logs").exists()
+
+    def test_a_source_that_does_not_open_leaves_no_log_file(self, tmp_path: Path):
+        """The source is opened before the log file is created, so a failed open leaves no
+        empty log behind."""
+        fake = tmp_path / "fake.mp4"
+        fake.write_text("not a video\n")
+        logs = tmp_path / "logs"
+        result = run_child(["run", str(fake), "--log-dir", str(logs), "--quiet"])
+        assert result.returncode == 1
+        assert not logs.exists() or list(logs.iterdir()) == []
+
+    @pytest.mark.parametrize("flag", [None, "--output"])
+    def test_a_file_name_that_is_not_utf8_is_refused_not_a_crash(
+        self, tmp_path: Path, flag: str | None
+    ):
+        """OpenCV segfaulted (exit 139) on such a name; now exit 2 and one line."""
+        raw = os.fsencode(str(tmp_path)) + b"/clip\xff.mp4"
+        argv: list[str | bytes] = [sys.executable, "-m", "framepipe", "run", "--quiet",
+                                   "--log-dir", str(tmp_path / "logs")]  # fmt: skip
+        if flag is None:
+            shutil.copyfile(SAMPLE, raw)
+            argv.append(raw)
+        else:
+            argv += ["synthetic:64x48@30:1", flag, raw]
+        result = subprocess.run(argv, capture_output=True, timeout=120)
+        assert result.returncode == 2, result.stderr
+        lines = stderr_lines(result.stderr.decode("utf-8", "replace"))
+        assert len(lines) == 1
+        assert "must be a valid UTF-8 file name, but got b'" in lines[0]
+
+    def test_a_closed_stdout_writes_the_summary_json_and_says_so_in_one_line(
+        self, tmp_path: Path
+    ):
+        """``framepipe run ... | true``: the JSON is written before the summary is printed, and
+        the broken pipe is one error line, exit 1, not a traceback."""
+        summary = tmp_path / "s.json"
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # nobody will read what the child prints
+        try:
+            result = subprocess.run(
+                [sys.executable, "-m", "framepipe", "run", "synthetic:64x48@30:1", "--quiet",
+                 "--log-dir", str(tmp_path / "logs"), "--summary-json", str(summary)],
+                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        assert result.returncode == 1
+        assert stderr_lines(result.stderr) == [
+            "framepipe: error: cannot print the summary: stdout is closed (broken pipe)"
+        ]
+        assert json.loads(summary.read_text())["frames_processed"] == 30
+
+    def test_a_video_that_cannot_be_written_fails_the_run_and_the_summary_says_what_is_in_it(
+        self, tmp_path: Path
+    ):
+        """A file size limit (like a full disk) cuts the AVI short: exit 1, one line naming the
+        cause, the summary still printed and written elsewhere, and its frame count is what the
+        file holds (it used to say every frame was written)."""
+        import resource
+
+        out, summary = tmp_path / "out.avi", tmp_path / "s.json"
+        limit = 400 * 1024
+
+        def limit_file_size() -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        result = subprocess.run(
+            [sys.executable, "-m", "framepipe", "run", "synthetic:640x360@30:10", "--processor",
+             "none", "--output", str(out), "--summary-json", str(summary), "--quiet",
+             "--log-dir", str(tmp_path / "logs")],
+            capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size,
+        )  # fmt: skip
+        assert result.returncode == 1
+        lines = stderr_lines(result.stderr)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith("framepipe: error: output failed on frame ")
+        assert f"(file size limit of {limit} bytes reached)" in lines[0]
+        written = count_frames(out)
+        assert 0 < written < 300
+        assert f"output      {written} frames -> {out}" in result.stdout
+        data = json.loads(summary.read_text())
+        assert data["frames_failed"] == 1
+        assert data["frames_read"] == (
+            data["frames_processed"] + data["frames_dropped"] + data["frames_failed"]
+        )
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -243,12 +402,13 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 class TestSignals:
-    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
     def test_a_signal_mid_run_leaves_a_playable_output_and_a_complete_log(
         self, tmp_path: Path, signum: signal.Signals
     ):
-        """Ctrl-C (or SIGTERM) during a paced run: exit 0, an MP4 that plays with every
-        processed frame, the log ending with the run's end record, and the summary written."""
+        """Ctrl-C, SIGTERM or SIGHUP (terminal closed) during a paced run: exit 0, an MP4 that
+        plays with every processed frame, the log ending with the run's end record, and the
+        summary printed and written."""
         out, logs, summary = tmp_path / "out.mp4", tmp_path / "logs", tmp_path / "s.json"
         child = subprocess.Popen(
             [sys.executable, "-m", "framepipe", "run", "synthetic:160x120@30:600", "--realtime",

@@ -267,6 +267,30 @@ class TestPipelineFailures:
         assert "Traceback (most recent call last)" in text
         assert not [t for t in threading.enumerate() if t.name == "framepipe-reader"]
 
+    def test_frames_the_output_cannot_take_fail_the_run_and_none_count_as_written(
+        self, tmp_path: Path
+    ):
+        """A processor returning float frames: the first write fails, naming what the writer
+        takes, and the report says 0 frames written (it used to count every call)."""
+
+        def to_float(frame: np.ndarray) -> np.ndarray:
+            return frame.astype(np.float32) / 255.0
+
+        out = tmp_path / "out.mp4"
+        with pytest.raises(PipelineError, match=r"frames must be uint8 .* but got 8x8x3 float32"):
+            Pipeline(IndexSource(15), processor=to_float, output=out, log_dir=tmp_path).run()
+        assert not out.exists() or count_frames(out) == 0
+
+    def test_bgra_frames_from_a_processor_are_all_written(self, tmp_path: Path):
+        """Four-channel frames are converted; the file holds every processed frame."""
+
+        def to_bgra(frame: np.ndarray) -> np.ndarray:
+            return cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA)
+
+        out = tmp_path / "out.mp4"
+        report = Pipeline(IndexSource(15), processor=to_bgra, output=out, log_dir=tmp_path).run()
+        assert report.frames_written == count_frames(out) == 15
+
     def test_an_output_failure_is_reported_as_such(self, tmp_path: Path):
         """A processor that changes the frame size mid-run breaks the output, not the processor:
         the error names the output stage and the file keeps the frames written so far."""
@@ -278,6 +302,23 @@ class TestPipelineFailures:
         with pytest.raises(PipelineError, match=r"^output failed on frame 2: OutputError: .*"):
             Pipeline(IndexSource(6), processor=grow_on_third, output=out, log_dir=tmp_path).run()
         assert count_frames(out) == 2
+
+    def test_a_failing_progress_callback_is_logged_once_and_the_run_goes_on(
+        self, tmp_path: Path
+    ):
+        """Progress drawn on a terminal that has gone away (EIO) must not end the run: the
+        error is logged once and progress is off for the rest of the run."""
+        calls = []
+
+        def broken_terminal(progress: object) -> None:
+            calls.append(progress)
+            raise OSError(5, "Input/output error")
+
+        logs = tmp_path / "logs"
+        report = Pipeline("synthetic:32x32@30:1", progress=broken_terminal, log_dir=logs).run()
+        assert report.frames_processed == 30
+        assert len(calls) == 1
+        assert log_text(logs).count("progress callback failed") == 1
 
     def test_stop_from_another_thread_ends_the_run(self, tmp_path: Path):
         """stop() called from a timer thread ends a long run with reason 'stopped'."""

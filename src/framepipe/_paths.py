@@ -26,6 +26,7 @@ __all__ = [
     "PathError",
     "check_name",
     "check_outputs",
+    "check_utf8",
     "free_bytes",
     "same_file",
 ]
@@ -75,11 +76,17 @@ def check_outputs(outputs: Sequence[OutputPath], source: str | None = None) -> N
 
 def check_name(path: str, what: str) -> None:
     """Raise PathError when ``path`` is not valid UTF-8 or the system refuses it (too long)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        raise PathError(f"{what} must be a valid UTF-8 file name, but got {_shown(path)}") from None
+    check_utf8(path, what)
     _stat(path, what)
+
+
+def check_utf8(text: str, what: str) -> None:
+    """Raise PathError unless ``text`` is valid UTF-8: OpenCV crashes on a name that is not
+    (a file name in another encoding arrives in Python with lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PathError(f"{what} must be a valid UTF-8 file name, but got {_shown(text)}") from None
 
 
 def same_file(first: str, second: str) -> bool:

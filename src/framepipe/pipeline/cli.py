@@ -24,18 +24,31 @@ from framepipe._cli_support import (
     fail,
     positive_float,
     positive_int,
+    print_out,
 )
 from framepipe._native_logging import quiet_native_logging
+from framepipe._paths import OutputPath, check_outputs
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.display import DisplayUnavailable, check_display
-from framepipe.pipeline.output import CODECS, OutputError
+from framepipe.pipeline.output import CODECS, OutputError, check_output_path
 from framepipe.pipeline.processors import PROCESSOR_NAMES
 from framepipe.pipeline.progress import ProgressReporter
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.runner import Pipeline, PipelineError
-from framepipe.pipeline.sources import SourceError
+from framepipe.pipeline.sources import (
+    OpenCancelled,
+    Source,
+    SourceError,
+    open_source,
+    parse_source,
+)
 
 __all__ = ["add_arguments", "run"]
+
+# SIGHUP does not exist on Windows.
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
 
 
 
@@ -109,13 +122,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quiet_native_logging()
-    summary_json = Path(args.summary_json) if args.summary_json else None
-    if summary_json is not None and not (summary_json.parent or Path(".")).is_dir():
-        return fail(f"--summary-json directory does not exist: {summary_json.parent}", EXIT_USAGE)
+    # Everything a user can get wrong is checked before anything is opened or written.
+    try:
+        _check_arguments(args)
+    except (SourceError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    if args.display:
+        try:
+            check_display()
+        except DisplayUnavailable as exc:
+            return fail(str(exc), EXIT_FAILURE)
+    # The source opens before the log file is created, so a source that does not open leaves
+    # no empty log behind.
+    try:
+        source = _open_source(args.source)
+    except SourceError as exc:
+        return fail(str(exc), EXIT_FAILURE)
     progress = None if args.quiet else ProgressReporter()
     try:
         pipeline = Pipeline(
-            args.source,
+            source,
             processor=args.processor,
             budget_ms=args.budget_ms,
             log_every=args.log_every,
@@ -126,24 +152,44 @@ def run(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             progress=progress,
         )
-    except (SourceError, ValueError) as exc:
+    except ValueError as exc:
+        source.release()
         return fail(str(exc), EXIT_USAGE)
-    if args.display:
-        try:
-            check_display()
-        except DisplayUnavailable as exc:
-            return fail(str(exc), EXIT_FAILURE)
 
     from framepipe.logging import configure
 
     try:
         log = configure(log_dir=args.log_dir, mode=args.log_mode)
     except (ValueError, OSError) as exc:
+        source.release()
         return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
+    summary_json = Path(args.summary_json) if args.summary_json else None
     try:
         return _run_pipeline(pipeline, progress, summary_json, log)
     finally:
         log.stop()
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Check the source spec and every output path: SourceError or ValueError (PathError)."""
+    spec = parse_source(args.source)
+    outputs = []
+    if args.output is not None:
+        check_output_path(args.output)
+        outputs.append(OutputPath("--output", args.output, "video"))
+    if args.summary_json is not None:
+        outputs.append(OutputPath("--summary-json", args.summary_json))
+    outputs.append(OutputPath("--log-dir", args.log_dir, "dir"))
+    check_outputs(outputs, str(spec.target) if spec.kind == "file" else None)
+
+
+def _open_source(spec: str | None) -> Source:
+    """Open the source; Ctrl-C, SIGTERM or SIGHUP while a camera or stream opens ends the wait."""
+    with _stop_on_signals(lambda: None) as received:
+        try:
+            return open_source(spec, cancelled=lambda: bool(received))
+        except KeyboardInterrupt:  # a second signal, raised by the handler in the wait
+            raise OpenCancelled(f"stopped while opening {spec}") from None
 
 
 def _run_pipeline(
@@ -154,7 +200,7 @@ def _run_pipeline(
 ) -> int:
     report: PipelineReport | None = None
     failure: str | None = None
-    with _stop_on_signals(pipeline) as received:
+    with _stop_on_signals(pipeline.stop) as received:
         try:
             report = pipeline.run()
         except (SourceError, OutputError) as exc:
@@ -163,35 +209,51 @@ def _run_pipeline(
             failure, report = str(exc), exc.report
         finally:
             if progress is not None:
-                progress.close()
+                try:
+                    progress.close()
+                except OSError:
+                    pass  # the terminal is gone (SIGHUP): the summary still gets written
     if received:
         log.info("stopped by %s", received[0])
         log.flush(timeout=5.0)
+    problems = [failure] if failure is not None else []
     if report is not None:
-        print(report.to_text())
+        # Files first: a closed stdout (``| head``, a dropped terminal) must not cost the JSON.
         if summary_json is not None:
-            try:
-                summary_json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
-            except OSError as exc:
-                return fail(f"cannot write --summary-json {summary_json}: {exc.strerror}")
-    if failure is not None:
-        return fail(failure)
-    if report is not None and report.truncated:
+            problems += _write_summary(report, summary_json)
+        if not print_out(report.to_text()):
+            problems.append("cannot print the summary: stdout is closed (broken pipe)")
+    if not problems and report is not None and report.truncated:
         info = report.source_info
         expected = info.frame_count if info else None
         return fail(
             f"truncated video: {report.source} ended after {report.frames_read} of "
             f"{expected} frames (processed what decoded)"
         )
+    if problems:
+        return fail("; ".join(problems))
     return EXIT_OK
 
 
-@contextmanager
-def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
-    """Turn SIGINT/SIGTERM into ``pipeline.stop()`` for the duration; a second signal aborts.
+def _write_summary(report: PipelineReport, path: Path) -> list[str]:
+    """Write the summary JSON (strict: no NaN or Infinity); the problem, if any, as a list."""
+    try:
+        path.write_text(json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n")
+    except OSError as exc:
+        return [f"cannot write --summary-json {path}: {exc.strerror or exc}"]
+    except ValueError as exc:  # a value JSON cannot represent
+        return [f"cannot write --summary-json {path}: {exc}"]
+    return []
 
-    Yields the list of received signal names. Installed after the logger is configured, and
-    restored before it stops, so the logger's own handlers stay intact around the run.
+
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[str]]:
+    """Turn SIGINT, SIGTERM and SIGHUP into ``stop()`` for the duration; a second signal aborts.
+
+    SIGHUP (the terminal closed, an SSH session dropped) would otherwise kill the run without a
+    summary and leave an unplayable MP4. Yields the list of received signal names. Installed
+    after the logger is configured, and restored before it stops, so the logger's own handlers
+    stay intact around the run.
     """
     received: list[str] = []
     if threading.current_thread() is not threading.main_thread():
@@ -202,10 +264,10 @@ def _stop_on_signals(pipeline: Pipeline) -> Iterator[list[str]]:
         received.append(signal.Signals(signum).name)
         if len(received) > 1:
             raise KeyboardInterrupt  # a second Ctrl-C: stop waiting for the current frame
-        pipeline.stop()
+        stop()
 
     previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
-    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+    for stop_signal in _STOP_SIGNALS:
         previous[stop_signal] = signal.signal(stop_signal, handle)
     try:
         yield received

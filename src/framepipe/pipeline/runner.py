@@ -290,6 +290,7 @@ class Pipeline:
     ) -> tuple[EndReason, tuple[str, BaseException] | None]:
         processor, log_every, budget = self.processor, self.log_every, stats.budget_ms
         warn_at = self.miss_streak_warning
+        progress = self.progress
         processed = 0
         while True:
             if self._stop_requested:
@@ -338,18 +339,23 @@ class Pipeline:
                 )
             elif streak == 0 and streak_before >= warn_at:
                 log.warning("budget miss streak ended after %d frames", streak_before)
-            if self.progress is not None:
-                self.progress(
-                    Progress(
-                        frames_processed=processed,
-                        frames_read=reader.frames_read,
-                        frames_dropped=buffer.dropped,
-                        frame_ms=result_stats.frame_ms,
-                        budget_misses=stats.misses,
-                        elapsed_s=stats.duration_s,
-                        total=total,
+            if progress is not None:
+                try:
+                    progress(
+                        Progress(
+                            frames_processed=processed,
+                            frames_read=reader.frames_read,
+                            frames_dropped=buffer.dropped,
+                            frame_ms=result_stats.frame_ms,
+                            budget_misses=stats.misses,
+                            elapsed_s=stats.duration_s,
+                            total=total,
+                        )
                     )
-                )
+                except Exception:
+                    # Progress is a view (a terminal that may have gone away): never the run.
+                    log.exception("progress callback failed; no more progress in this run")
+                    progress = None
             if not keep_open:
                 log.info("display closed after %d frames", processed)
                 return "display_closed", None
