@@ -33,7 +33,7 @@ TINY = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "6", "--repeat"
         (["--budget-ms", "0"], "argument --budget-ms: must be a positive number"),
         (["--processor", "sharpen"], "argument --processor: invalid choice"),
         (["--source", "no-such-clip.mp4"], "no such file: no-such-clip.mp4"),
-        (["--json", "no-such-dir/r.json"], "argument --json: directory of"),
+        (["--json", "no-such-dir/r.json"], "--json directory must exist, but no-such-dir"),
     ],
 )
 def test_bad_values_are_one_line_usage_errors(
@@ -235,3 +235,42 @@ def test_ctrl_c_while_a_stream_source_opens_stops_at_once(
     assert child.returncode == 130
     assert err.splitlines() == ["framepipe: error: interrupted by SIGINT after 0 of 2 runs"]
     assert waited < 5.0  # far from the 10 s open timeout, with room for a busy machine
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        # each used to fail only after the whole benchmark had run
+        (["--json", "."], "--json must be a file, but . is a directory"),
+        (["--json", "/dev/full"], "cannot write --json /dev/full: No space left on device"),
+        (["--plot", "out.txt"], "--plot must name a .png file, but got 'out.txt'"),
+        (["--json", "a" * 300 + ".json"], "--json name is too long for the file system"),
+        (["--json", "r.json", "--plot", "r.json"], "--plot must name a .png file"),
+        (["--json", "r.png", "--plot", "r.png"], "--json and --plot are the same file: r.png"),
+    ],
+    ids=["directory", "dev-full", "not-png", "too-long", "json-as-plot", "same-file"],
+)
+def test_outputs_that_cannot_be_written_are_refused_before_the_benchmark(
+    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Bad --json/--plot paths: exit 2, one line, and no benchmark run first."""
+    os.chdir(tmp_path)
+    assert main([*TINY, *flags]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(f"framepipe: error: {message}")
+    assert err.count("\n") == 1
+    assert out == ""  # the report table is printed only after a run
+
+
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_an_output_that_is_the_source_is_refused_and_the_source_kept(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json (or --plot) naming the --source file would replace the video: exit 2."""
+    clip = tmp_path / "clip.png"  # a name --plot accepts, so only the source check can refuse
+    clip.write_bytes(b"the only copy")
+    argv = ["bench", "--source", str(clip), "--frames", "6", "--repeat", "1", "--quiet"]
+    assert main([*argv, flag, str(clip)]) == 2
+    assert "is the source file" in capsys.readouterr().err
+    assert clip.read_bytes() == b"the only copy"
+

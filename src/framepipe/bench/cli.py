@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from framepipe._cli_support import (
     positive_int,
 )
 from framepipe._native_logging import quiet_native_logging
+from framepipe._paths import OutputPath, PathError, check_outputs
 from framepipe.bench.interrupts import Interrupted, StopSignals
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
@@ -108,19 +110,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _check_output(path: Path | None, flag: str) -> str | None:
-    if path is not None and not path.parent.resolve().is_dir():
-        return f"argument {flag}: directory of {str(path)!r} must exist, but it does not"
-    return None
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse --json/--plot paths that could not be written, before the benchmark runs:
+    PathError when one is the source, both are one file, or one is not writable."""
+    if args.plot is not None and args.plot.suffix.lower() != ".png":
+        raise PathError(f"--plot must name a .png file, but got {str(args.plot)!r}")
+    outputs = [
+        OutputPath(flag, str(path))
+        for flag, path in (("--json", args.json), ("--plot", args.plot))
+        if path is not None
+    ]
+    source_file = args.source if os.path.isfile(args.source) else None
+    check_outputs(outputs, source_file)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the workload, run every mode, print the table and verdicts, write JSON/PNG."""
     quiet_native_logging()
-    for path, flag in ((args.json, "--json"), (args.plot, "--plot")):
-        problem = _check_output(path, flag)
-        if problem is not None:
-            return fail(problem, EXIT_USAGE)
+    try:
+        _check_outputs(args)
+    except PathError as exc:
+        return fail(str(exc), EXIT_USAGE)
     if args.plot is not None and find_spec("matplotlib") is None:
         return fail("--plot needs matplotlib: pip install 'framepipe[plot]'", EXIT_USAGE)
 
