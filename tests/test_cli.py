@@ -62,3 +62,16 @@ class TestDispatch:
         """A bare ``framepipe`` with no subcommand exits 2."""
         assert main([]) == 2
         assert "framepipe: error:" in capsys.readouterr().err
+
+    def test_an_interrupt_that_reaches_the_top_exits_130(
+        self, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A KeyboardInterrupt no subcommand handled is not success: exit 130 and one line."""
+        import framepipe.pipeline.cli as run_cli
+
+        def interrupted(args: object) -> int:
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(run_cli, "run", interrupted)
+        assert main(["run"]) == 130
+        assert capsys.readouterr().err == "framepipe: error: interrupted\n"

@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from framepipe._cli_support import EXIT_OK, EXIT_USAGE, fail
+from framepipe._cli_support import EXIT_USAGE, fail
 
 __all__ = ["main"]
+
+EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
 
 # subcommand -> (module implementing it, one-line help)
 _SUBCOMMANDS = {
@@ -61,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args))
     except KeyboardInterrupt:
-        return EXIT_OK
+        # Subcommands turn Ctrl-C into a clean stop; one that reaches here cut work short.
+        return fail("interrupted", EXIT_INTERRUPTED)
 
 
 def _chosen_subcommand(argv: Sequence[str] | None) -> str | None:
