@@ -406,10 +406,51 @@ def run_fork_child(tmp_path: Path) -> tuple[dict[str, object], dict[str, object]
     return json.loads(reports["child"]), json.loads(reports["parent"]), result.log_text
 
 
-FORK_UNDER_LOAD_CHILDREN = 50
-FORK_UNDER_LOAD_TIMEOUT_S = 20  # each grandchild's own SIGALRM; a well one exits in well under 1 s
+FORK_CHILDREN = 50
+FORK_CHILD_TIMEOUT_S = 20  # each grandchild's own SIGALRM; a well one exits in well under 1 s
 
-FORK_UNDER_LOAD = f"""
+# Defines fork_children(child, busy): while ``busy`` runs in a parent thread, fork FORK_CHILDREN
+# children that each run ``child()`` and sys.exit(0); print how each one ended.
+FORK_AND_REAP = f"""
+def fork_children(child, busy):
+    stop_busy = threading.Event()
+    busy_thread = threading.Thread(target=busy, args=(stop_busy,), daemon=True)
+    busy_thread.start()
+    time.sleep(0.2)
+    pids = []
+    statuses = {{}}
+    in_child = False  # a child's sys.exit() passes through the finally below too
+    try:
+        for n in range({FORK_CHILDREN}):
+            pid = os.fork()
+            if pid == 0:
+                in_child = True
+                signal.alarm({FORK_CHILD_TIMEOUT_S})  # the default action ends a hung child
+                child()
+                sys.exit(0)
+            pids.append(pid)
+            time.sleep(0.01)
+        deadline = time.monotonic() + {FORK_CHILD_TIMEOUT_S} + 5
+        while len(statuses) < len(pids) and time.monotonic() < deadline:
+            for pid in pids:
+                if pid not in statuses:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                    if done:
+                        statuses[pid] = os.waitstatus_to_exitcode(status)
+            time.sleep(0.02)
+    finally:
+        for pid in [] if in_child else pids:
+            if pid not in statuses:
+                os.kill(pid, signal.SIGKILL)
+                statuses[pid] = "killed"
+                os.waitpid(pid, 0)
+        if not in_child:
+            stop_busy.set()
+            busy_thread.join(10)
+    print("statuses", json.dumps(sorted(map(str, statuses.values()))), flush=True)
+"""
+
+FORK_UNDER_LOAD = """
     import io
 
     class SlowDisk(io.RawIOBase):
@@ -430,68 +471,68 @@ FORK_UNDER_LOAD = f"""
     # A plain StreamHandler as the sink: it writes and flushes each record under its lock.
     sink = logging.StreamHandler(io.TextIOWrapper(io.BufferedWriter(SlowDisk(LOG_PATH))))
     log = configure(handlers=[sink], queue_size=500)  # a backlog the exit drains in ~1 s
-    busy = threading.Event()
 
-    def log_constantly():
+    def log_constantly(stop):
         i = 0
-        while not busy.is_set():
+        while not stop.is_set():
             log.info("parent %d", i)
             i += 1
 
-    logger_thread = threading.Thread(target=log_constantly, daemon=True)
-    logger_thread.start()
-    time.sleep(0.2)
-    pids = []
-    statuses = {{}}
-    in_child = False  # a child's sys.exit() passes through the finally below too
-    try:
-        for n in range({FORK_UNDER_LOAD_CHILDREN}):
-            pid = os.fork()
-            if pid == 0:
-                in_child = True
-                signal.alarm({FORK_UNDER_LOAD_TIMEOUT_S})  # the default action ends a hung child
-                for i in range(100):
-                    log.info("child %d", i)
-                flushed = log.flush(5)
-                stats = log.get_stats()
-                report = {{"flushed": flushed, "accepted": stats["accepted"],
-                          "written": stats["written"], "errors": stats["errors"]}}
-                os.write(1, (json.dumps(report) + "\\n").encode())
-                sys.exit(0)
-            pids.append(pid)
-            time.sleep(0.01)
-        deadline = time.monotonic() + {FORK_UNDER_LOAD_TIMEOUT_S} + 5
-        while len(statuses) < len(pids) and time.monotonic() < deadline:
-            for pid in pids:
-                if pid not in statuses:
-                    done, status = os.waitpid(pid, os.WNOHANG)
-                    if done:
-                        statuses[pid] = os.waitstatus_to_exitcode(status)
-            time.sleep(0.02)
-    finally:
-        for pid in [] if in_child else pids:
-            if pid not in statuses:
-                os.kill(pid, signal.SIGKILL)
-                statuses[pid] = "killed"
-                os.waitpid(pid, 0)
-        if not in_child:
-            busy.set()
-            logger_thread.join(10)
-    print("statuses", json.dumps(sorted(map(str, statuses.values()))), flush=True)
+    def child():
+        for i in range(100):
+            log.info("child %d", i)
+        flushed = log.flush(5)
+        stats = log.get_stats()
+        report = {"flushed": flushed, "accepted": stats["accepted"],
+                  "written": stats["written"], "errors": stats["errors"]}
+        os.write(1, (json.dumps(report) + "\\n").encode())
+
+    fork_children(child, log_constantly)
 """
+
+FORK_WHILE_LOGGERS_ARE_TAKEN = """
+    log = make_logger(slow=False)
+
+    def take_loggers(stop):
+        i = 0
+        while not stop.is_set():
+            get_logger(f"parent.{i}")
+            i += 1
+
+    def child():
+        get_logger(f"child.{os.getpid()}").info("child %d", os.getpid())
+        os.write(1, (json.dumps(log.flush(5)) + "\\n").encode())
+
+    fork_children(child, take_loggers)
+"""
+
+
+def run_fork_children(tmp_path: Path, body: str) -> tuple[list[str], list[object]]:
+    """Run a ``fork_children`` scenario; return how the children ended and what they printed."""
+    result = run_child(tmp_path, FORK_AND_REAP + textwrap.dedent(body))
+    assert result.returncode == 0, result.stderr
+    *reports, last = result.stdout.splitlines()
+    return json.loads(last.split(" ", 1)[1]), [json.loads(line) for line in reports]
 
 
 class TestFork:
     def test_fifty_children_forked_under_load_all_exit(self, tmp_path) -> None:
         """A parent thread logs constantly through a slow file while the main thread forks 50
         children: every child logs, flushes and exits 0, counting only its own records."""
-        result = run_child(tmp_path, FORK_UNDER_LOAD)
-        assert result.returncode == 0, result.stderr
-        *reports, last = result.stdout.splitlines()
-        assert json.loads(last.split(" ", 1)[1]) == ["0"] * FORK_UNDER_LOAD_CHILDREN
-        assert [json.loads(line) for line in reports] == [
+        statuses, reports = run_fork_children(tmp_path, FORK_UNDER_LOAD)
+        assert statuses == ["0"] * FORK_CHILDREN
+        assert reports == [
             {"flushed": True, "accepted": 100, "written": 100, "errors": 0}
-        ] * FORK_UNDER_LOAD_CHILDREN
+        ] * FORK_CHILDREN
+
+    def test_children_forked_while_a_thread_takes_loggers_can_take_loggers(
+        self, tmp_path
+    ) -> None:
+        """A parent thread calls get_logger() with new names while the main thread forks 50
+        children: each child takes a new logger, logs, flushes and exits 0."""
+        statuses, reports = run_fork_children(tmp_path, FORK_WHILE_LOGGERS_ARE_TAKEN)
+        assert statuses == ["0"] * FORK_CHILDREN
+        assert reports == [True] * FORK_CHILDREN
 
     def test_a_forked_child_logs_through_a_writer_of_its_own(self, tmp_path) -> None:
         """After os.fork() the child has a running writer that writes its records; the parent's

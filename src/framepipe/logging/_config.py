@@ -65,6 +65,8 @@ class _State:
 
 
 _state = _State()
+# Cheap no-ops until a logger exists; registered now so that a fork is safe from the start.
+register_process_hooks(lambda: _state.core, _state.lock)
 
 
 def configure(
@@ -121,7 +123,6 @@ def _install(core: Core, *, process_wide: bool, capture_stdlib: bool) -> Logger:
     with _state.lock:
         old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
         core.start()
-        register_process_hooks(lambda: _state.core)
         if old_hooks is not None:
             old_hooks.uninstall()  # before installing ours, so handlers never chain to old ones
         hooks = None

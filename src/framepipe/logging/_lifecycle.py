@@ -8,14 +8,16 @@
   of ours would put the logger's frame into every Ctrl-C traceback;
 - an unhandled exception (main thread or another): logged at CRITICAL with its traceback, flushed,
   then passed on to the previous hook;
-- ``fork``: the forking thread holds every sink's lock across ``fork()``, so no other thread is
-  inside a sink's file object when the process is copied (a lock held there by a thread that does
-  not exist in the child would block the child's first write forever); the child starts a writer
-  of its own, with its counters at 0, instead of inheriting a dead one.
+- ``fork``: the forking thread holds the logger's state lock and every sink's lock across
+  ``fork()``, so no other thread is inside ``configure()``/``get_logger()`` or a sink's file
+  object when the process is copied (a lock held there by a thread that does not exist in the
+  child would block the child forever); the child starts a writer of its own, with its counters
+  at 0, instead of inheriting a dead one.
 
-The exit and fork hooks are registered once, by the first logger, and do nothing while there is
-none. The signal handlers and exception hooks (``Hooks``) belong to the application: only an
-explicit ``configure()`` installs them, never the implicit one a library's first record triggers.
+The exit and fork hooks are registered once, when ``framepipe.logging`` is imported, and do
+nothing while there is no logger. The signal handlers and exception hooks (``Hooks``) belong to
+the application: only an explicit ``configure()`` installs them, never the implicit one that a
+library's first record triggers.
 
 Only SIGKILL, a hard crash of the interpreter or power loss lose what is still queued.
 """
@@ -78,13 +80,18 @@ def _no_core() -> _Core | None:
 _current_core: Callable[[], _Core | None] = _no_core
 
 
-def register_process_hooks(current_core: Callable[[], _Core | None]) -> None:
-    """Register the once-per-process hooks (atexit and fork); later calls do nothing."""
-    global _registered, _current_core
+def register_process_hooks(current_core: Callable[[], _Core | None], state_lock: Any) -> None:
+    """Register the once-per-process hooks (atexit and fork); later calls do nothing.
+
+    ``state_lock`` guards the process-wide logger's state (``configure()``, ``get_logger()``):
+    held across fork(), so a child never finds it taken by a thread it does not have.
+    """
+    global _registered, _current_core, _state_lock
     if _registered:
         return
     _registered = True
     _current_core = current_core
+    _state_lock = state_lock
 
     def stop_at_exit() -> None:
         core = current_core()
@@ -94,40 +101,48 @@ def register_process_hooks(current_core: Callable[[], _Core | None]) -> None:
     atexit.register(stop_at_exit)
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(
-            before=_hold_sinks, after_in_parent=_release_sinks, after_in_child=_restart_in_child,
+            before=_before_fork,
+            after_in_parent=_after_fork_in_parent,
+            after_in_child=_after_fork_in_child,
         )
 
 
-# The sink locks the forking thread holds between the ``before`` and ``after`` fork hooks.
+_state_lock: Any = None
+# The locks the forking thread holds between the ``before`` and ``after`` fork hooks.
 _held_locks: list[Any] = []
 
 
-def _hold_sinks() -> None:
-    """Before fork(): wait until no thread is inside a sink, then keep every sink's lock."""
+def _before_fork() -> None:
+    """Hold the state lock and, once no thread is inside a sink, every sink's lock."""
+    deadline = time.monotonic() + FORK_QUIESCE_TIMEOUT_S
+    if _state_lock is not None:
+        _hold(_state_lock, deadline, "the logger's configuration")
     core = _current_core()
     if core is None or core.stopped:
         return
-    deadline = time.monotonic() + FORK_QUIESCE_TIMEOUT_S
     for handler in core.dispatcher.handlers:
         lock = getattr(handler, "lock", None)
-        if lock is None:
-            continue
-        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            _held_locks.append(lock)
-        else:
-            _stderr_note(
-                f"sink {handler!r} stayed busy for {FORK_QUIESCE_TIMEOUT_S:g} s while the "
-                "process forked; the child may block when it writes to it"
-            )
+        if lock is not None:
+            _hold(lock, deadline, f"sink {handler!r}")
 
 
-def _release_sinks() -> None:
+def _hold(lock: Any, deadline: float, what: str) -> None:
+    if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        _held_locks.append(lock)
+    else:
+        _stderr_note(
+            f"{what} stayed busy for {FORK_QUIESCE_TIMEOUT_S:g} s while the process forked; "
+            "the child may block on it"
+        )
+
+
+def _after_fork_in_parent() -> None:
     while _held_locks:
         _held_locks.pop().release()
 
 
-def _restart_in_child() -> None:
-    """After fork() in the child: free the sinks, then give the logger a writer of its own."""
+def _after_fork_in_child() -> None:
+    """Free the held locks, then give the logger a writer of its own."""
     while _held_locks:
         try:
             _held_locks.pop().release()
