@@ -104,6 +104,16 @@ class TestCheckOutputs:
                 with pytest.raises(PathError, match=r"^permission denied: --x .* not writable"):
                     check_outputs([OutputPath("--x", path, kind)])  # type: ignore[arg-type]
 
+    def test_a_directory_that_refuses_new_files_despite_its_mode_is_refused(self, tmp_path: Path):
+        """sysfs looks writable to root (os.access says yes) but creates no files: a real
+        create-and-remove probe finds out before the run, and leaves nothing behind."""
+        if not os.path.isdir("/sys") or not os.access("/sys", os.W_OK):
+            pytest.skip("needs /sys writable by mode, as it is for root")
+        with pytest.raises(PathError, match=r"^permission denied: cannot write --json /sys/"):
+            check_outputs([OutputPath("--json", "/sys/framepipe-probe.json")])
+        check_outputs([OutputPath("--json", str(tmp_path / "r.json"))])
+        assert list(tmp_path.iterdir()) == []
+
     def test_dev_full_is_refused_before_the_run_and_dev_null_accepted(self):
         """A device that refuses writes fails a zero-byte probe; one that accepts passes."""
         with pytest.raises(PathError, match="cannot write --json /dev/full: No space left"):

@@ -342,6 +342,16 @@ class TestPipelineFailures:
             Pipeline(str(tmp_path / "missing.mp4"), log_dir=tmp_path / "logs")
         assert not (tmp_path / "logs").exists()
 
+    def test_an_output_that_is_the_source_file_is_refused(self, tmp_path: Path):
+        """Pipeline("clip.avi", output="clip.avi") would truncate its own input: ValueError,
+        and the file is untouched."""
+        clip = write_video(tmp_path / "clip.avi", frames=5)
+        original = clip.read_bytes()
+        (tmp_path / "alias.avi").symlink_to(clip)
+        with pytest.raises(ValueError, match="output .*alias.avi is the source file"):
+            Pipeline(str(clip), output=tmp_path / "alias.avi", log_dir=tmp_path / "logs")
+        assert clip.read_bytes() == original
+
     @pytest.mark.parametrize(
         ("kwargs", "message"),
         [

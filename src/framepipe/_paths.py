@@ -120,6 +120,8 @@ def _check_file(output: OutputPath) -> None:
             raise PathError(f"permission denied: {flag} {path} is not writable{_read_only(path)}")
         if stat.S_ISCHR(info.st_mode):
             _probe_device(path, flag)
+        elif stat.S_ISREG(info.st_mode):
+            _probe(path, flag, os.O_WRONLY | os.O_APPEND)  # opened, not truncated
         return
     parent = os.path.dirname(path) or "."
     parent_info = _stat(parent, flag)
@@ -130,6 +132,23 @@ def _check_file(output: OutputPath) -> None:
             f"permission denied: {flag} {path}: directory {parent} is not writable"
             f"{_read_only(parent)}"
         )
+    # os.access answers from the mode bits, and root passes those; /sys or /proc refuse anyway.
+    if _probe(path, flag, os.O_WRONLY | os.O_CREAT | os.O_EXCL):
+        os.unlink(path)
+
+
+def _probe(path: str, flag: str, flags: int) -> bool:
+    """Open ``path`` with ``flags`` and close it; True when this call created it."""
+    try:
+        fd = os.open(path, flags | os.O_NOCTTY, 0o644)
+    except FileExistsError:
+        return False  # created meanwhile by someone else: theirs, left alone
+    except OSError as exc:
+        denied = exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+        prefix = "permission denied: " if denied else ""
+        raise PathError(f"{prefix}cannot write {flag} {path}: {exc.strerror}") from None
+    os.close(fd)
+    return bool(flags & os.O_CREAT)
 
 
 def _check_dir(output: OutputPath) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from framepipe._paths import OutputPath, check_outputs
 from framepipe.pipeline.buffer import DROP_POLICIES, BufferClosed, DropPolicy, FrameBuffer
 from framepipe.pipeline.display import Display
 from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
@@ -97,8 +98,7 @@ class Pipeline:
             raise ValueError(f"log_mode must be 'async' or 'sync', but got {log_mode!r}")
         if not open_timeout_s > 0:
             raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
-        if not isinstance(source, Source):
-            parse_source(source)  # SourceError for a bad spec, before any work starts
+        spec = None if isinstance(source, Source) else parse_source(source)  # SourceError early
         self.source = source
         self.processor, self.processor_name = resolve_processor(processor)
         self.budget_ms = budget_ms
@@ -106,6 +106,9 @@ class Pipeline:
         self.log_dir = log_dir
         self.log_mode = log_mode
         self.output = check_output_path(output) if output is not None else None
+        if self.output is not None and spec is not None and spec.kind == "file":
+            # Writing the video over its own source would destroy the input as it is read.
+            check_outputs([OutputPath("output", str(self.output), "video")], str(spec.target))
         self.display = display
         self.realtime = realtime
         self.drop_policy = drop_policy
