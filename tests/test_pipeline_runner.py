@@ -336,6 +336,15 @@ class TestPipelineFailures:
         assert report.end_reason == "stopped"
         assert 0 < report.frames_processed < 30_000
 
+    def test_a_source_that_does_not_open_creates_no_log_file(self, tmp_path: Path):
+        """The source is opened before the logger is configured: a file that is not a video
+        raises SourceError and leaves no empty log behind."""
+        fake = tmp_path / "fake.mp4"
+        fake.write_text("not a video\n")
+        with pytest.raises(SourceError, match="not a video file"):
+            Pipeline(str(fake), log_dir=tmp_path / "logs").run()
+        assert not (tmp_path / "logs").exists()
+
     def test_a_missing_file_is_a_source_error_before_anything_starts(self, tmp_path: Path):
         """The spec is checked in the constructor: no log file, no thread."""
         with pytest.raises(SourceError, match="no such file"):
@@ -348,7 +357,7 @@ class TestPipelineFailures:
         clip = write_video(tmp_path / "clip.avi", frames=5)
         original = clip.read_bytes()
         (tmp_path / "alias.avi").symlink_to(clip)
-        with pytest.raises(ValueError, match="output .*alias.avi is the source file"):
+        with pytest.raises(ValueError, match=r"output .*alias.avi is the source file"):
             Pipeline(str(clip), output=tmp_path / "alias.avi", log_dir=tmp_path / "logs")
         assert clip.read_bytes() == original
 

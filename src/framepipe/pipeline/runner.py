@@ -156,7 +156,7 @@ class Pipeline:
         return get_logger()
 
     def _run(self) -> PipelineReport:
-        log = self._logger()
+        # The source first: one that does not open must not leave an empty log file behind.
         source = (
             self.source
             if isinstance(self.source, Source)
@@ -166,6 +166,11 @@ class Pipeline:
                 cancelled=lambda: self._stop_requested,
             )
         )
+        try:
+            log = self._logger()
+        except BaseException:
+            source.release()
+            raise
         info = source.info
         budget_ms = self.budget_ms or (1000.0 / info.fps if info.fps else DEFAULT_BUDGET_MS)
         policy: DropPolicy = self.drop_policy or ("latest" if info.is_live else "block")
