@@ -496,7 +496,7 @@ FORK_WHILE_LOGGERS_ARE_TAKEN = """
     def take_loggers(stop):
         i = 0
         while not stop.is_set():
-            get_logger(f"parent.{i}")
+            get_logger(f"parent.{i % 100}")
             i += 1
 
     def child():
