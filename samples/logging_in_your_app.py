@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-dir", default="logs")
     args = parser.parse_args(argv)
 
+    # Your loggers' levels are yours (the root logger is at WARNING): let your INFO records through.
+    logging.getLogger("myapp").setLevel(logging.INFO)
     # Once, at start-up: replaces nothing in your code, captures the stdlib records too.
     log = configure(log_dir=args.log_dir, level="INFO", capture_stdlib=True)
     log.info("app starting")
