@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -76,7 +77,7 @@ class EndlessSource(Source):
         pass
 
 
-def waits_for_the_reader(source: EndlessSource, then: object = None) -> object:
+def waits_for_the_reader(source: EndlessSource) -> Callable[[np.ndarray], np.ndarray]:
     """A processor that returns only once the reader has put at least one more frame in the
     buffer (it has started a second read since), so the loop never stops on an empty buffer."""
 
@@ -85,8 +86,6 @@ def waits_for_the_reader(source: EndlessSource, then: object = None) -> object:
         deadline = time.monotonic() + 10
         while source.reads < target and time.monotonic() < deadline:
             time.sleep(0.0005)
-        if callable(then):
-            then()
         return frame
 
     return process
@@ -188,13 +187,25 @@ class TestPipelineRun:
         """stop() with a full buffer under ``block``: the buffered frames were read, never
         processed, and are counted as dropped."""
         source = EndlessSource()
-        pipeline = Pipeline(source, drop_policy="block", log_dir=tmp_path / "l")
-        pipeline.processor = waits_for_the_reader(source, then=pipeline.stop)
+
+        def stop_once_the_buffer_is_full(frame: np.ndarray) -> np.ndarray:
+            # frame 0 taken, frames 1-4 buffered, frame 5 read and waiting for room
+            deadline = time.monotonic() + 10
+            while source.reads < 6 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            pipeline.stop()
+            return frame
+
+        pipeline = Pipeline(
+            source,
+            processor=stop_once_the_buffer_is_full,
+            drop_policy="block",
+            buffer_size=4,
+            log_dir=tmp_path / "l",
+        )
         report = pipeline.run()
         assert report.end_reason == "stopped"
-        assert report.frames_processed == 1
-        assert report.frames_dropped >= 1
-        assert report.frames_read == report.frames_processed + report.frames_dropped
+        assert (report.frames_read, report.frames_processed, report.frames_dropped) == (5, 1, 4)
 
     def test_a_processor_list_runs_in_order(self, tmp_path: Path):
         """[gray, invert] gives the inverted gray frame; the name joins the parts."""
