@@ -1,7 +1,8 @@
 """``framepipe run``: process a camera, video file, stream or the synthetic scene in real time.
 
-Exit codes: 0 done (end of source, ``--max-frames``, or Ctrl-C/SIGTERM after a clean stop),
-1 runtime failure, 2 usage error. Every error is one line on stderr, without a traceback.
+Exit codes: 0 done (end of source, ``--max-frames``, or Ctrl-C/SIGTERM/SIGHUP after a clean
+stop), 1 runtime failure, 2 usage error (a bad flag, source or output path). Every error is one
+line on stderr, without a traceback.
 """
 
 from __future__ import annotations
