@@ -153,9 +153,14 @@ def test_logging_example_writes_its_own_and_plain_stdlib_records_to_one_file(
     tmp_path: Path,
 ) -> None:
     """framepipe calls, plain logging.getLogger records and a traceback all land in the log."""
-    result = run_sample("logging_in_your_app.py", tmp_path, "--log-dir", "mylogs")
+    result = run_sample(
+        "logging_in_your_app.py", tmp_path, "--log-dir", "mylogs", "--stats-port", "0"
+    )
     assert result.returncode == 0, result.stderr
     assert "records accepted 18, written 18, dropped 0" in result.stdout
+    # The stats server it starts answers over HTTP with the logger's own figures.
+    assert '"logging": {"queue_size": 0, "queue_maxsize": 10000' in result.stdout
+    assert '"written": 18' in result.stdout
     (log_file,) = (tmp_path / "mylogs").iterdir()
     lines = log_file.read_text().splitlines()
     assert any("INFO     framepipe: app starting" in line for line in lines)
