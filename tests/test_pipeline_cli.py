@@ -196,7 +196,7 @@ class TestRunErrors:
         assert result.returncode == 1
         assert stderr_lines(result.stderr) == [
             f"framepipe: error: stream {url} is unreachable or not a video stream "
-            "(no connection within 10 s)"
+            f"(connection refused by 127.0.0.1:{port})"
         ]
 
     def test_a_truncated_video_is_processed_then_reported(self, tmp_path: Path):

@@ -21,6 +21,7 @@ import cv2
 
 from framepipe._paths import PathError, check_name, check_utf8
 from framepipe.pipeline.container import is_cut_off
+from framepipe.pipeline.netprobe import why_stream_failed
 from framepipe.pipeline.synthetic import DEFAULT_SCENE, Frame, SyntheticScene, _Renderer
 
 __all__ = [
@@ -264,6 +265,7 @@ def open_source(
     if parsed.kind == "stream":
         ms = int(open_timeout_s * 1000)
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        started = time.monotonic()
         capture = _guarded_open(
             lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params),
             open_timeout_s,
@@ -271,10 +273,8 @@ def open_source(
             cancelled,
         )
         if capture is None or not capture.isOpened():
-            raise SourceError(
-                f"stream {target} is unreachable or not a video stream "
-                f"(no connection within {open_timeout_s:g} s)"
-            )
+            reason = why_stream_failed(target, open_timeout_s, time.monotonic() - started)
+            raise SourceError(f"stream {target} is unreachable or not a video stream ({reason})")
         return CaptureSource(capture, _info_from(capture, target, "stream", live=True))
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
