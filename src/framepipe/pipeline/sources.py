@@ -239,14 +239,16 @@ def open_source(
     spec: str | int | None,
     *,
     open_timeout_s: float = 10.0,
+    read_timeout_s: float | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Source:
     """Open ``spec`` (see :func:`parse_source`); raise :class:`SourceError` when it cannot be read.
 
-    Network streams get a bounded open and read timeout (``open_timeout_s``), and the open itself
-    runs under a guard so a backend that ignores the timeout cannot hang the caller. A camera or
-    stream open also ends, with :class:`OpenCancelled`, as soon as ``cancelled()`` is true (it is
-    asked every 50 ms), or when a signal handler raises in the waiting thread.
+    Network streams get a bounded open timeout (``open_timeout_s``) and read timeout
+    (``read_timeout_s``, default the open timeout: a read that waits longer fails), and the open
+    itself runs under a guard so a backend that ignores the timeout cannot hang the caller. A
+    camera or stream open also ends, with :class:`OpenCancelled`, as soon as ``cancelled()`` is
+    true (it is asked every 50 ms), or when a signal handler raises in the waiting thread.
     """
     if not open_timeout_s > 0:
         raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
@@ -263,8 +265,11 @@ def open_source(
         return CaptureSource(capture, _info_from(capture, str(index), "camera", live=True))
     target = str(parsed.target)
     if parsed.kind == "stream":
-        ms = int(open_timeout_s * 1000)
-        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+        if read_timeout_s is not None and not read_timeout_s > 0:
+            raise ValueError(f"read_timeout_s must be positive, but got {read_timeout_s}")
+        open_ms = int(open_timeout_s * 1000)
+        read_ms = int((read_timeout_s or open_timeout_s) * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, open_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, read_ms]
         started = time.monotonic()
         capture = _guarded_open(
             lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params),

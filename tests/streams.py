@@ -1,0 +1,87 @@
+"""A real live stream for the tests: MPEG-TS served by the pip-provided ffmpeg on 127.0.0.1.
+
+``StreamServer`` can be killed mid-run, paused (SIGSTOP: the connection stays open, nothing
+arrives, as with a stalled camera) and started again on the same port, so reconnecting clients
+can be tested against the real thing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import psutil
+
+from video_files import ffmpeg_exe
+
+__all__ = ["StreamServer", "free_port"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _listening(port: int) -> bool:
+    return any(
+        conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
+        for conn in psutil.net_connections(kind="tcp")
+    )
+
+
+class StreamServer:
+    """ffmpeg serving a ``size`` test pattern at ``fps`` in real time to one TCP client."""
+
+    def __init__(self, port: int | None = None, size: str = "160x120", fps: int = 30) -> None:
+        self.port = port if port is not None else free_port()
+        self.size = size
+        self.fps = fps
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> StreamServer:
+        """Start serving (again) on the same port; returns once ffmpeg listens."""
+        self.kill()
+        self._process = subprocess.Popen(
+            [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
+             "-i", f"testsrc=size={self.size}:rate={self.fps}", "-c:v", "mpeg2video",
+             "-q:v", "5", "-f", "mpegts", f"{self.url}?listen=1"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not _listening(self.port):
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError(f"ffmpeg did not listen on port {self.port}")
+            time.sleep(0.05)
+        return self
+
+    def pause(self) -> None:
+        """Stop sending without closing the connection (SIGSTOP)."""
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def kill(self) -> None:
+        """Kill the server (the client's connection drops); idempotent."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.kill()  # SIGKILL works on a stopped process too
+        except ProcessLookupError:
+            pass
+        process.wait(10)
+
+    def __enter__(self) -> StreamServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
