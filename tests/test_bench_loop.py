@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import pytest
 
-from framepipe.bench.loop import LOG_TEMPLATE, gc_disabled, time_frames
+from framepipe.bench.loop import LOG_TEMPLATE, time_frames
 
 
 class ManualClock:
@@ -101,28 +100,3 @@ def test_rejects_bad_arguments(frames: list[str], count: int, log_every: int, me
     """Bad sizes are a ValueError, never an assert."""
     with pytest.raises(ValueError, match=message):
         time_frames(frames, count, lambda frame: frame, None, log_every)
-
-
-class TestGcDisabled:
-    def test_turns_gc_off_inside_and_back_on_after(self) -> None:
-        """Like timeit: the collector is off in the block and on again afterwards."""
-        assert gc.isenabled()
-        with gc_disabled():
-            assert not gc.isenabled()
-        assert gc.isenabled()
-
-    def test_leaves_gc_off_when_it_was_off(self) -> None:
-        """A caller that had the collector off keeps it off."""
-        gc.disable()
-        try:
-            with gc_disabled():
-                pass
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
-
-    def test_restores_gc_when_the_block_raises(self) -> None:
-        """An error inside the timed block does not leave the collector off."""
-        with pytest.raises(RuntimeError), gc_disabled():
-            raise RuntimeError("processor failed")
-        assert gc.isenabled()

@@ -8,7 +8,7 @@ import pytest
 
 from framepipe.bench.loop import RunTimings
 from framepipe.bench.plot import write_plot
-from framepipe.bench.report import result_rows
+from framepipe.bench.rows import result_rows
 from framepipe.bench.runner import BenchConfig, BenchResult, CellResult
 from framepipe.bench.sinks import parse_sink
 

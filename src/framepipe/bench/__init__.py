@@ -3,6 +3,7 @@
 One job per module: ``workload`` (frames decoded once into memory, the processor), ``sinks``
 (file, fsync and slow:MS handlers that count what they wrote), ``modes`` (none, sync, async,
 stdlib-queue, loguru, picologging with start/drain/stop), ``loop`` (the timed frame loop with an
-injected clock), ``stats`` (percentiles), ``runner`` (interleaved runs), ``report`` (table,
-verdicts, JSON), ``plot`` (PNG, needs matplotlib) and ``cli`` (the subcommand).
+injected clock), ``stats`` (frame and call summaries), ``runner`` (interleaved runs), ``rows``
+(one typed row per measured cell), ``report`` (table, verdicts, JSON), ``plot`` (PNG, needs
+matplotlib) and ``cli`` (the subcommand).
 """

@@ -175,13 +175,8 @@ def run(args: argparse.Namespace) -> int:
             f"interrupted by {stop.name} after {completed} of {total} runs", stop.exit_code
         )
 
-    from framepipe.bench.report import (
-        format_report,
-        machine_info,
-        result_rows,
-        to_json_dict,
-        write_json,
-    )
+    from framepipe.bench.report import format_report, machine_info, to_json_dict, write_json
+    from framepipe.bench.rows import result_rows
 
     machine = machine_info()
     rows = result_rows(result)

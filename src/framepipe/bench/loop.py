@@ -6,14 +6,12 @@ manual clock. The loop itself allocates nothing per frame: sample buffers are pr
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["LOG_TEMPLATE", "Clock", "LogCall", "RunTimings", "gc_disabled", "time_frames"]
+__all__ = ["LOG_TEMPLATE", "Clock", "LogCall", "RunTimings", "time_frames"]
 
 Clock = Callable[[], int]
 # A log call as the frame loop makes it: ``info(template, frame_index, processing_ms)``.
@@ -32,18 +30,6 @@ class RunTimings:
     wall_ns: int  # first frame start to last frame end
 
 
-@contextmanager
-def gc_disabled() -> Iterator[None]:
-    """Switch the cyclic GC off for the block, as ``timeit`` does; restore it after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def time_frames(
     frames: Sequence[Any],
     count: int,
@@ -56,7 +42,8 @@ def time_frames(
     """Run ``count`` frames (cycling through ``frames``) and time each one.
 
     Every ``log_every``-th frame (0, N, 2N, ...) is logged with ``info(template, index, ms)``;
-    ``info=None`` is the no-logging baseline. The caller decides about GC (see ``gc_disabled``).
+    ``info=None`` is the no-logging baseline. The caller decides about GC (see
+    ``framepipe._stats.gc_disabled``).
     """
     if count < 1:
         raise ValueError(f"count must be at least 1, but got {count!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from framepipe.bench.rows import BASELINE_MODE, ResultRow
 from framepipe.bench.runner import BenchResult
 from framepipe.bench.stats import NS_PER_MS
 
@@ -21,7 +22,7 @@ class PlotUnavailableError(RuntimeError):
     """matplotlib is not installed."""
 
 
-def write_plot(result: BenchResult, rows: list[dict[str, Any]], path: Path) -> None:
+def write_plot(result: BenchResult, rows: list[ResultRow], path: Path) -> None:
     """Draw the overhead bars and frame-time box plots into ``path`` (PNG)."""
     try:
         import matplotlib
@@ -33,7 +34,7 @@ def write_plot(result: BenchResult, rows: list[dict[str, Any]], path: Path) -> N
             "--plot needs matplotlib: pip install 'framepipe[plot]'"
         ) from exc
 
-    sinks = list(dict.fromkeys(row["sink"] for row in rows))
+    sinks = list(dict.fromkeys(row.sink for row in rows))
     budget_ms = result.config.budget_ms
     figure, axes = plt.subplots(
         2,
@@ -54,23 +55,23 @@ def write_plot(result: BenchResult, rows: list[dict[str, Any]], path: Path) -> N
     plt.close(figure)
 
 
-def _overhead_bars(axis: Any, rows: list[dict[str, Any]], sink: str, budget_ms: float) -> None:
-    ok = [row for row in rows if row["sink"] == sink and row["status"] == "ok"]
-    modes = [m for m in dict.fromkeys(row["mode"] for row in ok) if m != "none"]
-    rates = sorted({row["log_every"] for row in ok})
+def _overhead_bars(axis: Any, rows: list[ResultRow], sink: str, budget_ms: float) -> None:
+    ok = [row for row in rows if row.sink == sink and row.ran]
+    modes = [m for m in dict.fromkeys(row.mode for row in ok) if m != BASELINE_MODE]
+    rates = sorted({row.log_every for row in ok})
     width = 0.8 / max(1, len(modes))
     for index, mode in enumerate(modes):
         values = []
         for rate in rates:
-            match = [r for r in ok if r["mode"] == mode and r["log_every"] == rate]
-            values.append((match[0]["overhead_us_per_frame"] or 0.0) if match else 0.0)
+            match = [r for r in ok if r.mode == mode and r.log_every == rate]
+            values.append((match[0].overhead_us_per_frame or 0.0) if match else 0.0)
         shift = (index - (len(modes) - 1) / 2) * width
         positions = [position + shift for position in range(len(rates))]
         bars = axis.bar(positions, values, width=width, label=mode)
         axis.bar_label(bars, labels=[_short(value) for value in values], fontsize="x-small")
     axis.axhline(budget_ms * 10, color="red", linestyle="--", linewidth=1, label="1 % of budget")
     axis.set_yscale("symlog", linthresh=1.0)
-    peak = max((abs(row["overhead_us_per_frame"] or 0.0) for row in ok), default=1.0)
+    peak = max((abs(row.overhead_us_per_frame or 0.0) for row in ok), default=1.0)
     axis.set_ylim(top=max(peak, budget_ms * 10) * 30)  # headroom for the labels and legend
     axis.set_xticks(range(len(rates)), [f"every {rate}" for rate in rates])
     axis.set_ylabel("overhead per frame (µs, vs none)")

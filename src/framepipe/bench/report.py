@@ -1,4 +1,4 @@
-"""Turn measured cells into the JSON report, a terminal table and one verdict line per sink."""
+"""Turn the rows into the JSON report, a terminal table and one verdict line per sink."""
 
 from __future__ import annotations
 
@@ -8,21 +8,19 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from framepipe.bench.runner import BenchResult, CellResult
-from framepipe.bench.stats import NS_PER_MS, NS_PER_US, summarize_calls, summarize_frames
+from framepipe.bench.rows import BASELINE_MODE, ResultRow, result_rows
+from framepipe.bench.runner import BenchResult
+from framepipe.bench.stats import NS_PER_US
 
 __all__ = [
     "baseline_spread_us",
     "format_report",
     "format_table",
     "machine_info",
-    "result_rows",
     "to_json_dict",
     "verdicts",
     "write_json",
 ]
-
-_BASELINE = "none"
 
 
 def machine_info() -> dict[str, Any]:
@@ -37,67 +35,6 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def _mean_frame_ns(cell: CellResult) -> float:
-    samples = [value for run in cell.runs for value in run.frame_ns]
-    return sum(samples) / len(samples)
-
-
-def _skipped_row(cell: CellResult) -> dict[str, Any]:
-    return {
-        "sink": cell.sink,
-        "log_every": cell.log_every,
-        "mode": cell.mode,
-        "status": "skipped",
-        "frame_ms": {"mean": None, "p50": None, "p99": None, "max": None},
-        "overhead_us_per_frame": None,
-        "overhead_pct_budget": None,
-        "budget_misses": None,
-        "fps": None,
-        "call_us": {"p50": None, "p99": None, "max": None},
-        "written": 0,
-        "dropped": 0,
-    }
-
-
-def result_rows(result: BenchResult) -> list[dict[str, Any]]:
-    """One dict per cell with the issue's keys; overhead is measured against ``none``."""
-    budget_ns = result.config.budget_ms * NS_PER_MS
-    baselines = {
-        (cell.sink, cell.log_every): _mean_frame_ns(cell)
-        for cell in result.cells
-        if cell.mode == _BASELINE and cell.status == "ok" and cell.runs
-    }
-    rows = []
-    for cell in result.cells:
-        if cell.status != "ok" or not cell.runs:
-            rows.append(_skipped_row(cell))
-            continue
-        frame_ns = [value for run in cell.runs for value in run.frame_ns]
-        call_ns = [value for run in cell.runs for value in run.call_ns]
-        wall_ns = sum(run.wall_ns for run in cell.runs)
-        baseline = baselines.get((cell.sink, cell.log_every))
-        overhead_ns = None if baseline is None else _mean_frame_ns(cell) - baseline
-        rows.append(
-            {
-                "sink": cell.sink,
-                "log_every": cell.log_every,
-                "mode": cell.mode,
-                "status": "ok",
-                "frame_ms": summarize_frames(frame_ns),
-                "overhead_us_per_frame": None if overhead_ns is None else overhead_ns / NS_PER_US,
-                "overhead_pct_budget": None
-                if overhead_ns is None
-                else 100 * overhead_ns / budget_ns,
-                "budget_misses": sum(1 for value in frame_ns if value > budget_ns),
-                "fps": len(frame_ns) / (wall_ns / 1e9) if wall_ns > 0 else 0.0,
-                "call_us": summarize_calls(call_ns),
-                "written": cell.written,
-                "dropped": cell.dropped,
-            }
-        )
-    return rows
-
-
 def to_json_dict(result: BenchResult, machine: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report with exactly the documented top-level keys."""
     return {
@@ -105,7 +42,7 @@ def to_json_dict(result: BenchResult, machine: dict[str, Any] | None = None) -> 
         "budget_ms": float(result.config.budget_ms),
         "frames": result.config.frames,
         "repeat": result.config.repeat,
-        "results": result_rows(result),
+        "results": [row.to_dict() for row in result_rows(result)],
     }
 
 
@@ -137,32 +74,32 @@ _COLUMNS = (
 )
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
+def format_table(rows: list[ResultRow]) -> str:
     """A fixed-width text table, one line per row; skipped modes say so."""
     lines: list[list[str]] = []
     for row in rows:
-        if row["status"] != "ok":
-            lines.append([row["sink"], str(row["log_every"]), row["mode"], "skipped"])
+        if not row.ran:
+            lines.append([row.sink, str(row.log_every), row.mode, "skipped"])
             continue
-        frame, call = row["frame_ms"], row["call_us"]
+        frame, call = row.frame_ms, row.call_us
         lines.append(
             [
-                row["sink"],
-                str(row["log_every"]),
-                row["mode"],
-                _num(frame["mean"], 2),
-                _num(frame["p50"], 2),
-                _num(frame["p99"], 2),
-                _num(frame["max"], 2),
-                _num(row["overhead_us_per_frame"], 1),
-                _num(row["overhead_pct_budget"], 2),
-                str(row["budget_misses"]),
-                _num(row["fps"], 1),
-                _num(call["p50"], 1),
-                _num(call["p99"], 1),
-                _num(call["max"], 1),
-                str(row["written"]),
-                str(row["dropped"]),
+                row.sink,
+                str(row.log_every),
+                row.mode,
+                _num(frame.mean, 2),
+                _num(frame.p50, 2),
+                _num(frame.p99, 2),
+                _num(frame.max, 2),
+                _num(row.overhead_us_per_frame, 1),
+                _num(row.overhead_pct_budget, 2),
+                str(row.budget_misses),
+                _num(row.fps, 1),
+                _num(call.p50, 1),
+                _num(call.p99, 1),
+                _num(call.max, 1),
+                str(row.written),
+                str(row.dropped),
             ]
         )
     headers = [name for name, _ in _COLUMNS]
@@ -186,41 +123,41 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def verdicts(rows: list[dict[str, Any]], budget_ms: float) -> list[str]:
+def verdicts(rows: list[ResultRow], budget_ms: float) -> list[str]:
     """One line per sink: which modes keep the budget, and the cheapest and costliest logging.
 
     A mode keeps the budget when, at every log rate, it misses no more frames than ``none`` (the
     workload's own misses are not the logger's fault).
     """
     lines = []
-    for sink in dict.fromkeys(row["sink"] for row in rows):
-        ok = [row for row in rows if row["sink"] == sink and row["status"] == "ok"]
+    for sink in dict.fromkeys(row.sink for row in rows):
+        ok = [row for row in rows if row.sink == sink and row.ran]
         baseline_misses = {
-            row["log_every"]: row["budget_misses"] for row in ok if row["mode"] == _BASELINE
+            row.log_every: row.budget_misses or 0 for row in ok if row.mode == BASELINE_MODE
         }
-        logging_rows = [row for row in ok if row["mode"] != _BASELINE]
+        logging_rows = [row for row in ok if row.mode != BASELINE_MODE]
         if not logging_rows:
             lines.append(f"{sink}: no logging mode ran")
             continue
-        modes = list(dict.fromkeys(row["mode"] for row in logging_rows))
+        modes = list(dict.fromkeys(row.mode for row in logging_rows))
         keeps = [
             mode
             for mode in modes
             if all(
-                row["budget_misses"] <= baseline_misses.get(row["log_every"], 0)
+                (row.budget_misses or 0) <= baseline_misses.get(row.log_every, 0)
                 for row in logging_rows
-                if row["mode"] == mode
+                if row.mode == mode
             )
         ]
         worst = {
             mode: max(
-                (row for row in logging_rows if row["mode"] == mode),
-                key=lambda row: row["overhead_us_per_frame"] or 0.0,
+                (row for row in logging_rows if row.mode == mode),
+                key=lambda row: row.overhead_us_per_frame or 0.0,
             )
             for mode in modes
         }
-        cheapest = min(modes, key=lambda mode: worst[mode]["overhead_us_per_frame"] or 0.0)
-        costliest = max(modes, key=lambda mode: worst[mode]["overhead_us_per_frame"] or 0.0)
+        cheapest = min(modes, key=lambda mode: worst[mode].overhead_us_per_frame or 0.0)
+        costliest = max(modes, key=lambda mode: worst[mode].overhead_us_per_frame or 0.0)
         kept = ", ".join(keeps) if keeps else "none of the logging modes"
         lines.append(
             f"{sink}: keeping the {budget_ms:.1f} ms budget: {kept}; "
@@ -229,12 +166,12 @@ def verdicts(rows: list[dict[str, Any]], budget_ms: float) -> list[str]:
     return lines
 
 
-def _describe(row: dict[str, Any]) -> str:
-    overhead = row["overhead_us_per_frame"] or 0.0
+def _describe(row: ResultRow) -> str:
+    overhead = row.overhead_us_per_frame or 0.0
     amount = f"{overhead / 1000:+.2f} ms" if abs(overhead) >= 1000 else f"{overhead:+.1f} us"
     return (
-        f"{row['mode']} ({amount}/frame = {row['overhead_pct_budget'] or 0.0:.2f} % of the budget"
-        f" at log-every {row['log_every']})"
+        f"{row.mode} ({amount}/frame = {row.overhead_pct_budget or 0.0:.2f} % of the budget"
+        f" at log-every {row.log_every})"
     )
 
 
@@ -246,14 +183,14 @@ def baseline_spread_us(result: BenchResult) -> float | None:
     """
     spreads = []
     for cell in result.cells:
-        if cell.mode != _BASELINE or len(cell.runs) < 2:
+        if cell.mode != BASELINE_MODE or len(cell.runs) < 2:
             continue
         means = [sum(run.frame_ns) / len(run.frame_ns) for run in cell.runs]
         spreads.append((max(means) - min(means)) / NS_PER_US)
     return max(spreads) if spreads else None
 
 
-def format_report(result: BenchResult, rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+def format_report(result: BenchResult, rows: list[ResultRow], machine: dict[str, Any]) -> str:
     """What the terminal shows: a header, the table, the modes, the verdicts and the noise."""
     config = result.config
     height, width = result.frame_shape[:2]

@@ -8,21 +8,32 @@ outside the timed region, and the cyclic GC is off inside it.
 
 from __future__ import annotations
 
-import gc
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from framepipe.bench.loop import Clock, RunTimings, gc_disabled, time_frames
+from framepipe._stats import gc_disabled
+from framepipe.bench.loop import Clock, RunTimings, time_frames
 from framepipe.bench.modes import Mode
 from framepipe.bench.sinks import SinkSpec, parse_sink
 from framepipe.bench.workload import Workload
 
-__all__ = ["BenchConfig", "BenchResult", "CellResult", "PlannedRun", "plan_runs", "run_benchmark"]
+__all__ = [
+    "BenchConfig",
+    "BenchResult",
+    "CellResult",
+    "CellStatus",
+    "PlannedRun",
+    "plan_runs",
+    "run_benchmark",
+]
 
 DEFAULT_BUDGET_MS = 1000 / 30
+
+CellStatus = Literal["ok", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -71,12 +82,12 @@ class PlannedRun:
 
 @dataclass
 class CellResult:
-    """All runs of one sink x log-every x mode; ``status`` is "ok" or "skipped"."""
+    """All runs of one sink x log-every x mode."""
 
     sink: str
     log_every: int
     mode: str
-    status: str
+    status: CellStatus
     note: str = ""  # the mode's description, or why it was skipped
     runs: list[RunTimings] = field(default_factory=list)
     written: int = 0
@@ -174,8 +185,7 @@ def _run_once(
         try:
             target = mode.start(sink, Path(directory))
             try:
-                gc.collect()  # start every run with the same (empty) GC backlog
-                with gc_disabled():
+                with gc_disabled(collect=True):  # every run starts with no GC backlog
                     timings = time_frames(
                         workload.frames,
                         config.frames,

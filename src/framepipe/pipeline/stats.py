@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from framepipe._stats import summarize
+
 __all__ = ["FrameResult", "FrameStats"]
 
 
@@ -94,8 +96,8 @@ class FrameStats:
         duration = self.duration_s
         times = np.frombuffer(self._frame_ms, dtype=np.float64) if frames else np.zeros(1)
         ages = np.frombuffer(self._age_ms, dtype=np.float64) if frames else np.zeros(1)
-        t50, t95, t99 = np.percentile(times, [50, 95, 99])
-        a50, a99 = np.percentile(ages, [50, 99])
+        frame_ms = summarize(times, ("mean", "p50", "p95", "p99", "max"))
+        age_ms = summarize(ages, ("p50", "p99", "max"))
         return {
             "frames_processed": frames,
             "frames_dropped": self.dropped,
@@ -105,14 +107,8 @@ class FrameStats:
             "budget_misses": self.misses,
             "budget_miss_pct": round(100.0 * self.misses / frames, 2) if frames else 0.0,
             "longest_miss_streak": self.longest_miss_streak,
-            "frame_ms": {
-                "mean": _ms(float(times.mean())),
-                "p50": _ms(t50),
-                "p95": _ms(t95),
-                "p99": _ms(t99),
-                "max": _ms(float(times.max())),
-            },
-            "frame_age_ms": {"p50": _ms(a50), "p99": _ms(a99), "max": _ms(float(ages.max()))},
+            "frame_ms": {key: _ms(value) for key, value in frame_ms.items()},
+            "frame_age_ms": {key: _ms(value) for key, value in age_ms.items()},
         }
 
 
