@@ -5,14 +5,16 @@ from __future__ import annotations
 import io
 import logging
 import os
+import types
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from framepipe.logging import configure
 from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
-from framepipe.logging._sinks import BatchRotatingFileHandler
-from logging_helpers import ListHandler
+from framepipe.logging._sinks import DEFAULT_DATEFMT, DEFAULT_FORMAT, BatchRotatingFileHandler
+from logging_helpers import ListHandler, log_lines
 
 
 def test_build_record_matches_what_logging_makes() -> None:
@@ -159,3 +161,79 @@ class TestBadRecords:
         assert log.flush(timeout=10)
         assert (log.get_stats()["written"], log.get_stats()["errors"]) == (1, 1)
         capfd.readouterr()
+
+
+class TestTheFileSinksFastPath:
+    def test_a_line_that_cannot_be_encoded_is_lost_alone(self, tmp_path, capfd) -> None:
+        """A lone surrogate costs its own record, reported as logging does, not the batch."""
+        log = configure(log_dir=tmp_path)
+        for i in range(30):
+            log.info("good %d", i)
+        log.info("bad \udc80 surrogate")
+        for i in range(30, 60):
+            log.info("good %d", i)
+        lines = log_lines(log)
+        assert [line.rsplit(": ", 1)[1] for line in lines] == [f"good {i}" for i in range(60)]
+        assert (log.get_stats()["written"], log.get_stats()["errors"]) == (60, 1)
+        err = capfd.readouterr().err
+        assert err.count("--- Logging error ---") == 1
+        assert "UnicodeEncodeError" in err
+        assert "framepipe.logging: sink" not in err
+
+    def test_a_single_mapping_argument_fills_the_keys_as_in_logging(self, tmp_path) -> None:
+        """Any non-empty mapping as the only argument (not just a dict) is used for %(key)s."""
+        log = configure(log_dir=tmp_path)
+        log.info("size %(w)dx%(h)d", types.MappingProxyType({"w": 640, "h": 480}))
+        assert log_lines(log)[0].endswith("framepipe: size 640x480")
+
+    def test_a_filter_on_the_file_sink_sees_every_record(self, tmp_path) -> None:
+        """With a filter the sink's records are built, so the filter can drop or change them."""
+
+        def redact(record: logging.LogRecord) -> bool:
+            record.msg = str(record.msg).replace("secret", "***")
+            return "skip" not in record.msg
+
+        sink = file_sink(tmp_path)
+        sink.addFilter(redact)
+        log = configure(handlers=[sink])
+        log.info("the secret is %s", 42)
+        log.info("skip me")
+        log.info("plain")
+        assert sink_messages(log, sink) == ["the *** is 42", "plain"]
+
+    def test_a_new_formatter_is_used_from_the_next_batch(self, tmp_path) -> None:
+        """setFormatter() on the running file sink changes the lines that follow."""
+        sink = file_sink(tmp_path)
+        log = configure(handlers=[sink])
+        log.info("before")
+        assert log.flush(timeout=10)
+        sink.setFormatter(logging.Formatter("<%(levelname)s> %(message)s"))
+        log.info("after")
+        assert log.flush(timeout=10)
+        lines = Path(sink.baseFilename).read_text(encoding="utf-8").splitlines()
+        assert lines[0].endswith("INFO     framepipe: before")
+        assert lines[1] == "<INFO> after"
+
+    def test_records_below_the_sinks_own_level_are_skipped_not_failed(self, tmp_path) -> None:
+        """A level set on the file sink leaves lower records out, as logging.Handler does."""
+        sink = file_sink(tmp_path)
+        sink.setLevel(logging.WARNING)
+        log = configure(handlers=[sink])
+        log.info("quiet")
+        log.warning("loud")
+        assert sink_messages(log, sink) == ["loud"]
+        assert (log.get_stats()["written"], log.get_stats()["errors"]) == (2, 0)
+
+
+def file_sink(directory: Path) -> BatchRotatingFileHandler:
+    """framepipe's file sink with its default format, as configure() builds it."""
+    sink = BatchRotatingFileHandler(directory / "sink.txt", encoding="utf-8")
+    sink.setFormatter(logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT))
+    return sink
+
+
+def sink_messages(log: Any, sink: BatchRotatingFileHandler) -> list[str]:
+    """Flush ``log`` and return the messages in ``sink``'s file."""
+    assert log.flush(timeout=10)
+    lines = Path(sink.baseFilename).read_text(encoding="utf-8").splitlines()
+    return [line.split(": ", 1)[1] if ": " in line else line for line in lines]

@@ -25,9 +25,10 @@ def lines(handler: logging.Handler, n: int, text: str = "x" * 50) -> list[str]:
     ]
 
 
-def test_a_batch_is_written_with_one_write(tmp_path, monkeypatch) -> None:
-    """write_lines writes a whole batch of lines with a single write call."""
-    handler = BatchRotatingFileHandler(tmp_path / "a.txt", maxBytes=0)
+@pytest.mark.parametrize("max_bytes", [0, 1_000_000])
+def test_a_batch_is_written_with_one_write(tmp_path, monkeypatch, max_bytes: int) -> None:
+    """write_lines writes a whole batch of lines with a single write call, rotating or not."""
+    handler = BatchRotatingFileHandler(tmp_path / "a.txt", maxBytes=max_bytes)
     fd = handler.stream.fileno()
     writes: list[int] = []
     real_write = os.write
@@ -56,6 +57,15 @@ def test_rotation_keeps_each_file_under_max_bytes_and_backup_count_files(tmp_pat
     assert all(f.stat().st_size <= 2_000 for f in files)
     for f in files:  # no line is split across files
         assert all(line.startswith(tuple("0123456789")) for line in f.read_text().splitlines())
+
+
+def test_a_line_the_files_encoding_cannot_take_is_refused_on_its_own(tmp_path) -> None:
+    """check_encodable refuses a lone surrogate in UTF-8 and accepts any other text."""
+    handler = BatchRotatingFileHandler(tmp_path / "u.txt", encoding="utf-8")
+    handler.check_encodable("naïve café ☕ 日本語 🎥\n")
+    with pytest.raises(UnicodeEncodeError):
+        handler.check_encodable("lone \udc80 surrogate\n")
+    handler.close()
 
 
 def test_emit_writes_one_record_like_any_handler(tmp_path) -> None:

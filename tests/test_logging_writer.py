@@ -8,9 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from framepipe.logging._dispatch import Dispatcher
+from framepipe.logging._dispatch import CHECK_EVERY, Dispatcher
 from framepipe.logging._queue import Marker, RecordQueue
-from framepipe.logging._writer import BATCH_SIZE, DRAIN_BATCH_SIZE, Writer
+from framepipe.logging._writer import BATCH_SIZE, BUDGET_S, DRAIN_BATCH_SIZE, Writer
 
 
 class BatchCounter(logging.Handler):
@@ -113,46 +113,119 @@ def test_drops_still_unreported_at_stop_are_reported_before_exit() -> None:
     assert sink.messages[-1] == "dropped 5 log records because the log queue was full (INFO: 5)"
 
 
+class ManualClock:
+    """The writer's clock, moved only by the work a test's sink says it did."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CostlyFormatter(logging.Formatter):
+    """Formats a record and charges ``cost`` seconds of work to the clock; logs what happened."""
+
+    def __init__(self, clock: ManualClock, events: list[str], cost: float) -> None:
+        super().__init__("%(message)s")
+        self.clock, self.events, self.cost = clock, events, cost
+
+    def format(self, record: logging.LogRecord) -> str:
+        self.clock.now += self.cost
+        self.events.append("format")
+        return super().format(record)
+
+
+class EventPause(PauseCounter):
+    def __init__(self, events: list[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    def __call__(self, seconds: float) -> None:
+        self.events.append("pause")
+        super().__call__(seconds)
+
+
+def costly_writer(
+    queue: RecordQueue, cost: float
+) -> tuple[Writer, BatchCounter, EventPause, list[str]]:
+    """A writer whose sink formats each record in ``cost`` seconds of its (manual) clock."""
+    events: list[str] = []
+    clock = ManualClock()
+    sink = BatchCounter()
+    sink.setFormatter(CostlyFormatter(clock, events, cost))
+    pause = EventPause(events)
+    writer = Writer(queue, Dispatcher([sink], stderr=io.StringIO()), pause=pause, clock=clock)
+    writer.start()
+    return writer, sink, pause, events
+
+
+def work_between_pauses(events: list[str]) -> list[int]:
+    """How many records were formatted in each stretch between two pauses."""
+    stretches, formatted = [], 0
+    for event in events:
+        if event == "pause":
+            stretches.append(formatted)
+            formatted = 0
+        else:
+            formatted += 1
+    return [*stretches, formatted]
+
+
+def wait_for(sink: BatchCounter, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(sink.messages) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(sink.messages) == n
+
+
+class TestGilBudget:
+    def test_a_steady_backlog_pauses_after_each_budget_even_inside_a_batch(self) -> None:
+        """Records costing 0.1 ms each: a pause every few records, though a write holds 64."""
+        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
+        for i in range(1_000):
+            queue.put(entry(str(i)), logging.INFO)
+        writer, sink, _, events = costly_writer(queue, cost=0.0001)
+        wait_for(sink, 1_000)
+        assert max(work_between_pauses(events)) <= BUDGET_S / 0.0001 + CHECK_EVERY
+        assert max(sink.batches) == BATCH_SIZE  # the pauses do not depend on the write size
+        assert sink.messages == [str(i) for i in range(1_000)]
+        stop(queue, writer)
+
+    def test_cheap_records_are_not_paused_for_after_every_batch(self) -> None:
+        """Records costing 1 µs: 64 of them are far below the budget, so pauses are rare."""
+        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
+        for i in range(2_048):
+            queue.put(entry(str(i)), logging.INFO)
+        writer, sink, pause, _ = costly_writer(queue, cost=0.000001)
+        wait_for(sink, 2_048)
+        assert pause.calls <= 2_048 * 0.000001 / BUDGET_S + 1
+        stop(queue, writer)
+
+
 class TestDrainSpeed:
-    def test_a_flush_drains_the_backlog_without_pausing_between_batches(self) -> None:
-        """With a flush waiting, 8,000 queued records are written with no yield between batches."""
+    def test_a_flush_drains_the_backlog_without_pausing(self) -> None:
+        """With a flush waiting, 8,000 costly records are written with no pause at all."""
         queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
         for i in range(8_000):
             queue.put(entry(str(i)), logging.INFO)
         marker = Marker("flush")
         queue.put_marker(marker)
-        sink, pause = BatchCounter(), PauseCounter()
-        writer = run_writer(queue, sink, pause)
+        writer, sink, pause, _ = costly_writer(queue, cost=0.0001)
         assert marker.done.wait(timeout=30)
         assert len(sink.messages) == 8_000
         assert pause.calls == 0
         assert len(sink.batches) <= 8_000 // DRAIN_BATCH_SIZE + 1  # few writes, few GIL hand-offs
         stop(queue, writer)
 
-    def test_stop_drains_the_backlog_without_pausing_between_batches(self) -> None:
+    def test_stop_drains_the_backlog_without_pausing(self) -> None:
         """stop() writes what is queued at full speed."""
         queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
         for i in range(8_000):
             queue.put(entry(str(i)), logging.INFO)
-        sink, pause = BatchCounter(), PauseCounter()
         queue.close()
         queue.put_marker(Marker("stop"))
-        writer = run_writer(queue, sink, pause)
+        writer, sink, pause, _ = costly_writer(queue, cost=0.0001)
         assert writer.join(timeout=30)
         assert len(sink.messages) == 8_000
         assert pause.calls == 0
-
-    def test_a_steady_backlog_still_yields_between_batches(self) -> None:
-        """With no flush or stop waiting, the writer pauses between batches for the callers."""
-        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
-        for i in range(1_000):
-            queue.put(entry(str(i)), logging.INFO)
-        sink, pause = BatchCounter(), PauseCounter()
-        writer = run_writer(queue, sink, pause)
-        deadline = time.monotonic() + 30
-        while len(sink.messages) < 1_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(sink.messages) == 1_000
-        assert pause.calls >= 1_000 // BATCH_SIZE - 1
-        assert max(sink.batches) <= BATCH_SIZE
-        stop(queue, writer)

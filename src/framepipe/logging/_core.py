@@ -19,7 +19,7 @@ from framepipe.logging._capture import (
     may_change,
     normalize_exc_info,
 )
-from framepipe.logging._dispatch import Dispatcher, build_record, needs_fields
+from framepipe.logging._dispatch import Dispatcher, Item, needs_fields
 from framepipe.logging._levels import level_name
 from framepipe.logging._queue import CLOSED, EVICTED, FULL, Marker, RecordQueue
 from framepipe.logging._writer import Writer, stderr_note
@@ -158,9 +158,29 @@ class AsyncCore(Core):
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
         queue = self.queue
-        if len(queue.items) >= queue.soft_limit and queue.drop_at_once(level):
-            return  # refused before anything is captured
-        queue.put(self._entry(level, name, msg, args, exc_info, stacklevel, extra), level)
+        items = queue.items
+        if len(items) >= queue.soft_limit:
+            if not queue.drop_at_once(level):  # refused before anything is captured, or ...
+                queue.put_overflow(  # ... a record that may use the reserve, evict or wait
+                    self._entry(level, name, msg, args, exc_info, stacklevel, extra), level
+                )
+            return
+        # RecordQueue.put's fast path and _entry, written out: this runs for every record.
+        if args and not _immutable(map(type, args)) and may_change(args):
+            msg, args = freeze_args(msg, args)
+        items.append((
+            _time(), level, name, msg, args,
+            normalize_exc_info(exc_info) if exc_info else None,
+            _get_ident(),
+            find_caller(stacklevel + 1) if self.need_caller else None,
+            _current_thread().name if self.need_thread_name else None,
+            dict(extra) if extra else None,
+        ))
+        next(queue.accepted_counter)
+        if queue.writer_idle and (
+            len(items) >= queue.wake_backlog or level >= queue.protect_level
+        ):
+            queue.wake()
 
     def submit_record(self, record: logging.LogRecord) -> None:
         """Enqueue a record built by a plain ``logging`` logger, without formatting it."""
@@ -256,22 +276,20 @@ class SyncCore(Core):
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
-        entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra)
-        self._write(build_record(entry))
+        self._write(self._entry(level, name, msg, args, exc_info, stacklevel, extra), level)
 
     def submit_record(self, record: logging.LogRecord) -> None:
-        self._write(record)
+        self._write(record, record.levelno)
 
-    def _write(self, record: logging.LogRecord) -> None:
+    def _write(self, item: Item, level: int) -> None:
         with self._lock:
             if self.stopped:
                 self.dropped += 1
-                level = record.levelno
                 self.dropped_by_level[level] = self.dropped_by_level.get(level, 0) + 1
                 self._note_discard_after_stop()
                 return
             self.accepted += 1
-            self.dispatcher.emit([record])
+            self.dispatcher.emit([item])
 
     def flush(self, timeout: float = 5.0) -> bool:
         with self._lock:

@@ -1,4 +1,4 @@
-"""Turning captured entries into ``LogRecord``s and handing them to the sinks.
+"""Turning captured entries into lines and records, and handing them to the sinks.
 
 Runs on the writer thread in async mode and on the caller's thread in sync mode. A failing sink is
 counted in ``errors`` and reported once on stderr; it never raises into the thread that called.
@@ -7,23 +7,28 @@ counted in ``errors`` and reported once on stderr; it never raises into the thre
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
-import threading
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from framepipe.logging._capture import Entry
-from framepipe.logging._levels import level_name
-from framepipe.logging._sinks import BatchWriteError
+from framepipe.logging._fastformat import CompiledFormat, compile_format, format_key
+from framepipe.logging._records import build_record
+from framepipe.logging._sinks import BatchRotatingFileHandler, BatchWriteError
 
-__all__ = ["Dispatcher", "build_record", "needs_fields"]
+__all__ = ["Dispatcher", "Item", "build_record", "needs_fields"]
+
+# What the writer hands over: a captured entry, or a record from a plain ``logging`` logger.
+Item = Entry | logging.LogRecord
 
 _CALLER_FIELDS = re.compile(r"(pathname|filename|module|funcName|lineno)\b")
 _THREAD_NAME_FIELD = re.compile(r"threadName\b")
-_START_TIME = getattr(logging, "_startTime", 0.0)
+# Records formatted between two looks at the writer's time budget (see Writer.checkpoint).
+CHECK_EVERY = 8
+# Handler attributes that, set on the instance, change what a line is: no fast path then.
+_HANDLER_OVERRIDES = ("format", "filter", "handle", "emit", "write_lines")
 
 
 def needs_fields(handlers: Iterable[logging.Handler]) -> tuple[bool, bool]:
@@ -36,45 +41,29 @@ def needs_fields(handlers: Iterable[logging.Handler]) -> tuple[bool, bool]:
     return caller, thread_name
 
 
-def _thread_name(ident: int) -> str:
-    thread = threading._active.get(ident)  # type: ignore[attr-defined]
-    return thread.name if thread is not None else f"Thread-{ident}"
+class _Batch:
+    """The items of one ``emit``, with their ``LogRecord``s built only when a sink needs one."""
 
+    __slots__ = ("dispatcher", "items", "records", "unbuildable")
 
-def _process_name() -> str:
-    # As LogRecord does: ask multiprocessing only if the program already uses it.
-    mp = sys.modules.get("multiprocessing")
-    if mp is None:
-        return "MainProcess"
-    try:
-        return str(mp.current_process().name)
-    except Exception:
-        return "MainProcess"
+    def __init__(self, items: Sequence[Item], dispatcher: Dispatcher) -> None:
+        self.items = items
+        self.dispatcher = dispatcher
+        self.records: dict[int, logging.LogRecord] = {}
+        self.unbuildable: set[int] = set()  # malformed entries: an error each, for every sink
 
-
-def build_record(entry: Entry) -> logging.LogRecord:
-    """Build the ``LogRecord`` for a captured entry, as ``Logger.makeRecord`` would have."""
-    created, levelno, name, msg, args, exc_info, ident, caller, thread_name, extra = entry
-    pathname, lineno, func = caller if caller is not None else ("", 0, "")
-    filename = os.path.basename(pathname)
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    record_args: Any = args
-    if len(args) == 1 and isinstance(args[0], dict) and args[0]:
-        record_args = args[0]
-    record.__dict__.update(
-        name=name, msg=msg, args=record_args, levelname=level_name(levelno), levelno=levelno,
-        pathname=pathname, filename=filename, module=os.path.splitext(filename)[0],
-        exc_info=exc_info, exc_text=None, stack_info=None, lineno=lineno, funcName=func,
-        created=created, msecs=int((created - int(created)) * 1000) + 0.0,
-        relativeCreated=(created - _START_TIME) * 1000, thread=ident,
-        threadName=thread_name if thread_name is not None else _thread_name(ident),
-        processName=_process_name(), process=os.getpid(), taskName=None,
-    )
-    if extra:
-        for key, value in extra.items():
-            if key not in record.__dict__:
-                record.__dict__[key] = value
-    return record
+    def record(self, i: int) -> logging.LogRecord | None:
+        item = self.items[i]
+        if isinstance(item, logging.LogRecord):
+            return item
+        record = self.records.get(i)
+        if record is None and i not in self.unbuildable:
+            try:
+                record = self.records[i] = build_record(item)
+            except Exception as exc:  # a malformed entry (a bug upstream) costs one error
+                self.unbuildable.add(i)
+                self.dispatcher.report(WRITER_ITSELF, exc)
+        return record
 
 
 class Dispatcher:
@@ -95,6 +84,7 @@ class Dispatcher:
         self._reported: set[int] = set()
         self._reported_bad_record = False
         self._failed = False
+        self._compiled: dict[int, tuple[tuple[Any, ...], CompiledFormat | None]] = {}
         # Sinks that take formatted lines in a batch (duck-typed, like BatchRotatingFileHandler).
         self._line_sinks = {
             id(h) for h in self.handlers if callable(getattr(h, "write_lines", None))
@@ -107,30 +97,45 @@ class Dispatcher:
             own = getattr(own, "handlers_own", own)
             handler.handleError = self._make_error_hook(handler, own)  # type: ignore[method-assign]
 
-    def emit(self, records: Sequence[logging.LogRecord], *, count: bool = True) -> None:
-        """Hand ``records`` to every sink; ``count=False`` for the logger's own notices."""
-        failed: set[int] = set()  # positions of records some sink could not take
+    def emit(
+        self, items: Sequence[Item], *, count: bool = True,
+        checkpoint: Callable[[], None] | None = None,
+    ) -> None:
+        """Hand ``items`` to every sink; ``count=False`` for the logger's own notices.
+
+        ``checkpoint`` is called every ``CHECK_EVERY`` records while they are formatted: the
+        writer's chance to give the GIL away in the middle of a batch.
+        """
+        batch = _Batch(items, self)
+        failed: set[int] = set()  # positions of items some sink could not take
         for handler in self.handlers:
             if id(handler) in self._line_sinks:
-                failed.update(self._emit_lines(handler, records))
+                failed.update(self._emit_lines(handler, batch, checkpoint))
             else:
-                failed.update(self._emit_each(handler, records))
+                failed.update(self._emit_each(handler, batch, checkpoint))
+        failed |= batch.unbuildable
         if count:
-            self.written += len(records) - len(failed)
+            self.written += len(items) - len(failed)
             self.errors += len(failed)
 
-    def _emit_lines(self, handler: Any, records: Sequence[logging.LogRecord]) -> list[int]:
-        """Format each record for ``handler`` on its own, then write the good lines at once."""
+    def _emit_lines(
+        self, handler: Any, batch: _Batch, checkpoint: Callable[[], None] | None
+    ) -> list[int]:
+        """Format each item for ``handler`` on its own, then write the good lines at once.
+
+        Plain entries go straight from the entry to the line when the handler allows it
+        (``_fast_format``); anything else goes through its ``LogRecord`` and the handler.
+        """
         failed: list[int] = []
-        lines: list[str] = []
-        positions: list[int] = []
-        for i, record in enumerate(records):
-            line = self._format_one(handler, record)
-            if line is None:
-                failed.append(i)
-            elif line:
-                lines.append(line)
-                positions.append(i)
+        fast = self._fast_format(handler, getattr(handler, "terminator", "\n"))
+        if fast is not None:
+            fast.reset()
+        lines = self._all_fast(handler, fast, batch.items, checkpoint)
+        positions: Sequence[int]
+        if lines is not None:
+            positions = range(len(lines))
+        else:
+            lines, positions, failed = self._each_line(handler, fast, batch, checkpoint)
         if lines:
             try:
                 handler.write_lines(lines)
@@ -141,6 +146,108 @@ class Dispatcher:
                 self.report(handler, exc)
                 failed.extend(positions)
         return failed
+
+    def _all_fast(
+        self, handler: Any, fast: CompiledFormat | None, items: Sequence[Item],
+        checkpoint: Callable[[], None] | None,
+    ) -> list[str] | None:
+        """Every item's line by the compiled format, or None if one needs ``_each_line``.
+
+        The common case costs one ``map`` per chunk; a record that is not plain, fails or
+        cannot be encoded sends the whole batch through ``_each_line``, which finds it.
+        """
+        if fast is None or handler.level > logging.NOTSET:
+            return None
+        lines: list[str] = []
+        fast_format = fast.format
+        try:
+            for start in range(0, len(items), CHECK_EVERY):
+                lines += map(fast_format, items[start:start + CHECK_EVERY])
+                if checkpoint is not None:
+                    checkpoint()
+        except Exception:
+            return None
+        check_line = getattr(handler, "check_encodable", None)
+        if check_line is not None and not all(map(str.isascii, lines)):
+            try:
+                for line in lines:
+                    if not line.isascii():
+                        check_line(line)
+            except Exception:
+                return None
+        return lines
+
+    def _each_line(
+        self, handler: Any, fast: CompiledFormat | None, batch: _Batch,
+        checkpoint: Callable[[], None] | None,
+    ) -> tuple[list[str], list[int], list[int]]:
+        """The lines, their items' positions, and the positions of records that failed."""
+        failed: list[int] = []
+        lines: list[str] = []
+        positions: list[int] = []
+        fast_format = fast.format if fast is not None else None
+        level = handler.level
+        check_line = getattr(handler, "check_encodable", None)
+        for i, item in enumerate(batch.items):
+            if checkpoint is not None and i % CHECK_EVERY == CHECK_EVERY - 1:
+                checkpoint()
+            line: str | None
+            if (
+                fast_format is not None and item.__class__ is tuple and len(item) == 10
+                and item[5] is None and item[9] is None  # no exception info, no extra
+            ):
+                if item[1] < level:
+                    continue
+                try:
+                    line = fast_format(item)
+                except Exception as exc:
+                    self._report_bad_item(batch, i, exc)
+                    failed.append(i)
+                    continue
+            else:
+                record = batch.record(i)
+                if record is None:
+                    continue  # unbuildable: counted once for the batch
+                line = self._format_one(handler, record)
+                if line is None:
+                    failed.append(i)
+                    continue
+                if not line:
+                    continue
+            if check_line is not None and not line.isascii():
+                try:
+                    check_line(line)
+                except Exception as exc:  # e.g. a lone surrogate: this line only
+                    self._report_bad_item(batch, i, exc)
+                    failed.append(i)
+                    continue
+            lines.append(line)
+            positions.append(i)
+        return lines, positions, failed
+
+    def _fast_format(self, handler: logging.Handler, terminator: str) -> CompiledFormat | None:
+        """The compiled format for framepipe's file sink as it is set up now, else None.
+
+        Only the exact ``BatchRotatingFileHandler``, with no filter and nothing overridden on
+        the instance: then a line is ``formatter.format(record) + terminator`` and nothing else.
+        """
+        if (
+            type(handler) is not BatchRotatingFileHandler
+            or handler.filters
+            or any(name in vars(handler) for name in _HANDLER_OVERRIDES)
+        ):
+            return None
+        key = format_key(handler.formatter, terminator)
+        cached = self._compiled.get(id(handler))
+        if cached is None or cached[0] != key:
+            compiled = compile_format(handler.formatter, terminator)
+            cached = self._compiled[id(handler)] = (key, compiled)
+        return cached[1]
+
+    def _report_bad_item(self, batch: _Batch, i: int, exc: Exception) -> None:
+        record = batch.record(i)
+        if record is not None:
+            self.report_bad_record(record, exc)
 
     def _format_one(self, handler: logging.Handler, record: logging.LogRecord) -> str | None:
         """The line ``handler`` writes for ``record``: "" if it does not want it, None if bad."""
@@ -153,10 +260,15 @@ class Dispatcher:
             return None
 
     def _emit_each(
-        self, handler: logging.Handler, records: Sequence[logging.LogRecord]
+        self, handler: logging.Handler, batch: _Batch, checkpoint: Callable[[], None] | None
     ) -> list[int]:
         failed: list[int] = []
-        for i, record in enumerate(records):
+        for i in range(len(batch.items)):
+            if checkpoint is not None and i % CHECK_EVERY == CHECK_EVERY - 1:
+                checkpoint()
+            record = batch.record(i)
+            if record is None:
+                continue  # unbuildable: counted once for the batch
             self._failed = False
             try:
                 handler.handle(record)
@@ -245,6 +357,16 @@ class Dispatcher:
                     vars(handler).pop("handleError")
                 else:
                     vars(handler)["handleError"] = hook.handlers_own
+
+
+class _WriterItself(logging.Handler):
+    """Stands for the writer in reports of its own failures (not a sink's)."""
+
+    def __repr__(self) -> str:
+        return "<framepipe log writer>"
+
+
+WRITER_ITSELF = _WriterItself()
 
 
 def _message_fails(record: logging.LogRecord) -> bool:

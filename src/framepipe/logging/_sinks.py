@@ -51,11 +51,16 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
         written = 0
         with self.lock:  # type: ignore[union-attr]
             try:
-                size = os.fstat(self._open_stream().fileno()).st_size if self.maxBytes > 0 else 0
+                stream = self._open_stream()  # before encoding: its encoding is the one used
+                data = self._encode("".join(lines))
+                size = os.fstat(stream.fileno()).st_size if self.maxBytes > 0 else 0
+                if self.maxBytes <= 0 or size + len(data) <= self.maxBytes:
+                    written += self._write(lines, data)  # the common case: no rollover
+                    return
                 start = 0
                 for end, line in enumerate(lines):
                     n = len(line) if line.isascii() else len(self._encode(line))
-                    if self.maxBytes > 0 and size > 0 and size + n > self.maxBytes:
+                    if size > 0 and size + n > self.maxBytes:
                         written += self._write(lines[start:end])
                         start = end
                         self.doRollover()
@@ -66,6 +71,16 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
                 raise BatchWriteError(written + partial.lines, partial.cause) from partial.cause
             except Exception as exc:
                 raise BatchWriteError(written, exc) from exc
+
+    def check_encodable(self, line: str) -> None:
+        """Raise ``UnicodeEncodeError`` if ``line`` cannot be written in the file's encoding.
+
+        A line that cannot be encoded (a lone surrogate in utf-8) must be refused on its own: in
+        a batch it would fail the whole write.
+        """
+        with self.lock:  # type: ignore[union-attr]
+            self._open_stream()
+            self._encode(line)
 
     def emit(self, record: logging.LogRecord) -> None:
         """One record, as any ``logging.Handler``: through the same unbuffered write."""
@@ -84,8 +99,8 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
         encoding = getattr(stream, "encoding", None) or "utf-8"
         return text.encode(encoding, getattr(stream, "errors", None) or "strict")
 
-    def _write(self, lines: Sequence[str]) -> int:
-        """Write ``lines`` with one ``write``; return how many were written."""
+    def _write(self, lines: Sequence[str], data: bytes | None = None) -> int:
+        """Write ``lines`` (``data``: already encoded) with one ``write``; return how many."""
         if not lines:
             return 0
         stream = self._open_stream()
@@ -96,7 +111,8 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
             stream.write("".join(lines))  # buffered: a failed write may still land later
             stream.flush()
             return len(lines)
-        data = self._encode("".join(lines))
+        if data is None:
+            data = self._encode("".join(lines))
         done = 0
         while done < len(data):
             try:

@@ -1,4 +1,4 @@
-"""The writer thread: drains the queue in batches, builds records, writes, reports drops."""
+"""The writer thread: drains the queue in batches, writes them, reports drops."""
 
 from __future__ import annotations
 
@@ -8,20 +8,22 @@ import threading
 import time
 from collections.abc import Callable
 
-from framepipe.logging._dispatch import Dispatcher, build_record
+from framepipe.logging._dispatch import WRITER_ITSELF, Dispatcher, Item
 from framepipe.logging._levels import level_name
 from framepipe.logging._queue import EVICTED, FULL, Marker, RecordQueue
 
 __all__ = ["Writer"]
 
-# Entries per batch: one write per batch pays off already at a few dozen records, and building
-# and formatting 64 records holds the GIL for well under a millisecond, so a frame loop waiting
-# for the GIL behind a backlog waits that long and not a whole 5 ms switch interval.
+# Entries per batch (and so per write) in the steady state: one write per batch pays off already
+# at a few dozen records. How long the writer holds the GIL is bounded separately (BUDGET_S).
 BATCH_SIZE = 64
 # Entries per batch while a flush or stop waits: each write releases the GIL, and beside busy
 # Python threads winning it back costs a switch interval, so fewer, larger writes drain faster.
 DRAIN_BATCH_SIZE = 1024
-# Steady-state pause between batches: hands the GIL to a waiting frame loop (see _drain_once).
+# Steady-state work between two pauses, in seconds of wall time: a frame loop waiting for the
+# GIL behind a backlog waits about this long, not a whole 5 ms switch interval.
+BUDGET_S = 0.0005
+# The pause that hands the GIL to a waiting thread; sleep(0) does not let it win reliably.
 PAUSE_S = 0.00005
 DROP_REPORTER_NAME = "framepipe.logging"
 
@@ -29,20 +31,25 @@ DROP_REPORTER_NAME = "framepipe.logging"
 class Writer:
     """Owns the thread that turns queued entries into written records.
 
-    One pass: take a batch, build each record on its own, hand the records to the dispatcher
-    (which formats each and writes the batch), handle markers in queue order. In the steady
-    state it pauses ``PAUSE_S`` between batches; while a flush or stop waits it drains at full
-    speed, since the caller of ``flush()``/``stop()`` is waiting for exactly that.
+    One pass: take a batch, hand its entries to the dispatcher (which formats each on its own
+    and writes the batch), handle markers in queue order. In the steady state the writer pauses
+    ``PAUSE_S`` whenever it has worked ``BUDGET_S`` since its last pause -- between batches or in
+    the middle of one, however many records a write holds. While a flush or stop waits it drains
+    at full speed, since the caller of ``flush()``/``stop()`` is waiting for exactly that.
     """
 
     def __init__(
         self, queue: RecordQueue, dispatcher: Dispatcher,
         pause: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.queue = queue
         self.dispatcher = dispatcher
         self.thread: threading.Thread | None = None
         self._pause = pause
+        self._clock = clock
+        self._worked_since = clock()
+        self._marker_in_batch = False
         self._reported_drops = 0
         self._reported_by_level: dict[int, int] = {}
         self._stop_requested = False
@@ -62,7 +69,9 @@ class Writer:
         self.queue.writer_ident = threading.get_ident()
         try:
             while not self._stop_requested:
-                self.queue.wait_for_items()
+                if not self.queue.items:
+                    self.queue.wait_for_items()
+                    self._worked_since = self._clock()  # waiting released the GIL
                 self._drain_once()
             # Entries that raced with stop(): write them too.
             while self.queue.items:
@@ -74,49 +83,46 @@ class Writer:
                 if isinstance(item, Marker):
                     item.done.set()
 
+    def checkpoint(self) -> None:
+        """Pause if the steady-state budget is spent; never while a flush or stop waits."""
+        if self._clock() - self._worked_since < BUDGET_S:
+            return
+        if not (self._marker_in_batch or self.queue.draining()):
+            self._pause(PAUSE_S)
+        self._worked_since = self._clock()
+
     def _drain_once(self) -> None:
-        draining = self.queue.draining()
-        batch = self.queue.take(DRAIN_BATCH_SIZE if draining else BATCH_SIZE)
+        taken = self.queue.markers_taken
+        batch = self.queue.take(DRAIN_BATCH_SIZE if self.queue.draining() else BATCH_SIZE)
         if not batch:
             return
+        # A flush or stop in this batch is still waiting until the batch is done.
+        self._marker_in_batch = self.queue.markers_taken > taken
         accounted = self.dispatcher.written + self.dispatcher.errors
         try:
             self._process(batch)
         except Exception as exc:  # a bug here must not kill the thread or strand a flush()
-            self.dispatcher.report(_WRITER_ITSELF, exc)
+            self.dispatcher.report(WRITER_ITSELF, exc)
             self._settle(batch, accounted)
+        self._marker_in_batch = False
         self._report_drops()
-        # Give the GIL away between batches so a backlog never stalls a frame loop for a whole
-        # switch interval; sleep(0) is not enough for a waiting thread to win the GIL reliably.
-        if self.queue.items and not self.queue.draining():
-            self._pause(PAUSE_S)
+        if self.queue.items:
+            self.checkpoint()
 
     def _process(self, batch: list[object]) -> None:
-        records: list[logging.LogRecord] = []
+        items: list[Item] = []
         for item in batch:
-            if isinstance(item, Marker):
-                self._write(records)
-                records = []
+            if item.__class__ is Marker:
+                self._write(items)
+                items = []
                 self._handle_marker(item)
-                continue
-            record = self._build_one(item)
-            if record is not None:
-                records.append(record)
-        self._write(records)
+            else:
+                items.append(item)  # type: ignore[arg-type]
+        self._write(items)
 
-    def _build_one(self, item: object) -> logging.LogRecord | None:
-        """The record for one entry; None (counted) if the entry is malformed."""
-        if isinstance(item, logging.LogRecord):
-            return item
-        try:
-            return build_record(item)  # type: ignore[arg-type]
-        except Exception as exc:  # one malformed entry costs one error, not the batch
-            self._count_failure(exc)
-            return None
-
-    def _write(self, records: list[logging.LogRecord]) -> None:
-        if records:
-            self.dispatcher.emit(records)
+    def _write(self, items: list[Item]) -> None:
+        if items:
+            self.dispatcher.emit(items, checkpoint=self.checkpoint)
 
     def _handle_marker(self, marker: Marker) -> None:
         if marker.kind == "stop":
@@ -124,10 +130,6 @@ class Writer:
         else:
             self.dispatcher.flush()
         marker.done.set()
-
-    def _count_failure(self, exc: Exception) -> None:
-        self.dispatcher.errors += 1
-        self.dispatcher.report(_WRITER_ITSELF, exc)
 
     def _settle(self, batch: list[object], accounted: int) -> None:
         """After an unexpected failure: count the batch's unaccounted records, release markers."""
@@ -163,14 +165,6 @@ class Writer:
         if self.thread is not None:
             self.thread.join(timeout)
         return not self.running
-
-
-class _WriterItself(logging.Handler):
-    def __repr__(self) -> str:
-        return "<framepipe log writer>"
-
-
-_WRITER_ITSELF = _WriterItself()
 
 
 def stderr_note(text: str) -> None:
