@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from framepipe.bench.baselines import STDLIB_QUEUE_SIZE
 from framepipe.bench.modes import (
     MODES,
-    STDLIB_QUEUE_SIZE,
     Counts,
     Mode,
     NoLogging,

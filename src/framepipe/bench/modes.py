@@ -8,8 +8,6 @@ package cannot be imported is reported as skipped (``unavailable_reason``), not 
 
 from __future__ import annotations
 
-import logging
-import logging.handlers
 import queue
 import time
 from collections.abc import Callable
@@ -18,13 +16,18 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from framepipe.bench.baselines import (
+    STDLIB_QUEUE_SIZE,
+    StdlibQueueLogger,
+    stdlib_queue_logger,
+    stop_listener,
+)
 from framepipe.bench.loop import LOG_TEMPLATE, LogCall
 from framepipe.bench.sinks import CountingHandler
 
 __all__ = [
     "DEFAULT_MODE_NAMES",
     "MODES",
-    "STDLIB_QUEUE_SIZE",
     "Counts",
     "FramepipeMode",
     "LogTarget",
@@ -37,8 +40,6 @@ __all__ = [
     "parse_modes",
 ]
 
-# The classic design's bounded queue, the same size as framepipe's default.
-STDLIB_QUEUE_SIZE = 10_000
 _POLL_S = 0.002
 _LOGGER_NAME = "framepipe.bench"
 
@@ -147,27 +148,6 @@ class FramepipeMode(Mode):
         return Counts(written=int(stats["written"]), dropped=int(stats["dropped"]))
 
 
-class _StoppableListener(logging.handlers.QueueListener):
-    """``QueueListener`` whose stop waits at most ``timeout`` for the writer thread."""
-
-    def stop_within(self, timeout: float) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        self.enqueue_sentinel()
-        thread.join(timeout)
-        self._thread = None
-
-
-class _CountingQueueHandler(logging.handlers.QueueHandler):
-    """The stdlib ``QueueHandler``; a full queue counts a drop instead of printing a traceback."""
-
-    dropped = 0
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        self.dropped += 1
-
-
 class _QueueMode(Mode):
     """Shared drain/stop of the modes that count drops in a queue handler and writes in the sink."""
 
@@ -201,29 +181,18 @@ class StdlibQueueMode(_QueueMode):
     def __init__(self, stop_timeout: float = 10.0) -> None:
         super().__init__()
         self._stop_timeout = stop_timeout
-        self._logger = logging.getLogger(f"{_LOGGER_NAME}.stdlib_queue")
-        self._handler: _CountingQueueHandler | None = None
-        self._listener: _StoppableListener | None = None
+        self._baseline: StdlibQueueLogger | None = None
 
     def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
-        records: queue.Queue[Any] = queue.Queue(STDLIB_QUEUE_SIZE)
-        handler = _CountingQueueHandler(records)
-        listener = _StoppableListener(records, sink)
-        self._sink, self._handler, self._listener = sink, handler, listener
-        self._dropped = lambda: handler.dropped
-        self._logger.propagate = False  # private: nothing reaches the root logger's handlers
-        self._logger.setLevel(logging.INFO)
-        self._logger.addHandler(handler)
-        listener.start()
-        return LogTarget(info=self._logger.info)
+        baseline = stdlib_queue_logger(f"{_LOGGER_NAME}.stdlib_queue", sink)
+        self._sink, self._baseline = sink, baseline
+        self._dropped = lambda: baseline.dropped or 0
+        return LogTarget(info=baseline.logger.info)
 
     def stop(self) -> Counts:
-        if self._handler is not None:
-            self._logger.removeHandler(self._handler)
-            self._handler = None
-        if self._listener is not None:
-            self._listener.stop_within(self._stop_timeout)
-            self._listener = None
+        baseline, self._baseline = self._baseline, None
+        if baseline is not None:
+            baseline.stop(self._stop_timeout)
         return self._counts()
 
 
@@ -273,10 +242,8 @@ class PicologgingMode(_QueueMode):
             self._logger.removeHandler(self._handler)
             self._handler = None
         listener, self._listener = self._listener, None
-        if listener is not None and listener._thread is not None:
-            listener.enqueue_sentinel()
-            listener._thread.join(self._stop_timeout)
-            listener._thread = None
+        if listener is not None:
+            stop_listener(listener, self._stop_timeout)
         return self._counts()
 
 
