@@ -30,9 +30,10 @@ import tempfile
 FLOOD, BURST, DROPS = 1_000_000, 200_000, 100_000
 
 CHILD = r"""
-import contextlib, gc, io, json, logging, logging.handlers, os, queue, sys, tempfile
+import contextlib, gc, io, json, logging, os, sys, tempfile
 import threading, time
 import psutil
+from framepipe.bench.baselines import classic_file_handler, stdlib_queue_logger
 from framepipe.logging import configure
 
 design, scenario, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -58,16 +59,10 @@ elif design == "no-op+thread":  # ... beside a Python thread doing a log writer'
     info = lambda *args: None
     finish = lambda: (stop.set(), busy_thread.join(5))
 else:
-    handler = logging.FileHandler(os.path.join(tmp, "stdlib.txt"))
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
-    records = queue.Queue(queue_size)
-    logger = logging.getLogger("stress")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(logging.handlers.QueueHandler(records))
-    listener = logging.handlers.QueueListener(records, handler)
-    listener.start()
-    info, finish = logger.info, listener.stop
+    # the stdlib's own full-queue reaction (a traceback per record) is part of what it costs
+    sink = classic_file_handler(os.path.join(tmp, "stdlib.txt"))
+    stdlib = stdlib_queue_logger("stress", sink, size=queue_size, count_drops=False)
+    info, finish = stdlib.logger.info, stdlib.stop
 
 result = {}
 if scenario == "flood":

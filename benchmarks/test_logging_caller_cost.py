@@ -9,13 +9,12 @@ fills and every call measured is an accepted one. Divide the reported times by C
 from __future__ import annotations
 
 import logging
-import logging.handlers
-import queue
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
+from framepipe.bench.baselines import classic_file_handler, stdlib_queue_logger
 from framepipe.logging import configure
 
 CALLS = 500  # records per round
@@ -33,8 +32,7 @@ def _logs(info: Callable[..., None]) -> Callable[[], None]:
 
 @pytest.fixture
 def file_handler(tmp_path) -> Iterator[logging.Handler]:
-    handler = logging.FileHandler(tmp_path / "stdlib.txt")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s"))
+    handler = classic_file_handler(tmp_path / "stdlib.txt")
     yield handler
     handler.close()
 
@@ -58,18 +56,11 @@ def test_framepipe_sync(benchmark, tmp_path) -> None:
 
 def test_stdlib_queue_handler(benchmark, file_handler) -> None:
     """The classic design: QueueHandler + QueueListener over a bounded queue.Queue(10000)."""
-    records: queue.Queue[logging.LogRecord] = queue.Queue(10_000)
-    logger = logging.getLogger("bench.stdlib")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    logger.addHandler(logging.handlers.QueueHandler(records))
-    listener = logging.handlers.QueueListener(records, file_handler)
-    listener.start()
+    baseline = stdlib_queue_logger("bench.stdlib", file_handler, count_drops=False)
     try:
-        benchmark.pedantic(_logs(logger.info), setup=records.join, rounds=ROUNDS)
+        benchmark.pedantic(_logs(baseline.logger.info), setup=baseline.records.join, rounds=ROUNDS)
     finally:
-        listener.stop()
-        logger.handlers.clear()
+        baseline.stop()
 
 
 def test_framepipe_disabled_level(benchmark, tmp_path) -> None:
