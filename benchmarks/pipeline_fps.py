@@ -18,7 +18,6 @@ max(decode, process)``, for the clip at hand.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import os
@@ -26,14 +25,14 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 
+from framepipe._stats import gc_disabled
 from framepipe.pipeline.processors import Frame, Processor, get_processor
 from framepipe.pipeline.sources import open_source
 
@@ -130,19 +129,6 @@ def decode_all(path: Path) -> list[Frame]:
     return frames
 
 
-@contextmanager
-def gc_disabled() -> Iterator[None]:
-    """Keep the cyclic collector out of the timed region, as timeit does."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @dataclass(frozen=True)
 class Run:
     """One timed run: frames per second, and CPU seconds per wall second (cores kept busy)."""
@@ -157,7 +143,7 @@ def time_workload(
     cpu_clock: Callable[[], float] = time.process_time,
 ) -> Run:
     """Run ``workload`` once; return its frames per second and how many cores it kept busy."""
-    with gc_disabled():
+    with gc_disabled(collect=True):
         started, cpu_started = clock(), cpu_clock()
         frames = workload()
         elapsed, cpu = clock() - started, cpu_clock() - cpu_started
