@@ -17,8 +17,20 @@ import pytest
 
 from framepipe.bench.modes import MODES, NoLogging
 from framepipe.cli import main
+from mounts import tmpfs
 
 TINY = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "6", "--repeat", "2", "--quiet"]
+
+
+def _framepipe(*argv: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed command ``python -m framepipe ARGV`` to the end."""
+    return subprocess.run(
+        [sys.executable, "-m", "framepipe", *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize(
@@ -109,13 +121,7 @@ def test_plot_flag_writes_a_png(tmp_path: Path) -> None:
 
 def test_installed_command_reports_errors_without_traceback() -> None:
     """The console entry point behaves like ``main``: one line, exit 2."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "framepipe", "bench", "--sink", "slow:x"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = _framepipe("bench", "--sink", "slow:x")
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [
         "framepipe: error: argument --sink: sink must be file, fsync or slow:MS "
@@ -137,13 +143,7 @@ def test_a_source_that_is_not_a_video_fails_without_native_messages(
     """FFmpeg's and OpenCV's own messages stay off stderr: only the one error line is left."""
     source = tmp_path / name
     source.write_bytes(content)
-    completed = subprocess.run(
-        [sys.executable, "-m", "framepipe", *TINY[:1], "--source", str(source), "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    completed = _framepipe(*TINY[:1], "--source", str(source), "--quiet")
     assert completed.returncode == 2
     assert completed.stderr.splitlines() == [
         f"framepipe: error: not a video file: {source} (no decodable video stream)"
@@ -274,3 +274,25 @@ def test_an_output_that_is_the_source_is_refused_and_the_source_kept(
     assert "is the source file" in capsys.readouterr().err
     assert clip.read_bytes() == b"the only copy"
 
+
+def _fill(directory: Path) -> None:
+    """Write into ``directory`` until its file system has no block left."""
+    with pytest.raises(OSError, match="No space left on device"):
+        (directory / "filler").write_bytes(b"x" * (1 << 20))  # more than the 64k it holds
+
+
+@pytest.mark.parametrize(("flag", "name"), [("--json", "r.json"), ("--plot", "r.png")])
+def test_a_disk_that_fills_during_the_run_is_one_error_line_after_the_table(
+    tmp_path: Path, flag: str, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The output passed the checks, then the disk filled: exit 1, one line, no traceback."""
+    if flag == "--plot":
+        pytest.importorskip("matplotlib", reason="optional 'plot' extra not installed")
+    flags = ["--sink", "file", "--log-every", "1", "--modes", "async"]
+    with tmpfs(tmp_path / "small", "64k") as disk:
+        _fill(disk)  # an empty file still fits (the checks pass), its contents do not
+        output = disk / name
+        assert main([*TINY, *flags, flag, str(output)]) == 1
+    out, err = capsys.readouterr()
+    assert err == f"framepipe: error: cannot write {flag} {output}: No space left on device\n"
+    assert out.startswith("framepipe bench: ")  # the measurements were still shown

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 import pytest
 
-from framepipe._cli_support import argparse_type, positive_float, positive_int
+from framepipe._cli_support import (
+    add_budget_ms,
+    add_parsed_option,
+    argparse_type,
+    positive_float,
+    positive_int,
+)
 
 
 @pytest.mark.parametrize(("text", "value"), [("1", 1), ("30", 30)])
@@ -78,3 +85,40 @@ def test_print_out_reports_a_reader_that_went_away(monkeypatch: pytest.MonkeyPat
         broken.flush()  # no BrokenPipeError: the descriptor now leads to the null device
     monkeypatch.undo()
     assert print_out("summary") is True
+
+
+class TestAddParsedOption:
+    def test_the_value_is_what_the_parser_returns(self) -> None:
+        """The flag's text goes through the parser; absent, the default stands."""
+        parser = argparse.ArgumentParser()
+        add_parsed_option(parser, "--frames", positive_int, default=300, metavar="N", help="n")
+        assert parser.parse_args(["--frames", "12"]).frames == 12
+        assert parser.parse_args([]).frames == 300
+
+    def test_a_refused_value_is_a_usage_error_with_the_parsers_message(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Exit 2 and argparse's one usage line carrying the parser's own words."""
+        parser = argparse.ArgumentParser(prog="framepipe bench")
+        add_parsed_option(parser, "--repeat", positive_int, default=5, metavar="R", help="r")
+        with pytest.raises(SystemExit) as exited:
+            parser.parse_args(["--repeat", "0"])
+        assert exited.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --repeat: must be a positive integer, but got '0'" in err
+
+    def test_help_shows_the_metavar_and_the_text(self) -> None:
+        """--help lists the flag with its metavar and help text."""
+        parser = argparse.ArgumentParser()
+        add_parsed_option(parser, "--repeat", positive_int, default=5, metavar="R", help="runs")
+        assert re.search(r"--repeat R\s+runs", parser.format_help())
+
+    def test_the_budget_flag_takes_positive_milliseconds(self) -> None:
+        """--budget-ms MS: a positive, finite number; anything else is a usage error."""
+        parser = argparse.ArgumentParser()
+        add_budget_ms(parser, default=None, help="per-frame budget")
+        assert parser.parse_args(["--budget-ms", "20.5"]).budget_ms == 20.5
+        assert parser.parse_args([]).budget_ms is None
+        assert "--budget-ms MS" in parser.format_help()
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--budget-ms", "inf"])

@@ -2,7 +2,8 @@
 
 The argument types parse or raise ValueError saying what was expected; ``argparse_type`` turns
 such a parser into an argparse ``type=`` whose message argparse prints as the usage error (a
-plain ValueError would become "invalid <name> value").
+plain ValueError would become "invalid <name> value"). ``add_parsed_option`` adds a flag
+parsed that way, and ``add_budget_ms`` the per-frame budget both subcommands take.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ __all__ = [
     "EXIT_FAILURE",
     "EXIT_OK",
     "EXIT_USAGE",
+    "add_budget_ms",
+    "add_parsed_option",
     "argparse_type",
     "fail",
     "positive_float",
@@ -105,3 +108,25 @@ def argparse_type(parse: Callable[[str], T]) -> Callable[[str], T]:
 
     convert.__name__ = parse.__name__
     return convert
+
+
+def add_parsed_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    parse: Callable[[str], T],
+    *,
+    default: T | None,
+    metavar: str,
+    help: str,
+) -> None:
+    """Add ``flag`` whose text ``parse`` turns into the value; its ValueError is the usage error."""
+    parser.add_argument(
+        flag, type=argparse_type(parse), default=default, metavar=metavar, help=help
+    )
+
+
+def add_budget_ms(parser: argparse.ArgumentParser, *, default: float | None, help: str) -> None:
+    """Add ``--budget-ms MS``: the per-frame budget in milliseconds, positive and finite."""
+    add_parsed_option(
+        parser, "--budget-ms", positive_float, default=default, metavar="MS", help=help
+    )

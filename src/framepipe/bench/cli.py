@@ -6,17 +6,19 @@ import argparse
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 
 from framepipe._cli_support import (
+    EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
-    argparse_type,
+    add_budget_ms,
+    add_parsed_option,
     fail,
-    positive_float,
     positive_int,
 )
 from framepipe._native_logging import quiet_native_logging
@@ -31,6 +33,7 @@ from framepipe.pipeline.sources import SourceError
 
 __all__ = ["add_arguments", "run"]
 
+_DEFAULT_LOG_EVERY: tuple[int, ...] = (1, 10, 30)
 
 
 def _log_every_list(text: str) -> tuple[int, ...]:
@@ -62,48 +65,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"built-in processor run on every frame: {', '.join(PROCESSOR_NAMES)} "
         f"(default: {DEFAULT_PROCESSOR})",
     )
-    parser.add_argument(
-        "--frames",
-        type=argparse_type(positive_int),
-        default=300,
-        metavar="N",
-        help="frames per run (default: 300)",
-    )
-    parser.add_argument(
+    option = partial(add_parsed_option, parser)
+    option("--frames", positive_int, default=300, metavar="N", help="frames per run (default: 300)")
+    option(
         "--log-every",
-        type=argparse_type(_log_every_list),
-        default=(1, 10, 30),
+        _log_every_list,
+        default=_DEFAULT_LOG_EVERY,
         metavar="LIST",
         help="log every Nth frame, comma-separated rates (default: 1,10,30)",
     )
-    parser.add_argument(
+    option(
         "--sink",
-        type=argparse_type(_sink_list),
+        _sink_list,
         default=_sink_list("file,slow:5"),
         metavar="LIST",
         help="file, fsync (fsync per record) or slow:MS (MS ms per write) (default: file,slow:5)",
     )
-    parser.add_argument(
+    option(
         "--modes",
-        type=argparse_type(parse_modes),
+        parse_modes,
         default=list(DEFAULT_MODE_NAMES),
         metavar="LIST",
         help=f"among {','.join(DEFAULT_MODE_NAMES)}; 'none' (the baseline) is always run; "
         "modes whose package is missing are reported as skipped (default: all)",
     )
-    parser.add_argument(
+    option(
         "--repeat",
-        type=argparse_type(positive_int),
+        positive_int,
         default=5,
         metavar="R",
         help="runs per mode, interleaved A B C A B C ... (default: 5)",
     )
-    parser.add_argument(
-        "--budget-ms",
-        type=argparse_type(positive_float),
-        default=DEFAULT_BUDGET_MS,
-        metavar="MS",
-        help="per-frame budget (default: 33.3, i.e. 30 FPS)",
+    add_budget_ms(
+        parser, default=DEFAULT_BUDGET_MS, help="per-frame budget (default: 33.3, i.e. 30 FPS)"
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the full report as JSON")
     parser.add_argument("--plot", type=Path, metavar="FILE", help="write a PNG (needs matplotlib)")
@@ -181,12 +175,19 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     rows = result_rows(result)
     print(format_report(result, rows, machine))
+    outputs: list[tuple[str, Path, Callable[[Path], None]]] = []
     if args.json is not None:
-        write_json(to_json_dict(result, machine), args.json)
+        report = to_json_dict(result, machine)
+        outputs.append(("--json", args.json, lambda path: write_json(report, path)))
     if args.plot is not None:
         from framepipe.bench.plot import write_plot
 
-        write_plot(result, rows, args.plot)
+        outputs.append(("--plot", args.plot, lambda path: write_plot(result, rows, path)))
+    for flag, path, write in outputs:
+        try:
+            write(path)
+        except OSError as exc:  # checked before the run, but a disk can still fill up meanwhile
+            return fail(f"cannot write {flag} {path}: {exc.strerror or exc}", EXIT_FAILURE)
     return EXIT_OK
 
 

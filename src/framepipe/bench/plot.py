@@ -43,16 +43,18 @@ def write_plot(result: BenchResult, rows: list[ResultRow], path: Path) -> None:
         squeeze=False,
         layout="constrained",
     )
-    for column, sink in enumerate(sinks):
-        _overhead_bars(axes[0][column], rows, sink, budget_ms)
-        _frame_boxes(axes[1][column], result, sink, budget_ms)
-    figure.suptitle(
-        f"framepipe bench: {result.processor} on {result.source}\n"
-        f"{result.config.frames} frames x {result.config.repeat} repeats, "
-        f"budget {budget_ms:.1f} ms"
-    )
-    figure.savefig(Path(path), dpi=80)
-    plt.close(figure)
+    try:
+        for column, sink in enumerate(sinks):
+            _overhead_bars(axes[0][column], rows, sink, budget_ms)
+            _frame_boxes(axes[1][column], result, sink, budget_ms)
+        figure.suptitle(
+            f"framepipe bench: {result.processor} on {result.source}\n"
+            f"{result.config.frames} frames x {result.config.repeat} repeats, "
+            f"budget {budget_ms:.1f} ms"
+        )
+        figure.savefig(Path(path), dpi=80)
+    finally:
+        plt.close(figure)  # also when saving fails (a full disk): pyplot keeps figures alive
 
 
 def _overhead_bars(axis: Any, rows: list[ResultRow], sink: str, budget_ms: float) -> None:
