@@ -2,11 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from framepipe.bench.loop import RunTimings
 from framepipe.bench.runner import BenchConfig, BenchResult, CellResult
 from framepipe.bench.sinks import parse_sink
 
 MS = 1_000_000
+
+# The keys of one row of the JSON report, in their order.
+JSON_ROW_KEYS = (
+    "sink",
+    "log_every",
+    "mode",
+    "status",
+    "frame_ms",
+    "overhead_us_per_frame",
+    "overhead_pct_budget",
+    "budget_misses",
+    "fps",
+    "call_us",
+    "written",
+    "dropped",
+)
+
+
+@contextmanager
+def root_records() -> Iterator[list[logging.LogRecord]]:
+    """Every record that reaches the root logger's handlers while the block runs."""
+    seen: list[logging.LogRecord] = []
+
+    class RootSpy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    spy = RootSpy(logging.DEBUG)
+    root = logging.getLogger()
+    root.addHandler(spy)
+    try:
+        yield seen
+    finally:
+        root.removeHandler(spy)
 
 
 def timed_run(frame_ms: list[float], call_us: list[float]) -> RunTimings:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bench_helpers import root_records
 from framepipe.bench.baselines import (
     CLASSIC_FORMAT,
     STDLIB_QUEUE_SIZE,
+    StdlibQueueLogger,
     classic_file_handler,
     stdlib_queue_logger,
 )
@@ -39,6 +41,23 @@ def sink() -> Iterator[ListSink]:
     handler.close()
 
 
+def _log_while_stalled(
+    sink: ListSink, count: int, *, size: int, count_drops: bool = True
+) -> StdlibQueueLogger:
+    """Log ``count`` records while the sink is stalled, then release it and stop."""
+    sink.gate.clear()
+    baseline = stdlib_queue_logger(
+        "framepipe.test.baselines.stalled", sink, size=size, count_drops=count_drops
+    )
+    try:
+        for index in range(count):
+            baseline.logger.info("frame %d", index)
+    finally:
+        sink.gate.set()
+        baseline.stop(timeout=10)
+    return baseline
+
+
 def test_every_record_reaches_the_sink_on_the_listener_thread(sink: ListSink) -> None:
     """Records go through the bounded queue to the sink; stop() leaves no listener thread."""
     baseline = stdlib_queue_logger("framepipe.test.baselines.all", sink)
@@ -53,21 +72,11 @@ def test_every_record_reaches_the_sink_on_the_listener_thread(sink: ListSink) ->
 
 def test_records_stay_out_of_the_root_logger(sink: ListSink) -> None:
     """The logger is private at INFO: nothing propagates to the root logger's handlers."""
-    seen: list[logging.LogRecord] = []
-
-    class RootSpy(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record)
-
-    spy = RootSpy(logging.DEBUG)
-    logging.getLogger().addHandler(spy)
-    try:
+    with root_records() as seen:
         baseline = stdlib_queue_logger("framepipe.test.baselines.private", sink)
         baseline.logger.debug("below the level")
         baseline.logger.info("kept")
         baseline.stop(timeout=10)
-    finally:
-        logging.getLogger().removeHandler(spy)
     assert sink.messages == ["kept"]
     assert seen == []
 
@@ -76,14 +85,7 @@ def test_a_full_queue_counts_drops_and_prints_nothing(
     sink: ListSink, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """With the sink stalled, records beyond the queue are counted as dropped, silently."""
-    sink.gate.clear()
-    baseline = stdlib_queue_logger("framepipe.test.baselines.count", sink, size=3)
-    try:
-        for index in range(20):
-            baseline.logger.info("frame %d", index)
-    finally:
-        sink.gate.set()
-        baseline.stop(timeout=10)
+    baseline = _log_while_stalled(sink, 20, size=3)
     # the listener may hold one record outside the queue while the sink is stalled
     assert 16 <= baseline.dropped <= 17
     assert len(sink.messages) + baseline.dropped == 20
@@ -94,16 +96,7 @@ def test_without_counting_a_full_queue_is_the_stdlibs_traceback(
     sink: ListSink, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """count_drops=False keeps the stdlib's own reaction: a traceback on stderr per record."""
-    sink.gate.clear()
-    baseline = stdlib_queue_logger(
-        "framepipe.test.baselines.plain", sink, size=1, count_drops=False
-    )
-    try:
-        for index in range(5):
-            baseline.logger.info("frame %d", index)
-    finally:
-        sink.gate.set()
-        baseline.stop(timeout=10)
+    baseline = _log_while_stalled(sink, 5, size=1, count_drops=False)
     assert baseline.dropped is None
     err = capfd.readouterr().err
     assert "queue.Full" in err

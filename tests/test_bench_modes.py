@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 
 import pytest
 
+from bench_helpers import root_records
 from framepipe.bench.baselines import STDLIB_QUEUE_SIZE
 from framepipe.bench.modes import (
     MODES,
@@ -93,20 +93,11 @@ def test_stdlib_queue_counts_drops_when_its_bounded_queue_is_full(tmp_path: Path
 
 def test_stdlib_queue_records_stay_out_of_the_root_logger(tmp_path: Path) -> None:
     """The classic-design logger is private: nothing propagates to the root logger's handlers."""
-    seen: list[logging.LogRecord] = []
-
-    class RootSpy(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(record)
-
-    spy = RootSpy(logging.DEBUG)
-    root = logging.getLogger()
-    root.addHandler(spy)
     sink = FileSink(tmp_path / "x.log")
     try:
-        counts = _log_records(StdlibQueueMode(), sink, tmp_path, 3)
+        with root_records() as seen:
+            counts = _log_records(StdlibQueueMode(), sink, tmp_path, 3)
     finally:
-        root.removeHandler(spy)
         sink.close()
     assert counts.written == 3
     assert [r for r in seen if r.name.startswith("framepipe.bench")] == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench_helpers import slow_sink_result
+from bench_helpers import JSON_ROW_KEYS, slow_sink_result
 from framepipe.bench.rows import ResultRow, result_rows
 from framepipe.bench.stats import CallCosts, FrameTimes
 
@@ -50,20 +50,7 @@ def test_skipped_modes_are_rows_with_empty_values() -> None:
 def test_to_dict_nests_the_summaries_in_json_key_order() -> None:
     """The JSON layout: flat keys in a fixed order, frame_ms and call_us as nested objects."""
     row = _rows_by_mode()["sync"].to_dict()
-    assert list(row) == [
-        "sink",
-        "log_every",
-        "mode",
-        "status",
-        "frame_ms",
-        "overhead_us_per_frame",
-        "overhead_pct_budget",
-        "budget_misses",
-        "fps",
-        "call_us",
-        "written",
-        "dropped",
-    ]
+    assert tuple(row) == JSON_ROW_KEYS
     assert list(row["frame_ms"]) == ["mean", "p50", "p99", "max"]
     assert row["call_us"] == {"p50": 5000.0, "p99": 5000.0, "max": 5000.0}
 

@@ -124,26 +124,24 @@ class TestGcDisabled:
 
     def test_collect_first_empties_the_backlog_before_the_block(self) -> None:
         """collect=True starts the block with no collectable cycles pending."""
-
-        class Node:
-            def __init__(self) -> None:
-                self.me = self
-
-        gc.collect()
-        for _ in range(100):
-            Node()  # unreachable cycles: only the cyclic collector frees them
+        _leave_cycles()
         with gc_disabled(collect=True):
             assert gc.collect() == 0
 
     def test_without_collect_the_backlog_stays(self) -> None:
         """By default nothing is collected on entry: the caller's timing stays its own."""
-
-        class Node:
-            def __init__(self) -> None:
-                self.me = self
-
-        gc.collect()
-        for _ in range(100):
-            Node()
+        _leave_cycles()
         with gc_disabled():
             assert gc.collect() > 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def _leave_cycles() -> None:
+    """Start from an empty backlog, then leave 100 cycles only the cyclic collector frees."""
+    gc.collect()
+    for _ in range(100):
+        _Node()
