@@ -35,7 +35,7 @@ class _Log(Protocol):
 
 def backoff_s(attempt: int, max_backoff_s: float, rng: random.Random) -> float:
     """The wait before reconnect attempt ``attempt`` (1, 2, ...): exponential, capped, jittered."""
-    ceiling = min(max_backoff_s, BASE_BACKOFF_S * 2 ** min(attempt - 1, 30))
+    ceiling = min(max_backoff_s, BASE_BACKOFF_S * 2.0 ** min(attempt - 1, 30))
     return ceiling * rng.uniform(0.5, 1.0)
 
 
