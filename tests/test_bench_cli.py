@@ -296,3 +296,22 @@ def test_a_disk_that_fills_during_the_run_is_one_error_line_after_the_table(
     out, err = capsys.readouterr()
     assert err == f"framepipe: error: cannot write {flag} {output}: No space left on device\n"
     assert out.startswith("framepipe bench: ")  # the measurements were still shown
+
+
+def test_a_closed_stdout_still_gets_the_json_written_and_one_error_line(tmp_path: Path) -> None:
+    """``framepipe bench ... | true``: the JSON report is written, then one line and exit 1."""
+    report_path = tmp_path / "r.json"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody reads: every write to stdout fails with EPIPE
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "framepipe", *TINY, "--json", str(report_path)],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert json.loads(report_path.read_text(encoding="utf-8"))["results"]
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "framepipe: error: cannot print the report: stdout is closed (broken pipe)"
+    ]

@@ -20,6 +20,7 @@ from framepipe._cli_support import (
     add_parsed_option,
     fail,
     positive_int,
+    print_out,
 )
 from framepipe._native_logging import quiet_native_logging
 from framepipe._paths import OutputPath, PathError, check_outputs
@@ -174,7 +175,6 @@ def run(args: argparse.Namespace) -> int:
 
     machine = machine_info()
     rows = result_rows(result)
-    print(format_report(result, rows, machine))
     outputs: list[tuple[str, Path, Callable[[Path], None]]] = []
     if args.json is not None:
         report = to_json_dict(result, machine)
@@ -183,12 +183,16 @@ def run(args: argparse.Namespace) -> int:
         from framepipe.bench.plot import write_plot
 
         outputs.append(("--plot", args.plot, lambda path: write_plot(result, rows, path)))
+    # Files first: a reader gone from stdout (``| head``) must not cost the report.
+    problems: list[str] = []
     for flag, path, write in outputs:
         try:
             write(path)
         except OSError as exc:  # checked before the run, but a disk can still fill up meanwhile
-            return fail(f"cannot write {flag} {path}: {exc.strerror or exc}", EXIT_FAILURE)
-    return EXIT_OK
+            problems.append(f"cannot write {flag} {path}: {exc.strerror or exc}")
+    if not print_out(format_report(result, rows, machine)):
+        problems.append("cannot print the report: stdout is closed (broken pipe)")
+    return fail("; ".join(problems), EXIT_FAILURE) if problems else EXIT_OK
 
 
 @contextmanager
