@@ -223,6 +223,25 @@ def test_a_formatter_method_replaced_on_the_instance_is_not_compiled() -> None:
     assert compile_format(formatter) is None
 
 
+@pytest.mark.parametrize(
+    ("cls", "name"),
+    [
+        (logging.Formatter, "formatTime"),
+        (logging.PercentStyle, "_format"),
+        (logging.LogRecord, "getMessage"),
+    ],
+)
+def test_a_logging_method_replaced_on_its_class_is_honoured(
+    monkeypatch: pytest.MonkeyPatch, cls: type, name: str
+) -> None:
+    """A program that patches logging's classes keeps getting the patched behaviour."""
+    formatter = logging.Formatter("%(asctime)s %(message)s")
+    assert compile_format(formatter) is not None
+    original = getattr(cls, name)
+    monkeypatch.setattr(cls, name, lambda self, *args: original(self, *args))
+    assert compile_format(formatter) is None
+
+
 def test_entries_with_exception_info_or_extra_are_left_to_their_record() -> None:
     """The compiled format refuses what only a LogRecord formats right."""
     compiled = compile_format(logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT))

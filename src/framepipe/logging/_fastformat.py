@@ -52,10 +52,29 @@ _FIELD_CODE = {
 _CALLER_FIELDS = frozenset({"pathname", "filename", "module", "lineno", "funcName"})
 # Converters whose result depends on the whole second only (they floor): a cache key.
 _SECOND_CONVERTERS = (time.localtime, time.gmtime)
-# Methods whose behaviour the compiled function reproduces; an override on the instance is
-# something it cannot know about.
-_FORMATTER_METHODS = ("format", "formatMessage", "formatTime", "usesTime", "formatException",
-                      "formatStack")
+# Methods whose behaviour the compiled function reproduces (for records without exception or
+# stack info). One replaced on the class or, for the formatter, on the instance is something it
+# cannot know about.
+_FORMATTER_METHODS = ("format", "formatMessage", "formatTime", "usesTime")
+_REPRODUCED = (
+    (logging.Formatter, _FORMATTER_METHODS),
+    (logging.PercentStyle, ("format", "_format", "usesTime")),
+    (logging.LogRecord, ("getMessage",)),
+)
+
+
+def _methods_now() -> tuple[Any, ...]:
+    return tuple(getattr(cls, name) for cls, names in _REPRODUCED for name in names)
+
+
+def _logging_own(methods: tuple[Any, ...]) -> bool:
+    """Whether ``methods`` (from ``_methods_now``) are the ones the logging module defines."""
+    expected = (f"{cls.__name__}.{name}" for cls, names in _REPRODUCED for name in names)
+    return all(
+        getattr(method, "__module__", None) == "logging"
+        and getattr(method, "__qualname__", None) == qualname
+        for method, qualname in zip(methods, expected, strict=True)
+    )
 
 
 class NotPlain(Exception):
@@ -80,7 +99,7 @@ def format_key(formatter: logging.Formatter | None, terminator: str = "") -> tup
         formatter.converter, formatter.default_time_format, formatter.default_msec_format,
         style, type(style), getattr(style, "_fmt", None), getattr(style, "_defaults", None),
         tuple(name for name in _FORMATTER_METHODS if name in vars(formatter)),
-        tuple(vars(style)) if style is not None else (),
+        tuple(vars(style)) if style is not None else (), _methods_now(),
     )
 
 
@@ -95,6 +114,7 @@ def compile_format(
         formatter is None
         or type(formatter) is not logging.Formatter
         or any(name in vars(formatter) for name in _FORMATTER_METHODS)
+        or not _logging_own(_methods_now())
     ):
         return None
     style = getattr(formatter, "_style", None)
