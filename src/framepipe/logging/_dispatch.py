@@ -73,7 +73,9 @@ class Dispatcher:
     took it, ``errors`` when it could not be formatted or a sink failed to write it. A sink with
     ``write_lines(lines)`` (``BatchRotatingFileHandler``) gets each record formatted on its own,
     so a bad record costs only itself, and then the good lines in one call; if it raises
-    ``BatchWriteError``, its ``written`` first lines count as written.
+    ``BatchWriteError``, its ``written`` first lines count as written. Records reach the sinks
+    as captured entries: a ``LogRecord`` is built only for a sink that needs one, and the plain
+    ``BatchRotatingFileHandler`` mostly does not (``_fast_format``).
     """
 
     def __init__(self, handlers: Sequence[logging.Handler], stderr: Any = None) -> None:
