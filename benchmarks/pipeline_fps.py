@@ -33,8 +33,9 @@ from typing import Any
 import cv2
 
 from framepipe._stats import gc_disabled
-from framepipe.pipeline.processors import Frame, Processor, get_processor
+from framepipe.pipeline.processors import get_processor
 from framepipe.pipeline.sources import open_source
+from framepipe.typing import Frame, ProcessorFn
 
 CODEC_SUFFIX = {"mp4v": ".mp4", "MJPG": ".avi"}
 
@@ -60,7 +61,7 @@ def make_clip(path: Path, frames: int = 300, codec: str = "mp4v") -> Path:
     return path
 
 
-def bare_loop(path: Path, processor: Processor) -> int:
+def bare_loop(path: Path, processor: ProcessorFn) -> int:
     """The baseline: read a frame, process it, repeat, all on one thread."""
     capture = cv2.VideoCapture(str(path))
     count = 0
@@ -76,7 +77,7 @@ def bare_loop(path: Path, processor: Processor) -> int:
     return count
 
 
-def camgear_loop(path: Path, processor: Processor) -> int:
+def camgear_loop(path: Path, processor: ProcessorFn) -> int:
     """VidGear's CamGear: a reader thread feeding a bounded queue, processing on this thread."""
     from vidgear.gears import CamGear
 
@@ -94,7 +95,7 @@ def camgear_loop(path: Path, processor: Processor) -> int:
     return count
 
 
-def pipeline_run(path: Path, processor: Processor, log_dir: Path) -> int:
+def pipeline_run(path: Path, processor: ProcessorFn, log_dir: Path) -> int:
     """framepipe's Pipeline as a user runs it: logging every 30th frame, no progress bar."""
     from framepipe import Pipeline
 
@@ -108,7 +109,7 @@ def pipeline_run(path: Path, processor: Processor, log_dir: Path) -> int:
     return int(report.to_dict()["frames_processed"])
 
 
-def process_only(frames: Sequence[Frame], processor: Processor) -> int:
+def process_only(frames: Sequence[Frame], processor: ProcessorFn) -> int:
     """Processing alone, on frames decoded beforehand (for the two-stage ceiling)."""
     for frame in frames:
         processor(frame)
@@ -224,10 +225,10 @@ def build_workloads(
 ) -> dict[str, Workload]:
     """The variants, each building a fresh processor so runs never share state."""
 
-    def edges() -> Processor:
+    def edges() -> ProcessorFn:
         return get_processor("edges")
 
-    def none() -> Processor:
+    def none() -> ProcessorFn:
         return get_processor("none")
 
     workloads: dict[str, Workload] = {

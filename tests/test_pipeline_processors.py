@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pickle
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,13 +18,15 @@ import pytest
 from framepipe.pipeline.processors import (
     PROCESSOR_NAMES,
     CannyEdges,
-    Frame,
     GaussianBlur,
     MotionDetector,
+    check_processor,
     get_processor,
     grayscale,
     identity,
+    resolve_processor,
 )
+from framepipe.typing import Frame
 
 HEIGHT, WIDTH = 120, 200
 
@@ -194,3 +203,171 @@ class TestMotionDetector:
         assert out.ndim == 2
         bx, by, bw, _ = detector.last_boxes[0]
         assert out[by, bx + bw // 2] == 255
+
+
+# A module of user processors, written to disk and imported for real by its import path.
+PLUGIN = """
+    import numpy as np
+
+    built = 0  # how many Counter instances exist
+
+    def invert(frame):
+        return 255 - frame
+
+    class Counter:
+        \"\"\"A stateful processor: writes how many frames it has seen into the pixels.\"\"\"
+
+        def __init__(self):
+            global built
+            built += 1
+            self.seen = 0
+
+        def __call__(self, frame):
+            self.seen += 1
+            return np.full_like(frame, self.seen)
+
+    class Broken:
+        def __init__(self):
+            raise RuntimeError("no model file")
+
+    class NotAProcessor:
+        pass
+
+    THRESHOLD = 128
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The name of a fresh, importable module holding PLUGIN (unique, so never cached)."""
+    name = f"fp_plugin_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(PLUGIN))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    yield name
+    sys.modules.pop(name, None)
+
+
+class TestResolveProcessor:
+    def test_none_is_the_identity(self) -> None:
+        """No processor passes frames through and is reported as 'none'."""
+        fn, name = resolve_processor(None)
+        frame = np.zeros((2, 2, 3), np.uint8)
+        assert fn(frame) is frame
+        assert name == "none"
+
+    def test_a_step_returning_none_leaves_the_frame_unchanged(self) -> None:
+        """In-place processors may return None; the chain continues with the same frame."""
+
+        def in_place(frame: Frame) -> None:
+            frame += 1
+
+        fn, _ = resolve_processor([in_place, in_place])
+        frame = np.zeros((2, 2), np.uint8)
+        result = fn(frame)
+        assert result is not None
+        assert int(result[0, 0]) == 2
+
+    def test_a_one_item_list_is_that_item_with_its_own_name(self) -> None:
+        """``--processor edges`` arrives as ["edges"]: named "edges", no chain around it."""
+        fn, name = resolve_processor(["edges"])
+        assert name == "edges"
+        assert isinstance(fn, CannyEdges)
+
+    def test_an_import_path_to_a_function_uses_that_function(self, plugin: str) -> None:
+        """ "module:function" imports the module and runs the function as it is."""
+        fn, name = resolve_processor(f"{plugin}:invert")
+        assert fn is sys.modules[plugin].invert
+        assert name == f"{plugin}:invert"
+        assert int(fn(np.zeros((2, 2), np.uint8))[0, 0]) == 255
+
+    def test_an_import_path_to_a_class_builds_one_instance_per_resolution(
+        self, plugin: str
+    ) -> None:
+        """ "module:Class" is instantiated once, so its state lasts the whole run and two
+        pipelines never share it."""
+        first, _ = resolve_processor(f"{plugin}:Counter")
+        second, _ = resolve_processor(f"{plugin}:Counter")
+        frame = np.zeros((2, 2), np.uint8)
+        assert [int(first(frame)[0, 0]) for _ in range(3)] == [1, 2, 3]
+        assert int(second(frame)[0, 0]) == 1
+        assert sys.modules[plugin].built == 2
+
+    def test_built_ins_import_paths_and_callables_chain_in_order(self, plugin: str) -> None:
+        """A list mixes every form, runs left to right, and joins the names with '+'."""
+
+        def halve(frame: Frame) -> Frame:
+            return frame // 2
+
+        fn, name = resolve_processor(["gray", f"{plugin}:invert", halve])
+        assert name == f"gray+{plugin}:invert+halve"
+        out = fn(np.zeros((4, 4, 3), np.uint8))
+        assert out.shape == (4, 4)
+        assert int(out[0, 0]) == 127  # (255 - 0) // 2
+
+    @pytest.mark.parametrize(
+        ("spec", "message"),
+        [
+            # the module does not import
+            ("fp_no_such_module_xyz:fn", r"^processor 'fp_no_such_module_xyz:fn': cannot "
+             r"import module 'fp_no_such_module_xyz' \(ModuleNotFoundError: No module named"),
+            # the module imports, the attribute is not there
+            ("{plugin}:sharpen", r"^processor '{plugin}:sharpen': module '{plugin}' has no "
+             r"attribute 'sharpen'$"),
+            # there, but not something to call
+            ("{plugin}:THRESHOLD", r"^processor '{plugin}:THRESHOLD': {plugin}.THRESHOLD must be "
+             r"a function or a class, but got int$"),
+            # a class whose instances cannot process frames
+            ("{plugin}:NotAProcessor", r"a NotAProcessor must be callable \(define __call__\)"),
+            # a class that fails to build
+            ("{plugin}:Broken", r"Broken\(\) failed: RuntimeError: no model file$"),
+            # half an import path
+            ("{plugin}:", r"must be 'package.module:name', but got"),
+            (":invert", r"must be 'package.module:name', but got"),
+            # not a built-in, not an import path
+            ("sharpen", r"^unknown processor 'sharpen': expected one of none, gray, blur, edges, "
+             r"motion, or an import path package.module:function$"),
+            (42, r"^processor must be a callable, a built-in name, an import path or a list"),
+            ([], r"^processor list must not be empty, but got \[\]$"),
+            (["gray", 42], r"^processor must be a callable, a built-in name or an import path"),
+        ],
+    )  # fmt: skip
+    def test_a_spec_that_cannot_be_a_processor_is_a_value_error_naming_what_is_wrong(
+        self, plugin: str, spec: object, message: str
+    ) -> None:
+        """Each mistake is one ValueError naming the module and the attribute it looked for."""
+        if isinstance(spec, str):
+            spec = spec.format(plugin=plugin)
+        with pytest.raises(ValueError, match=message.format(plugin=plugin)):
+            resolve_processor(spec)  # type: ignore[arg-type]
+
+    def test_check_finds_the_same_mistakes_without_building_anything(self, plugin: str) -> None:
+        """check_processor imports and looks up, but instantiates no class."""
+        check_processor(["edges", f"{plugin}:Counter", f"{plugin}:invert"])
+        assert sys.modules[plugin].built == 0
+        with pytest.raises(ValueError, match="has no attribute 'sharpen'"):
+            check_processor(["edges", f"{plugin}:sharpen"])
+        with pytest.raises(ValueError, match="unknown processor 'sharpen'"):
+            check_processor("sharpen")
+
+    def test_a_spec_rebuilds_the_same_processor_in_another_process(
+        self, plugin: str, tmp_path: Path
+    ) -> None:
+        """The spec, pickled, is rebuilt by a fresh interpreter into the same chain."""
+        spec = ["gray", f"{plugin}:invert"]
+        code = (
+            "import pickle, sys, numpy as np\n"
+            "from framepipe.pipeline.processors import resolve_processor\n"
+            "fn, name = resolve_processor(pickle.loads(sys.stdin.buffer.read()))\n"
+            "print(name, int(fn(np.full((2, 2, 3), 10, np.uint8))[0, 0]))\n"
+        )
+        child = subprocess.run(
+            [sys.executable, "-c", code],
+            input=pickle.dumps(spec),
+            capture_output=True,
+            timeout=60,
+            cwd=tmp_path,  # where the plugin module lives, as in a worker started there
+            check=False,
+        )
+        assert child.returncode == 0, child.stderr.decode()
+        assert child.stdout.decode().split() == [f"gray+{plugin}:invert", "245"]

@@ -186,3 +186,31 @@ class TestFrameReader:
             reader.start()
         reader.stop()
         assert reader.join(5.0)
+
+
+class TestReaderLifecycle:
+    def test_leaving_the_with_block_of_a_reader_that_never_started_releases_the_source(self):
+        """The reader owns its source: a run that fails before start() still frees it."""
+        source = FailingSource(good=3)
+        with FrameReader(source, FrameBuffer(2)) as reader:
+            assert not source.released
+        assert source.released
+        assert not reader.is_alive
+
+    def test_leaving_the_with_block_stops_a_reader_blocked_on_a_full_buffer(self):
+        """An endless source under ``block`` waits for room; leaving the block wakes it, joins
+        the thread and the source is released by it."""
+        source = open_source("synthetic:16x16@30:100")
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(1, "block")
+        with FrameReader(source, buffer) as reader:
+            reader.start()
+            assert buffer.get(10.0) is not None  # it is running
+        assert not reader.is_alive
+        assert source.read() is None  # released: a synthetic source reads nothing after that
+
+    def test_close_is_idempotent_and_says_whether_the_thread_ended(self):
+        """close() twice is fine; both report a stopped thread."""
+        reader = FrameReader(FailingSource(good=1), FrameBuffer(2))
+        reader.start()
+        assert reader.close(5.0)
+        assert reader.close(5.0)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Generic, Literal, TypeVar
+from typing import Generic, TypeVar
+
+from framepipe.typing import DropPolicy
 
 __all__ = ["DROP_POLICIES", "BufferClosed", "DropPolicy", "FrameBuffer"]
 
-DropPolicy = Literal["block", "latest"]
 DROP_POLICIES: tuple[DropPolicy, ...] = ("block", "latest")
 
 T = TypeVar("T")
@@ -49,6 +50,13 @@ class FrameBuffer(Generic[T]):
         """Items discarded by the ``latest`` policy (always 0 under ``block``)."""
         with self._lock:
             return self._dropped
+
+    @property
+    def dropped_so_far(self) -> int:
+        """``dropped`` read without the lock, for observers on other threads (a snapshot):
+        one int read, never a wait for the reader or the loop; it may miss an eviction in
+        progress."""
+        return self._dropped
 
     def __len__(self) -> int:
         with self._lock:

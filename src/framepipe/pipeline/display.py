@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from types import TracebackType
 
 import cv2
 
-from framepipe.pipeline.sources import Frame
+from framepipe.typing import Frame
 
 __all__ = ["Display", "DisplayUnavailable", "check_display"]
 
@@ -46,7 +47,10 @@ def check_display(timeout_s: float = 20.0) -> None:
 
 
 class Display:
-    """One window showing processed frames; ``show()`` returns False once the user quits."""
+    """One window showing processed frames; ``show()`` returns False once the user quits.
+
+    A context manager: leaving the ``with`` block closes the window.
+    """
 
     def __init__(self, title: str = "framepipe") -> None:
         self.title = title
@@ -67,3 +71,14 @@ class Display:
                 cv2.waitKey(1)  # lets the GUI loop actually remove the window
             except cv2.error:
                 pass
+
+    def __enter__(self) -> Display:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

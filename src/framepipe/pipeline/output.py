@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from framepipe._paths import check_name, free_bytes
-from framepipe.pipeline.sources import Frame
+from framepipe.typing import Frame
 
 __all__ = ["CODECS", "MIN_FREE_BYTES", "OutputError", "VideoOutput", "check_output_path"]
 

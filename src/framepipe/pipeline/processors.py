@@ -1,19 +1,27 @@
-"""Built-in frame processors: plain callables ``frame -> frame``.
+"""Frame processors: the built-ins, and turning a processor spec into one callable.
 
-Every processor takes a uint8 frame (BGR, or single-channel when chained after ``gray``/``edges``)
-and returns a uint8 frame of the same width and height. Stateful processors (``motion``) are
-classes, so :func:`get_processor` hands out a fresh instance per call and two pipelines never
-share a background model.
+A processor is a plain callable ``frame -> frame`` (None: the frame unchanged). Every built-in
+takes a uint8 frame (BGR, or single-channel when chained after ``gray``/``edges``) and returns a
+uint8 frame of the same width and height. Stateful processors (``motion``) are classes, so
+:func:`get_processor` hands out a fresh instance per call and two pipelines never share a
+background model.
+
+A spec names processors by value, so it can be sent to another process and rebuilt there: a
+built-in name, an import path ``"package.module:function"`` or ``"package.module:Class"`` (the
+class is instantiated once per :func:`resolve_processor` call), a callable, or a list of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
+
+from framepipe.pipeline._text import one_line
+from framepipe.typing import Frame, ProcessorFn, ProcessorSpec
 
 __all__ = [
     "PROCESSOR_NAMES",
@@ -21,15 +29,12 @@ __all__ = [
     "Frame",
     "GaussianBlur",
     "MotionDetector",
-    "Processor",
+    "check_processor",
     "get_processor",
     "grayscale",
     "identity",
+    "resolve_processor",
 ]
-
-# Any dtype parameter: OpenCV's stubs type every returned image as an integer-or-float array.
-Frame = npt.NDArray[Any]
-Processor = Callable[[Frame], Frame]
 
 PROCESSOR_NAMES: tuple[str, ...] = ("none", "gray", "blur", "edges", "motion")
 
@@ -167,7 +172,7 @@ class MotionDetector:
         return f"MotionDetector(detect_width={self.detect_width}, min_area={self.min_area})"
 
 
-_FACTORIES: dict[str, Callable[[], Processor]] = {
+_FACTORIES: dict[str, Callable[[], ProcessorFn]] = {
     "none": lambda: identity,
     "gray": lambda: grayscale,
     "blur": GaussianBlur,
@@ -176,7 +181,7 @@ _FACTORIES: dict[str, Callable[[], Processor]] = {
 }
 
 
-def get_processor(name: str) -> Processor:
+def get_processor(name: str) -> ProcessorFn:
     """Return a new instance of the built-in processor called ``name``."""
     factory = _FACTORIES.get(name)
     if factory is None:
@@ -184,3 +189,125 @@ def get_processor(name: str) -> Processor:
             f"unknown processor {name!r}: expected one of {', '.join(PROCESSOR_NAMES)}"
         )
     return factory()
+
+
+def resolve_processor(spec: ProcessorSpec) -> tuple[ProcessorFn, str]:
+    """Turn a processor spec into one callable and its display name.
+
+    ``None`` passes frames through (``"none"``); a list runs its steps in order and is named
+    ``"a+b"``. ValueError names what is wrong: an unknown built-in, a module that does not
+    import, a missing attribute, something that is not callable, a class that fails to build.
+    """
+    if spec is None:
+        return identity, "none"
+    if isinstance(spec, str) or callable(spec):
+        return _resolve_one(spec)
+    if isinstance(spec, Sequence):
+        if not spec:
+            raise ValueError("processor list must not be empty, but got []")
+        steps = [_resolve_one(item) for item in spec]
+        if len(steps) == 1:
+            return steps[0]
+        functions = tuple(fn for fn, _ in steps)
+
+        def chain(frame: Frame) -> Frame | None:
+            for fn in functions:
+                result = fn(frame)
+                frame = frame if result is None else result
+            return frame
+
+        return chain, "+".join(name for _, name in steps)
+    raise ValueError(
+        f"processor must be a callable, a built-in name, an import path or a list of them, "
+        f"but got {spec!r}"
+    )
+
+
+def check_processor(spec: ProcessorSpec) -> None:
+    """Raise ValueError as :func:`resolve_processor` would, without building any processor.
+
+    Imports the modules import paths name, so a typo shows before a source is opened, but
+    instantiates no class.
+    """
+    if spec is None:
+        return
+    items = spec if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
+    if not items:
+        raise ValueError("processor list must not be empty, but got []")
+    for item in items:
+        if isinstance(item, str):
+            _factory(item)  # found and callable; not called
+        elif not callable(item):
+            raise ValueError(_not_a_processor(item))
+
+
+def _resolve_one(item: str | ProcessorFn) -> tuple[ProcessorFn, str]:
+    if isinstance(item, str):
+        return _factory(item)(), item
+    if not callable(item):
+        raise ValueError(_not_a_processor(item))
+    name = getattr(item, "__name__", None) or type(item).__name__
+    return item, str(name)
+
+
+def _factory(item: str) -> Callable[[], ProcessorFn]:
+    """What builds the processor a name or an import path stands for; ValueError if nothing."""
+    if ":" not in item:
+        factory = _FACTORIES.get(item)
+        if factory is None:
+            raise ValueError(_unknown(item))
+        return factory
+    target = _load(item)
+    if isinstance(target, type):
+        return lambda: _instantiate(item, target)
+    function: ProcessorFn = target
+    return lambda: function
+
+
+def _load(path: str) -> Any:
+    """The object an import path ``"package.module:name"`` (or ``:Class.attr``) names."""
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"processor import path must be 'package.module:name', but got {path!r}")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # any error while importing: a typo, a SyntaxError, a missing dep
+        raise ValueError(
+            f"processor {path!r}: cannot import module {module_name!r} ({one_line(exc)})"
+        ) from None
+    for part in attribute.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise ValueError(
+                f"processor {path!r}: module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if not callable(target):
+        raise ValueError(
+            f"processor {path!r}: {module_name}.{attribute} must be a function or a class, "
+            f"but got {type(target).__name__}"
+        )
+    return target
+
+
+def _instantiate(path: str, cls: type) -> ProcessorFn:
+    """One instance of a processor class: its state lives as long as the pipeline."""
+    try:
+        instance = cls()
+    except Exception as exc:
+        raise ValueError(f"processor {path!r}: {cls.__name__}() failed: {one_line(exc)}") from None
+    if not callable(instance):
+        raise ValueError(f"processor {path!r}: a {cls.__name__} must be callable (define __call__)")
+    processor: ProcessorFn = instance
+    return processor
+
+
+def _unknown(name: str) -> str:
+    return (
+        f"unknown processor {name!r}: expected one of {', '.join(PROCESSOR_NAMES)}, "
+        "or an import path package.module:function"
+    )
+
+
+def _not_a_processor(item: object) -> str:
+    return f"processor must be a callable, a built-in name or an import path, but got {item!r}"

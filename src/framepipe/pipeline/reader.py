@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 from framepipe.pipeline.buffer import FrameBuffer
-from framepipe.pipeline.sources import Frame, Source
+from framepipe.pipeline.sources import Source
+from framepipe.typing import Frame
 
 __all__ = ["CapturedFrame", "FrameReader"]
 
@@ -35,7 +37,14 @@ class CapturedFrame:
 
 
 class FrameReader:
-    """Reads ``source`` on a background thread into ``buffer`` until the end, a limit or stop()."""
+    """Reads ``source`` on a background thread into ``buffer`` until the end, a limit or stop().
+
+    The reader owns the source from construction: its thread releases it when it ends, and
+    :meth:`close` releases it when the thread never ran. As a context manager, leaving the
+    ``with`` block calls ``close()`` (entering does not start the thread: ``start()`` does).
+    """
+
+    JOIN_TIMEOUT_S = 5.0
 
     def __init__(
         self,
@@ -82,6 +91,30 @@ class FrameReader:
     @property
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def close(self, timeout: float = JOIN_TIMEOUT_S) -> bool:
+        """Stop, wait up to ``timeout`` seconds, and make sure the source is released.
+
+        True when the thread has ended. A thread still stuck in ``source.read()`` keeps the
+        source (it releases it when the read returns): releasing it here would wait on the
+        same read. Idempotent.
+        """
+        self.stop()
+        stopped = self.join(timeout)
+        if stopped and self._thread is None:
+            self.source.release()  # the thread never ran, so nothing else will
+        return stopped
+
+    def __enter__(self) -> FrameReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def _run(self) -> None:
         try:

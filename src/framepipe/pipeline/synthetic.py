@@ -9,16 +9,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
+
+from framepipe.typing import Frame
 
 __all__ = ["DEFAULT_SCENE", "Frame", "SyntheticScene", "render_frame"]
-
-# Any dtype: OpenCV's stubs type every returned image as an integer-or-float array.
-Frame = npt.NDArray[Any]
 
 MIN_FPS, MAX_FPS = 0.01, 1000.0  # sources treat a rate of 1000 or more as nonsense too
 MAX_SECONDS = 365 * 24 * 3600
