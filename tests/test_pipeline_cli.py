@@ -3,6 +3,7 @@ real network stream served by ffmpeg."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import psutil
 import pytest
 
 from framepipe.cli import main
+from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
 from mounts import read_only_dir
@@ -136,6 +139,102 @@ class TestRunInProcess:
         assert json.loads(summary.read_text())["frames_processed"] == 5
 
 
+# User processors in a module of their own, imported by the CLI through their import path.
+PLUGIN = """
+import numpy as np
+
+built = 0
+
+
+def darken(frame):
+    return frame // 2
+
+
+class Stamp:
+    \"\"\"Counts the frames it sees and stamps the count in the top-left pixel.\"\"\"
+
+    def __init__(self):
+        global built
+        built += 1
+        self.seen = 0
+
+    def __call__(self, frame):
+        self.seen += 1
+        out = frame.copy()
+        out[0, 0] = self.seen % 256
+        return out
+
+
+LIMIT = 3
+"""
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh module of processors, importable by name (unique, so never cached)."""
+    name = f"fp_cli_plugin_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    yield name
+    sys.modules.pop(name, None)
+
+
+class TestCustomProcessors:
+    def test_import_paths_and_built_ins_chain_in_the_order_given(self, tmp_path: Path, plugin):
+        """--processor MOD:Class --processor gray --processor MOD:function: one Stamp for the
+        run sees every frame, the summary names the chain, the output holds the result."""
+        summary, out = tmp_path / "s.json", tmp_path / "out.avi"
+        code = main(
+            ["run", "synthetic:64x48@30:1", "--processor", f"{plugin}:Stamp", "--processor",
+             "gray", "--processor", f"{plugin}:darken", "--output", str(out), "--summary-json",
+             str(summary), "--log-dir", str(tmp_path / "logs"), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert data["processor"] == f"{plugin}:Stamp+gray+{plugin}:darken"
+        assert data["frames_processed"] == 30
+        module = sys.modules[plugin]
+        assert module.built == 1  # once per pipeline, not per frame (and not for the check)
+        assert count_frames(out) == 30
+
+    @pytest.mark.parametrize(
+        ("attribute", "message"),
+        [
+            ("sharpen", "processor '{m}:sharpen': module '{m}' has no attribute 'sharpen'"),
+            ("LIMIT", "processor '{m}:LIMIT': {m}.LIMIT must be a function or a class, "
+                      "but got int"),
+        ],
+    )  # fmt: skip
+    def test_a_spec_that_is_not_a_processor_is_a_usage_error_naming_module_and_attribute(
+        self, tmp_path: Path, capfd, plugin: str, attribute: str, message: str
+    ):
+        """Exit 2 and one line naming the module and the attribute, before the source opens
+        or the log directory is made."""
+        logs = tmp_path / "logs"
+        argv = ["run", "--processor", f"{plugin}:{attribute}", "--log-dir", str(logs), "--quiet"]
+        assert main(argv) == 2
+        assert stderr_lines(capfd.readouterr().err) == [
+            "framepipe: error: " + message.format(m=plugin)
+        ]
+        assert not logs.exists()
+
+    def test_the_console_script_imports_processors_from_the_current_directory(self, tmp_path: Path):
+        """`framepipe run --processor filters:darken` in the directory holding filters.py
+        works, as `python -m` would (the console script's own directory is on the path)."""
+        exe = shutil.which("framepipe")
+        if exe is None:
+            pytest.fail("the framepipe console script is not installed (pip install -e .)")
+        (tmp_path / "filters.py").write_text(PLUGIN)
+        result = subprocess.run(
+            [exe, "run", "synthetic:64x48@30:1", "--processor", "filters:darken",
+             "--processor", "edges", "--quiet", "--log-dir", "logs"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "processor filters:darken+edges" in result.stdout
+
+
 class TestRunErrors:
     @pytest.mark.parametrize(
         ("argv", "code", "message"),
@@ -145,7 +244,17 @@ class TestRunErrors:
             (["--budget-ms", "0"], 2, "framepipe: error: argument --budget-ms: must be a positive"),
             (["--log-every", "x"], 2, "framepipe: error: argument --log-every: must be a positive"),
             (["--max-frames", "-1"], 2, "framepipe: error: argument --max-frames: must be a"),
-            (["--processor", "sharpen"], 2, "framepipe: error: argument --processor: invalid"),
+            (
+                ["--processor", "sharpen"],
+                2,
+                "framepipe: error: unknown processor 'sharpen': "
+                "expected one of none, gray, blur, edges, motion, or an import path",
+            ),
+            (
+                ["--processor", "edges", "--processor", "fp_no_such_mod:f"],
+                2,
+                "framepipe: error: processor 'fp_no_such_mod:f': cannot import module",
+            ),
             (["--drop-policy", "oldest"], 2, "framepipe: error: argument --drop-policy: invalid"),
             (["--output", "out.gif"], 2, "framepipe: error: output file extension must be one of"),
             (["--summary-json", "no/dir/s.json"], 2, "framepipe: error: --summary-json directory"),
@@ -336,9 +445,7 @@ class TestOutputPaths:
         assert len(lines) == 1
         assert "must be a valid UTF-8 file name, but got b'" in lines[0]
 
-    def test_a_closed_stdout_writes_the_summary_json_and_says_so_in_one_line(
-        self, tmp_path: Path
-    ):
+    def test_a_closed_stdout_writes_the_summary_json_and_says_so_in_one_line(self, tmp_path: Path):
         """``framepipe run ... | true``: the JSON is written before the summary is printed, and
         the broken pipe is one error line, exit 1, not a traceback."""
         summary = tmp_path / "s.json"
@@ -521,9 +628,8 @@ class TestLiveStream:
             time.sleep(0.060)
             return frame
 
-        report = Pipeline(
-            live_stream, processor=slow, max_frames=25, log_dir=tmp_path / "logs"
-        ).run()
+        log = configure(log_dir=tmp_path / "logs")
+        report = Pipeline(live_stream, processor=slow, max_frames=25, logger=log).run()
         assert report.drop_policy == "latest"
         assert report.source_info is not None
         assert report.source_info.kind == "stream"

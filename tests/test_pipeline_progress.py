@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 
-from framepipe.pipeline.progress import ProgressReporter
-from framepipe.pipeline.runner import Progress
+from framepipe.pipeline.progress import Progress, ProgressReporter
 
 
 class ManualClock:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from framepipe.pipeline.report import SUMMARY_KEYS, PipelineReport
 from framepipe.pipeline.sources import SourceInfo
+from framepipe.pipeline.stats import FrameSummary
 
 # The documented interface, spelled out here so a rename in the code fails this test.
 DOCUMENTED_KEYS = [
@@ -18,11 +20,11 @@ DOCUMENTED_KEYS = [
 ]  # fmt: skip
 
 
+SUMMARY_FIELDS = {f.name for f in dataclasses.fields(FrameSummary)}
+
+
 def make_report(**overrides: object) -> PipelineReport:
-    values: dict[str, object] = {
-        "source": "clip.mp4",
-        "processor": "edges",
-        "frames_read": 100,
+    stats: dict[str, object] = {
         "frames_processed": 100,
         "frames_dropped": 0,
         "duration_s": 2.5,
@@ -33,11 +35,17 @@ def make_report(**overrides: object) -> PipelineReport:
         "longest_miss_streak": 2,
         "frame_ms": {"mean": 10.0, "p50": 9.0, "p95": 20.0, "p99": 40.0, "max": 50.0},
         "frame_age_ms": {"p50": 15.0, "p99": 45.0, "max": 60.0},
+    }
+    values: dict[str, object] = {
+        "source": "clip.mp4",
+        "processor": "edges",
+        "frames_read": 100,
         "log": {"written": 7, "dropped": 0, "errors": 0, "mode": "async", "log_file": "logs/x.txt"},
         "source_info": SourceInfo("clip.mp4", "file", 30.0, 64, 48, 100, False),
     }
-    values.update(overrides)
-    return PipelineReport(**values)  # type: ignore[arg-type]
+    for key, value in overrides.items():
+        (stats if key in SUMMARY_FIELDS else values)[key] = value
+    return PipelineReport(frame_stats=FrameSummary(**stats), **values)  # type: ignore[arg-type]
 
 
 class TestPipelineReport:
@@ -59,6 +67,38 @@ class TestPipelineReport:
         data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
         assert (data["budget_ms"], data["fps"], data["frame_ms"]["max"]) == (None, None, None)
         assert data["frame_ms"]["p99"] == 40.0
+
+    def test_the_summary_fields_read_as_the_report_s_own(self):
+        """report.fps, report.frame_ms ... are the FrameSummary's values, typed."""
+        report = make_report()
+        for name in SUMMARY_FIELDS:
+            assert getattr(report, name) == getattr(report.frame_stats, name)
+
+    def test_to_dict_values_are_exactly_the_documented_ones(self):
+        """Holding a FrameSummary changes nothing in the JSON: same keys, same values."""
+        assert make_report().to_dict() == {
+            "source": "clip.mp4",
+            "processor": "edges",
+            "frames_read": 100,
+            "frames_processed": 100,
+            "frames_dropped": 0,
+            "frames_failed": 0,
+            "duration_s": 2.5,
+            "fps": 40.0,
+            "budget_ms": 33.3,
+            "budget_misses": 3,
+            "budget_miss_pct": 3.0,
+            "longest_miss_streak": 2,
+            "frame_ms": {"mean": 10.0, "p50": 9.0, "p95": 20.0, "p99": 40.0, "max": 50.0},
+            "frame_age_ms": {"p50": 15.0, "p99": 45.0, "max": 60.0},
+            "log": {
+                "written": 7,
+                "dropped": 0,
+                "errors": 0,
+                "mode": "async",
+                "log_file": "logs/x.txt",
+            },
+        }
 
     def test_to_dict_returns_copies(self):
         """Changing the returned dict does not change the report."""

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import pickle
+import re
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -11,20 +17,31 @@ import cv2
 import numpy as np
 import pytest
 
+from framepipe.logging import Logger, configure
 from framepipe.pipeline import (
+    OutputError,
     Pipeline,
+    PipelineConfig,
     PipelineError,
     PipelineReport,
+    PipelineSnapshot,
     Source,
     SourceError,
     SourceInfo,
+    open_source,
 )
-from framepipe.pipeline.runner import resolve_processor
 from video_files import count_frames, write_video
 
 
 def log_text(log_dir: Path) -> str:
     return "".join(path.read_text() for path in sorted(log_dir.glob("logs_*.txt*")))
+
+
+@pytest.fixture(autouse=True)
+def app_logger(tmp_path: Path) -> Logger:
+    """The application's logger, configured as an application does; pipelines log through it
+    (conftest stops it after the test)."""
+    return configure(log_dir=tmp_path / "logs")
 
 
 class ManualClock:
@@ -101,7 +118,7 @@ class TestPipelineRun:
             seen.append(frame.shape)
             return frame
 
-        report = Pipeline(str(clip), processor=record, log_dir=tmp_path / "logs").run()
+        report = Pipeline(str(clip), processor=record).run()
         assert isinstance(report, PipelineReport)
         assert (report.frames_read, report.frames_processed, report.frames_dropped) == (40, 40, 0)
         assert seen == [(48, 64, 3)] * 40
@@ -112,14 +129,14 @@ class TestPipelineRun:
 
     def test_stops_after_max_frames(self, tmp_path: Path):
         """max_frames=7 on a 300-frame scene processes and reads exactly 7 frames."""
-        report = Pipeline("synthetic:64x48@30:10", max_frames=7, log_dir=tmp_path / "logs").run()
+        report = Pipeline("synthetic:64x48@30:10", max_frames=7).run()
         assert (report.frames_read, report.frames_processed) == (7, 7)
         assert report.end_reason == "max_frames"
 
     def test_logs_every_nth_frame_with_time_and_budget(self, tmp_path: Path):
         """log_every=10 over 25 frames logs frames 0, 10 and 20, each with its time and verdict."""
         logs = tmp_path / "logs"
-        Pipeline("synthetic:64x48@30:25", max_frames=25, log_every=10, log_dir=logs).run()
+        Pipeline("synthetic:64x48@30:25", max_frames=25, log_every=10).run()
         lines = [line for line in log_text(logs).splitlines() if " frame " in line]
         assert [line.split(" frame ")[1].split(":")[0] for line in lines] == ["0", "10", "20"]
         assert all("budget 33.3 ms met" in line for line in lines)
@@ -136,7 +153,7 @@ class TestPipelineRun:
 
         logs = tmp_path / "logs"
         report = Pipeline(
-            IndexSource(12), processor=slow_on_some, clock=clock, budget_ms=10.0, log_dir=logs
+            IndexSource(12), processor=slow_on_some, clock=clock, budget_ms=10.0
         ).run()
         assert report.budget_misses == 6
         assert report.longest_miss_streak == 6
@@ -147,9 +164,9 @@ class TestPipelineRun:
 
     def test_budget_defaults_to_the_source_frame_period(self, tmp_path: Path):
         """A 20 FPS source gets a 50 ms budget unless one is given."""
-        report = Pipeline("synthetic:32x32@20:0.2", log_dir=tmp_path / "logs").run()
+        report = Pipeline("synthetic:32x32@20:0.2").run()
         assert report.budget_ms == 50.0
-        given = Pipeline("synthetic:32x32@20:0.2", budget_ms=12.5, log_dir=tmp_path / "l2").run()
+        given = Pipeline("synthetic:32x32@20:0.2", budget_ms=12.5).run()
         assert given.budget_ms == 12.5
 
     def test_latest_policy_drops_and_counts_what_a_slow_loop_cannot_take(self, tmp_path: Path):
@@ -160,9 +177,7 @@ class TestPipelineRun:
             time.sleep(0.003)
             return frame
 
-        report = Pipeline(
-            "synthetic:32x32@30:5", processor=slow, drop_policy="latest", log_dir=tmp_path / "l"
-        ).run()
+        report = Pipeline("synthetic:32x32@30:5", processor=slow, drop_policy="latest").run()
         assert report.frames_read == 150
         assert report.frames_dropped > 0
         assert report.frames_processed + report.frames_dropped == report.frames_read
@@ -176,7 +191,6 @@ class TestPipelineRun:
             processor=waits_for_the_reader(source),
             drop_policy="latest",
             max_frames=20,
-            log_dir=tmp_path / "l",
         ).run()
         assert report.frames_processed == 20
         assert report.frames_failed == 0
@@ -201,7 +215,6 @@ class TestPipelineRun:
             processor=stop_once_the_buffer_is_full,
             drop_policy="block",
             buffer_size=4,
-            log_dir=tmp_path / "l",
         )
         report = pipeline.run()
         assert report.end_reason == "stopped"
@@ -214,9 +227,7 @@ class TestPipelineRun:
             return 255 - frame
 
         out = tmp_path / "out.avi"
-        report = Pipeline(
-            "synthetic:64x48@10:1", processor=["gray", invert], output=out, log_dir=tmp_path / "l"
-        ).run()
+        report = Pipeline("synthetic:64x48@10:1", processor=["gray", invert], output=out).run()
         assert report.processor == "gray+invert"
         assert report.frames_written == 10
         assert count_frames(out) == 10
@@ -224,9 +235,7 @@ class TestPipelineRun:
     def test_writes_a_playable_output_with_every_processed_frame(self, tmp_path: Path):
         """--output: an MP4 with the processed frame count, the source size and frame rate."""
         out = tmp_path / "processed.mp4"
-        Pipeline(
-            "synthetic:96x64@15:2", processor="edges", output=out, log_dir=tmp_path / "l"
-        ).run()
+        Pipeline("synthetic:96x64@15:2", processor="edges", output=out).run()
         capture = cv2.VideoCapture(str(out))
         try:
             assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0)
@@ -239,13 +248,13 @@ class TestPipelineRun:
     def test_an_open_source_object_is_read_and_released(self, tmp_path: Path):
         """A Source instance can be passed directly; the run releases it at the end."""
         source = IndexSource(5)
-        report = Pipeline(source, log_dir=tmp_path / "logs").run()
+        report = Pipeline(source).run()
         assert report.frames_processed == 5
         assert source.released
 
     def test_report_carries_the_logger_stats(self, tmp_path: Path):
         """report.log is the logger's get_stats() after the run's records were flushed."""
-        report = Pipeline("synthetic:32x32@30:1", log_dir=tmp_path / "logs").run()
+        report = Pipeline("synthetic:32x32@30:1").run()
         assert report.log["written"] == report.log["accepted"]
         assert report.log["written"] >= 3  # start, frame 0, end
         assert Path(report.log["log_file"]).parent == tmp_path / "logs"
@@ -265,7 +274,7 @@ class TestPipelineFailures:
         explode.calls = 0  # type: ignore[attr-defined]
         logs = tmp_path / "logs"
         with pytest.raises(PipelineError) as caught:
-            Pipeline("synthetic:64x48@30:10", processor=explode, log_dir=logs).run()
+            Pipeline("synthetic:64x48@30:10", processor=explode).run()
         assert str(caught.value) == "processor failed on frame 3: ZeroDivisionError: boom"
         report = caught.value.report
         assert report.frames_processed == 3
@@ -289,7 +298,7 @@ class TestPipelineFailures:
 
         out = tmp_path / "out.mp4"
         with pytest.raises(PipelineError, match=r"frames must be uint8 .* but got 8x8x3 float32"):
-            Pipeline(IndexSource(15), processor=to_float, output=out, log_dir=tmp_path).run()
+            Pipeline(IndexSource(15), processor=to_float, output=out).run()
         assert not out.exists() or count_frames(out) == 0
 
     def test_bgra_frames_from_a_processor_are_all_written(self, tmp_path: Path):
@@ -299,7 +308,7 @@ class TestPipelineFailures:
             return cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA)
 
         out = tmp_path / "out.mp4"
-        report = Pipeline(IndexSource(15), processor=to_bgra, output=out, log_dir=tmp_path).run()
+        report = Pipeline(IndexSource(15), processor=to_bgra, output=out).run()
         assert report.frames_written == count_frames(out) == 15
 
     def test_an_output_failure_is_reported_as_such(self, tmp_path: Path):
@@ -311,12 +320,10 @@ class TestPipelineFailures:
 
         out = tmp_path / "out.avi"
         with pytest.raises(PipelineError, match=r"^output failed on frame 2: OutputError: .*"):
-            Pipeline(IndexSource(6), processor=grow_on_third, output=out, log_dir=tmp_path).run()
+            Pipeline(IndexSource(6), processor=grow_on_third, output=out).run()
         assert count_frames(out) == 2
 
-    def test_a_failing_progress_callback_is_logged_once_and_the_run_goes_on(
-        self, tmp_path: Path
-    ):
+    def test_a_failing_progress_callback_is_logged_once_and_the_run_goes_on(self, tmp_path: Path):
         """Progress drawn on a terminal that has gone away (EIO) must not end the run: the
         error is logged once and progress is off for the rest of the run."""
         calls = []
@@ -326,7 +333,7 @@ class TestPipelineFailures:
             raise OSError(5, "Input/output error")
 
         logs = tmp_path / "logs"
-        report = Pipeline("synthetic:32x32@30:1", progress=broken_terminal, log_dir=logs).run()
+        report = Pipeline("synthetic:32x32@30:1", progress=broken_terminal).run()
         assert report.frames_processed == 30
         assert len(calls) == 1
         assert log_text(logs).count("progress callback failed") == 1
@@ -339,7 +346,7 @@ class TestPipelineFailures:
             started.set()
             return frame
 
-        pipeline = Pipeline("synthetic:32x32@30:1000", processor=mark, log_dir=tmp_path / "l")
+        pipeline = Pipeline("synthetic:32x32@30:1000", processor=mark)
         stopper = threading.Thread(target=lambda: started.wait(10) and pipeline.stop())
         stopper.start()
         report = pipeline.run()
@@ -347,20 +354,21 @@ class TestPipelineFailures:
         assert report.end_reason == "stopped"
         assert 0 < report.frames_processed < 30_000
 
-    def test_a_source_that_does_not_open_creates_no_log_file(self, tmp_path: Path):
-        """The source is opened before the logger is configured: a file that is not a video
-        raises SourceError and leaves no empty log behind."""
+    def test_a_source_that_does_not_open_is_a_source_error_and_ends_the_run(self, tmp_path: Path):
+        """A file that is not a video raises SourceError from run(); the snapshot says ended."""
         fake = tmp_path / "fake.mp4"
         fake.write_text("not a video\n")
+        pipeline = Pipeline(str(fake))
         with pytest.raises(SourceError, match="not a video file"):
-            Pipeline(str(fake), log_dir=tmp_path / "logs").run()
-        assert not (tmp_path / "logs").exists()
+            pipeline.run()
+        assert pipeline.snapshot().state == "ended"
 
     def test_a_missing_file_is_a_source_error_before_anything_starts(self, tmp_path: Path):
-        """The spec is checked in the constructor: no log file, no thread."""
+        """The spec is checked in the constructor, before any thread exists."""
+        threads = set(threading.enumerate())
         with pytest.raises(SourceError, match="no such file"):
-            Pipeline(str(tmp_path / "missing.mp4"), log_dir=tmp_path / "logs")
-        assert not (tmp_path / "logs").exists()
+            Pipeline(str(tmp_path / "missing.mp4"))
+        assert set(threading.enumerate()) == threads
 
     def test_an_output_that_is_the_source_file_is_refused(self, tmp_path: Path):
         """Pipeline("clip.avi", output="clip.avi") would truncate its own input: ValueError,
@@ -369,7 +377,7 @@ class TestPipelineFailures:
         original = clip.read_bytes()
         (tmp_path / "alias.avi").symlink_to(clip)
         with pytest.raises(ValueError, match=r"output .*alias.avi is the source file"):
-            Pipeline(str(clip), output=tmp_path / "alias.avi", log_dir=tmp_path / "logs")
+            Pipeline(str(clip), output=tmp_path / "alias.avi")
         assert clip.read_bytes() == original
 
     @pytest.mark.parametrize(
@@ -380,11 +388,13 @@ class TestPipelineFailures:
             ({"log_every": 0}, "log_every must be a positive integer, but got 0"),
             ({"max_frames": -2}, "max_frames must be a positive integer, but got -2"),
             ({"drop_policy": "oldest"}, "drop_policy must be one of block, latest"),
-            ({"log_mode": "fast"}, "log_mode must be 'async' or 'sync', but got 'fast'"),
             ({"processor": "sharpen"}, "unknown processor 'sharpen'"),
-            ({"processor": 42}, "processor must be a callable, a built-in name or a list"),
+            ({"processor": 42}, "processor must be a callable, a built-in name, an import path"),
             ({"processor": []}, "processor list must not be empty"),
+            ({"processor": "fp_no_such_module:fn"}, "cannot import module 'fp_no_such_module'"),
             ({"output": "out.gif"}, "output file extension must be one of"),
+            ({"output": "no/such/dir/out.mp4"}, "output directory must exist"),
+            ({"config": {"budget_ms": 20}}, "config must be a PipelineConfig, but got"),
         ],
     )
     def test_rejects_bad_options_with_value_errors(self, kwargs: dict[str, object], message: str):
@@ -393,22 +403,334 @@ class TestPipelineFailures:
             Pipeline("synthetic", **kwargs)  # type: ignore[arg-type]
 
 
-class TestResolveProcessor:
-    def test_none_is_the_identity(self):
-        """No processor passes frames through and is reported as 'none'."""
-        fn, name = resolve_processor(None)
-        frame = np.zeros((2, 2, 3), np.uint8)
-        assert fn(frame) is frame
-        assert name == "none"
+class TestPipelineSettings:
+    def test_keyword_options_make_the_config(self):
+        """Pipeline(src, budget_ms=20) is Pipeline(src, config=PipelineConfig(budget_ms=20))."""
+        pipeline = Pipeline("synthetic", processor="edges", budget_ms=20, max_frames=3)
+        assert pipeline.config == PipelineConfig(budget_ms=20, max_frames=3)
 
-    def test_a_step_returning_none_leaves_the_frame_unchanged(self):
-        """In-place processors may return None; the chain continues with the same frame."""
+    def test_keywords_replace_the_values_of_a_given_config(self):
+        """config= and keywords mix: the keywords win, the given config is left as it was."""
+        config = PipelineConfig(budget_ms=20.0, max_frames=5)
+        pipeline = Pipeline("synthetic", config=config, max_frames=7)
+        assert pipeline.config == PipelineConfig(budget_ms=20.0, max_frames=7)
+        assert config.max_frames == 5
 
-        def in_place(frame: np.ndarray) -> None:
-            frame += 1
+    def test_a_config_runs_as_its_keywords_do(self):
+        """The settings in a config are the ones the run uses."""
+        report = Pipeline("synthetic:32x32@30:1", config=PipelineConfig(max_frames=4)).run()
+        assert (report.frames_processed, report.end_reason) == (4, "max_frames")
 
-        fn, _ = resolve_processor([in_place, in_place])
-        frame = np.zeros((2, 2), np.uint8)
-        result = fn(frame)
-        assert result is not None
-        assert int(result[0, 0]) == 2
+    @pytest.mark.parametrize("name", ["log_dir", "log_mode"])
+    def test_logging_settings_are_not_pipeline_options(self, name: str):
+        """log_dir/log_mode belong to the application's configure(); the error says so."""
+        with pytest.raises(TypeError, match=rf"^{name} is not a Pipeline option: .*logger="):
+            Pipeline("synthetic", **{name: "logs"})  # type: ignore[arg-type]
+
+    def test_an_unknown_keyword_is_a_type_error(self):
+        """A misspelt option fails loudly, as for any function."""
+        with pytest.raises(TypeError, match="budget_msec"):
+            Pipeline("synthetic", budget_msec=20)  # type: ignore[call-arg]
+
+    def test_the_processor_spec_is_kept_as_a_picklable_value(self):
+        """processor_spec is what was asked for, not the built callables, so it can travel."""
+        pipeline = Pipeline("synthetic", processor=["gray", "edges"])
+        assert pickle.loads(pickle.dumps(pipeline.processor_spec)) == ["gray", "edges"]
+        assert pipeline.processor_name == "gray+edges"
+
+
+class TestSnapshot:
+    def test_before_a_run_the_snapshot_is_starting_with_zeros(self):
+        """A pipeline not yet run reports state starting, no frames and no frame."""
+        snapshot = Pipeline("synthetic:32x32@30:1", budget_ms=20.0).snapshot()
+        assert isinstance(snapshot, PipelineSnapshot)
+        assert (snapshot.state, snapshot.source, snapshot.budget_ms) == (
+            "starting",
+            "synthetic:32x32@30:1",
+            20.0,
+        )
+        assert (snapshot.frames_read, snapshot.frames_processed, snapshot.fps) == (0, 0, 0.0)
+        assert snapshot.latest_frame is None
+        assert snapshot.last_frame_at is None
+
+    def test_another_thread_sees_the_run_start_move_and_end(self):
+        """A watcher polling snapshot() throughout a run never fails, sees the states in
+        order (starting, running, ..., ended) and the counts grow; it is shown frame 10 and
+        frame 30 on the way, and after the run the counts are the report's."""
+        snapshots: list[PipelineSnapshot] = []
+        errors: list[BaseException] = []
+        shown: dict[int, PipelineSnapshot] = {}
+        at_frame = {10: threading.Event(), 30: threading.Event()}
+        taken = {10: threading.Event(), 30: threading.Event()}
+        done = threading.Event()
+        frames_out: list[np.ndarray] = []
+
+        def pause_at_checkpoints(frame: np.ndarray) -> np.ndarray:
+            count = len(frames_out)
+            if count in at_frame:  # let the watcher look while this frame is processed
+                at_frame[count].set()
+                taken[count].wait(10)
+            out = frame.copy()
+            frames_out.append(out)
+            return out
+
+        pipeline = Pipeline("synthetic:32x32@30:2", processor=pause_at_checkpoints)
+
+        def watch() -> None:
+            try:
+                while not done.is_set():
+                    snapshots.append(pipeline.snapshot())
+                    for count, event in at_frame.items():
+                        if event.is_set() and not taken[count].is_set():
+                            shown[count] = pipeline.snapshot()
+                            taken[count].set()
+                    time.sleep(0.0005)
+                snapshots.append(pipeline.snapshot())
+            except BaseException as exc:
+                errors.append(exc)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            report = pipeline.run()
+        finally:
+            done.set()
+            watcher.join(10)
+        assert errors == []
+        states = [snapshot.state for snapshot in snapshots]
+        order = ["starting", "running", "stopping", "ended"]
+        assert [order.index(state) for state in states] == sorted(order.index(s) for s in states)
+        assert states[0] == "starting"
+        assert states[-1] == "ended"
+        assert shown[10].state == shown[30].state == "running"
+        assert (shown[10].frames_processed, shown[30].frames_processed) == (10, 30)
+        assert shown[10].latest_frame is frames_out[9]
+        assert shown[30].frames_read >= 30
+        processed = [snapshot.frames_processed for snapshot in snapshots]
+        assert processed == sorted(processed)
+        final = snapshots[-1]
+        assert (
+            (final.frames_read, final.frames_processed, final.frames_dropped)
+            == (
+                report.frames_read,
+                report.frames_processed,
+                report.frames_dropped,
+            )
+            == (60, 60, 0)
+        )
+        assert final.latest_frame is frames_out[-1]
+        assert final.source == "synthetic:32x32@30:2"
+
+    def test_rate_and_frame_times_cover_the_recent_frames(self):
+        """On a hand-driven clock, 20 frames of 10 ms each read as 100 FPS and p50 10 ms, the
+        last frame finished at the clock's time."""
+        clock = ManualClock()
+
+        def ten_ms(frame: np.ndarray) -> np.ndarray:
+            clock.advance(0.010)
+            return frame
+
+        pipeline = Pipeline(IndexSource(20), processor=ten_ms, clock=clock, budget_ms=5.0)
+        report = pipeline.run()
+        snapshot = pipeline.snapshot()
+        assert snapshot.fps == pytest.approx(100.0)
+        assert snapshot.frame_ms == {"p50": 10.0, "p99": 10.0, "max": 10.0}
+        assert snapshot.frame_age_ms["p50"] >= 10.0  # at least its own processing time
+        assert snapshot.last_frame_at == pytest.approx(clock())
+        assert snapshot.budget_misses == report.budget_misses == 20
+        assert snapshot.elapsed_s == pytest.approx(0.2)
+        assert snapshot.budget_ms == 5.0
+
+    def test_after_a_failed_run_the_snapshot_counts_the_failed_frame(self):
+        """The partial report's counts, the failed frame included, are the last snapshot's."""
+
+        def fail_on_third(frame: np.ndarray) -> np.ndarray:
+            if int(frame[0, 0, 0]) == 2:
+                raise ValueError("bad frame")
+            return frame
+
+        pipeline = Pipeline(IndexSource(10), processor=fail_on_third)
+        with pytest.raises(PipelineError) as caught:
+            pipeline.run()
+        snapshot = pipeline.snapshot()
+        report = caught.value.report
+        assert snapshot.state == "ended"
+        assert (snapshot.frames_processed, snapshot.frames_failed) == (2, 1)
+        assert snapshot.frames_read == report.frames_read
+        assert snapshot.frames_dropped == report.frames_dropped
+
+
+class WrappedCapture(Source):
+    """A real file opened through OpenCV, whose read fails (OSError) at ``fail_at``."""
+
+    def __init__(self, path: Path, fail_at: int | None = None) -> None:
+        self.inner = open_source(str(path))
+        self.info = self.inner.info
+        self.fail_at = fail_at
+        self.reads = 0
+
+    def read(self) -> np.ndarray | None:
+        if self.reads == self.fail_at:
+            raise OSError(5, "Input/output error")
+        self.reads += 1
+        return self.inner.read()
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+def descriptors_on(path: Path) -> list[str]:
+    """This process's open file descriptors on ``path`` (an open capture holds one)."""
+    target = os.path.realpath(path)
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}") == target:
+                fds.append(fd)
+        except OSError:
+            pass  # closed between the listing and the readlink
+    return fds
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd (Linux)")
+class TestTeardown:
+    @pytest.mark.parametrize(
+        "path",
+        ["end", "processor raises", "output fails to open", "source fails mid-run", "stop()"],
+    )
+    def test_every_way_a_run_ends_leaves_no_thread_and_no_open_capture(
+        self, tmp_path: Path, path: str
+    ):
+        """However the run ends, the reader thread is gone and the clip is closed."""
+        clip = write_video(tmp_path / "clip.avi", frames=30)
+        pipeline: Pipeline
+
+        def on_frame(frame: np.ndarray) -> np.ndarray:
+            index = on_frame.calls  # type: ignore[attr-defined]
+            on_frame.calls += 1  # type: ignore[attr-defined]
+            if index < 3:  # (near the end the reader has read everything and closed it)
+                assert descriptors_on(clip), "the capture is open while the run goes"
+            if index == 3 and path == "processor raises":
+                raise RuntimeError("boom")
+            if index == 3 and path == "stop()":
+                pipeline.stop()
+            return frame
+
+        on_frame.calls = 0  # type: ignore[attr-defined]
+        source: str | Source = str(clip)
+        output = None
+        if path == "source fails mid-run":
+            source = WrappedCapture(clip, fail_at=25)
+        if path == "output fails to open":
+            (tmp_path / "gone").mkdir()
+            output = tmp_path / "gone" / "out.avi"
+        threads = set(threading.enumerate())
+        pipeline = Pipeline(source, processor=on_frame, output=output)
+        if output is not None:
+            (tmp_path / "gone").rmdir()  # the video cannot be created once the source is open
+        expected = {
+            "end": None,
+            "processor raises": (PipelineError, "processor failed on frame 3: RuntimeError: boom"),
+            "output fails to open": (OutputError, "cannot write video"),
+            "source fails mid-run": (PipelineError, "reading clip.avi failed after 25 frames: OSE"),
+            "stop()": None,
+        }[path]
+        caught = None
+        if expected is None:
+            report = pipeline.run()
+            assert report.end_reason == ("stopped" if path == "stop()" else "end")
+        else:
+            with pytest.raises(expected[0], match=re.escape(expected[1])) as caught:
+                pipeline.run()
+        # The error (its traceback keeps the run's frames alive) is still held here, so the
+        # capture is closed by the teardown, not by the garbage collector.
+        assert set(threading.enumerate()) == threads
+        assert descriptors_on(clip) == []
+        assert pipeline.snapshot().state == "ended"
+        del caught
+
+
+class RecordingLogger:
+    """A logger of the application's own: keeps each record's level and text."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str]] = []
+        self.flushed = 0
+
+    def _add(self, level: str, msg: object, *args: object) -> None:
+        self.records.append((level, str(msg) % args))
+
+    def info(self, msg: object, *args: object) -> None:
+        self._add("INFO", msg, *args)
+
+    def warning(self, msg: object, *args: object) -> None:
+        self._add("WARNING", msg, *args)
+
+    def error(self, msg: object, *args: object, exc_info: BaseException | None = None) -> None:
+        self._add("ERROR", msg, *args)
+
+    def exception(self, msg: object, *args: object) -> None:
+        self._add("ERROR", msg, *args)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        self.flushed += 1
+        return True
+
+    def get_stats(self) -> dict[str, object]:
+        return {"written": len(self.records)}
+
+
+def logging_setup() -> dict[str, object]:
+    """Everything process-wide a library could change about logging."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    return {
+        "threads": set(threading.enumerate()),
+        "handlers": {
+            lg.name: list(lg.handlers) for lg in loggers if isinstance(lg, logging.Logger)
+        },
+        "signals": {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)},
+        "excepthooks": (sys.excepthook, threading.excepthook),
+    }
+
+
+class TestLogging:
+    def test_a_pipeline_leaves_the_logging_setup_as_it_found_it(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ):
+        """A run through the application's logger adds no thread, handler, signal handler,
+        exception hook or file: it only logs."""
+        monkeypatch.chdir(tmp_path)
+        files = set(tmp_path.rglob("*"))
+        before = logging_setup()
+        Pipeline("synthetic:32x32@30:1", processor="gray").run()
+        assert logging_setup() == before
+        assert set(tmp_path.rglob("*")) == files
+        assert "pipeline end (end)" in log_text(tmp_path / "logs")
+
+    def test_an_injected_logger_gets_the_records_and_the_report_gets_its_stats(
+        self, tmp_path: Path
+    ):
+        """logger= takes any object with the logger's methods: every record goes there, none
+        to the process logger, and report.log is its get_stats()."""
+        log = RecordingLogger()
+        before = logging_setup()
+        report = Pipeline("synthetic:32x32@30:1", logger=log, log_every=10).run()
+        assert logging_setup() == before
+        texts = [text for _, text in log.records]
+        assert texts[0].startswith("pipeline start: source=synthetic:32x32@30:1")
+        assert [text.split(":")[0] for text in texts if text.startswith("frame ")] == [
+            "frame 0",
+            "frame 10",
+            "frame 20",
+        ]
+        assert texts[-1].startswith("pipeline end (end): frames_read=30")
+        assert log.flushed == 1
+        assert report.log == {"written": len(log.records)}
+        assert "pipeline" not in log_text(tmp_path / "logs")
+
+    def test_a_standard_library_logger_works_too(self, caplog: pytest.LogCaptureFixture):
+        """A logging.Logger has no flush() or get_stats(): the run logs and report.log is {}."""
+        caplog.set_level(logging.INFO, logger="myapp.video")
+        report = Pipeline("synthetic:32x32@30:1", logger=logging.getLogger("myapp.video")).run()
+        assert report.log == {}
+        assert any(r.getMessage().startswith("pipeline end (end)") for r in caplog.records)

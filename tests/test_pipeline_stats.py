@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from framepipe.pipeline.stats import FrameStats
+from framepipe.pipeline.stats import FrameStats, FrameSummary, MissStreak
 
 
 class ManualClock:
@@ -37,6 +37,25 @@ class TestFrameStats:
         assert [r.miss_streak for r in results] == [0, 1, 2, 0, 1, 2, 3, 0, 0]
         assert results[-1].met_budget  # exactly on budget counts as met
 
+    def test_a_long_streak_is_reported_when_it_reaches_the_warning_and_when_it_ends(self):
+        """With a warning at 3: the 3rd miss in a row says the streak started, the next met
+        frame says it ended and how long it was; shorter streaks say nothing."""
+        clock = ManualClock()
+        stats = FrameStats(budget_ms=10.0, clock=clock, miss_streak_warning=3)
+        results = run_frames(stats, clock, [12, 12, 5, 12, 12, 12, 12, 5, 5])
+        events = [(i, r.streak) for i, r in enumerate(results) if r.streak is not None]
+        assert events == [
+            (5, MissStreak(length=3, ended=False)),
+            (7, MissStreak(length=4, ended=True)),
+        ]
+
+    def test_each_frame_result_says_when_it_finished(self):
+        """finished_at is the stats clock at the end of the frame (for the live window)."""
+        clock = ManualClock()
+        stats = FrameStats(budget_ms=10.0, clock=clock)
+        results = run_frames(stats, clock, [4.0, 6.0])
+        assert [r.finished_at for r in results] == pytest.approx([0.004, 0.010])
+
     def test_summary_has_the_report_numbers(self):
         """Percentiles, miss percentage, FPS and ages come out as the summary JSON expects."""
         clock = ManualClock()
@@ -46,14 +65,15 @@ class TestFrameStats:
         stats.dropped = 7
         stats.stop()
         summary = stats.summary()
-        assert summary["frames_processed"] == 100
-        assert summary["frames_dropped"] == 7
-        assert summary["budget_misses"] == 80  # 21..100 ms
-        assert summary["budget_miss_pct"] == 80.0
-        assert summary["longest_miss_streak"] == 80
-        assert summary["duration_s"] == pytest.approx(5.05)  # 1 + 2 + ... + 100 ms
-        assert summary["fps"] == pytest.approx(100 / 5.05, abs=0.01)
-        assert summary["frame_ms"] == {
+        assert isinstance(summary, FrameSummary)
+        assert summary.frames_processed == 100
+        assert summary.frames_dropped == 7
+        assert summary.budget_misses == 80  # 21..100 ms
+        assert summary.budget_miss_pct == 80.0
+        assert summary.longest_miss_streak == 80
+        assert summary.duration_s == pytest.approx(5.05)  # 1 + 2 + ... + 100 ms
+        assert summary.fps == pytest.approx(100 / 5.05, abs=0.01)
+        assert summary.frame_ms == {
             "mean": 50.5,
             "p50": 50.5,
             "p95": pytest.approx(95.05),
@@ -61,7 +81,7 @@ class TestFrameStats:
             "max": 100.0,
         }
         # Age = the 5 ms wait before processing + the processing time itself.
-        assert summary["frame_age_ms"] == {
+        assert summary.frame_age_ms == {
             "p50": pytest.approx(55.5),
             "p99": pytest.approx(104.01),
             "max": 105.0,
@@ -82,10 +102,16 @@ class TestFrameStats:
         """No frames (e.g. stopped at once) gives zeros, not a division error."""
         stats = FrameStats(budget_ms=33.3, clock=ManualClock())
         summary = stats.summary()
-        assert summary["frames_processed"] == 0
-        assert summary["fps"] == 0.0
-        assert summary["budget_miss_pct"] == 0.0
-        assert summary["frame_ms"] == {"mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+        assert summary.frames_processed == 0
+        assert summary.fps == 0.0
+        assert summary.budget_miss_pct == 0.0
+        assert summary.frame_ms == {"mean": 0.0, "p50": 0.0, "p95": 0.0, "p99": 0.0, "max": 0.0}
+
+    @pytest.mark.parametrize("warning", [0, -3, True])
+    def test_rejects_a_miss_streak_warning_that_is_not_a_positive_integer(self, warning: int):
+        """A streak warning needs at least one miss."""
+        with pytest.raises(ValueError, match="miss_streak_warning must be a positive integer"):
+            FrameStats(budget_ms=10.0, miss_streak_warning=warning)
 
     @pytest.mark.parametrize("budget", [0, -1.0, float("nan")])
     def test_rejects_a_budget_that_is_not_positive(self, budget: float):

@@ -10,11 +10,11 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from framepipe.pipeline import Pipeline, PipelineReport
+    from framepipe.pipeline import Pipeline, PipelineConfig, PipelineReport, PipelineSnapshot
 
-__all__ = ["Pipeline", "PipelineReport"]
+__all__ = ["Pipeline", "PipelineConfig", "PipelineReport", "PipelineSnapshot"]
 
-_LAZY = {"Pipeline": "framepipe.pipeline", "PipelineReport": "framepipe.pipeline"}
+_LAZY = {name: "framepipe.pipeline" for name in __all__}
 
 
 def __getattr__(name: str) -> Any:

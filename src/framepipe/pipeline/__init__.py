@@ -5,18 +5,26 @@
 
 from __future__ import annotations
 
-from framepipe.pipeline.buffer import DropPolicy
+from framepipe.pipeline.config import PipelineConfig
+from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
+from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.report import PipelineReport
-from framepipe.pipeline.runner import Pipeline, PipelineError, Progress
+from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
 from framepipe.pipeline.sources import Source, SourceError, SourceInfo, open_source
+from framepipe.pipeline.stats import FrameSummary
+from framepipe.typing import DropPolicy
 
 __all__ = [
     "DropPolicy",
+    "FrameSummary",
     "OutputError",
     "Pipeline",
+    "PipelineConfig",
     "PipelineError",
+    "PipelineLogger",
     "PipelineReport",
+    "PipelineSnapshot",
     "Progress",
     "Source",
     "SourceError",

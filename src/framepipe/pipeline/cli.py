@@ -1,5 +1,10 @@
 """``framepipe run``: process a camera, video file, stream or the synthetic scene in real time.
 
+This is the application: the one place that configures logging (``--log-dir``, ``--log-mode``);
+the ``Pipeline`` logs through whatever is configured. ``--processor`` takes built-in names and
+import paths (``package.module:function`` or ``:Class``); the current directory is importable,
+as with ``python -m``.
+
 Exit codes: 0 done (end of source, ``--max-frames``, or Ctrl-C/SIGTERM/SIGHUP after a clean
 stop), 1 runtime failure, 2 usage error (a bad flag, source or output path). Every error is one
 line on stderr, without a traceback.
@@ -9,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +37,10 @@ from framepipe._cli_support import (
 from framepipe._native_logging import quiet_native_logging
 from framepipe._paths import OutputPath, check_outputs
 from framepipe.pipeline.buffer import DROP_POLICIES
+from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import CODECS, OutputError, check_output_path
-from framepipe.pipeline.processors import PROCESSOR_NAMES
+from framepipe.pipeline.processors import PROCESSOR_NAMES, check_processor
 from framepipe.pipeline.progress import ProgressReporter
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.runner import Pipeline, PipelineError
@@ -50,7 +58,7 @@ __all__ = ["add_arguments", "run"]
 _STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
-
+DEFAULT_PROCESSOR = "motion"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,9 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--processor",
-        default="motion",
-        choices=PROCESSOR_NAMES,
-        help="built-in processor (default: %(default)s)",
+        action="append",
+        default=None,
+        metavar="NAME|MODULE:ATTR",
+        help=f"a built-in ({', '.join(PROCESSOR_NAMES)}) or an import path "
+        "package.module:function or package.module:Class; repeat to chain them in order "
+        f"(default: {DEFAULT_PROCESSOR})",
     )
     parser.add_argument(
         "--budget-ms",
@@ -123,9 +134,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     quiet_native_logging()
+    processors: list[str] = args.processor or [DEFAULT_PROCESSOR]
+    if any(":" in spec for spec in processors):
+        _import_from_cwd()
     # Everything a user can get wrong is checked before anything is opened or written.
     try:
         _check_arguments(args)
+        check_processor(processors)  # imports now, so a typo costs no camera or stream open
     except (SourceError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
     if args.display:
@@ -141,9 +156,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), EXIT_FAILURE)
     progress = None if args.quiet else ProgressReporter()
     try:
-        pipeline = Pipeline(
-            source,
-            processor=args.processor,
+        config = PipelineConfig(
             budget_ms=args.budget_ms,
             log_every=args.log_every,
             output=args.output,
@@ -151,8 +164,10 @@ def run(args: argparse.Namespace) -> int:
             realtime=args.realtime,
             drop_policy=args.drop_policy,
             max_frames=args.max_frames,
-            progress=progress,
         )
+        # The pipeline logs through get_logger("framepipe.pipeline"), which follows the
+        # configure() below; building it first means a bad option leaves no empty log file.
+        pipeline = Pipeline(source, processor=processors, config=config, progress=progress)
     except ValueError as exc:
         source.release()
         return fail(str(exc), EXIT_USAGE)
@@ -182,6 +197,14 @@ def _check_arguments(args: argparse.Namespace) -> None:
         outputs.append(OutputPath("--summary-json", args.summary_json))
     outputs.append(OutputPath("--log-dir", args.log_dir, "dir"))
     check_outputs(outputs, str(spec.target) if spec.kind == "file" else None)
+
+
+def _import_from_cwd() -> None:
+    """Make modules in the current directory importable, as ``python -m`` and ``-c`` do (the
+    console script's own directory is on the path instead)."""
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
 
 
 def _open_source(spec: str | None) -> Source:

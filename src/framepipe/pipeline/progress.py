@@ -1,20 +1,31 @@
-"""Terminal progress for ``framepipe run``: a tqdm bar for sources with a known length, a
-one-line status for live sources. Both write to stderr and refresh a few times a second."""
+"""Per-frame progress: the :class:`Progress` value a ``Pipeline`` hands its ``progress``
+callback, and the terminal view of it for ``framepipe run`` (a tqdm bar for sources with a known
+length, a one-line status for live sources, both on stderr, refreshed a few times a second)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 
-from tqdm import tqdm
-
-from framepipe.pipeline.runner import Progress
-
-__all__ = ["ProgressReporter"]
+__all__ = ["Progress", "ProgressReporter"]
 
 _REFRESH_S = 0.5
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Passed to the ``progress`` callback after each processed frame, on the frame loop."""
+
+    frames_processed: int
+    frames_read: int
+    frames_dropped: int
+    frame_ms: float
+    budget_misses: int
+    elapsed_s: float
+    total: int | None  # frames expected in all (file length or max_frames), None for live
 
 
 class ProgressReporter:
@@ -34,6 +45,8 @@ class ProgressReporter:
     def __call__(self, progress: Progress) -> None:
         if self._bar is None and not self._live:
             if progress.total is not None:
+                from tqdm import tqdm
+
                 self._bar = tqdm(
                     total=progress.total,
                     unit="frame",

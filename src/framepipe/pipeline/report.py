@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from framepipe.pipeline.sources import SourceInfo
+from framepipe.pipeline.stats import FrameSummary
+from framepipe.typing import DropPolicy
 
 __all__ = ["EndReason", "PipelineReport"]
 
@@ -34,31 +37,66 @@ SUMMARY_KEYS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class PipelineReport:
-    """What one run did and how well it kept the per-frame budget."""
+    """What one run did and how well it kept the per-frame budget.
+
+    ``frame_stats`` holds the timing statistics; its fields read as the report's own too
+    (``report.fps`` is ``report.frame_stats.fps``).
+    """
 
     source: str
     processor: str
     frames_read: int
-    frames_processed: int
-    frames_dropped: int
-    duration_s: float
-    fps: float
-    budget_ms: float
-    budget_misses: int
-    budget_miss_pct: float
-    longest_miss_streak: int
-    frame_ms: dict[str, float]
-    frame_age_ms: dict[str, float]
-    log: dict[str, Any]
+    frame_stats: FrameSummary
+    log: Mapping[str, Any]  # the logger's get_stats() after the run; empty without one
     frames_failed: int = 0  # taken by the loop, then the processor or the output failed
     # Not part of the summary JSON: context for the caller and the human summary.
     source_info: SourceInfo | None = None
-    drop_policy: str = "block"
+    drop_policy: DropPolicy = "block"
     end_reason: EndReason = "end"
     frames_written: int = 0
-    output: str | None = field(default=None)
+    output: str | None = None
+
+    @property
+    def frames_processed(self) -> int:
+        return self.frame_stats.frames_processed
+
+    @property
+    def frames_dropped(self) -> int:
+        return self.frame_stats.frames_dropped
+
+    @property
+    def duration_s(self) -> float:
+        return self.frame_stats.duration_s
+
+    @property
+    def fps(self) -> float:
+        return self.frame_stats.fps
+
+    @property
+    def budget_ms(self) -> float:
+        return self.frame_stats.budget_ms
+
+    @property
+    def budget_misses(self) -> int:
+        return self.frame_stats.budget_misses
+
+    @property
+    def budget_miss_pct(self) -> float:
+        return self.frame_stats.budget_miss_pct
+
+    @property
+    def longest_miss_streak(self) -> int:
+        return self.frame_stats.longest_miss_streak
+
+    @property
+    def frame_ms(self) -> dict[str, float]:
+        return self.frame_stats.frame_ms
+
+    @property
+    def frame_age_ms(self) -> dict[str, float]:
+        return self.frame_stats.frame_age_ms
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready plain values, with exactly the documented keys.

@@ -3,7 +3,9 @@
 Per frame: processing time (logging included) against the budget, and frame age (capture to end
 of processing). Aggregates: misses, miss percentage, the longest streak of consecutive misses,
 mean/p50/p95/p99/max of frame time, p50/p99/max of age, frames dropped by the buffer, and the
-achieved rate over the run. The clock is injected so tests drive time by hand.
+achieved rate over the run. A streak of misses reaching ``miss_streak_warning``, and its end,
+come back from ``finish_frame`` as a :class:`MissStreak`, so the loop only has to log it. The
+clock is injected so tests drive time by hand.
 """
 
 from __future__ import annotations
@@ -17,7 +19,16 @@ import numpy as np
 
 from framepipe._stats import summarize
 
-__all__ = ["FrameResult", "FrameStats"]
+__all__ = ["FrameResult", "FrameStats", "FrameSummary", "MissStreak"]
+
+
+@dataclass(frozen=True)
+class MissStreak:
+    """Budget misses in a row: reaching the warning length (``ended`` False), or over after
+    reaching it (``ended`` True, ``length`` the whole streak)."""
+
+    length: int
+    ended: bool
 
 
 @dataclass(frozen=True)
@@ -28,15 +39,43 @@ class FrameResult:
     age_ms: float
     met_budget: bool
     miss_streak: int  # consecutive misses ending with this frame (0 when it met the budget)
+    finished_at: float = 0.0  # on the stats' clock
+    streak: MissStreak | None = None  # set on the frames where a long streak starts or ends
+
+
+@dataclass(frozen=True)
+class FrameSummary:
+    """The statistics part of the run summary (the summary JSON's keys, same values)."""
+
+    frames_processed: int
+    frames_dropped: int
+    duration_s: float
+    fps: float
+    budget_ms: float
+    budget_misses: int
+    budget_miss_pct: float
+    longest_miss_streak: int
+    frame_ms: dict[str, float]  # mean, p50, p95, p99, max
+    frame_age_ms: dict[str, float]  # p50, p99, max
 
 
 class FrameStats:
     """Collects per-frame timings for one run; ``summary()`` gives the report's numbers."""
 
-    def __init__(self, budget_ms: float, clock: Callable[[], float] = time.perf_counter) -> None:
+    def __init__(
+        self,
+        budget_ms: float,
+        clock: Callable[[], float] = time.perf_counter,
+        miss_streak_warning: int = 5,
+    ) -> None:
         if not budget_ms > 0:
             raise ValueError(f"budget_ms must be positive, but got {budget_ms}")
+        if isinstance(miss_streak_warning, bool) or miss_streak_warning < 1:
+            raise ValueError(
+                f"miss_streak_warning must be a positive integer, but got {miss_streak_warning!r}"
+            )
         self.budget_ms = float(budget_ms)
+        self.miss_streak_warning = miss_streak_warning
         self.clock = clock
         # Plain arrays of doubles: 8 bytes a frame, so an hour of 30 FPS video is under 1 MB.
         self._frame_ms = array("d")
@@ -71,13 +110,18 @@ class FrameStats:
         self._frame_ms.append(frame_ms)
         self._age_ms.append(age_ms)
         met = frame_ms <= self.budget_ms
+        streak = None
         if met:
+            if self.miss_streak >= self.miss_streak_warning:
+                streak = MissStreak(self.miss_streak, ended=True)
             self.miss_streak = 0
         else:
             self.misses += 1
             self.miss_streak += 1
             self.longest_miss_streak = max(self.longest_miss_streak, self.miss_streak)
-        return FrameResult(frame_ms, age_ms, met, self.miss_streak)
+            if self.miss_streak == self.miss_streak_warning:
+                streak = MissStreak(self.miss_streak, ended=False)
+        return FrameResult(frame_ms, age_ms, met, self.miss_streak, now, streak)
 
     @property
     def frames(self) -> int:
@@ -90,26 +134,26 @@ class FrameStats:
         end = self._stopped if self._stopped is not None else self.clock()
         return max(0.0, end - self._started)
 
-    def summary(self) -> dict[str, object]:
-        """The statistics part of the run summary (keys as in the summary JSON)."""
+    def summary(self) -> FrameSummary:
+        """The statistics part of the run summary."""
         frames = self.frames
         duration = self.duration_s
         times = np.frombuffer(self._frame_ms, dtype=np.float64) if frames else np.zeros(1)
         ages = np.frombuffer(self._age_ms, dtype=np.float64) if frames else np.zeros(1)
         frame_ms = summarize(times, ("mean", "p50", "p95", "p99", "max"))
         age_ms = summarize(ages, ("p50", "p99", "max"))
-        return {
-            "frames_processed": frames,
-            "frames_dropped": self.dropped,
-            "duration_s": round(duration, 3),
-            "fps": round(frames / duration, 2) if duration > 0 else 0.0,
-            "budget_ms": round(self.budget_ms, 3),
-            "budget_misses": self.misses,
-            "budget_miss_pct": round(100.0 * self.misses / frames, 2) if frames else 0.0,
-            "longest_miss_streak": self.longest_miss_streak,
-            "frame_ms": {key: _ms(value) for key, value in frame_ms.items()},
-            "frame_age_ms": {key: _ms(value) for key, value in age_ms.items()},
-        }
+        return FrameSummary(
+            frames_processed=frames,
+            frames_dropped=self.dropped,
+            duration_s=round(duration, 3),
+            fps=round(frames / duration, 2) if duration > 0 else 0.0,
+            budget_ms=round(self.budget_ms, 3),
+            budget_misses=self.misses,
+            budget_miss_pct=round(100.0 * self.misses / frames, 2) if frames else 0.0,
+            longest_miss_streak=self.longest_miss_streak,
+            frame_ms={key: _ms(value) for key, value in frame_ms.items()},
+            frame_age_ms={key: _ms(value) for key, value in age_ms.items()},
+        )
 
 
 def _ms(value: float) -> float:

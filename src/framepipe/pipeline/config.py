@@ -1,0 +1,132 @@
+"""``PipelineConfig``: every run setting that is not the source or the processor, as one value.
+
+Frozen and checked once in ``__post_init__``, so a config that exists is valid: it can be
+printed, compared, pickled to another process, and varied with ``dataclasses.replace`` (which
+checks again). Each field has one checker in ``_CHECKS``; a field added without one fails the
+tests.
+
+The output path's form (its extension) is checked here; whether it can be written (its
+directory exists, it is not the source) is checked by the ``Pipeline`` that will write it, on
+the machine that runs it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypedDict
+
+from framepipe.pipeline.buffer import DROP_POLICIES
+from framepipe.pipeline.output import CODECS
+from framepipe.typing import DropPolicy
+
+__all__ = ["PipelineConfig", "PipelineOptions"]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """How a :class:`~framepipe.pipeline.Pipeline` runs.
+
+    ``budget_ms``: time allowed per frame (None: 1000 / the source's FPS, else 33.3).
+    ``log_every``: log every Nth frame. ``output``: write processed frames as a video file.
+    ``display``: show frames in a window. ``realtime``: pace a file at its own timestamps.
+    ``drop_policy``: ``block`` (every frame) or ``latest`` (newest only); None: ``block`` for
+    files, ``latest`` for cameras and streams. ``max_frames``: stop after N frames.
+    ``buffer_size``: frames between the reader and the loop under ``block``.
+    ``open_timeout_s``: how long a camera or stream may take to open.
+    ``miss_streak_warning``: this many budget misses in a row are logged as a WARNING.
+    """
+
+    budget_ms: float | None = None
+    log_every: int = 30
+    output: str | os.PathLike[str] | None = None
+    display: bool = False
+    realtime: bool = False
+    drop_policy: DropPolicy | None = None
+    max_frames: int | None = None
+    buffer_size: int = 4
+    open_timeout_s: float = 10.0
+    miss_streak_warning: int = 5
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            _CHECKS[field.name](field.name, getattr(self, field.name))
+
+
+class PipelineOptions(TypedDict, total=False):
+    """``PipelineConfig``'s fields as keyword arguments of ``Pipeline`` (for type checkers)."""
+
+    budget_ms: float | None
+    log_every: int
+    output: str | os.PathLike[str] | None
+    display: bool
+    realtime: bool
+    drop_policy: DropPolicy | None
+    max_frames: int | None
+    buffer_size: int
+    open_timeout_s: float
+    miss_streak_warning: int
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, but got {value!r}")
+
+
+def _optional_positive_int(name: str, value: Any) -> None:
+    if value is not None:
+        _positive_int(name, value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _budget(name: str, value: Any) -> None:
+    if value is not None and not (_is_number(value) and 0 < value < math.inf):
+        raise ValueError(f"{name} must be positive and finite, but got {value!r}")
+
+
+def _positive_seconds(name: str, value: Any) -> None:
+    if not (_is_number(value) and value > 0):  # nan fails the comparison too
+        raise ValueError(f"{name} must be positive, but got {value!r}")
+
+
+def _flag(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, but got {value!r}")
+
+
+def _drop_policy(name: str, value: Any) -> None:
+    if value is not None and value not in DROP_POLICIES:
+        raise ValueError(f"{name} must be one of {', '.join(DROP_POLICIES)}, but got {value!r}")
+
+
+def _output(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path or None, but got {value!r}")
+    suffix = Path(value).suffix.lower()
+    if suffix not in CODECS:
+        raise ValueError(
+            f"output file extension must be one of {', '.join(CODECS)}, "
+            f"but got {Path(value).name!r}"
+        )
+
+
+_CHECKS: dict[str, Callable[[str, Any], None]] = {
+    "budget_ms": _budget,
+    "log_every": _positive_int,
+    "output": _output,
+    "display": _flag,
+    "realtime": _flag,
+    "drop_policy": _drop_policy,
+    "max_frames": _optional_positive_int,
+    "buffer_size": _positive_int,
+    "open_timeout_s": _positive_seconds,
+    "miss_streak_warning": _positive_int,
+}

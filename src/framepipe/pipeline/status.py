@@ -1,0 +1,90 @@
+"""What ``Pipeline.snapshot()`` reads: one run's state and the live objects that count for it.
+
+The run writes plain attributes (one store each) and the frame loop publishes into a
+:class:`~framepipe.pipeline.live.LiveWindow`; :meth:`RunStatus.snapshot` copies them on the
+caller's thread. Nothing here takes a lock the loop could wait on, so any thread may ask at any
+moment: before the run (zeros), during it, and after it (the report's final counts).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from framepipe.pipeline.live import LiveWindow, PipelineSnapshot, RunState
+
+if TYPE_CHECKING:
+    from framepipe.pipeline.buffer import FrameBuffer
+    from framepipe.pipeline.reader import CapturedFrame, FrameReader
+    from framepipe.pipeline.report import PipelineReport
+    from framepipe.pipeline.stats import FrameStats
+
+__all__ = ["RunStatus"]
+
+
+class RunStatus:
+    """One run as observers see it; a new run gets a new ``RunStatus``.
+
+    ``state`` moves starting -> running -> stopping -> ended, written by the run only.
+    """
+
+    def __init__(self, source: str, budget_ms: float = 0.0) -> None:
+        self.state: RunState = "starting"
+        self.source = source
+        self.budget_ms = budget_ms
+        self.window = LiveWindow()
+        self._reader: FrameReader | None = None
+        self._buffer: FrameBuffer[CapturedFrame] | None = None
+        self._stats: FrameStats | None = None
+        self._report: PipelineReport | None = None
+
+    def attach(
+        self,
+        source: str,
+        budget_ms: float,
+        reader: FrameReader,
+        buffer: FrameBuffer[CapturedFrame],
+        stats: FrameStats,
+    ) -> None:
+        """The run's stages, once built (the source is open, so its name is final)."""
+        self.source = source
+        self.budget_ms = budget_ms
+        self._reader, self._buffer, self._stats = reader, buffer, stats
+
+    def finish(self, report: PipelineReport) -> None:
+        """The final counts: frames left in the buffer and a failed frame are known now."""
+        self._report = report
+
+    def snapshot(self, now: float) -> PipelineSnapshot:
+        """The run at ``now`` (the pipeline's clock), built on the caller's thread."""
+        state, window = self.state, self.window
+        report, reader, buffer, stats = self._report, self._reader, self._buffer, self._stats
+        if report is not None:
+            frames_read, dropped, failed = (
+                report.frames_read,
+                report.frames_dropped,
+                report.frames_failed,
+            )
+            misses, elapsed = report.budget_misses, report.duration_s
+        else:
+            frames_read = reader.frames_read if reader is not None else 0
+            dropped = buffer.dropped_so_far if buffer is not None else 0
+            failed = 0
+            misses = stats.misses if stats is not None else 0
+            elapsed = stats.duration_s if stats is not None else 0.0
+        return PipelineSnapshot(
+            state=state,
+            source=self.source,
+            budget_ms=self.budget_ms,
+            frames_read=frames_read,
+            frames_processed=window.count,
+            frames_dropped=dropped,
+            frames_failed=failed,
+            budget_misses=misses,
+            reconnects=0,
+            elapsed_s=elapsed,
+            fps=window.fps(now),
+            frame_ms=window.frame_ms(),
+            frame_age_ms=window.frame_age_ms(),
+            last_frame_at=window.last_finished_at,
+            latest_frame=window.latest_frame,
+        )
