@@ -1,13 +1,21 @@
-"""Run framepipe's Pipeline with a processor of your own.
+"""Run framepipe's Pipeline with processors of your own.
 
     python samples/custom_processor.py                    # the sample clip next to this script
     python samples/custom_processor.py clip.mp4 --output out.mp4
     python samples/custom_processor.py 0                  # webcam 0
 
+The same processors from the command line, by import path (run in this directory, so that
+``custom_processor`` is importable; a class is instantiated once for the run):
+
+    framepipe run sample.mp4 --processor custom_processor:pixelate --processor motion
+    framepipe run sample.mp4 --processor custom_processor:BrightnessMeter
+
 A processor is any callable ``frame -> frame`` (a BGR uint8 numpy array in, a uint8 array of
 the same width and height out). It runs on the pipeline's main thread, so it may keep state
-without locks. A list of processors runs in order; built-in names and your own callables mix.
-Logs go to ``logs/`` (every 30th frame, and budget-miss streaks as warnings).
+without locks. A list of processors runs in order; built-in names, import paths
+``"module:function"`` / ``"module:Class"`` (which another process can rebuild) and your own
+callables mix. This script is the application, so it configures logging: ``logs/`` (every 30th
+frame, and budget-miss streaks as warnings); the pipeline logs through what it is handed.
 """
 
 from __future__ import annotations
@@ -20,7 +28,8 @@ from typing import Any
 import cv2
 import numpy.typing as npt
 
-from framepipe import Pipeline
+from framepipe import Pipeline, PipelineConfig
+from framepipe.logging import configure
 from framepipe.pipeline import OutputError, PipelineError, SourceError
 
 Frame = npt.NDArray[Any]  # OpenCV's stubs type images as integer-or-float arrays
@@ -70,20 +79,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=None, help="write the processed video here")
     args = parser.parse_args(argv)
 
-    meter = BrightnessMeter()
+    meter = BrightnessMeter()  # an instance of our own, to read its level at the end
+    log = configure(log_dir="logs")
     try:
-        report = Pipeline(
+        config = PipelineConfig(budget_ms=33.3, log_every=30, output=args.output)
+        pipeline = Pipeline(
             args.source,
-            processor=[pixelate, "motion", meter],  # your functions and built-ins, in order
-            budget_ms=33.3,
-            log_every=30,
-            output=args.output,
-        ).run()
-    except (SourceError, OutputError, PipelineError) as exc:
-        # A source that does not open, an unwritable output, a processor that raised: the
-        # messages are one line; a PipelineError also carries the partial report.
+            # an import path, a built-in and a callable, in this order
+            processor=["custom_processor:pixelate", "motion", meter],
+            config=config,
+            logger=log,
+        )
+        report = pipeline.run()
+    except (SourceError, OutputError, PipelineError, ValueError) as exc:
+        # A source that does not open, an unwritable output, a bad option or processor, a
+        # processor that raised: one-line messages; a PipelineError carries the partial report.
         print(f"custom_processor: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        log.stop()
     summary = report.to_dict()
     frame_ms = summary["frame_ms"]
     print(

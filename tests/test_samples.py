@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +116,10 @@ def test_committed_sample_clip_is_the_documented_five_seconds_at_640x360() -> No
     assert read_clip(clip) == (150, (640, 360), 30.0)
 
 
+# The samples import themselves by import path: keep their bytecode out of samples/.
+NO_BYTECODE = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 def run_sample(script: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run one of the example scripts as a user would, from ``cwd``."""
     return subprocess.run(
@@ -122,6 +129,7 @@ def run_sample(script: str, cwd: Path, *args: str) -> subprocess.CompletedProces
         text=True,
         timeout=90,
         check=False,
+        env=NO_BYTECODE,
     )
 
 
@@ -139,6 +147,25 @@ def test_custom_processor_example_processes_the_sample_clip_and_writes_video_and
     for index in range(0, 150, 30):
         assert f"frame {index}: " in text
     assert "pipeline end (end): frames_read=150 frames_processed=150" in text
+
+
+def test_the_sample_processors_run_from_the_command_line_by_import_path(tmp_path: Path) -> None:
+    """In samples/, `framepipe run sample.mp4 --processor custom_processor:pixelate
+    --processor custom_processor:BrightnessMeter` runs the function and one meter instance."""
+    exe = shutil.which("framepipe")
+    if exe is None:
+        pytest.fail("the framepipe console script is not installed (pip install -e .)")
+    summary = tmp_path / "s.json"
+    result = subprocess.run(
+        [exe, "run", "sample.mp4", "--processor", "custom_processor:pixelate",
+         "--processor", "custom_processor:BrightnessMeter", "--max-frames", "20", "--quiet",
+         "--log-dir", str(tmp_path / "logs"), "--summary-json", str(summary)],
+        cwd=SAMPLES, capture_output=True, text=True, timeout=90, check=False, env=NO_BYTECODE,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    data = json.loads(summary.read_text())
+    assert data["processor"] == "custom_processor:pixelate+custom_processor:BrightnessMeter"
+    assert data["frames_processed"] == 20
 
 
 def test_custom_processor_example_reports_a_missing_source_in_one_line(tmp_path: Path) -> None:
