@@ -105,15 +105,28 @@ elif scenario == "flood":
     result["rss_growth_mb"] = (peak - before) / 2**20
 elif scenario == "burst":
     clock = time.perf_counter_ns
-    times = [0] * n
+    collections = []  # (start, end) of every garbage collection: which stalls were the GC's
+    def note_collection(phase, info, started=[0]):
+        if phase == "start":
+            started[0] = clock()
+        else:
+            collections.append((started[0], clock()))
+    gc.callbacks.append(note_collection)
+    times, starts = [0] * n, [0] * n
     with contextlib.redirect_stderr(open(os.devnull, "w")):
         for i in range(n):
             t0 = clock()
             info("frame %d took %.2f ms", i, 4.2)
             times[i] = clock() - t0
-    times.sort()
-    result["worst_call_ms"] = times[-1] / 1e6
-    result["p9999_call_ms"] = times[int(n * 0.9999)] / 1e6
+            starts[i] = t0
+    gc.callbacks.remove(note_collection)
+    def in_collection(i):
+        return any(a < starts[i] + times[i] and b > starts[i] for a, b in collections)
+    order = sorted(range(n), key=times.__getitem__, reverse=True)
+    result["worst_call_ms"] = times[order[0]] / 1e6
+    result["p9999_call_ms"] = times[order[n // 10_000]] / 1e6
+    result["worst_call_outside_gc_ms"] = next(
+        (times[i] for i in order if not in_collection(i)), 0) / 1e6
 elif scenario == "drop":
     gate = threading.Event()
     class Held(logging.Handler):
@@ -165,28 +178,46 @@ def load_average() -> str:
         return "load average unknown"
 
 
-def run_scenario(scenario: str, repeat: int) -> dict[str, list[float]]:
-    n, key, designs = SCENARIOS[scenario]
-    runs: dict[str, list[float]] = {design: [] for design in designs}
+Runs = dict[str, list[dict[str, float]]]  # design: the figures of each of its runs
+
+
+def run_scenario(scenario: str, repeat: int) -> Runs:
+    n, _, designs = SCENARIOS[scenario]
+    runs: Runs = {design: [] for design in designs}
     for _ in range(repeat):
         for design in designs:  # interleaved
             # stdlib prints a traceback per dropped record: a tenth of the flood is plenty.
             count = n // 10 if (scenario, design) == ("flood", "stdlib") else n
-            runs[design].append(run_child(design, scenario, count)[key])
+            runs[design].append(run_child(design, scenario, count))
     if scenario == "drop":  # once: stdlib prints a traceback per call
-        runs["stdlib"] = [run_child("stdlib", "drop", 2_000)[key]]
+        runs["stdlib"] = [run_child("stdlib", "drop", 2_000)]
     return runs
 
 
-def show(scenario: str, runs: dict[str, list[float]]) -> None:
-    key = SCENARIOS[scenario][1]
-    print(f"{scenario:10s} {key:18s} " + "  ".join(
-        f"{d}: median {statistics.median(v):10.2f} (runs {', '.join(f'{x:.2f}' for x in v)})"
-        for d, v in runs.items()))
+def figures_of(runs: Runs, design: str, key: str) -> list[float]:
+    return [run[key] for run in runs[design]]
+
+
+def show(scenario: str, runs: Runs) -> None:
+    keys = [SCENARIOS[scenario][1]]
+    if scenario == "burst":  # the same, leaving out calls that a garbage collection overlapped
+        keys.append("worst_call_outside_gc_ms")
+    for key in keys:
+        print(f"{scenario:10s} {key:18s} " + "  ".join(
+            f"{d}: median {statistics.median(v):10.2f} (runs {', '.join(f'{x:.2f}' for x in v)})"
+            for d in runs if (v := figures_of(runs, d, key))))
     if scenario == "throughput":
-        ratios = [a / b for a, b in zip(runs["framepipe"], runs["stdlib-sync"], strict=True)]
+        ratios = throughput_ratios([runs])
         print(f"{'':10s} {'ratio':18s} framepipe / stdlib-sync: median "
               f"{statistics.median(ratios):.2f} (runs {', '.join(f'{r:.2f}' for r in ratios)})")
+
+
+def throughput_ratios(sets: list[Runs]) -> list[float]:
+    return [
+        a / b for runs in sets
+        for a, b in zip(figures_of(runs, "framepipe", "records_per_s"),
+                        figures_of(runs, "stdlib-sync", "records_per_s"), strict=True)
+    ]
 
 
 # What this script checks, on the figures of the run. Only targets this 2-core VM reaches when
@@ -199,26 +230,26 @@ RATIO_TARGET = 3.5
 WORST_CALL_TARGET_MS = 5.0
 
 
-def verdict(scenario: str, sets: list[dict[str, list[float]]]) -> bool:
+def verdict(scenario: str, sets: list[Runs]) -> bool:
     """Print the target's verdict for ``scenario`` over all its sets; True if met (or none)."""
     if scenario == "throughput":
-        ratios = [a / b for runs in sets
-                  for a, b in zip(runs["framepipe"], runs["stdlib-sync"], strict=True)]
+        ratios = throughput_ratios(sets)
         met = statistics.median(ratios) >= RATIO_TARGET
         print(f"target {TARGETS[scenario]}: {'met' if met else 'MISSED'} "
               f"(median {statistics.median(ratios):.2f} over {len(ratios)} pairs)")
         return met
     if scenario == "burst":
-        def within(design: str) -> str:
-            worst = [x for runs in sets for x in runs[design]]
+        def within(design: str, key: str = "worst_call_ms") -> str:
+            worst = [x for runs in sets for x in figures_of(runs, design, key)]
             return f"{sum(x <= WORST_CALL_TARGET_MS for x in worst)} of {len(worst)}"
 
-        worst = [x for runs in sets for x in runs["framepipe"]]
+        worst = [x for runs in sets for x in figures_of(runs, "framepipe", "worst_call_ms")]
         met = statistics.median(worst) <= WORST_CALL_TARGET_MS
         print(f"target {TARGETS[scenario]}: {'met' if met else 'MISSED'} "
               f"(median {statistics.median(worst):.2f} ms); runs <= 5 ms: framepipe "
-              f"{within('framepipe')}, stdlib {within('stdlib')}, no-op {within('no-op')}, "
-              f"no-op+thread {within('no-op+thread')}")
+              f"{within('framepipe')} (outside garbage collections "
+              f"{within('framepipe', 'worst_call_outside_gc_ms')}), stdlib {within('stdlib')}, "
+              f"no-op {within('no-op')}, no-op+thread {within('no-op+thread')}")
         return met
     return True
 
