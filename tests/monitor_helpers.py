@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -169,9 +169,27 @@ def read_event(response: http.client.HTTPResponse) -> dict[str, Any]:
             return document
 
 
+def wait_for_json(
+    server: StatsServer, path: str, condition: Callable[[Any], bool], timeout: float = 10.0
+) -> Any:
+    """Poll ``path`` until its JSON satisfies ``condition`` (readings arrive ten times a second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        document = request(server, path).json()
+        if condition(document):
+            return document
+        assert time.monotonic() < deadline, f"{path} never satisfied the condition: {document}"
+        time.sleep(0.02)
+
+
+def serves_frames(document: Any) -> bool:
+    return bool(document.get("pipeline", {}).get("frames_processed"))
+
+
 @contextmanager
 def watched_run(**serve_args: Any) -> Iterator[tuple[SyntheticRun, StatsServer]]:
-    """A running synthetic loop with a stats server on a free port watching it."""
+    """A running synthetic loop with a stats server on a free port that has seen its frames."""
     with SyntheticRun() as run, serve(port=0, pipeline=run, **serve_args) as server:
         run.wait_for_frames(3)
+        wait_for_json(server, "/system-resources", serves_frames)
         yield run, server

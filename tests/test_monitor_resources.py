@@ -11,7 +11,7 @@ import pytest
 from framepipe.logging import configure
 from framepipe.monitor import serve
 from framepipe.monitor.resources import ProcessSampler
-from monitor_helpers import request, watched_run
+from monitor_helpers import request, wait_for_json, watched_run
 
 LOGGING_TYPES = {
     "queue_size": int,
@@ -64,8 +64,10 @@ class TestWithoutAPipeline:
             for i in range(40):
                 log.info("record %d", i)
             assert log.flush(timeout=10)
-            logging_part = request(server, "/system-resources").json()["logging"]
-        assert logging_part["written"] >= 40
+            document = wait_for_json(
+                server, "/system-resources", lambda d: d["logging"]["written"] >= 40
+            )
+        logging_part = document["logging"]
         assert logging_part["queue_maxsize"] == 500
         assert logging_part["high_water"] >= 1
         assert logging_part["dropped"] == 0

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from prometheus_client.exposition import choose_encoder
+
 from framepipe.monitor.health import not_ready_reasons
-from framepipe.monitor.jpeg import JpegCache
 from framepipe.monitor.metrics import build_registry, render
-from framepipe.monitor.providers import Monitored
+from framepipe.monitor.recent import Recent
 from framepipe.monitor.resources import ProcessSampler, system_resources
+from framepipe.monitor.store import Store
 
 __all__ = ["MonitorApp", "Readiness"]
 
@@ -32,41 +35,42 @@ class Readiness:
 
 
 class MonitorApp:
-    """The answers: built from snapshots and logger counters at the moment they are asked for."""
+    """The answers, from the latest reading of the watched process (``pid``, default this one).
 
-    def __init__(self, monitored: Monitored) -> None:
-        self.monitored = monitored
-        self.sampler = ProcessSampler()
-        self.registry = build_registry(monitored)
-        self.jpeg = JpegCache()
-        self.stopping = threading.Event()  # set by the server's stop(): streams end
+    ``/metrics`` is rendered at most ten times a second per format and shared, so scrapers
+    polling fast cost no more than that.
+    """
 
-    @property
-    def has_stream(self) -> bool:
-        return bool(self.monitored.streams)
+    def __init__(self, store: Store, *, has_stream: bool, pid: int | None = None) -> None:
+        self.store = store
+        self.has_stream = has_stream
+        self.sampler = ProcessSampler(pid)
+        self.registry = build_registry(store, pid)
+        self.stopping = threading.Event()  # set on shutdown: endless streams end
+        self._metrics: dict[str, Recent[tuple[bytes, str]]] = {}
+        self._metrics_lock = threading.Lock()
 
     def system_resources(self) -> dict[str, Any]:
-        snapshots = self.monitored.snapshots()
-        # One stream is all a server carries today; several named ones will need their own key.
-        snapshot = next(iter(snapshots.values()), None)
-        return system_resources(
-            self.sampler, self.monitored.log_stats(), snapshot, self.monitored.clock()
-        )
+        view = self.store.view()
+        return system_resources(self.sampler, view.reading.log_stats, view.first_stream, view.now)
 
     def metrics(self, accept: str) -> tuple[bytes, str]:
-        return render(self.registry, accept)
+        _, content_type = choose_encoder(accept)
+        with self._metrics_lock:
+            rendering = self._metrics.get(content_type)
+            if rendering is None:
+                rendering = Recent(partial(render, self.registry, accept))
+                self._metrics[content_type] = rendering
+        return rendering.get()
 
     def readiness(self) -> Readiness:
-        snapshots = self.monitored.snapshots()
-        limits = {name: self.monitored.stall_limit_s(s) for name, s in snapshots.items()}
-        reasons = not_ready_reasons(
-            snapshots, limits, self.monitored.log_stats(), self.monitored.clock()
+        view = self.store.view()
+        streams = view.reading.streams
+        limits = {name: self.store.stall_limit_s(stream) for name, stream in streams.items()}
+        return Readiness(
+            tuple(not_ready_reasons(streams, limits, view.reading.log_stats, view.now))
         )
-        return Readiness(tuple(reasons))
 
     def frame_jpeg(self) -> bytes | None:
-        """The latest processed frame of the (first) stream as JPEG; None before any frame."""
-        provider = next(iter(self.monitored.streams.values()), None)
-        if provider is None:
-            return None
-        return self.jpeg.get(provider.snapshot().latest_frame)
+        """The latest processed frame as JPEG; None before any frame."""
+        return self.store.jpeg() if self.has_stream else None

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from framepipe.monitor.app import MonitorApp
+from framepipe.monitor.store import ReadingError
 
 __all__ = ["ENDPOINTS", "Handler"]
 
@@ -54,6 +55,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "framepipe-monitor"
     timeout = SOCKET_TIMEOUT_S
+    # Headers and body go out as two writes: with Nagle's algorithm the body would wait for the
+    # client's delayed ACK (~40 ms) on every kept-alive request.
+    disable_nagle_algorithm = True
     _answered = False  # the status line of the current request went out
 
     @property
@@ -115,7 +119,8 @@ class Handler(BaseHTTPRequestHandler):
             if self._answered:  # mid-stream: the status line is gone, only closing is left
                 self.close_connection = True
                 return
-            error = {"error": f"internal error: {type(exc).__name__}: {exc}"}
+            detail = str(exc) if isinstance(exc, ReadingError) else f"{type(exc).__name__}: {exc}"
+            error = {"error": f"internal error: {detail}"}
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, error, head=head)
 
     # -- frames and streams ----------------------------------------------------------------------

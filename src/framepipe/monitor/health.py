@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.monitor.reading import StreamState
 
 __all__ = ["log_problem", "not_ready_reasons", "stream_problem"]
 
@@ -18,12 +17,12 @@ _STATE_REASONS = {
 }
 
 
-def stream_problem(snapshot: PipelineSnapshot, now: float, stall_s: float) -> str | None:
+def stream_problem(stream: StreamState, now: float, stall_s: float) -> str | None:
     """Why this stream does not count as delivering frames at ``now``, or None if it does."""
-    reason = _STATE_REASONS.get(snapshot.state)
+    reason = _STATE_REASONS.get(stream.state)
     if reason is not None:
         return reason
-    age = snapshot.seconds_since_last_frame(now)
+    age = stream.seconds_since_last_frame(now)
     if age is None:
         return "no frame yet"
     if age > stall_s:
@@ -39,17 +38,17 @@ def log_problem(stats: Mapping[str, Any] | None) -> str | None:
 
 
 def not_ready_reasons(
-    snapshots: Mapping[str, PipelineSnapshot],
+    streams: Mapping[str, StreamState],
     stall_limits: Mapping[str, float],
     log_stats: Mapping[str, Any] | None,
     now: float,
 ) -> list[str]:
     """Every reason the process is not ready; empty when it is. Named per stream when several."""
     reasons = []
-    for name, snapshot in snapshots.items():
-        problem = stream_problem(snapshot, now, stall_limits[name])
+    for name, stream in streams.items():
+        problem = stream_problem(stream, now, stall_limits[name])
         if problem is not None:
-            reasons.append(problem if len(snapshots) == 1 else f"{name}: {problem}")
+            reasons.append(problem if len(streams) == 1 else f"{name}: {problem}")
     problem = log_problem(log_stats)
     if problem is not None:
         reasons.append(problem)

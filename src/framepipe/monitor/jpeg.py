@@ -17,10 +17,10 @@ QUALITY = 80
 
 
 class JpegCache:
-    """Shares one encoding of the latest frame between every request.
+    """Encodes the latest frame at most once per ``min_interval_s``, and each frame only once.
 
-    A request within ``min_interval_s`` of the last encode, or for the frame already encoded, gets
-    the cached bytes. The lock is taken by server threads only: the frame loop never waits on it.
+    A request within ``min_interval_s`` of the last encode, or for the frame already encoded,
+    gets the cached bytes. The frame loop never calls it, so it never waits on its lock.
     """
 
     def __init__(

@@ -9,7 +9,7 @@ metrics is ``stream``: no paths or command lines, so the series stay bounded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import (
@@ -21,15 +21,12 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from framepipe.monitor.health import stream_problem
-from framepipe.monitor.providers import HistogramProvider, Monitored
-
-if TYPE_CHECKING:
-    from framepipe.pipeline.histogram import HistogramReading
-    from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.monitor.reading import HistogramData
+from framepipe.monitor.store import Store, View
 
 __all__ = ["FramepipeCollector", "build_registry", "render"]
 
-# (metric name without _total, snapshot attribute, help)
+# (metric name without _total, stream attribute, help)
 _STREAM_COUNTERS = (
     ("framepipe_frames_read", "frames_read", "Frames the reader delivered from the source."),
     ("framepipe_frames_processed", "frames_processed", "Frames that went through the processor."),
@@ -41,27 +38,25 @@ _LOG_STATES = ("accepted", "written", "dropped")
 
 
 class FramepipeCollector:
-    """Builds every framepipe metric from the current snapshots and logger counters."""
+    """Builds every framepipe metric from the latest reading, at scrape time."""
 
-    def __init__(self, monitored: Monitored) -> None:
-        self._monitored = monitored
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     def collect(self) -> Iterator[Metric]:
-        snapshots = self._monitored.snapshots()
-        now = self._monitored.clock()
-        yield from self._stream_metrics(snapshots, now)
-        yield from self._histograms()
-        stats = self._monitored.log_stats()
+        view = self._store.view()
+        yield from self._stream_metrics(view)
+        yield from _histograms(view)
+        stats = view.reading.log_stats
         if stats is not None:
             yield from _log_metrics(stats)
 
-    def _stream_metrics(
-        self, snapshots: Mapping[str, PipelineSnapshot], now: float
-    ) -> Iterator[Metric]:
+    def _stream_metrics(self, view: View) -> Iterator[Metric]:
+        streams = view.reading.streams
         for name, attribute, help_text in _STREAM_COUNTERS:
             counter = CounterMetricFamily(name, help_text, labels=["stream"])
-            for stream, snapshot in snapshots.items():
-                counter.add_metric([stream], getattr(snapshot, attribute))
+            for label, stream in streams.items():
+                counter.add_metric([label], getattr(stream, attribute))
             yield counter
         budget = GaugeMetricFamily(
             "framepipe_budget_seconds", "Time allowed per frame.", labels=["stream"]
@@ -71,40 +66,42 @@ class FramepipeCollector:
             "1 while the source delivers frames (running, not stalled), else 0.",
             labels=["stream"],
         )
-        for stream, snapshot in snapshots.items():
-            budget.add_metric([stream], snapshot.budget_ms / 1000)
-            stall_s = self._monitored.stall_limit_s(snapshot)
-            up.add_metric([stream], 0.0 if stream_problem(snapshot, now, stall_s) else 1.0)
+        for label, stream in streams.items():
+            budget.add_metric([label], stream.budget_ms / 1000)
+            stall_s = self._store.stall_limit_s(stream)
+            up.add_metric([label], 0.0 if stream_problem(stream, view.now, stall_s) else 1.0)
         yield budget
         yield up
 
-    def _histograms(self) -> Iterator[Metric]:
-        frame = HistogramMetricFamily(
-            "framepipe_frame_seconds",
-            "Time per processed frame, from taking it to finishing its outputs.",
-            labels=["stream"],
-        )
-        age = HistogramMetricFamily(
-            "framepipe_frame_age_seconds",
-            "Time from capture to the end of processing, per processed frame.",
-            labels=["stream"],
-        )
-        for stream, provider in self._monitored.streams.items():
-            if isinstance(provider, HistogramProvider):
-                pair = provider.histograms()
-                _add_histogram(frame, stream, pair.frame.read())
-                _add_histogram(age, stream, pair.age.read())
-        yield frame
-        yield age
+
+def _histograms(view: View) -> Iterator[Metric]:
+    frame = HistogramMetricFamily(
+        "framepipe_frame_seconds",
+        "Time per processed frame, from taking it to finishing its outputs.",
+        labels=["stream"],
+    )
+    age = HistogramMetricFamily(
+        "framepipe_frame_age_seconds",
+        "Time from capture to the end of processing, per processed frame.",
+        labels=["stream"],
+    )
+    for label, stream in view.reading.streams.items():
+        if stream.frame_histogram is not None:
+            _add_histogram(frame, label, stream.frame_histogram)
+        if stream.age_histogram is not None:
+            _add_histogram(age, label, stream.age_histogram)
+    yield frame
+    yield age
 
 
-def _add_histogram(family: HistogramMetricFamily, stream: str, reading: HistogramReading) -> None:
+def _add_histogram(family: HistogramMetricFamily, label: str, data: HistogramData) -> None:
+    bounds, cumulative, total = data
     buckets = [
         (repr(bound), float(count))  # repr: the exact float back
-        for bound, count in zip(reading.bounds, reading.cumulative, strict=False)
+        for bound, count in zip(bounds, cumulative, strict=False)
     ]
-    buckets.append(("+Inf", float(reading.count)))
-    family.add_metric([stream], buckets, sum_value=reading.sum)
+    buckets.append(("+Inf", float(cumulative[-1])))
+    family.add_metric([label], buckets, sum_value=total)
 
 
 def _log_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
@@ -132,11 +129,11 @@ def _log_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
     )
 
 
-def build_registry(monitored: Monitored) -> CollectorRegistry:
-    """A registry of our own with the framepipe metrics and the ``process_*`` ones."""
+def build_registry(store: Store, pid: int | None = None) -> CollectorRegistry:
+    """A registry of our own: the framepipe metrics and the ``process_*`` ones of ``pid``."""
     registry = CollectorRegistry(auto_describe=False)
-    ProcessCollector(registry=registry)
-    registry.register(FramepipeCollector(monitored))
+    ProcessCollector(pid=(lambda: "self") if pid is None else (lambda: pid), registry=registry)
+    registry.register(FramepipeCollector(store))
     return registry
 
 

@@ -1,8 +1,8 @@
 """What the stats server watches: snapshot providers (one per stream), the logger, the clock.
 
 Anything with ``snapshot() -> PipelineSnapshot`` can be watched: a ``Pipeline``, a supervisor's
-view of a worker, or a loop of your own. The server only ever calls these read methods; it never
-takes a lock the frame loop waits on.
+view of a worker, or a loop of your own. A background thread calls these read methods about ten
+times a second, whatever the number of clients; it never takes a lock the frame loop waits on.
 """
 
 from __future__ import annotations
@@ -84,9 +84,6 @@ class Monitored:
         if self.logger is not None:
             return self.logger.get_stats()
         return _process_logger_stats()
-
-    def stall_limit_s(self, snapshot: PipelineSnapshot) -> float:
-        return self.stall_s if self.stall_s is not None else default_stall_s(snapshot.budget_ms)
 
 
 def _process_logger_stats() -> Mapping[str, Any] | None:

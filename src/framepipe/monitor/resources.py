@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 
-if TYPE_CHECKING:
-    from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.monitor.reading import StreamState
 
 __all__ = ["ProcessSampler", "logging_part", "pipeline_part", "system_resources"]
 
@@ -27,16 +26,19 @@ _LOG_KEYS: dict[str, Any] = {
 
 
 class ProcessSampler:
-    """This process's resident memory and CPU, measured at most every ``min_interval_s``.
+    """A process's resident memory and CPU, measured at most every ``min_interval_s``.
 
     CPU is the share of one core (100 = one core busy, like ``top``) over the time since the
     previous measurement; measuring on every request would make 20 polls a second read noise.
     """
 
     def __init__(
-        self, min_interval_s: float = 0.5, clock: Callable[[], float] = time.monotonic
+        self,
+        pid: int | None = None,
+        min_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._process = psutil.Process()
+        self._process = psutil.Process(pid)  # None: this process
         self._process.cpu_percent(interval=None)  # the first call only starts the interval
         self._min_interval_s = min_interval_s
         self._clock = clock
@@ -65,29 +67,29 @@ def logging_part(stats: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: stats.get(key, default) for key, default in _LOG_KEYS.items()}
 
 
-def pipeline_part(snapshot: PipelineSnapshot, now: float) -> dict[str, Any]:
+def pipeline_part(stream: StreamState, now: float) -> dict[str, Any]:
     """One stream's progress; ``seconds_since_last_frame`` is None before the first frame."""
-    since = snapshot.seconds_since_last_frame(now)
+    since = stream.seconds_since_last_frame(now)
     return {
-        "state": snapshot.state,
-        "source": snapshot.source,
-        "frames_read": snapshot.frames_read,
-        "frames_processed": snapshot.frames_processed,
-        "frames_dropped": snapshot.frames_dropped,
-        "fps": snapshot.fps,
-        "budget_ms": snapshot.budget_ms,
-        "budget_misses": snapshot.budget_misses,
-        "frame_ms": {"p50": snapshot.frame_ms["p50"], "p99": snapshot.frame_ms["p99"]},
-        "frame_age_ms": {"p50": snapshot.frame_age_ms["p50"], "p99": snapshot.frame_age_ms["p99"]},
+        "state": stream.state,
+        "source": stream.source,
+        "frames_read": stream.frames_read,
+        "frames_processed": stream.frames_processed,
+        "frames_dropped": stream.frames_dropped,
+        "fps": stream.fps,
+        "budget_ms": stream.budget_ms,
+        "budget_misses": stream.budget_misses,
+        "frame_ms": {"p50": stream.frame_ms["p50"], "p99": stream.frame_ms["p99"]},
+        "frame_age_ms": {"p50": stream.frame_age_ms["p50"], "p99": stream.frame_age_ms["p99"]},
         "seconds_since_last_frame": None if since is None else round(since, 3),
-        "reconnects": snapshot.reconnects,
+        "reconnects": stream.reconnects,
     }
 
 
 def system_resources(
     sampler: ProcessSampler,
     log_stats: Mapping[str, Any] | None,
-    snapshot: PipelineSnapshot | None,
+    stream: StreamState | None,
     now: float,
 ) -> dict[str, Any]:
     """The whole document; ``pipeline`` only when a stream is attached."""
@@ -97,6 +99,6 @@ def system_resources(
         "cpu_percent": cpu_percent,
         "logging": logging_part(log_stats),
     }
-    if snapshot is not None:
-        document["pipeline"] = pipeline_part(snapshot, now)
+    if stream is not None:
+        document["pipeline"] = pipeline_part(stream, now)
     return document

@@ -1,118 +1,98 @@
-"""``serve()`` and :class:`StatsServer`: the HTTP server on a background thread.
+"""``serve()`` and :class:`StatsServer`: the stats server, in a process of its own.
 
-Bound to loopback unless told otherwise. Every connection has its own daemon thread; ``stop()``
-ends the accept loop, ends the endless streams, closes every open connection and joins the
-threads, each with a timeout, so a stuck client cannot hold up the program's exit.
+Answering HTTP in Python holds the GIL; done in the frame loop's process, 10 clients polling 20
+times a second slowed the loop's median frame by a fifth. So the server runs in a child process
+(``framepipe.monitor.host``), and this process only sends it a reading ten times a second from a
+background thread. The child binds the address (loopback unless told otherwise), ends when this
+process closes its stdin or dies, and ignores Ctrl-C, which is this process's to handle.
 """
 
 from __future__ import annotations
 
-import socket
+import os
+import queue
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from http.server import ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO
 
-from framepipe.monitor.app import MonitorApp
-from framepipe.monitor.handler import Handler
 from framepipe.monitor.providers import (
     DEFAULT_STREAM,
     LogStatsProvider,
     Monitored,
     SnapshotProvider,
 )
+from framepipe.monitor.publisher import Publisher
+from framepipe.monitor.reading import HostConfig, write_message
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StatsServer", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
+START_TIMEOUT_S = 30.0  # a cold interpreter on a busy machine can take seconds to start
 STOP_TIMEOUT_S = 5.0
-_POLL_S = 0.1  # how soon the accept loop notices stop()
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """Keeps its connections, so stop() can close them and join their threads with a timeout."""
-
-    daemon_threads = True
-    block_on_close = False  # the stdlib would join every thread without a timeout
-
-    def __init__(self, address: tuple[str, int], app: MonitorApp) -> None:
-        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-        self.app = app
-        self._lock = threading.Lock()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        super().__init__(address, Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name="framepipe-monitor-connection",
-            daemon=True,
-        )
-        with self._lock:
-            self._connections[request] = thread
-        thread.start()
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._lock:
-            self._connections.pop(request, None)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up or timed out is not an error worth a traceback on stderr."""
-
-    def close_connections(self, timeout: float) -> None:
-        with self._lock:
-            connections = list(self._connections.items())
-        for sock, _ in connections:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading or writing
-            except OSError:
-                pass
-        deadline = time.monotonic() + timeout
-        for _, thread in connections:
-            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class StatsServer:
     """A running stats server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
 
     def __init__(self, monitored: Monitored, host: str, port: int) -> None:
-        self._app = MonitorApp(monitored)
-        self._server = _HTTPServer((host, port), self._app)
         self._stopped = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": _POLL_S},
-            name="framepipe-monitor",
-            daemon=True,
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "framepipe.monitor.host"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_child_env(),
         )
-        self._thread.start()
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes
+        self._publisher = Publisher(monitored, stdin)
+        self._first_line: queue.Queue[str] = queue.Queue(maxsize=1)
+        self._reader = threading.Thread(
+            target=self._read_child, args=(stdout,), name="framepipe-monitor-reader", daemon=True
+        )
+        self._reader.start()
+        try:
+            streams = tuple(monitored.streams)
+            write_message(stdin, HostConfig(host, port, monitored.stall_s, os.getpid(), streams))
+            self._publisher.publish()  # the first reading, before any client can connect
+            self._address = self._wait_for_address()
+        except BaseException:
+            self._abandon()
+            raise
+        self._publisher.start()
 
     @property
     def address(self) -> tuple[str, int]:
         """``(host, port)`` actually bound: port 0 asked for a free one, this is the one."""
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
+        return self._address
 
     @property
     def url(self) -> str:
-        host, port = self.address
+        host, port = self._address
         return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
+    @property
+    def pid(self) -> int:
+        """The server process's id."""
+        return self._process.pid
+
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
-        """Stop serving and close every connection; calling it again does nothing."""
+        """Close every connection and end the server process; calling it again does nothing."""
         if self._stopped:
             return
         self._stopped = True
-        self._app.stopping.set()
-        self._server.shutdown()  # returns once serve_forever has left its loop
-        self._thread.join(timeout)
-        self._server.close_connections(timeout)
-        self._server.server_close()
+        self._publisher.stop(timeout)
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout)
+        self._reader.join(timeout)
 
     def __enter__(self) -> StatsServer:
         return self
@@ -128,6 +108,46 @@ class StatsServer:
     def __repr__(self) -> str:
         state = "stopped" if self._stopped else "serving"
         return f"<StatsServer {self.url} ({state})>"
+
+    def _read_child(self, stdout: IO[bytes]) -> None:
+        """The first line is the address or the bind error; later lines ask for frames."""
+        with stdout:
+            first = stdout.readline().decode(errors="replace").strip()
+            self._first_line.put(first)
+            for line in stdout:
+                if line.strip() == b"frame":
+                    self._publisher.want_frames()
+
+    def _wait_for_address(self) -> tuple[str, int]:
+        try:
+            line = self._first_line.get(timeout=START_TIMEOUT_S)
+        except queue.Empty:
+            raise RuntimeError(f"stats server did not start within {START_TIMEOUT_S:g} s") from None
+        kind, _, rest = line.partition(" ")
+        if kind == "listening":
+            port, _, host = rest.partition(" ")
+            return host, int(port)
+        if kind == "error":
+            errno, _, message = rest.partition(" ")
+            raise OSError(int(errno), message)
+        code = self._process.wait(STOP_TIMEOUT_S)
+        raise RuntimeError(f"stats server process ended on start (exit code {code})")
+
+    def _abandon(self) -> None:
+        self._stopped = True
+        self._publisher.stop(0.0)
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait(STOP_TIMEOUT_S)
+        self._reader.join(STOP_TIMEOUT_S)
+
+
+def _child_env() -> dict[str, str]:
+    """This environment, with framepipe's own location first on the child's import path."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
 
 
 def serve(

@@ -1,0 +1,145 @@
+"""The stats server's own process: ``python -m framepipe.monitor.host``, started by ``serve()``.
+
+It reads a :class:`HostConfig` and then readings from stdin, serves HTTP from the latest one, and
+writes to stdout one line with the bound address (or the bind error), then ``frame`` lines when
+clients want pictures. It ends when stdin closes, which is also what happens if the watched
+process dies in any way: the server never outlives it. Ctrl-C in the terminal is the watched
+process's to handle, so this one ignores it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from typing import IO, Any
+
+from framepipe.monitor.app import MonitorApp
+from framepipe.monitor.handler import Handler
+from framepipe.monitor.reading import HostConfig, Reading, read_message
+from framepipe.monitor.store import Store
+
+__all__ = ["HTTPServer", "main"]
+
+NICENESS = 10  # under CPU contention the frame loop comes first
+CLOSE_TIMEOUT_S = 5.0
+_POLL_S = 0.1
+_DEMAND_INTERVAL_S = 0.5  # at most two "frame" lines a second
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """Keeps its connections, so shutting down can close them and join their threads in time."""
+
+    daemon_threads = True
+    block_on_close = False  # the stdlib would join every thread without a timeout
+
+    def __init__(self, address: tuple[str, int], app: MonitorApp) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.app = app
+        self._lock = threading.Lock()
+        self._connections: dict[Any, threading.Thread] = {}
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name="framepipe-monitor-connection",
+            daemon=True,
+        )
+        with self._lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up or timed out is not an error worth a traceback on stderr."""
+
+    def close_connections(self, timeout: float) -> None:
+        with self._lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading or writing
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for _, thread in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class _Demand:
+    """Tells the watched process, at most twice a second, that a client wants frames."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+        self._said_at = float("-inf")
+
+    def __call__(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._said_at < _DEMAND_INTERVAL_S:
+                return
+            self._said_at = now
+            try:
+                self._out.write(b"frame\n")
+                self._out.flush()
+            except (OSError, ValueError):
+                pass  # the watched process is going away; stdin will close next
+
+
+def _say(out: IO[bytes], line: str) -> None:
+    out.write(line.encode() + b"\n")
+    out.flush()
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):
+        pass  # not on this platform, or not allowed: serve at the same priority
+    source, out = sys.stdin.buffer, sys.stdout.buffer
+    config = read_message(source)
+    if not isinstance(config, HostConfig):
+        return 2
+    first = read_message(source)
+    if not isinstance(first, Reading):
+        return 2
+    store = Store(config.stall_s, want_frames=_Demand(out))
+    store.put(first)
+    app = MonitorApp(store, has_stream=bool(config.streams), pid=config.parent_pid)
+    try:
+        server = HTTPServer((config.host, config.port), app)
+    except OSError as exc:
+        _say(out, f"error {exc.errno or 0} {exc.strerror or exc}")
+        return 1
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    _say(out, f"listening {port} {host}")
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": _POLL_S}, daemon=True
+    )
+    thread.start()
+    try:
+        while (reading := read_message(source)) is not None:
+            store.put(reading)
+    finally:
+        app.stopping.set()
+        server.shutdown()
+        thread.join(CLOSE_TIMEOUT_S)
+        server.close_connections(CLOSE_TIMEOUT_S)
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The watched process's side: a thread that sends the stats server a reading ten times a second.
+
+Each reading costs the frame loop's process one ``snapshot()`` per stream and one
+``get_stats()``: a fraction of a millisecond of GIL, ten times a second, however many clients
+the server has. Frames are JPEG-encoded here (OpenCV releases the GIL while it encodes) only
+while the server says a client is looking, at most four a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import IO, TYPE_CHECKING, Any
+
+from framepipe.monitor.jpeg import JpegCache
+from framepipe.monitor.providers import HistogramProvider, Monitored, SnapshotProvider
+from framepipe.monitor.reading import HistogramData, Reading, StreamState, write_message
+
+if TYPE_CHECKING:
+    from framepipe.pipeline.histogram import HistogramReading
+    from framepipe.pipeline.live import PipelineSnapshot
+
+__all__ = ["INTERVAL_S", "Publisher", "stream_state"]
+
+INTERVAL_S = 0.1
+FRAMES_WANTED_S = 2.0  # after the server last asked for frames, keep encoding this long
+
+
+def stream_state(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> StreamState:
+    """A snapshot as plain values, with the provider's histograms if it keeps them."""
+    frame_histogram = age_histogram = None
+    if isinstance(provider, HistogramProvider):
+        pair = provider.histograms()
+        frame_histogram, age_histogram = _plain(pair.frame.read()), _plain(pair.age.read())
+    return StreamState(
+        state=str(snapshot.state),
+        source=str(snapshot.source),
+        budget_ms=float(snapshot.budget_ms),
+        frames_read=int(snapshot.frames_read),
+        frames_processed=int(snapshot.frames_processed),
+        frames_dropped=int(snapshot.frames_dropped),
+        budget_misses=int(snapshot.budget_misses),
+        reconnects=int(snapshot.reconnects),
+        fps=float(snapshot.fps),
+        frame_ms={key: float(value) for key, value in snapshot.frame_ms.items()},
+        frame_age_ms={key: float(value) for key, value in snapshot.frame_age_ms.items()},
+        last_frame_at=None if snapshot.last_frame_at is None else float(snapshot.last_frame_at),
+        frame_histogram=frame_histogram,
+        age_histogram=age_histogram,
+    )
+
+
+def _plain(reading: HistogramReading) -> HistogramData:
+    return reading.bounds, reading.cumulative, float(reading.sum)
+
+
+class Publisher:
+    """Builds readings from ``monitored`` and writes them to ``out`` (the server's stdin)."""
+
+    def __init__(
+        self, monitored: Monitored, out: IO[bytes], interval_s: float = INTERVAL_S
+    ) -> None:
+        self._monitored = monitored
+        self._out = out
+        self._interval_s = interval_s
+        self._jpeg = JpegCache()
+        self._sent_jpeg: bytes | None = None
+        self._frames_wanted_until = float("-inf")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="framepipe-monitor-publisher", daemon=True
+        )
+
+    def want_frames(self) -> None:
+        """The server has a client for frames: encode them for a while."""
+        self._frames_wanted_until = time.monotonic() + FRAMES_WANTED_S
+
+    def reading(self) -> Reading:
+        snapshots: dict[str, PipelineSnapshot] = {}
+        streams: dict[str, StreamState] = {}
+        log_stats: dict[str, Any] | None = None
+        error = None
+        try:
+            for name, provider in self._monitored.streams.items():
+                snapshots[name] = provider.snapshot()
+                streams[name] = stream_state(snapshots[name], provider)
+            stats = self._monitored.log_stats()
+            log_stats = None if stats is None else dict(stats)
+        except Exception as exc:  # reported by the server as a 500, the run goes on
+            error = f"{type(exc).__name__}: {exc}"
+        published_at = self._monitored.clock()
+        return Reading(published_at, streams, log_stats, self._frame(snapshots), error)
+
+    def publish(self) -> None:
+        write_message(self._out, self.reading())
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float) -> None:
+        """End the thread; the server sees its stdin close and shuts down."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        else:
+            self._close()
+
+    def _frame(self, snapshots: dict[str, PipelineSnapshot]) -> bytes | None:
+        """A new JPEG of the first stream's latest frame when a client wants one, else None."""
+        if time.monotonic() > self._frames_wanted_until or not snapshots:
+            return None
+        jpeg = self._jpeg.get(next(iter(snapshots.values())).latest_frame)
+        if jpeg is None or jpeg is self._sent_jpeg:
+            return None
+        self._sent_jpeg = jpeg
+        return jpeg
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self._interval_s):
+                self.publish()
+        except (OSError, ValueError):
+            pass  # the server process is gone
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self._out.close()
+        except OSError:
+            pass

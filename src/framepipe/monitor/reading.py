@@ -1,0 +1,98 @@
+"""What the watched process sends its stats server: plain, picklable values and their framing.
+
+The server runs in a child process (so its HTTP work never holds the frame loop's GIL); the
+watched process sends it a :class:`Reading` about ten times a second over the child's stdin.
+Only builtins and the small types below cross the pipe, so the child never imports numpy,
+OpenCV or the pipeline.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+__all__ = [
+    "HistogramData",
+    "HostConfig",
+    "Reading",
+    "StreamState",
+    "read_message",
+    "write_message",
+]
+
+# (upper bounds, cumulative counts with +Inf last, sum): one histogram as plain values.
+HistogramData = tuple[tuple[float, ...], tuple[int, ...], float]
+
+_LENGTH = struct.Struct("!I")
+MAX_MESSAGE = 64 * 2**20  # a message larger than this is a broken stream, not a reading
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """One stream's snapshot without its frame, as the server needs it."""
+
+    state: str
+    source: str
+    budget_ms: float
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    budget_misses: int
+    reconnects: int
+    fps: float
+    frame_ms: dict[str, float]
+    frame_age_ms: dict[str, float]
+    last_frame_at: float | None  # on the watched process's clock
+    frame_histogram: HistogramData | None = None
+    age_histogram: HistogramData | None = None
+
+    def seconds_since_last_frame(self, now: float) -> float | None:
+        return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Everything the server reports, taken at ``published_at`` on the watched process's clock.
+
+    ``jpeg`` is the latest frame when it changed since the last reading, else None. ``error`` is
+    set when the streams could not be read; the server answers 500 with it.
+    """
+
+    published_at: float
+    streams: dict[str, StreamState] = field(default_factory=dict)
+    log_stats: dict[str, Any] | None = None
+    jpeg: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The child's settings, sent once before the first reading."""
+
+    host: str
+    port: int
+    stall_s: float | None
+    parent_pid: int  # whose memory, CPU and process_* metrics to report
+    streams: tuple[str, ...] = ()
+
+
+def write_message(stream: IO[bytes], message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> Any:
+    """The next message, or None once the writer closed the pipe."""
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    if length > MAX_MESSAGE:
+        raise ValueError(f"message of {length} bytes is over the {MAX_MESSAGE} byte limit")
+    data = stream.read(length)
+    if len(data) < length:
+        return None
+    return pickle.loads(data)  # the pipe is private to the parent that spawned this process

@@ -1,0 +1,97 @@
+"""The server's side of the pipe: the latest reading, the watched process's clock, the frame.
+
+The clock of the watched process is carried forward from the last reading: ``now`` is the
+reading's ``published_at`` plus the time since it arrived. So a process that stops sending
+(stuck, or starved of CPU) looks exactly like what it is, a stream whose last frame keeps aging.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from framepipe.monitor.providers import default_stall_s
+from framepipe.monitor.reading import Reading, StreamState
+
+__all__ = ["FRAME_WAIT_S", "ReadingError", "Store", "View"]
+
+FRAME_WAIT_S = 1.0  # how long a frame request waits for the watched process to encode one
+FRAME_FRESH_S = 2.0  # a frame older than this is not served without asking for a new one
+
+
+class ReadingError(Exception):
+    """The watched process could not read its streams; the message says why."""
+
+
+@dataclass(frozen=True)
+class View:
+    """The latest reading and the current time on the watched process's clock."""
+
+    reading: Reading
+    now: float
+
+    @property
+    def first_stream(self) -> StreamState | None:
+        """The stream a single-stream answer is about (one stream is all a server has today)."""
+        return next(iter(self.reading.streams.values()), None)
+
+
+class Store:
+    """Written by the thread reading the pipe, read by every request thread."""
+
+    def __init__(
+        self,
+        stall_s: float | None = None,
+        want_frames: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stall_s = stall_s
+        self._want_frames = want_frames
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._reading = Reading(published_at=0.0)
+        self._received_at = clock()
+        self._jpeg: bytes | None = None
+        self._jpeg_at = float("-inf")
+
+    def put(self, reading: Reading) -> None:
+        with self._changed:
+            self._reading = reading
+            self._received_at = self._clock()
+            if reading.jpeg is not None:
+                self._jpeg, self._jpeg_at = reading.jpeg, self._received_at
+            self._changed.notify_all()
+
+    def view(self) -> View:
+        """The latest reading; raises :class:`ReadingError` if the streams could not be read."""
+        with self._changed:
+            reading, received_at = self._reading, self._received_at
+        if reading.error is not None:
+            raise ReadingError(reading.error)
+        return View(reading, reading.published_at + self._clock() - received_at)
+
+    def stall_limit_s(self, stream: StreamState) -> float:
+        return self._stall_s if self._stall_s is not None else default_stall_s(stream.budget_ms)
+
+    def jpeg(self) -> bytes | None:
+        """The latest frame as JPEG, asking the watched process to keep them coming.
+
+        A client after a quiet spell waits up to :data:`FRAME_WAIT_S` for a fresh one: frames
+        are only encoded while someone is looking.
+        """
+        self._want_frames()
+        asked_at = self._clock()
+        deadline = asked_at + FRAME_WAIT_S
+        with self._changed:
+            while self._clock() - self._jpeg_at > FRAME_FRESH_S:
+                remaining = deadline - self._clock()
+                if remaining <= 0 or (self._received_at > asked_at and not self._has_frame()):
+                    break  # out of time, or a reading since the request says there is no frame
+                self._changed.wait(remaining)
+            return self._jpeg
+
+    def _has_frame(self) -> bool:
+        stream = next(iter(self._reading.streams.values()), None)
+        return stream is not None and stream.last_frame_at is not None

@@ -1,0 +1,93 @@
+"""The server's own process: it serves the parent's figures, and never outlives or outshouts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from framepipe.monitor import serve
+from monitor_helpers import request, wait_for_json, watched_run
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while psutil.pid_exists(pid):
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True  # exited; its parent has not reaped it yet
+        except psutil.NoSuchProcess:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+class TestLifecycle:
+    def test_the_server_runs_in_a_child_process_that_stop_ends(self) -> None:
+        """serve() starts one child; stop() ends it."""
+        server = serve(port=0)
+        try:
+            child = psutil.Process(server.pid)
+            assert child.ppid() == os.getpid()
+            assert request(server, "/healthz").status == 200
+        finally:
+            server.stop()
+        assert wait_gone(server.pid)
+
+    def test_the_server_process_ends_when_its_parent_is_killed(self) -> None:
+        """SIGKILL to the watched process closes the pipe, and the server exits on its own."""
+        script = textwrap.dedent(
+            """
+            import sys, time
+            from framepipe.monitor import serve
+            server = serve(port=0)
+            print(server.pid, flush=True)
+            time.sleep(60)
+            """
+        )
+        parent = subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            assert parent.stdout is not None
+            server_pid = int(parent.stdout.readline())
+            assert psutil.pid_exists(server_pid)
+            parent.kill()
+            parent.wait(timeout=10)
+            assert wait_gone(server_pid), "the server outlived the process it watched"
+        finally:
+            if parent.poll() is None:
+                parent.kill()
+                parent.wait(timeout=10)
+
+    def test_ctrl_c_is_left_to_the_watched_process(self) -> None:
+        """SIGINT (what Ctrl-C sends the whole terminal group) does not end the server."""
+        with serve(port=0) as server:
+            os.kill(server.pid, signal.SIGINT)
+            time.sleep(0.3)
+            assert request(server, "/healthz").status == 200
+
+    def test_a_bind_error_is_the_oserror_of_the_bind(self) -> None:
+        """The child's failure to bind reaches the caller as OSError with its errno."""
+        with serve(port=0) as first, pytest.raises(OSError, match="in use") as caught:
+            serve(port=first.address[1])
+        assert caught.value.errno is not None and caught.value.errno > 0
+
+
+class TestFigures:
+    def test_memory_and_cpu_are_the_watched_process_s_not_the_server_s(self) -> None:
+        """memory_mb is this process's resident size, not the small server process's."""
+        with watched_run() as (_, server):
+            document = wait_for_json(server, "/system-resources", lambda d: True)
+            ours = psutil.Process().memory_info().rss / 2**20
+            theirs = psutil.Process(server.pid).memory_info().rss / 2**20
+        assert document["memory_mb"] == pytest.approx(ours, rel=0.25)
+        assert abs(document["memory_mb"] - ours) < abs(document["memory_mb"] - theirs)

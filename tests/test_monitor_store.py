@@ -1,0 +1,88 @@
+"""Store: the server's latest reading, the watched process's clock carried forward, the frame."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from framepipe.monitor.reading import Reading, StreamState
+from framepipe.monitor.store import FRAME_WAIT_S, ReadingError, Store
+
+
+def stream(last_frame_at: float | None = 100.0, budget_ms: float = 40.0) -> StreamState:
+    return StreamState(
+        state="running", source="synthetic", budget_ms=budget_ms, frames_read=1,
+        frames_processed=1, frames_dropped=0, budget_misses=0, reconnects=0, fps=25.0,
+        frame_ms={"p50": 1.0, "p99": 2.0, "max": 3.0}, frame_age_ms={"p50": 1.0, "p99": 2.0},
+        last_frame_at=last_frame_at,
+    )
+
+
+class TestView:
+    def test_the_watched_clock_runs_on_between_readings(self) -> None:
+        """now = the reading's published_at plus the time since it arrived."""
+        local = [10.0]
+        store = Store(clock=lambda: local[0])
+        store.put(Reading(published_at=500.0, streams={"main": stream(499.0)}))
+        local[0] = 12.5
+        view = store.view()
+        assert view.now == 502.5
+        assert view.first_stream is not None
+        assert view.first_stream.seconds_since_last_frame(view.now) == 3.5
+
+    def test_a_reading_that_failed_raises_its_error(self) -> None:
+        """The watched process's error reaches the request as ReadingError."""
+        store = Store()
+        store.put(Reading(published_at=1.0, error="RuntimeError: snapshot failed"))
+        with pytest.raises(ReadingError, match="RuntimeError: snapshot failed"):
+            store.view()
+
+    @pytest.mark.parametrize(
+        ("stall_s", "budget_ms", "limit"),
+        [(None, 40, 3.0), (None, 500, 5.0), (1.5, 500, 1.5)],
+    )
+    def test_the_stall_limit_is_the_given_one_or_the_default(
+        self, stall_s: float | None, budget_ms: float, limit: float
+    ) -> None:
+        """An explicit stall_s wins; else 3 s or 10 budgets."""
+        assert Store(stall_s).stall_limit_s(stream(budget_ms=budget_ms)) == pytest.approx(limit)
+
+
+class TestJpeg:
+    def test_asking_for_a_frame_tells_the_watched_process(self) -> None:
+        """Every frame request calls want_frames, so encoding starts only when someone looks."""
+        asked = []
+        store = Store(want_frames=lambda: asked.append(1))
+        store.put(Reading(published_at=1.0, streams={"main": stream()}, jpeg=b"jpeg"))
+        assert store.jpeg() == b"jpeg"
+        assert asked == [1]
+
+    def test_a_request_waits_for_the_frame_a_reading_brings(self) -> None:
+        """With no fresh frame, the request waits until a reading carries one."""
+        store = Store()
+        store.put(Reading(published_at=1.0, streams={"main": stream()}))
+        later = threading.Timer(
+            0.1, store.put, [Reading(published_at=1.1, streams={"main": stream()}, jpeg=b"new")]
+        )
+        later.start()
+        try:
+            assert store.jpeg() == b"new"
+        finally:
+            later.join(timeout=5)
+
+    def test_a_reading_without_frames_ends_the_wait_at_once(self) -> None:
+        """A stream that has processed nothing yet answers None without the full wait."""
+        store = Store()
+        store.put(Reading(published_at=1.0, streams={"main": stream(last_frame_at=None)}))
+        later = threading.Timer(
+            0.05, store.put, [Reading(published_at=1.1, streams={"main": stream(None)})]
+        )
+        started = time.monotonic()
+        later.start()
+        try:
+            assert store.jpeg() is None
+        finally:
+            later.join(timeout=5)
+        assert time.monotonic() - started < FRAME_WAIT_S
