@@ -1,0 +1,350 @@
+"""What a busy stats server costs the frame loop: p50 frame time with and without 10 clients.
+
+    python benchmarks/monitor_load.py                      # 10 clients x 20 polls/s, 30 pairs
+    python benchmarks/monitor_load.py --pairs 60 --json monitor_load.json
+
+A frame loop paced at 30 FPS (like a camera) runs the ``motion`` processor on the generated 720p
+scene and publishes every frame the way ``Pipeline`` does (a ``LiveWindow`` and the Prometheus
+histograms), logging every 30th frame through a real logger, with ``framepipe.monitor.serve()``
+watching it. In "clients" blocks a separate process runs 10 clients: each polls ``/``,
+``/system-resources``, ``/metrics``, ``/healthz``, ``/readyz`` and ``/frame.jpg`` 20 times a
+second over a kept-alive connection and keeps ``/events`` and ``/stream.mjpg`` open; in "idle"
+blocks the server runs and nobody asks. Blocks of one second alternate A B B A, so that drift
+(other processes, CPU clocks) hits both alike; the loop's own time per frame (processor and
+publishing) is what is measured, and the figure is the ratio of the p50s over all frames of each
+kind, with the per-pair ratios' quartiles beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import http.client
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from framepipe.logging import configure
+from framepipe.monitor import serve
+from framepipe.pipeline.histogram import FrameHistograms
+from framepipe.pipeline.live import LiveWindow, PipelineSnapshot
+from framepipe.pipeline.processors import Frame, get_processor
+from framepipe.pipeline.sources import open_source
+
+POLLED = ("/", "/system-resources", "/metrics", "/healthz", "/readyz", "/frame.jpg")
+STREAMED = ("/events", "/stream.mjpg")
+FPS = 30.0
+
+
+# -- the frame loop ----------------------------------------------------------------------------
+
+
+class PacedLoop:
+    """A camera-paced frame loop that publishes like ``Pipeline``; the server reads snapshot()."""
+
+    def __init__(self, frames: Sequence[Frame], processor_name: str, source: str) -> None:
+        self.frames = frames
+        self.processor = get_processor(processor_name)
+        self.source = source
+        self.budget_ms = 1000 / FPS
+        self.window = LiveWindow()
+        self.pair = FrameHistograms.for_budget(self.budget_ms)
+        self.processed = 0
+        self.misses = 0
+        self.started = time.perf_counter()
+        self._next_at = time.perf_counter()
+
+    def run(self, count: int, log: Any) -> list[float]:
+        """Process ``count`` frames at 30 FPS; the loop's time per frame, in ms."""
+        times = []
+        self._next_at = max(self._next_at, time.perf_counter())
+        for _ in range(count):
+            captured = time.perf_counter()
+            frame = self.frames[self.processed % len(self.frames)]
+            t0 = time.perf_counter()
+            out = self.processor(frame)
+            if self.processed % 30 == 0:
+                log.info("frame %d", self.processed)
+            t1 = time.perf_counter()
+            frame_ms = (t1 - t0) * 1000
+            self.window.publish(frame_ms, (t1 - captured) * 1000, t1, out)
+            self.pair.observe(t1 - t0, t1 - captured)
+            self.misses += frame_ms > self.budget_ms
+            self.processed += 1
+            times.append((time.perf_counter() - t0) * 1000)
+            self._next_at = max(self._next_at + 1 / FPS, time.perf_counter())
+            time.sleep(max(0.0, self._next_at - time.perf_counter()))
+        return times
+
+    def snapshot(self) -> PipelineSnapshot:
+        now = time.perf_counter()
+        return PipelineSnapshot(
+            state="running", source=self.source, budget_ms=self.budget_ms,
+            frames_read=self.processed, frames_processed=self.processed, frames_dropped=0,
+            frames_failed=0, budget_misses=self.misses, reconnects=0,
+            elapsed_s=now - self.started, fps=self.window.fps(now),
+            frame_ms=self.window.frame_ms(), frame_age_ms=self.window.frame_age_ms(),
+            last_frame_at=self.window.last_finished_at, latest_frame=self.window.latest_frame,
+        )
+
+    def histograms(self) -> FrameHistograms:
+        return self.pair
+
+
+# -- the clients (a separate process, driven over its stdin) -----------------------------------
+
+
+class ClientBlock:
+    """``clients`` pollers and their streams, from ``start()`` until ``stop()``."""
+
+    def __init__(self, host: str, port: int, clients: int, rate: float) -> None:
+        self.host, self.port, self.rate = host, port, rate
+        self.stopping = threading.Event()
+        self.started = threading.Barrier(clients + 1)
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.errors: dict[str, int] = {}
+        self.streams: list[http.client.HTTPConnection] = []
+        self.threads = [threading.Thread(target=self.poll, daemon=True) for _ in range(clients)]
+        self.threads += [
+            threading.Thread(target=self.stream, args=(path,), daemon=True)
+            for _ in range(clients) for path in STREAMED
+        ]
+
+    def failed(self, path: str, exc: Exception) -> None:
+        if not self.stopping.is_set():
+            with self.lock:
+                kind = f"{path}: {type(exc).__name__}"
+                self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def poll(self) -> None:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        first, done, next_at = True, 0, time.monotonic()
+        while not self.stopping.is_set():
+            for path in POLLED:
+                try:
+                    connection.request("GET", path)
+                    connection.getresponse().read()
+                    done += 1
+                except (OSError, http.client.HTTPException) as exc:
+                    self.failed(path, exc)
+                    connection.close()
+            if first:
+                self.started.wait()
+                first = False
+            next_at = max(next_at + 1 / self.rate, time.monotonic())
+            self.stopping.wait(max(0.0, next_at - time.monotonic()))
+        connection.close()
+        with self.lock:
+            self.requests += done
+
+    def stream(self, path: str) -> None:
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        with self.lock:
+            self.streams.append(connection)
+        try:
+            connection.request("GET", path)
+            reply = connection.getresponse()
+            while not self.stopping.is_set() and reply.read1(65536):
+                pass
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            self.failed(path, exc)  # ValueError: closed by stop() while reading
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+        self.started.wait()
+        self.began = time.monotonic()
+
+    def stop(self) -> dict[str, Any]:
+        seconds = time.monotonic() - self.began
+        self.stopping.set()
+        with self.lock:
+            streams = list(self.streams)
+        for connection in streams:
+            connection.close()  # wakes the reader
+        for thread in self.threads:
+            thread.join(timeout=10)
+        return {"requests": self.requests, "seconds": seconds, "errors": self.errors}
+
+
+def run_clients(url: str, clients: int, rate: float) -> int:
+    """Answer "go" (start the clients, then say "ready") and "pause" (stop, print the counts)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    block: ClientBlock | None = None
+    for line in sys.stdin:
+        if line.strip() == "go":
+            block = ClientBlock(host, port, clients, rate)
+            block.start()
+            print("ready", flush=True)
+        elif line.strip() == "pause" and block is not None:
+            print(json.dumps(block.stop()), flush=True)
+            block = None
+    return 0
+
+
+class Clients:
+    """The client process: ``go()`` and ``pause()`` around each clients block."""
+
+    def __init__(self, url: str, clients: int, rate: float) -> None:
+        command = [
+            sys.executable, __file__, "--client", url, "--clients", str(clients),
+            "--rate", str(rate),
+        ]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def _say(self, word: str) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(word + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the client process ended (exit code {self.process.wait()})")
+        return answer
+
+    def go(self) -> None:
+        self._say("go")
+
+    def pause(self) -> dict[str, Any]:
+        counts: dict[str, Any] = json.loads(self._say("pause"))
+        return counts
+
+    def close(self) -> None:
+        try:
+            self.process.communicate(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+# -- the measurement ----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    idle_ms: list[float]
+    clients_ms: list[float]
+    pair_ratios: list[float]
+    requests_per_s: list[float]
+    errors: dict[str, int]
+
+
+def measure(args: argparse.Namespace) -> Result:
+    source = open_source(args.source)
+    frames: list[Frame] = []
+    while len(frames) < args.distinct_frames and (frame := source.read()) is not None:
+        frames.append(frame)
+    source.release()
+    loop = PacedLoop(frames, args.processor, args.source)
+    result = Result([], [], [], [], {})
+    with tempfile.TemporaryDirectory() as log_dir:
+        log = configure(log_dir=log_dir)
+        with serve(port=0, pipeline=loop, logger=log) as server:
+            clients = Clients(server.url, args.clients, args.rate)
+            try:
+                loop.run(2 * args.block_frames, log)  # warm-up: caches, threads, first JPEG
+                clients.go()
+                clients.pause()
+                for pair in range(args.pairs):
+                    order = ("idle", "clients") if pair % 2 == 0 else ("clients", "idle")
+                    p50 = {}
+                    for kind in order:
+                        if kind == "clients":
+                            clients.go()
+                        gc.disable()
+                        try:
+                            times = loop.run(args.block_frames, log)
+                        finally:
+                            gc.enable()
+                        (result.clients_ms if kind == "clients" else result.idle_ms).extend(times)
+                        p50[kind] = statistics.median(times)
+                        if kind == "clients":
+                            counts = clients.pause()
+                            result.requests_per_s.append(counts["requests"] / counts["seconds"])
+                            for error, n in counts["errors"].items():
+                                result.errors[error] = result.errors.get(error, 0) + n
+                    result.pair_ratios.append(p50["clients"] / p50["idle"])
+                    print(
+                        f"  pair {pair + 1:3}: p50 idle {p50['idle']:6.3f} ms, "
+                        f"clients {p50['clients']:6.3f} ms "
+                        f"({result.requests_per_s[-1]:6.0f} requests/s)",
+                        flush=True,
+                    )
+            finally:
+                clients.close()
+        log.stop()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=20.0, help="polls of each endpoint per s")
+    parser.add_argument("--block-frames", type=int, default=30, help="frames per block (1 s)")
+    parser.add_argument("--pairs", type=int, default=30, help="idle/clients block pairs")
+    parser.add_argument("--processor", default="motion")
+    parser.add_argument("--source", default="synthetic:1280x720@30:2")
+    parser.add_argument("--distinct-frames", type=int, default=60)
+    parser.add_argument("--cv-threads", type=int, help="cv2.setNumThreads for the processor")
+    parser.add_argument("--max-ratio", type=float, default=1.02)
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--client", help=argparse.SUPPRESS)  # the client process's own mode
+    args = parser.parse_args(argv)
+    if args.client:
+        return run_clients(args.client, args.clients, args.rate)
+    if args.cv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.cv_threads)
+
+    print(
+        f"monitor load: {args.clients} clients x {args.rate:g} polls/s of {len(POLLED)} "
+        f"endpoints (+ {' and '.join(STREAMED)} open), {args.processor} on {args.source}, "
+        f"{args.pairs} pairs of {args.block_frames}-frame blocks",
+        flush=True,
+    )
+    result = measure(args)
+    idle = statistics.median(result.idle_ms)
+    loaded = statistics.median(result.clients_ms)
+    ratio = loaded / idle
+    q1, _, q3 = statistics.quantiles(result.pair_ratios, n=4)
+    served = statistics.median(result.requests_per_s)
+    verdict = "under" if ratio < args.max_ratio else "OVER"
+    print(
+        f"p50 frame time: idle {idle:.3f} ms, with clients {loaded:.3f} ms: "
+        f"ratio {ratio:.4f} ({verdict} {args.max_ratio:g}); per-pair ratios: median "
+        f"{statistics.median(result.pair_ratios):.4f}, quartiles {q1:.4f} to {q3:.4f}\n"
+        f"p99 frame time: idle {_p99(result.idle_ms):.3f} ms, "
+        f"with clients {_p99(result.clients_ms):.3f} ms; "
+        f"{served:.0f} requests/s served; client errors: {result.errors or 'none'}"
+    )
+    if args.json:
+        figures = {
+            "idle_p50_ms": idle, "clients_p50_ms": loaded, "ratio": ratio,
+            "pair_ratios": result.pair_ratios, "requests_per_s": result.requests_per_s,
+            "errors": result.errors,
+            "settings": {k: v for k, v in vars(args).items() if k != "client"},
+        }
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump(figures, out, indent=2)
+    return 0 if ratio < args.max_ratio else 1
+
+
+def _p99(values: Sequence[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
