@@ -16,7 +16,8 @@ from framepipe.pipeline.config import _CHECKS, PipelineOptions
 
 class TestPipelineConfig:
     def test_the_defaults_are_the_documented_ones(self) -> None:
-        """No argument: the budget follows the source, every frame is processed, nothing shown."""
+        """No argument: the budget follows the source, every frame is processed, nothing shown,
+        a live source reconnects for ever, and a processor exception stops the run."""
         assert PipelineConfig() == PipelineConfig(
             budget_ms=None,
             log_every=30,
@@ -28,6 +29,11 @@ class TestPipelineConfig:
             buffer_size=4,
             open_timeout_s=10.0,
             miss_streak_warning=5,
+            stall_timeout_s=5.0,
+            reconnect_attempts=None,
+            reconnect_max_s=30.0,
+            on_error="stop",
+            max_consecutive_failures=30,
         )
 
     @pytest.mark.parametrize(
@@ -50,9 +56,21 @@ class TestPipelineConfig:
             ("max_frames", 0, "max_frames must be a positive integer, but got 0"),
             ("max_frames", -2, "max_frames must be a positive integer, but got -2"),
             ("buffer_size", 0, "buffer_size must be a positive integer, but got 0"),
-            ("open_timeout_s", 0, "open_timeout_s must be positive, but got 0"),
-            ("open_timeout_s", float("nan"), "open_timeout_s must be positive, but got nan"),
+            ("open_timeout_s", 0, "open_timeout_s must be positive and finite, but got 0"),
+            ("open_timeout_s", float("nan"),
+             "open_timeout_s must be positive and finite, but got nan"),
             ("miss_streak_warning", 0, "miss_streak_warning must be a positive integer, but got 0"),
+            ("stall_timeout_s", 0, "stall_timeout_s must be positive and finite, but got 0"),
+            ("stall_timeout_s", float("inf"),
+             "stall_timeout_s must be positive and finite, but got inf"),
+            ("reconnect_attempts", -1,
+             "reconnect_attempts must be an integer >= 0 or None, but got -1"),
+            ("reconnect_attempts", 2.0,
+             "reconnect_attempts must be an integer >= 0 or None, but got 2.0"),
+            ("reconnect_max_s", -1.0, "reconnect_max_s must be positive and finite, but got -1.0"),
+            ("on_error", "ignore", "on_error must be one of stop, skip, but got 'ignore'"),
+            ("max_consecutive_failures", 0,
+             "max_consecutive_failures must be a positive integer, but got 0"),
         ],
     )  # fmt: skip
     def test_each_bad_value_is_a_value_error_saying_what_was_expected_and_got(
@@ -87,6 +105,11 @@ class TestPipelineConfig:
             buffer_size=8,
             open_timeout_s=3.0,
             miss_streak_warning=2,
+            stall_timeout_s=2.0,
+            reconnect_attempts=3,
+            reconnect_max_s=4.0,
+            on_error="skip",
+            max_consecutive_failures=7,
         )
         copy = pickle.loads(pickle.dumps(config))
         assert copy == config

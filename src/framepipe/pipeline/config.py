@@ -17,13 +17,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.output import CODECS
 from framepipe.typing import DropPolicy
 
-__all__ = ["PipelineConfig", "PipelineOptions"]
+__all__ = ["ON_ERROR", "OnError", "PipelineConfig", "PipelineOptions"]
+
+# stop: a processor exception ends the run; skip: the frame is counted as failed and the run
+# goes on (until ``max_consecutive_failures`` frames in a row have failed).
+OnError = Literal["stop", "skip"]
+ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,15 @@ class PipelineConfig:
     ``buffer_size``: frames between the reader and the loop under ``block``.
     ``open_timeout_s``: how long a camera or stream may take to open.
     ``miss_streak_warning``: this many budget misses in a row are logged as a WARNING.
+
+    Live sources (cameras, streams): ``stall_timeout_s`` without a frame counts as a disconnect,
+    as does a read error; the source is then reopened with exponential backoff and jitter, up to
+    ``reconnect_max_s`` between attempts, ``reconnect_attempts`` failed attempts in a row (None:
+    never give up; 0: a drop ends the run). Files never reconnect.
+
+    ``on_error``: what a processor exception does: ``stop`` the run, or ``skip`` the frame
+    (logged with its index, counted in ``frames_failed``); ``max_consecutive_failures`` skipped
+    frames in a row stop the run anyway.
     """
 
     budget_ms: float | None = None
@@ -50,6 +64,11 @@ class PipelineConfig:
     buffer_size: int = 4
     open_timeout_s: float = 10.0
     miss_streak_warning: int = 5
+    stall_timeout_s: float = 5.0
+    reconnect_attempts: int | None = None
+    reconnect_max_s: float = 30.0
+    on_error: OnError = "stop"
+    max_consecutive_failures: int = 30
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -69,6 +88,11 @@ class PipelineOptions(TypedDict, total=False):
     buffer_size: int
     open_timeout_s: float
     miss_streak_warning: int
+    stall_timeout_s: float
+    reconnect_attempts: int | None
+    reconnect_max_s: float
+    on_error: OnError
+    max_consecutive_failures: int
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -81,6 +105,11 @@ def _optional_positive_int(name: str, value: Any) -> None:
         _positive_int(name, value)
 
 
+def _optional_count(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ValueError(f"{name} must be an integer >= 0 or None, but got {value!r}")
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -91,8 +120,8 @@ def _budget(name: str, value: Any) -> None:
 
 
 def _positive_seconds(name: str, value: Any) -> None:
-    if not (_is_number(value) and value > 0):  # nan fails the comparison too
-        raise ValueError(f"{name} must be positive, but got {value!r}")
+    if not (_is_number(value) and 0 < value < math.inf):  # nan fails the comparison too
+        raise ValueError(f"{name} must be positive and finite, but got {value!r}")
 
 
 def _flag(name: str, value: Any) -> None:
@@ -103,6 +132,11 @@ def _flag(name: str, value: Any) -> None:
 def _drop_policy(name: str, value: Any) -> None:
     if value is not None and value not in DROP_POLICIES:
         raise ValueError(f"{name} must be one of {', '.join(DROP_POLICIES)}, but got {value!r}")
+
+
+def _on_error(name: str, value: Any) -> None:
+    if value not in ON_ERROR:
+        raise ValueError(f"{name} must be one of {', '.join(ON_ERROR)}, but got {value!r}")
 
 
 def _output(name: str, value: Any) -> None:
@@ -129,4 +163,9 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "buffer_size": _positive_int,
     "open_timeout_s": _positive_seconds,
     "miss_streak_warning": _positive_int,
+    "stall_timeout_s": _positive_seconds,
+    "reconnect_attempts": _optional_count,
+    "reconnect_max_s": _positive_seconds,
+    "on_error": _on_error,
+    "max_consecutive_failures": _positive_int,
 }
