@@ -1,4 +1,4 @@
-"""The stats server's own process: ``python -m framepipe.monitor.host``, started by ``serve()``.
+"""The stats server's own process, started by ``serve()`` (``python -m framepipe.monitor.host``).
 
 It reads a :class:`HostConfig` and then readings from stdin, serves HTTP from the latest one, and
 writes to stdout one line with the bound address (or the bind error), then ``frame`` lines when

@@ -33,6 +33,12 @@ __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StatsServer", "serve"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
+# The child imports this very copy of framepipe: its location goes on the import path unless it
+# is there already (an installed package's site-packages must not move ahead of the stdlib).
+_START_HOST = (
+    "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(1, root); "
+    "from framepipe.monitor.host import main; raise SystemExit(main())"
+)
 START_TIMEOUT_S = 30.0  # a cold interpreter on a busy machine can take seconds to start
 STOP_TIMEOUT_S = 5.0
 
@@ -43,10 +49,9 @@ class StatsServer:
     def __init__(self, monitored: Monitored, host: str, port: int) -> None:
         self._stopped = False
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "framepipe.monitor.host"],
+            [sys.executable, "-c", _START_HOST, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=_child_env(),
         )
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None  # both are pipes
@@ -140,14 +145,6 @@ class StatsServer:
             self._process.kill()
         self._process.wait(STOP_TIMEOUT_S)
         self._reader.join(STOP_TIMEOUT_S)
-
-
-def _child_env() -> dict[str, str]:
-    """This environment, with framepipe's own location first on the child's import path."""
-    root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 def serve(
