@@ -9,6 +9,7 @@ process closes its stdin or dies, and ignores Ctrl-C, which is this process's to
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import subprocess
@@ -70,6 +71,7 @@ class StatsServer:
             self._abandon()
             raise
         self._publisher.start()
+        atexit.register(self.stop)  # a program that never calls stop() still ends the child tidily
 
     @property
     def address(self) -> tuple[str, int]:
@@ -91,6 +93,7 @@ class StatsServer:
         if self._stopped:
             return
         self._stopped = True
+        atexit.unregister(self.stop)
         self._publisher.stop(timeout)
         try:
             self._process.wait(timeout)
