@@ -66,6 +66,51 @@ class SlowDecoder(Source):
         self.source.release()
 
 
+class ScriptedLiveSource(Source):
+    """A live source whose frame ``i`` arrives at ``arrivals[i]`` on the manual clock and carries
+    the source timestamp ``timestamps[i]`` (None: the source gives none, as a camera)."""
+
+    def __init__(
+        self,
+        clock: ManualClock,
+        arrivals: list[float],
+        timestamps: list[float | None],
+        kind: str = "stream",
+    ) -> None:
+        self.clock, self.arrivals, self.timestamps = clock, arrivals, timestamps
+        self.info = SourceInfo("live", kind, 30.0, 8, 8, None, True)  # type: ignore[arg-type]
+        self._next = 0
+        self._timestamp: float | None = None
+
+    def read(self) -> Frame | None:
+        if self._next >= len(self.arrivals):
+            return None
+        self.clock.now = 100.0 + self.arrivals[self._next]
+        self._timestamp = self.timestamps[self._next]
+        self._next += 1
+        return np.zeros((8, 8, 3), np.uint8)
+
+    @property
+    def timestamp_s(self) -> float | None:
+        return self._timestamp
+
+    def release(self) -> None:
+        pass
+
+
+def live_capture_times(
+    arrivals: list[float], timestamps: list[float | None], kind: str = "stream"
+) -> list[float]:
+    """Capture times (seconds after the clock's start) the reader gives a scripted live source."""
+    clock = ManualClock()
+    buffer: FrameBuffer[CapturedFrame] = FrameBuffer(len(arrivals) + 1, "block")
+    reader = FrameReader(ScriptedLiveSource(clock, arrivals, timestamps, kind), buffer, clock=clock)
+    reader.start()
+    frames = drain(buffer)
+    assert reader.join(5.0)
+    return [round(frame.captured_at - 100.0, 6) for frame in frames]
+
+
 def drain(buffer: FrameBuffer[CapturedFrame]) -> list[CapturedFrame]:
     frames = []
     while True:
@@ -214,3 +259,37 @@ class TestReaderLifecycle:
         reader.start()
         assert reader.close(5.0)
         assert reader.close(5.0)
+
+
+class TestLiveFrameAge:
+    def test_frames_a_held_up_reader_reads_late_are_stamped_when_the_stream_made_them(self):
+        """A 10 FPS stream whose reader was held up for 2 s: the frames waiting in the buffers
+        keep their own times, so their age shows the lag instead of starting when read."""
+        arrivals = [0.0, 2.0, 2.001, 2.002, 2.003]
+        captured = live_capture_times(arrivals, [0.0, 0.1, 0.2, 0.3, 0.4])
+        assert captured == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4], abs=1e-3)
+
+    def test_a_frame_is_never_stamped_later_than_it_arrived(self):
+        """Frames that were already buffered when the stream opened arrive at once: the least
+        delayed one sets the clock, and none is stamped after its arrival."""
+        arrivals = [0.0, 0.001, 0.002, 0.1, 0.2]
+        assert live_capture_times(arrivals, [0.0, 0.1, 0.2, 0.3, 0.4]) == arrivals
+
+    def test_timestamps_that_go_back_start_the_reckoning_again(self):
+        """A reconnect restarts the stream's timestamps: the next frame is stamped on arrival,
+        not hours in the past."""
+        arrivals = [0.0, 0.1, 5.0, 5.1]
+        assert live_capture_times(arrivals, [3600.0, 3600.1, 0.0, 0.1]) == arrivals
+
+    def test_a_source_clock_slower_than_ours_does_not_show_as_age(self):
+        """A sender whose clock runs 50 ppm slow, read on time for a simulated hour: every frame
+        is stamped on arrival, no false lag accumulates."""
+        arrivals = [i * (1 + 50e-6) for i in range(3600)]
+        captured = live_capture_times(arrivals, [float(i) for i in range(3600)])
+        assert max(a - c for a, c in zip(arrivals, captured, strict=True)) < 1e-3
+
+    @pytest.mark.parametrize("kind", ["camera", "stream"])
+    def test_a_live_source_without_timestamps_is_stamped_on_arrival(self, kind: str):
+        """A camera (or a stream that gives no times) is stamped when the reader gets the frame."""
+        arrivals = [0.0, 0.5, 0.6]
+        assert live_capture_times(arrivals, [None, None, None], kind) == arrivals

@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -30,6 +30,7 @@ from framepipe.pipeline import (
     SourceInfo,
     open_source,
 )
+from streams import StreamServer
 from video_files import count_frames, write_video
 
 
@@ -734,3 +735,47 @@ class TestLogging:
         report = Pipeline("synthetic:32x32@30:1", logger=logging.getLogger("myapp.video")).run()
         assert report.log == {}
         assert any(r.getMessage().startswith("pipeline end (end)") for r in caplog.records)
+
+
+def sleeps(seconds: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A processor that takes ``seconds`` per frame (a heavy model, without the CPU cost)."""
+
+    def process(frame: np.ndarray) -> np.ndarray:
+        time.sleep(seconds)
+        return frame
+
+    return process
+
+
+@pytest.fixture
+def stream() -> Iterator[StreamServer]:
+    """A real 30 FPS MPEG-TS stream served by ffmpeg on 127.0.0.1."""
+    with StreamServer() as server:
+        yield server
+
+
+class TestLiveFrameAge:
+    def test_latest_keeps_frame_age_within_one_and_a_half_frame_intervals_of_processing(
+        self, stream: StreamServer
+    ):
+        """A 50 ms processor on a 30 FPS stream under ``latest``: the loop always takes the
+        newest frame, which waited in the slot at most one frame interval, so age p99 stays
+        within 1.5 intervals of the processing time and no lag builds up."""
+        report = Pipeline(stream.url, processor=sleeps(0.05), max_frames=100).run()
+        assert report.drop_policy == "latest"
+        assert report.frames_dropped > 0
+        interval_ms = 1000.0 / 30
+        assert report.frame_age_ms["p99"] <= report.frame_ms["p99"] + 1.5 * interval_ms, report
+
+    def test_block_on_a_live_stream_reports_the_growing_lag_as_frame_age(
+        self, stream: StreamServer
+    ):
+        """The same processor under ``block``: every frame is processed, so the loop falls
+        further behind the stream with each one; frames wait in the network's buffers, and
+        their age says so (stamped when the stream made them, not when the reader got them)."""
+        report = Pipeline(
+            stream.url, processor=sleeps(0.05), max_frames=90, drop_policy="block"
+        ).run()
+        assert report.frames_dropped == 0
+        # 90 frames take 4.5 s to process and 3 s to stream: the last ones are > 1 s behind.
+        assert report.frame_age_ms["max"] > 1000.0, report

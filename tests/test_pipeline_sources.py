@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from framepipe.pipeline.sources import (
+    Frame,
     OpenCancelled,
+    Source,
     SourceError,
     SourceInfo,
     SourceSpec,
@@ -20,6 +22,7 @@ from framepipe.pipeline.sources import (
     parse_source,
 )
 from framepipe.pipeline.synthetic import SyntheticScene
+from streams import StreamServer
 from video_files import write_mpegts, write_vfr_mkv, write_video
 
 
@@ -300,3 +303,50 @@ class TestStreamSource:
         """A zero timeout is a programming error: ValueError with expected-versus-actual text."""
         with pytest.raises(ValueError, match="open_timeout_s must be positive, but got 0"):
             open_source("synthetic", open_timeout_s=0)
+
+
+class CameraNamed(Source):
+    """What an opened camera looks like once its device is gone: no frame left to read."""
+
+    def __init__(self, index: str) -> None:
+        self.info = SourceInfo(index, "camera", 30.0, 8, 8, None, True)
+
+    def read(self) -> Frame | None:
+        return None
+
+    def release(self) -> None:
+        pass
+
+
+class TestReopen:
+    def test_a_stream_reopens_by_its_url_with_its_own_timestamps(self):
+        """A stream's frames carry the stream's timestamps, and ``reopen()`` connects again."""
+        with StreamServer() as server:
+            first = open_source(server.url, open_timeout_s=5.0, read_timeout_s=2.0)
+            try:
+                assert first.read() is not None and first.read() is not None
+                assert first.timestamp_s is not None and first.timestamp_s > 0
+            finally:
+                first.release()
+            server.start()  # one client per server: a fresh one for the second connection
+            again = first.reopen(open_timeout_s=5.0, read_timeout_s=2.0)
+            try:
+                assert again.info.name == server.url
+                assert again.read() is not None
+            finally:
+                again.release()
+
+    def test_a_camera_that_is_gone_does_not_reopen(self):
+        """Reopening camera 97 (unplugged) is the same one-line SourceError as opening it."""
+        camera = CameraNamed("97")
+        with pytest.raises(SourceError, match=r"^camera 97 does not open"):
+            camera.reopen(open_timeout_s=2.0)
+
+    def test_a_file_is_never_reopened(self, tmp_path: Path):
+        """A file's end is the end: reopening it is refused."""
+        source = open_source(str(write_video(tmp_path / "clip.avi", frames=3)))
+        try:
+            with pytest.raises(SourceError, match=r"clip\.avi cannot be reopened"):
+                source.reopen()
+        finally:
+            source.release()

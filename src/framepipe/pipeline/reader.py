@@ -28,7 +28,10 @@ class CapturedFrame:
 
     The capture time is when the reader got the frame; when pacing a file in real time, it is
     when the frame was due (as a camera would have captured it), so that a decoder running late
-    shows in the frame's age instead of being hidden by the pacing.
+    shows in the frame's age instead of being hidden by the pacing. For a live stream it is when
+    the stream's own timestamps say the frame was made (see ``_SourceClock``), so a frame that
+    waited in the network's or the decoder's buffers while the reader was held up carries that
+    wait in its age.
     """
 
     index: int
@@ -130,6 +133,7 @@ class FrameReader:
 
     def _read_all(self) -> None:
         schedule = _Schedule(self.source.info.fps) if self.realtime else None
+        made = _SourceClock() if self.source.info.is_live and schedule is None else None
         started: float | None = None
         while not self._stop.is_set():
             if self.limit is not None and self.frames_read >= self.limit:
@@ -139,6 +143,8 @@ class FrameReader:
                 return
             index = self.frames_read
             captured_at = self._clock()
+            if made is not None:
+                captured_at = made.captured_at(captured_at, self.source.timestamp_s)
             if schedule is not None:
                 # The first frame sets the start; frame i is due at start + its offset, like a
                 # camera; a late frame goes out at once but keeps its due time as capture time.
@@ -182,3 +188,34 @@ class _Schedule:
         else:
             self._offset += self._interval
         return self._offset
+
+
+class _SourceClock:
+    """When each frame of a live source was made, on the reader's clock, from its timestamps.
+
+    The offset between the source's timestamps and our clock is taken from the least delayed
+    frame so far (the smallest ``arrival - timestamp``), so a frame that sat in a buffer while
+    the reader was held up (the ``block`` policy behind a slow processor) is stamped when it was
+    made, not when it was finally read: the lag shows in its age. A frame is never stamped later
+    than it arrived. The offset may creep up by ``DRIFT`` seconds a second, to follow a source
+    whose clock runs slower than ours over days; timestamps that are missing, go back or stand
+    still (a reconnect, a restarted camera) start the reckoning again from that frame.
+    """
+
+    DRIFT = 1e-4  # 100 ppm: 0.36 s an hour, far above real clock drift, far below real lag
+
+    def __init__(self) -> None:
+        self._offset: float | None = None
+        self._previous: float | None = None
+        self._since = 0.0
+
+    def captured_at(self, arrival: float, timestamp: float | None) -> float:
+        previous, self._previous = self._previous, timestamp
+        if timestamp is None or previous is None or timestamp <= previous or self._offset is None:
+            self._offset = None if timestamp is None else arrival - timestamp
+            self._since = arrival
+            return arrival
+        allowed = self._offset + self.DRIFT * (arrival - self._since)
+        self._offset = min(allowed, arrival - timestamp)
+        self._since = arrival
+        return min(arrival, timestamp + self._offset)

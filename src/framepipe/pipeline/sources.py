@@ -151,6 +151,30 @@ class Source(ABC):
     def release(self) -> None:
         """Free the device or file; idempotent."""
 
+    def reopen(
+        self,
+        *,
+        open_timeout_s: float = 10.0,
+        read_timeout_s: float | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Source:
+        """Open what this source read, anew: a camera by its index, a stream by its URL.
+
+        For reconnecting after a drop; raises :class:`SourceError` when it does not open, or
+        when this is not a camera or stream named by its index or URL.
+        """
+        name, kind = self.info.name, self.info.kind
+        if (kind == "camera" and name.isdigit()) or (
+            kind == "stream" and name.lower().startswith(STREAM_SCHEMES)
+        ):
+            return open_source(
+                name,
+                open_timeout_s=open_timeout_s,
+                read_timeout_s=read_timeout_s,
+                cancelled=cancelled,
+            )
+        raise SourceError(f"{name} cannot be reopened (not a camera index or a stream URL)")
+
     def __enter__(self) -> Source:
         return self
 
@@ -208,8 +232,9 @@ class CaptureSource(Source):
         self._capture = capture
         self._lock = threading.Lock()
         self._released = False
-        # A file's frames carry presentation times; a live source's position means little.
-        self._timed = info.kind == "file"
+        # Files and streams carry presentation times (a stream's tell how late a frame is read);
+        # a camera's position means little.
+        self._timed = info.kind in ("file", "stream")
         self._timestamp_s: float | None = None
         self.info = info
 
