@@ -1,0 +1,38 @@
+"""Several streams on one machine: a worker process per stream, supervised by this one.
+
+``run_streams(sources, processor=..., config=...)`` runs them to the end and returns a
+:class:`StreamsReport`; ``start_streams(...)`` returns a :class:`StreamsHandle` to ``stop()``,
+``snapshot()`` and ``wait()`` on. ``framepipe run A B ...`` is the command-line form.
+"""
+
+from framepipe.streams.api import (
+    StreamsHandle,
+    StreamView,
+    default_cv_threads,
+    run_streams,
+    start_streams,
+    stream_output,
+)
+from framepipe.streams.engine import ENGINES, Engine, LocalEngine, WorkerHandle
+from framepipe.streams.job import LogTarget, StreamJob
+from framepipe.streams.names import stream_names
+from framepipe.streams.report import Attempt, StreamResult, StreamsReport
+
+__all__ = [
+    "ENGINES",
+    "Attempt",
+    "Engine",
+    "LocalEngine",
+    "LogTarget",
+    "StreamJob",
+    "StreamResult",
+    "StreamView",
+    "StreamsHandle",
+    "StreamsReport",
+    "WorkerHandle",
+    "default_cv_threads",
+    "run_streams",
+    "start_streams",
+    "stream_names",
+    "stream_output",
+]

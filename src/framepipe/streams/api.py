@@ -1,0 +1,305 @@
+"""``run_streams()`` and ``start_streams()``: several streams, a worker process each.
+
+    from framepipe import run_streams
+    report = run_streams(["front.mp4", "rtsp://door.local/live"], processor="edges")
+    report.to_dict()["total"]["fps"]
+
+Everything that can be wrong is checked here, before a worker starts: the sources, the names,
+the config, and the processor, which must be rebuildable in another process (a built-in name or
+an import path; a lambda or a function defined in ``__main__`` is refused).
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from framepipe.pipeline.config import PipelineConfig
+from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.sources import parse_source
+from framepipe.streams.engine import Engine, make_engine
+from framepipe.streams.job import LogTarget, StreamJob, portable_processor
+from framepipe.streams.names import stream_names
+from framepipe.streams.report import StreamsReport
+from framepipe.streams.supervisor import STOP_TIMEOUT_S, Supervisor
+from framepipe.typing import ProcessorSpec
+
+__all__ = [
+    "LIVE_RESTART_ATTEMPTS",
+    "StreamView",
+    "StreamsHandle",
+    "default_cv_threads",
+    "run_streams",
+    "start_streams",
+    "stream_output",
+]
+
+LIVE_RESTART_ATTEMPTS = 3  # a camera or stream is restarted this often by default; files never
+
+SourceArg = str | int | None
+
+
+def default_cv_threads(streams: int) -> int:
+    """OpenCV threads per worker: the cores this process may use, shared out, at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, streams))
+
+
+def stream_output(output: str | os.PathLike[str], name: str) -> str:
+    """A stream's own output path: ``{stream}`` in the path replaced by its name, else the name
+    added before the extension (``out.mp4`` -> ``out-door.mp4``)."""
+    text = os.fspath(output)
+    if "{stream}" in text:
+        return text.replace("{stream}", name)
+    path = Path(text)
+    return str(path.with_name(f"{path.stem}-{name}{path.suffix}"))
+
+
+class StreamView:
+    """One stream of a running set: ``snapshot()`` for any observer (a stats server, a table)."""
+
+    def __init__(self, supervisor: Supervisor, name: str) -> None:
+        self._supervisor = supervisor
+        self.name = name
+
+    @property
+    def pid(self) -> int | None:
+        """The worker process running the stream now (None between a crash and its restart)."""
+        return self._supervisor.pid(self.name)
+
+    def snapshot(self) -> PipelineSnapshot:
+        return self._supervisor.snapshot(self.name)
+
+    def __repr__(self) -> str:
+        return f"<StreamView {self.name} pid={self.pid}>"
+
+
+class StreamsHandle:
+    """Streams running in worker processes, supervised from a background thread.
+
+    ``stop()`` ends every stream after its current frame, ``kill()`` at once; ``wait()`` returns
+    the :class:`StreamsReport` once every stream has ended. ``snapshot()`` gives every stream's
+    latest snapshot (no frames), and ``streams[name].snapshot()`` one of them; ``streams`` is
+    what ``framepipe.monitor`` watches. As a context manager, leaving the block stops and waits.
+    If the program exits first, its streams are stopped on the way out.
+    """
+
+    def __init__(
+        self, supervisor: Supervisor, log_stats: Any = None, stop_timeout_s: float = STOP_TIMEOUT_S
+    ) -> None:
+        self._supervisor = supervisor
+        self._log_stats = log_stats
+        self._stop_timeout_s = stop_timeout_s
+        self.streams: Mapping[str, StreamView] = {
+            name: StreamView(supervisor, name) for name in supervisor.names
+        }
+        self._report: StreamsReport | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="framepipe-supervisor", daemon=True)
+        atexit.register(self._at_exit)
+        self._thread.start()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.streams)
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def snapshot(self) -> dict[str, PipelineSnapshot]:
+        """Every stream's latest snapshot, by name."""
+        return {name: view.snapshot() for name, view in self.streams.items()}
+
+    def stop(self) -> None:
+        """Stop every stream after its current frame (safe from a signal handler)."""
+        self._supervisor.stop()
+
+    def kill(self) -> None:
+        """End every worker now."""
+        self._supervisor.kill()
+
+    def wait(self, timeout: float | None = None) -> StreamsReport | None:
+        """The report once every stream has ended; None if ``timeout`` passes first."""
+        if not self._done.wait(timeout):
+            return None
+        if self._error is not None:
+            raise RuntimeError(f"the supervisor failed: {self._error}") from self._error
+        return self._report
+
+    def __enter__(self) -> StreamsHandle:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish()
+
+    def _run(self) -> None:
+        try:
+            report = self._supervisor.run()
+            stats = self._log_stats() if self._log_stats is not None else None
+            self._report = dataclasses.replace(report, log=stats or {})
+        except BaseException as exc:  # kept for wait(); the workers were killed on the way out
+            self._error = exc
+        finally:
+            self._done.set()
+            atexit.unregister(self._at_exit)
+
+    def _finish(self) -> None:
+        self.stop()
+        if not self._done.wait(self._stop_timeout_s + 5.0):
+            self.kill()
+            self._done.wait(10.0)
+        self._thread.join(1.0)
+
+    def _at_exit(self) -> None:
+        if not self._done.is_set():
+            self._finish()
+
+
+def start_streams(
+    sources: Sequence[SourceArg],
+    processor: ProcessorSpec = None,
+    config: PipelineConfig | None = None,
+    names: Sequence[str | None] | None = None,
+    engine: str | Engine = "local",
+    *,
+    cv_threads: int | None = None,
+    restart_attempts: int | Sequence[int] | None = None,
+    fail_fast: bool = False,
+    log_target: LogTarget | None = None,
+    logger: Any = None,
+    stop_timeout_s: float = STOP_TIMEOUT_S,
+) -> StreamsHandle:
+    """Start a worker per source and return the handle (see :class:`StreamsHandle`).
+
+    ``processor``: a built-in name, an import path, an importable module-level function, or a
+    list of them (each stream builds its own). ``config`` applies to every stream; with several
+    streams an ``output`` gets the stream's name (see :func:`stream_output`). ``names``: one per
+    source in order (None or missing: the default). ``cv_threads``: OpenCV threads per worker
+    (default: the cores shared out). ``restart_attempts``: per stream or for all (default 3 for
+    cameras and streams, 0 for files). ``fail_fast``: one failed stream stops the others.
+    ``log_target``: where workers log (None: the implicit defaults). ``logger``: where the
+    supervisor logs its own events (default ``get_logger("framepipe.streams")``).
+
+    ValueError for anything malformed, SourceError for a source that does not parse.
+    """
+    jobs, attempts = _jobs(
+        sources, processor, config, names, cv_threads, restart_attempts, log_target
+    )
+    supervisor = Supervisor(
+        jobs,
+        make_engine(engine),
+        attempts,
+        fail_fast=fail_fast,
+        logger=logger,
+        stop_timeout_s=stop_timeout_s,
+    )
+    return StreamsHandle(supervisor, _log_stats(logger), stop_timeout_s)
+
+
+def run_streams(
+    sources: Sequence[SourceArg],
+    processor: ProcessorSpec = None,
+    config: PipelineConfig | None = None,
+    names: Sequence[str | None] | None = None,
+    engine: str | Engine = "local",
+    **options: Any,
+) -> StreamsReport:
+    """Run every source in a worker process of its own until all have ended; the report.
+
+    Takes the arguments of :func:`start_streams`. Ctrl-C (KeyboardInterrupt) stops every stream
+    after its current frame before it propagates.
+    """
+    with start_streams(sources, processor, config, names, engine, **options) as handle:
+        report = handle.wait()
+    assert report is not None  # wait() without a timeout returns only once it is done
+    return report
+
+
+def _jobs(
+    sources: Sequence[SourceArg],
+    processor: ProcessorSpec,
+    config: PipelineConfig | None,
+    names: Sequence[str | None] | None,
+    cv_threads: int | None,
+    restart_attempts: int | Sequence[int] | None,
+    log_target: LogTarget | None,
+) -> tuple[list[StreamJob], list[int]]:
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence) or not sources:
+        raise ValueError(f"sources must be a non-empty list of sources, but got {sources!r}")
+    specs = [parse_source(source) for source in sources]
+    stream_list = stream_names(sources, names)
+    portable = portable_processor(processor)
+    if config is None:
+        config = PipelineConfig()
+    elif not isinstance(config, PipelineConfig):
+        raise ValueError(f"config must be a PipelineConfig, but got {config!r}")
+    if cv_threads is None:
+        cv_threads = default_cv_threads(len(sources))
+    elif isinstance(cv_threads, bool) or not isinstance(cv_threads, int) or cv_threads < 1:
+        raise ValueError(f"cv_threads must be a positive integer, but got {cv_threads!r}")
+    attempts = _restart_attempts(restart_attempts, [spec.is_live for spec in specs])
+    jobs = []
+    for source, name in zip(sources, stream_list, strict=True):
+        stream_config = config
+        if config.output is not None and len(sources) > 1:
+            stream_config = dataclasses.replace(config, output=stream_output(config.output, name))
+        jobs.append(StreamJob(name, source, portable, stream_config, cv_threads, log_target))
+    return jobs, attempts
+
+
+def _restart_attempts(given: int | Sequence[int] | None, live: list[bool]) -> list[int]:
+    if given is None:
+        return [LIVE_RESTART_ATTEMPTS if is_live else 0 for is_live in live]
+    counts = [given] * len(live) if isinstance(given, int) else list(given)
+    if len(counts) != len(live) or any(
+        isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts
+    ):
+        raise ValueError(
+            "restart_attempts must be an integer >= 0, or one per source, "
+            f"but got {given!r} for {len(live)} sources"
+        )
+    return counts
+
+
+def _log_stats(logger: Any) -> Any:
+    """What reads the log counters for the report: the given logger's, else the process-wide
+    logger's when the application configured one (reading an unconfigured one would start it)."""
+    if logger is not None:
+        get_stats = getattr(logger, "get_stats", None)
+        flush = getattr(logger, "flush", None)
+        if get_stats is None:
+            return None
+
+        def given() -> Any:
+            if flush is not None:
+                flush(timeout=5.0)
+            return get_stats()
+
+        return given
+
+    def process_wide() -> Any:
+        from framepipe.logging import _config, get_logger
+
+        if _config._state.core is None:
+            return None
+        log = get_logger()
+        log.flush(timeout=5.0)
+        return log.get_stats()
+
+    return process_wide

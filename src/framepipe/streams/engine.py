@@ -1,0 +1,167 @@
+"""Engines run stream jobs somewhere and let the supervisor talk to them.
+
+The interface is small on purpose, so another engine (a cluster's actors) fits the same
+supervisor: ``start`` a job, ``wait`` until any worker has news, and per worker read its
+``messages``, its ``exit_code``, and ``stop`` (after the current frame) or ``kill`` it.
+
+:class:`LocalEngine` runs each job in a process of this machine, started with ``spawn`` (or
+``forkserver``): never plain ``fork``, which would copy this process's threads' locks (the log
+writer's, OpenCV's) in whatever state they are in. Each worker gets one end of a pipe; the pipe
+is bounded by the kernel, and the supervisor keeps reading it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Sequence
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+from typing import Any, Literal, Protocol
+
+from framepipe.streams.job import StreamJob
+from framepipe.streams.messages import STOP, WorkerMessage
+from framepipe.streams.worker import worker_main
+
+__all__ = ["ENGINES", "Engine", "LocalEngine", "StartMethod", "WorkerHandle", "make_engine"]
+
+ENGINES = ("local",)
+StartMethod = Literal["spawn", "forkserver"]
+JOIN_TIMEOUT_S = 5.0
+_MAX_MESSAGES = 100  # read per call, so one chatty worker cannot starve the others
+
+
+class WorkerHandle(Protocol):
+    """One running attempt of one stream, as its supervisor sees it."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def messages(self) -> list[WorkerMessage]:
+        """What the worker sent since the last call, without waiting."""
+        ...
+
+    def exit_code(self) -> int | None:
+        """None while it runs; then its exit code (negative: killed by that signal)."""
+        ...
+
+    def stop(self) -> None:
+        """Ask it to finish the current frame and end."""
+        ...
+
+    def kill(self) -> None:
+        """End it now."""
+        ...
+
+    def close(self) -> None:
+        """Release what the handle holds once the worker has ended."""
+        ...
+
+
+class Engine(Protocol):
+    """Where workers run."""
+
+    name: str
+
+    def start(self, job: StreamJob) -> WorkerHandle: ...
+
+    def wait(self, workers: Sequence[WorkerHandle], timeout: float) -> None:
+        """Return when any worker has a message or has ended, or after ``timeout``."""
+        ...
+
+
+class LocalWorker:
+    """A worker process of this machine and the supervisor's end of its pipe."""
+
+    def __init__(self, process: BaseProcess, conn: Connection) -> None:
+        self.process = process
+        self.conn = conn
+        self._eof = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def messages(self) -> list[WorkerMessage]:
+        received: list[WorkerMessage] = []
+        while not self._eof and len(received) < _MAX_MESSAGES:
+            try:
+                if not self.conn.poll(0):
+                    break
+                received.append(self.conn.recv())
+            except (EOFError, OSError):
+                self._eof = True  # the worker is gone (or closed its end): nothing more comes
+        return received
+
+    def exit_code(self) -> int | None:
+        return self.process.exitcode
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(STOP)
+        except (OSError, ValueError):
+            pass  # already gone: its exit is what the supervisor sees next
+
+    def kill(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
+
+    def close(self) -> None:
+        self.process.join(JOIN_TIMEOUT_S)
+        self.conn.close()
+        if self.process.exitcode is not None:
+            self.process.close()
+
+    @property
+    def waitables(self) -> list[object]:
+        items: list[object] = [] if self._eof else [self.conn]
+        if self.process.exitcode is None:
+            items.append(self.process.sentinel)
+        return items
+
+
+class LocalEngine:
+    """Runs each stream in a worker process on this machine."""
+
+    name = "local"
+
+    def __init__(self, start_method: StartMethod = "spawn") -> None:
+        if start_method not in ("spawn", "forkserver"):
+            raise ValueError(
+                f"start_method must be 'spawn' or 'forkserver', but got {start_method!r}"
+            )
+        # Both contexts have Process and Pipe; typeshed's get_context() says only BaseContext.
+        self._context: Any = multiprocessing.get_context(start_method)
+
+    def start(self, job: StreamJob) -> LocalWorker:
+        ours, theirs = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=worker_main, args=(job, theirs), name=f"framepipe-{job.name}"
+        )
+        try:
+            process.start()
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # only the worker holds its end: its end-of-file is our death
+        return LocalWorker(process, ours)
+
+    def wait(self, workers: Sequence[WorkerHandle], timeout: float) -> None:
+        waitables: list[object] = []
+        for worker in workers:
+            if isinstance(worker, LocalWorker):
+                waitables += worker.waitables
+        if waitables:
+            wait(waitables, timeout)  # type: ignore[arg-type]
+        else:
+            time.sleep(timeout)  # nothing runs (a restart is due later): the caller's pace
+
+
+def make_engine(engine: str | Engine) -> Engine:
+    """The engine a name stands for, or the engine given."""
+    if not isinstance(engine, str):
+        return engine
+    if engine == "local":
+        return LocalEngine()
+    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, but got {engine!r}")

@@ -1,0 +1,46 @@
+"""What a worker tells its supervisor, and the one thing the supervisor tells a worker.
+
+Every message is a small frozen value; frames never cross the boundary (a snapshot travels
+without ``latest_frame``). A worker sends ``Started`` first, ``Snapshot`` at most once a second,
+and ``Finished`` last, from a ``finally``, so a supervisor learns how a run ended whatever
+happened; a worker that dies without ``Finished`` was killed or crashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from framepipe.pipeline.live import PipelineSnapshot
+
+__all__ = ["STOP", "Finished", "Snapshot", "Started", "WorkerMessage"]
+
+STOP: Final = "stop"  # supervisor -> worker: finish the current frame, then end
+
+
+@dataclass(frozen=True)
+class Started:
+    """The worker runs: its process id."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """How the stream is going (``latest_frame`` is always None here)."""
+
+    snapshot: PipelineSnapshot
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended: the summary (``PipelineReport.to_dict()``, None when the run never
+    started), why it ended, and the error that made it fail (None: it ended cleanly)."""
+
+    summary: Mapping[str, Any] | None
+    end_reason: str | None
+    error: str | None
+
+
+WorkerMessage = Started | Snapshot | Finished

@@ -1,0 +1,238 @@
+"""What a run of several streams did: one result per stream, the totals, and the table.
+
+Each stream's entry is the single-stream summary (``PipelineReport.to_dict()``) plus ``stream``,
+``pid``, ``exit``, ``error``, ``ended``, ``restarts`` and ``cv_threads``. A worker that died
+without a summary (killed, crashed) gets one made from its last snapshot: the same keys, with
+``null`` where the snapshot does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.report import SUMMARY_KEYS
+
+__all__ = ["Attempt", "StreamResult", "StreamsReport", "summary_from_snapshot"]
+
+TOTAL_KEYS = ("frames_processed", "fps", "budget_misses", "frames_dropped", "duration_s")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """An earlier run of a stream that failed and was restarted."""
+
+    pid: int | None
+    exit: int | None
+    error: str | None
+    frames_processed: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "exit": self.exit,
+            "error": self.error,
+            "frames_processed": self.frames_processed,
+        }
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    """One stream's last run: its summary, its process and how it ended.
+
+    ``exit`` is the worker's exit code (negative: killed by that signal; None: it never
+    started); ``error`` None and ``exit`` 0 mean it ended cleanly.
+    """
+
+    stream: str
+    summary: Mapping[str, Any]
+    pid: int | None
+    exit: int | None
+    error: str | None
+    ended: str | None
+    cv_threads: int
+    restarts: tuple[Attempt, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.exit == 0
+
+    @property
+    def frames_processed(self) -> int:
+        """Processed in every run of this stream, restarts included."""
+        return int(self.summary.get("frames_processed") or 0) + sum(
+            attempt.frames_processed for attempt in self.restarts
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stream": self.stream,
+            **{key: self.summary.get(key) for key in SUMMARY_KEYS},
+            "pid": self.pid,
+            "exit": self.exit,
+            "error": self.error,
+            "ended": self.ended,
+            "restarts": [attempt.to_dict() for attempt in self.restarts],
+            "cv_threads": self.cv_threads,
+        }
+
+
+@dataclass(frozen=True)
+class StreamsReport:
+    """Every stream's result, the totals and the parent's log counters.
+
+    ``duration_s`` is the wall time of the whole run, start of the first worker to the end of
+    the last.
+    """
+
+    streams: tuple[StreamResult, ...]
+    duration_s: float
+    cv_threads: int
+    log: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Every stream ended cleanly."""
+        return all(stream.ok for stream in self.streams)
+
+    @property
+    def total(self) -> dict[str, Any]:
+        """Frames (restarts included), FPS (the sum of the streams'), misses, drops, time."""
+        return {
+            "frames_processed": sum(stream.frames_processed for stream in self.streams),
+            "fps": round(sum(_number(s.summary.get("fps")) for s in self.streams), 2),
+            "budget_misses": sum(
+                int(_number(s.summary.get("budget_misses"))) for s in self.streams
+            ),
+            "frames_dropped": sum(
+                int(_number(s.summary.get("frames_dropped"))) for s in self.streams
+            ),
+            "duration_s": round(self.duration_s, 3),
+            "streams": len(self.streams),
+            "failed": sum(not stream.ok for stream in self.streams),
+            "cv_threads": self.cv_threads,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary JSON: ``streams``, ``total`` and ``log``; no value that is not finite."""
+        document: dict[str, Any] = _finite(
+            {
+                "streams": [stream.to_dict() for stream in self.streams],
+                "total": self.total,
+                "log": dict(self.log),
+            }
+        )
+        return document
+
+    def to_text(self) -> str:
+        """One row per stream and a total row; then what went wrong, and the log."""
+        header = ("stream", "pid", "exit", "ended", "frames", "dropped", "FPS", "misses",
+                  "p99 ms", "age p99 ms")  # fmt: skip
+        rows = [header] + [_row(stream) for stream in self.streams]
+        total = self.total
+        rows.append(
+            ("total", "", "", "", str(total["frames_processed"]), str(total["frames_dropped"]),
+             f"{total['fps']:.1f}", str(total["budget_misses"]), "", "")
+        )  # fmt: skip
+        widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+        numeric = {1, 2, 4, 5, 6, 7, 8, 9}
+        lines = [
+            "  ".join(
+                cell.rjust(width) if column in numeric else cell.ljust(width)
+                for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+            for row in rows
+        ]
+        for stream in self.streams:
+            for attempt in stream.restarts:
+                lines.append(
+                    f"{stream.stream}: pid {attempt.pid} {attempt.error or 'failed'}, restarted"
+                )
+            if stream.error is not None:
+                lines.append(f"{stream.stream}: {stream.error}")
+        lines.append(
+            f"{len(self.streams)} streams in {self.duration_s:.2f} s, "
+            f"OpenCV threads per worker: {self.cv_threads}"
+        )
+        log = self.log
+        if log:
+            lines.append(
+                f"log: {log.get('written', 0)} records written, {log.get('dropped', 0)} dropped, "
+                f"{log.get('errors', 0)} errors ({log.get('mode', '?')}) -> {log.get('log_file')}"
+            )
+        return "\n".join(lines)
+
+
+def _row(stream: StreamResult) -> tuple[str, ...]:
+    summary = stream.summary
+    frame_ms = summary.get("frame_ms") or {}
+    age_ms = summary.get("frame_age_ms") or {}
+    return (
+        stream.stream,
+        "" if stream.pid is None else str(stream.pid),
+        "" if stream.exit is None else str(stream.exit),
+        stream.ended or ("error" if stream.error else ""),
+        str(stream.frames_processed),
+        str(summary.get("frames_dropped") or 0),
+        f"{_number(summary.get('fps')):.1f}",
+        str(summary.get("budget_misses") or 0),
+        _ms(frame_ms.get("p99")),
+        _ms(age_ms.get("p99")),
+    )
+
+
+def _ms(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.2f}"
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite replaced by None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_finite(item) for item in value]
+    return value
+
+
+def summary_from_snapshot(
+    snapshot: PipelineSnapshot | None, source: str, processor: str
+) -> dict[str, Any]:
+    """The summary keys from a worker's last snapshot (it died before it could send one)."""
+    if snapshot is None:
+        processed = read = dropped = failed = misses = 0
+        elapsed, budget_ms = 0.0, None
+        frame_ms: Mapping[str, float] = {}
+        age_ms: Mapping[str, float] = {}
+    else:
+        processed, read = snapshot.frames_processed, snapshot.frames_read
+        dropped, failed = snapshot.frames_dropped, snapshot.frames_failed
+        misses, elapsed = snapshot.budget_misses, snapshot.elapsed_s
+        budget_ms = snapshot.budget_ms or None
+        frame_ms, age_ms = snapshot.frame_ms, snapshot.frame_age_ms
+        source = snapshot.source or source
+    return {
+        "source": source,
+        "processor": processor,
+        "frames_read": read,
+        "frames_processed": processed,
+        "frames_dropped": dropped,
+        "frames_failed": failed,
+        "duration_s": round(elapsed, 3),
+        "fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
+        "budget_ms": budget_ms,
+        "budget_misses": misses,
+        "budget_miss_pct": round(100.0 * misses / processed, 2) if processed else 0.0,
+        "longest_miss_streak": None,
+        "frame_ms": {key: frame_ms.get(key) for key in ("mean", "p50", "p95", "p99", "max")},
+        "frame_age_ms": {key: age_ms.get(key) for key in ("p50", "p99", "max")},
+        "log": {},
+    }

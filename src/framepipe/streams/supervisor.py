@@ -1,0 +1,283 @@
+"""The supervisor: starts a worker per stream, follows them, restarts the ones that fail.
+
+It runs on one thread (``run()``); other threads only call ``stop()``, ``kill()`` and
+``snapshot()``, which set a flag or read the latest value. It never waits longer than
+:data:`POLL_S` for a worker, so a stop is acted on at once. A worker that ends without a summary
+was killed or crashed: its exit code or signal is the error. A stream that fails is restarted
+with backoff while it has restart attempts left (a live source by default) and no stop was asked;
+with ``fail_fast`` its failure stops the others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.reconnect import backoff_s
+from framepipe.pipeline.status import RunStatus
+from framepipe.streams.engine import Engine, WorkerHandle
+from framepipe.streams.job import StreamJob
+from framepipe.streams.messages import Finished, Snapshot, Started, WorkerMessage
+from framepipe.streams.report import Attempt, StreamResult, StreamsReport, summary_from_snapshot
+
+__all__ = ["POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
+
+POLL_S = 0.1
+STOP_TIMEOUT_S = 15.0  # a stop is a frame away; opening a stream may take its open timeout
+MAX_RESTART_BACKOFF_S = 30.0
+
+
+def describe_exit(code: int | None) -> str:
+    """How a worker ended without a summary, in words."""
+    if code is None:
+        return "the worker did not start"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = {"SIGKILL": " (kill -9, or out of memory)", "SIGSEGV": " (segmentation fault)"}
+        return f"killed by {name}{hint.get(name, '')}"
+    return f"exited with code {code} without a summary"
+
+
+@dataclass
+class _Stream:
+    """One stream across its attempts; written by the supervisor's thread only."""
+
+    job: StreamJob
+    restart_attempts: int
+    worker: WorkerHandle | None = None
+    pid: int | None = None
+    snapshot: PipelineSnapshot | None = None
+    finished: Finished | None = None
+    restarts: list[Attempt] = field(default_factory=list)
+    restart_at: float | None = None
+    killed: str | None = None  # why the supervisor killed this attempt
+    result: StreamResult | None = None
+
+
+class Supervisor:
+    """Runs ``jobs`` on ``engine`` until every stream has ended; ``run()`` returns the report."""
+
+    def __init__(
+        self,
+        jobs: Sequence[StreamJob],
+        engine: Engine,
+        restart_attempts: Sequence[int],
+        *,
+        fail_fast: bool = False,
+        logger: Any = None,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        if len(restart_attempts) != len(jobs):
+            raise ValueError(
+                f"restart_attempts must have one count per stream ({len(jobs)}), "
+                f"but got {len(restart_attempts)}"
+            )
+        if logger is None:
+            from framepipe.logging import get_logger
+
+            logger = get_logger("framepipe.streams")
+        self._streams = {
+            job.name: _Stream(job, attempts)
+            for job, attempts in zip(jobs, restart_attempts, strict=True)
+        }
+        self._engine = engine
+        self._fail_fast = fail_fast
+        self._log = logger
+        self._stop_timeout_s = stop_timeout_s
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._stop_requested = False
+        self._kill_requested = False
+        self._stop_deadline: float | None = None
+        self.cv_threads = jobs[0].cv_threads if jobs else 1
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._streams)
+
+    def stop(self) -> None:
+        """Stop every stream after its current frame (safe from any thread or signal handler)."""
+        self._stop_requested = True
+
+    def kill(self) -> None:
+        """End every worker now (a second Ctrl-C): their summaries are what the snapshots say."""
+        self._stop_requested = self._kill_requested = True
+
+    def pid(self, name: str) -> int | None:
+        return self._streams[name].pid
+
+    def snapshot(self, name: str) -> PipelineSnapshot:
+        """The stream's latest snapshot (no frame), as its worker last sent it."""
+        stream = self._streams[name]
+        latest = stream.snapshot
+        if latest is None:
+            config = stream.job.config
+            latest = RunStatus(_source_text(stream.job), config.budget_ms or 0.0).snapshot(0.0)
+        if stream.result is not None and latest.state != "ended":
+            return dataclasses.replace(latest, state="ended")
+        if stream.restart_at is not None:
+            return dataclasses.replace(latest, state="starting")
+        return latest
+
+    def run(self) -> StreamsReport:
+        """Start every stream and follow them to the end; call once."""
+        started = self._clock()
+        try:
+            for stream in self._streams.values():
+                self._start(stream)
+            while not all(stream.result is not None for stream in self._streams.values()):
+                self._step()
+        finally:
+            self._abandon()
+        results = tuple(
+            stream.result for stream in self._streams.values() if stream.result is not None
+        )
+        return StreamsReport(results, self._clock() - started, self.cv_threads)
+
+    def _step(self) -> None:
+        now = self._clock()
+        if self._stop_requested and self._stop_deadline is None:
+            self._begin_stop(now)
+        if self._kill_requested:
+            self._kill_running("killed on a second interrupt")
+        elif self._stop_deadline is not None and now >= self._stop_deadline:
+            self._kill_running(f"did not stop within {self._stop_timeout_s:g} s, killed")
+        for stream in self._streams.values():
+            if stream.restart_at is not None and now >= stream.restart_at:
+                self._start(stream)
+        running = [s.worker for s in self._streams.values() if s.worker is not None]
+        self._engine.wait(running, POLL_S)
+        for stream in self._streams.values():
+            if stream.worker is not None:
+                self._poll(stream, stream.worker)
+
+    def _start(self, stream: _Stream) -> None:
+        stream.restart_at = None
+        stream.finished, stream.killed, stream.pid, stream.snapshot = None, None, None, None
+        try:
+            stream.worker = self._engine.start(stream.job)
+        except Exception as exc:
+            self._log.error("stream %s: could not start a worker: %s", stream.job.name, exc)
+            stream.worker = None
+            self._ended(stream, None, f"could not start a worker: {exc}")
+            return
+        stream.pid = stream.worker.pid
+        self._log.info(
+            "stream %s: worker %s started (source %s)",
+            stream.job.name,
+            stream.pid,
+            _source_text(stream.job),
+        )
+
+    def _poll(self, stream: _Stream, worker: WorkerHandle) -> None:
+        code = worker.exit_code()
+        self._receive(stream, worker.messages())
+        if code is None:
+            return
+        while batch := worker.messages():  # what it sent just before it ended
+            self._receive(stream, batch)
+        worker.close()
+        stream.worker = None
+        self._ended(stream, code, None)
+
+    def _receive(self, stream: _Stream, messages: list[WorkerMessage]) -> None:
+        for message in messages:
+            if isinstance(message, Snapshot):
+                stream.snapshot = message.snapshot
+            elif isinstance(message, Started):
+                stream.pid = message.pid
+            elif isinstance(message, Finished):
+                stream.finished = message
+
+    def _ended(self, stream: _Stream, code: int | None, start_error: str | None) -> None:
+        """One attempt ended: keep it as the result, or restart the stream."""
+        name, finished = stream.job.name, stream.finished
+        if start_error is not None:
+            error: str | None = start_error
+        elif finished is None:
+            error = stream.killed or describe_exit(code)
+        elif finished.error is not None:
+            error = finished.error
+        elif code != 0:
+            error = stream.killed or describe_exit(code)
+        else:
+            error = None
+        if error is not None and self._may_restart(stream):
+            frames = stream.snapshot.frames_processed if stream.snapshot is not None else 0
+            stream.restarts.append(Attempt(stream.pid, code, error, frames))
+            delay = backoff_s(len(stream.restarts), MAX_RESTART_BACKOFF_S, self._rng)
+            self._log.warning(
+                "stream %s: worker %s %s; restart %d of %d in %.1f s",
+                name, stream.pid, error, len(stream.restarts), stream.restart_attempts, delay,
+            )  # fmt: skip
+            stream.restart_at = self._clock() + delay  # the last snapshot stays until then
+            return
+        summary = (
+            finished.summary
+            if finished is not None and finished.summary is not None
+            else summary_from_snapshot(
+                stream.snapshot, _source_text(stream.job), stream.job.processor_name
+            )
+        )
+        ended = finished.end_reason if finished is not None else None
+        stream.result = StreamResult(
+            stream=name,
+            summary=summary,
+            pid=stream.pid,
+            exit=code,
+            error=error,
+            ended=ended or ("error" if finished is not None else "crashed"),
+            cv_threads=stream.job.cv_threads,
+            restarts=tuple(stream.restarts),
+        )
+        if error is None:
+            self._log.info("stream %s: worker %s ended (%s)", name, stream.pid, ended)
+            return
+        self._log.error("stream %s: worker %s failed: %s", name, stream.pid, error)
+        if self._fail_fast and not self._stop_requested:
+            self._log.warning("stopping every stream: %s failed and --fail-fast is set", name)
+            self.stop()
+
+    def _may_restart(self, stream: _Stream) -> bool:
+        return not self._stop_requested and len(stream.restarts) < stream.restart_attempts
+
+    def _begin_stop(self, now: float) -> None:
+        self._stop_deadline = now + self._stop_timeout_s
+        for stream in self._streams.values():
+            if stream.worker is not None:
+                stream.worker.stop()
+            elif stream.restart_at is not None:  # waiting to restart: it ends as it failed
+                last = stream.restarts.pop()
+                stream.restart_at, stream.pid = None, last.pid
+                stream.killed = last.error
+                self._ended(stream, last.exit, None)
+
+    def _kill_running(self, why: str) -> None:
+        for stream in self._streams.values():
+            if stream.worker is not None and stream.killed is None:
+                stream.killed = why
+                self._log.warning("stream %s: worker %s %s", stream.job.name, stream.pid, why)
+                stream.worker.kill()
+
+    def _abandon(self) -> None:
+        """On the way out, however it came: no worker is left running."""
+        for stream in self._streams.values():
+            worker, stream.worker = stream.worker, None
+            if worker is not None:
+                worker.kill()
+                worker.close()
+
+
+def _source_text(job: StreamJob) -> str:
+    return "synthetic" if job.source is None else str(job.source)
