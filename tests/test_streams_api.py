@@ -108,11 +108,16 @@ class TestStartStreams:
     def test_leaving_the_block_stops_the_streams(self) -> None:
         """An exception in the with block still stops and reaps every worker."""
         pids: list[int | None] = []
-        config = PipelineConfig(realtime=True)
-        with pytest.raises(KeyError), start_streams([PACED], config=config) as handle:
-            wait_for_frames(handle, 1)
-            pids = [view.pid for view in handle.streams.values()]
-            raise KeyError("the caller's own error")
+        handle = start_streams([PACED], config=PipelineConfig(realtime=True))
+
+        def fail_inside() -> None:
+            with handle:
+                wait_for_frames(handle, 1)
+                pids.extend(view.pid for view in handle.streams.values())
+                raise KeyError("the caller's own error")
+
+        with pytest.raises(KeyError):
+            fail_inside()
         assert handle.done
         assert not any(psutil.pid_exists(pid) for pid in pids if pid is not None)
 
