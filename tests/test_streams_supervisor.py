@@ -1,0 +1,127 @@
+"""Tests for framepipe.streams.supervisor: workers that die, restarts, and stops that hang."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from framepipe import PipelineConfig
+from framepipe.pipeline.report import SUMMARY_KEYS
+from framepipe.streams import StreamsHandle, start_streams
+from framepipe.streams.supervisor import describe_exit
+from streams import StreamServer
+
+PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
+REALTIME = PipelineConfig(realtime=True)
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers and the supervisor log where the implicit defaults say: here, a temporary dir."""
+    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
+
+
+def wait_until(condition: object, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def frames(handle: StreamsHandle, name: str) -> int:
+    return handle.streams[name].snapshot().frames_processed
+
+
+class TestDeadWorkers:
+    def test_a_killed_worker_is_reported_and_the_others_are_unaffected(self) -> None:
+        """SIGKILL mid-run: that stream ends 'crashed' with -9 and its last counts; the other
+        stream goes on to its own end in the same process."""
+        sources = [PACED, "synthetic:64x48@30:2"]
+        with start_streams(sources, config=REALTIME, names=["victim", "bystander"]) as handle:
+            wait_until(lambda: frames(handle, "victim") >= 5, "frames on the victim")
+            bystander_pid = handle.streams["bystander"].pid
+            victim_pid = handle.streams["victim"].pid
+            assert victim_pid is not None
+            os.kill(victim_pid, signal.SIGKILL)
+            report = handle.wait(30.0)
+        assert report is not None
+        victim, bystander = report.streams
+        assert victim.exit == -signal.SIGKILL and victim.ended == "crashed"
+        assert victim.error == "killed by SIGKILL (kill -9, or out of memory)"
+        assert victim.summary["frames_processed"] >= 5  # from its last snapshot
+        assert set(victim.to_dict()) >= set(SUMMARY_KEYS) and victim.restarts == ()
+        assert bystander.ok and bystander.pid == bystander_pid
+        assert bystander.summary["frames_processed"] == 60
+        assert report.total["failed"] == 1
+
+    def test_a_killed_live_stream_is_restarted_with_a_new_worker(self) -> None:
+        """A camera or stream gets restart attempts: the killed worker is reported in
+        ``restarts`` and a new one reads the stream again; the other stream keeps its worker."""
+        with (
+            StreamServer() as server,
+            start_streams([server.url, PACED], config=REALTIME, names=["live", "scene"]) as handle,
+        ):
+            wait_until(lambda: frames(handle, "live") >= 5, "frames from the live stream")
+            scene_pid, live_pid = handle.streams["scene"].pid, handle.streams["live"].pid
+            assert live_pid is not None
+            os.kill(live_pid, signal.SIGKILL)
+            server.start()  # the stream's one client is gone: serve the next one
+            wait_until(
+                lambda: (
+                    handle.streams["live"].pid not in (None, live_pid)
+                    and frames(handle, "live") >= 5
+                ),
+                "a restarted live worker with frames",
+                timeout=40.0,
+            )
+            assert handle.streams["scene"].pid == scene_pid
+            handle.stop()
+            report = handle.wait(30.0)
+        assert report is not None
+        live, scene = report.streams
+        assert live.restarts[0].pid == live_pid and live.restarts[0].exit == -signal.SIGKILL
+        assert live.restarts[0].error is not None and "SIGKILL" in live.restarts[0].error
+        assert live.ok and live.ended == "stopped" and live.pid != live_pid
+        assert scene.ok and scene.restarts == () and scene.pid == scene_pid
+        assert live.to_dict()["restarts"][0]["exit"] == -signal.SIGKILL
+
+
+class TestStopping:
+    def test_a_worker_that_does_not_stop_in_time_is_killed_and_says_so(self) -> None:
+        """A frame that never finishes: after the stop timeout the worker is killed, reported."""
+        handle = start_streams(
+            [PACED], processor="slow_processors:stuck", config=REALTIME, stop_timeout_s=1.0
+        )
+        with handle:
+            wait_until(lambda: handle.streams["synthetic"].pid is not None, "a worker")
+            time.sleep(0.5)  # into the first frame's minute-long processing
+            pid = handle.streams["synthetic"].pid
+            handle.stop()
+            report = handle.wait(15.0)
+        assert report is not None
+        (stream,) = report.streams
+        assert stream.error == "did not stop within 1 s, killed"
+        assert stream.exit == -signal.SIGKILL
+        assert pid is not None and not psutil.pid_exists(pid)
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [
+        (-9, "killed by SIGKILL (kill -9, or out of memory)"),
+        (-11, "killed by SIGSEGV (segmentation fault)"),
+        (-15, "killed by SIGTERM"),
+        (3, "exited with code 3 without a summary"),
+        (None, "the worker did not start"),
+    ],
+)
+def test_a_worker_exit_is_described_in_words(code: int | None, text: str) -> None:
+    """The signal by name, with the usual cause of the common ones."""
+    assert describe_exit(code) == text

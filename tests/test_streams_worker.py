@@ -1,0 +1,107 @@
+"""Tests for framepipe.streams.worker: signals a worker gets, and a parent that dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from framepipe import PipelineConfig
+from framepipe.streams import StreamsHandle, start_streams
+
+PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers and the supervisor log where the implicit defaults say: here, a temporary dir."""
+    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
+
+
+def gone(pid: int) -> bool:
+    """The process ended (a zombie nobody reaps yet counts as ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_for_frames(handle: StreamsHandle, count: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(s.frames_processed >= count for s in handle.snapshot().values()):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"streams did not reach {count} frames: {handle.snapshot()}")
+
+
+class TestSignals:
+    def test_sigterm_to_a_worker_is_a_clean_stop(self) -> None:
+        """SIGTERM sent to a worker alone ends its stream cleanly, with its summary."""
+        with start_streams([PACED], config=PipelineConfig(realtime=True)) as handle:
+            wait_for_frames(handle, 3)
+            pid = handle.streams["synthetic"].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGTERM)
+            report = handle.wait(20.0)
+        assert report is not None
+        (stream,) = report.streams
+        assert stream.ok and stream.ended == "stopped" and stream.exit == 0
+        assert stream.summary["frames_processed"] >= 3
+
+    def test_ctrl_c_and_a_closed_terminal_are_left_to_the_parent(self) -> None:
+        """SIGINT and SIGHUP (which a terminal sends the whole group) do not end a worker."""
+        with start_streams([PACED], config=PipelineConfig(realtime=True)) as handle:
+            wait_for_frames(handle, 3)
+            pid = handle.streams["synthetic"].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGINT)
+            os.kill(pid, signal.SIGHUP)
+            before = handle.streams["synthetic"].snapshot().frames_processed
+            time.sleep(1.5)
+            assert handle.streams["synthetic"].snapshot().frames_processed > before
+            assert not gone(pid)
+            handle.stop()
+            report = handle.wait(20.0)
+        assert report is not None and report.ok
+
+
+def test_a_worker_stops_when_its_parent_dies() -> None:
+    """The parent killed with SIGKILL (no cleanup at all): its worker ends by itself."""
+    script = textwrap.dedent(
+        f"""
+        import time
+        from framepipe import PipelineConfig
+        from framepipe.streams import start_streams
+
+        if __name__ == "__main__":
+            handle = start_streams([{PACED!r}], config=PipelineConfig(realtime=True))
+            while handle.streams["synthetic"].snapshot().frames_processed < 3:
+                time.sleep(0.05)
+            print(handle.streams["synthetic"].pid, flush=True)
+            time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    try:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert not gone(worker)
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while not gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert gone(worker)
+    finally:
+        parent.kill()
+        parent.wait(10)
