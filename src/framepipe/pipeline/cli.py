@@ -130,10 +130,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    from framepipe.streams.cli import add_arguments as add_stream_arguments
+
+    add_stream_arguments(parser)  # SOURCE ...: more sources, a worker process each
 
 
 def run(args: argparse.Namespace) -> int:
     quiet_native_logging()
+    from framepipe.streams.cli import run_if_several
+
+    several = run_if_several(args)  # more than one source: a worker process per stream
+    if several is not None:
+        return several
     processors: list[str] = args.processor or [DEFAULT_PROCESSOR]
     if any(":" in spec for spec in processors):
         _import_from_cwd()

@@ -208,7 +208,7 @@ def summary_from_snapshot(
 ) -> dict[str, Any]:
     """The summary keys from a worker's last snapshot (it died before it could send one)."""
     if snapshot is None:
-        processed = read = dropped = failed = misses = 0
+        processed = read = dropped = failed = misses = reconnects = 0
         elapsed, budget_ms = 0.0, None
         frame_ms: Mapping[str, float] = {}
         age_ms: Mapping[str, float] = {}
@@ -216,23 +216,25 @@ def summary_from_snapshot(
         processed, read = snapshot.frames_processed, snapshot.frames_read
         dropped, failed = snapshot.frames_dropped, snapshot.frames_failed
         misses, elapsed = snapshot.budget_misses, snapshot.elapsed_s
+        reconnects = snapshot.reconnects
         budget_ms = snapshot.budget_ms or None
         frame_ms, age_ms = snapshot.frame_ms, snapshot.frame_age_ms
         source = snapshot.source or source
-    return {
+    known: dict[str, Any] = {
         "source": source,
         "processor": processor,
         "frames_read": read,
         "frames_processed": processed,
         "frames_dropped": dropped,
         "frames_failed": failed,
+        "reconnects": reconnects,
         "duration_s": round(elapsed, 3),
         "fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
         "budget_ms": budget_ms,
         "budget_misses": misses,
         "budget_miss_pct": round(100.0 * misses / processed, 2) if processed else 0.0,
-        "longest_miss_streak": None,
         "frame_ms": {key: frame_ms.get(key) for key in ("mean", "p50", "p95", "p99", "max")},
         "frame_age_ms": {key: age_ms.get(key) for key in ("p50", "p99", "max")},
         "log": {},
     }
+    return {key: known.get(key) for key in SUMMARY_KEYS}  # the others: not known (null)

@@ -1,0 +1,182 @@
+"""Tests for framepipe.streams.cli: ``framepipe run A B ...``, in-process and in a child process
+that gets Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from framepipe.cli import main
+from framepipe.pipeline.report import SUMMARY_KEYS
+from video_files import write_video
+
+SHORT = "synthetic:64x48@30:1"  # 30 frames, as fast as they render
+PACED = "synthetic:64x48@30:30"  # with --realtime: 30 s unless stopped
+
+
+def run_args(tmp_path: Path, *argv: str) -> list[str]:
+    """``framepipe run`` with the log and the summary in ``tmp_path``, no progress."""
+    return ["run", *argv, "--log-dir", str(tmp_path / "logs"),
+            "--summary-json", str(tmp_path / "summary.json"), "--quiet"]  # fmt: skip
+
+
+def summary(tmp_path: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads((tmp_path / "summary.json").read_text())
+    return data
+
+
+class TestSeveralSources:
+    def test_each_stream_gets_a_row_a_summary_and_the_total(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Two sources: the JSON has streams (today's keys plus stream, pid, exit), total and
+        the parent's log; the printed summary is a table with a row per stream and a total."""
+        clip = write_video(tmp_path / "door.avi", frames=12)
+        code = main(run_args(tmp_path, SHORT, str(clip), "--processor", "edges", "--name", "yard"))
+        assert code == 0
+        data = summary(tmp_path)
+        assert list(data) == ["streams", "total", "log"]
+        streams = data["streams"]
+        assert isinstance(streams, list)
+        assert [entry["stream"] for entry in streams] == ["yard", "door"]
+        for entry in streams:
+            assert set(SUMMARY_KEYS) | {"stream", "pid", "exit"} <= set(entry)
+            assert entry["exit"] == 0 and entry["processor"] == "edges"
+        assert data["total"] == {
+            "frames_processed": 42,
+            "fps": pytest.approx(streams[0]["fps"] + streams[1]["fps"], abs=0.02),
+            "budget_misses": streams[0]["budget_misses"] + streams[1]["budget_misses"],
+            "frames_dropped": 0,
+            "duration_s": data["total"]["duration_s"],  # type: ignore[index]
+            "streams": 2,
+            "failed": 0,
+            "cv_threads": data["total"]["cv_threads"],  # type: ignore[index]
+        }
+        assert data["log"]["log_file"].startswith(str(tmp_path / "logs"))  # type: ignore[index]
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].split()[:4] == ["stream", "pid", "exit", "ended"]
+        assert table[1].split()[0] == "yard" and table[2].split()[0] == "door"
+        assert table[3].split()[:2] == ["total", "42"]
+
+    def test_every_run_flag_applies_to_every_stream(self, tmp_path: Path) -> None:
+        """--max-frames, --budget-ms and --cv-threads reach each worker and its summary."""
+        code = main(run_args(tmp_path, SHORT, SHORT, "--max-frames", "7", "--budget-ms", "9",
+                             "--cv-threads", "1"))  # fmt: skip
+        assert code == 0
+        streams = summary(tmp_path)["streams"]
+        assert isinstance(streams, list)
+        assert [(s["frames_processed"], s["budget_ms"], s["ended"]) for s in streams] == [
+            (7, 9.0, "max_frames"),
+            (7, 9.0, "max_frames"),
+        ]
+        assert {s["cv_threads"] for s in streams} == {1}
+
+    def test_a_failed_stream_makes_the_exit_code_1_and_says_which(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """One stream fails, the other runs to its end; one error line names the failed one."""
+        junk = tmp_path / "junk.mp4"
+        junk.write_bytes(b"not a video" * 100)
+        code = main(run_args(tmp_path, str(junk), SHORT))
+        assert code == 1
+        streams = summary(tmp_path)["streams"]
+        assert isinstance(streams, list)
+        assert [s["exit"] for s in streams] == [1, 0]
+        assert streams[1]["frames_processed"] == 30
+        err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(err) == 1
+        assert err[0].startswith("framepipe: error: 1 of 2 streams failed: junk (")
+
+    @pytest.mark.parametrize(
+        ("extra", "message"),
+        [
+            (["--name", "a", "--name", "b", "--name", "c"], "3 names for 2 sources"),
+            (["--name", "a b"], "stream name must be"),
+            (["--processor", "nosuch"], "unknown processor 'nosuch'"),
+            (["--cv-threads", "0"], "--cv-threads: must be a positive integer"),
+            (["--restart-attempts", "-1"], "--restart-attempts: must be an integer >= 0"),
+        ],
+    )
+    def test_a_usage_error_is_one_line_and_exit_2_before_any_worker_starts(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    ) -> None:
+        """Bad names, processors or counts: exit 2, one line, no log directory created."""
+        code = main(run_args(tmp_path, SHORT, SHORT, *extra))
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("framepipe: error: ") and message in err[0]
+        assert not (tmp_path / "logs").exists()
+
+    def test_outputs_get_the_stream_names_and_must_not_overwrite_a_source(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--output out.avi with streams a and b would write out-a.avi and out-b.avi: one of them
+        being a source is a usage error."""
+        source = write_video(tmp_path / "out-b.avi", frames=5)
+        code = main(run_args(tmp_path, SHORT, str(source), "--name", "a", "--name", "b",
+                             "--output", str(tmp_path / "out.avi")))  # fmt: skip
+        assert code == 2
+        assert "is the source file" in capsys.readouterr().err
+
+
+def _worker_logs_show_frames(log_dir: Path, names: list[str]) -> bool:
+    texts = ["".join(p.read_text() for p in (log_dir / n).glob("logs_*.txt")) for n in names]
+    return all(" frame " in text for text in texts)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c to the group", "sigterm to the parent"])
+def test_a_signal_stops_every_worker_and_the_summaries_are_written(
+    tmp_path: Path, how: str
+) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the
+    parent alone: every worker stops after its frame, none is left, nothing is left in
+    /dev/shm, the summary has both streams, the log says why, exit 0."""
+    shm_before = set(os.listdir("/dev/shm"))
+    argv = run_args(tmp_path, PACED, PACED, "--realtime", "--log-every", "1", "--name", "a",
+                    "--name", "b")  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-m", "framepipe", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _worker_logs_show_frames(tmp_path / "logs", ["a", "b"]):
+            assert time.monotonic() < deadline and child.poll() is None, "workers never ran"
+            time.sleep(0.05)
+        descendants = psutil.Process(child.pid).children(recursive=True)
+        assert len(descendants) >= 2
+        if how == "ctrl-c to the group":
+            os.killpg(child.pid, signal.SIGINT)
+        else:
+            os.kill(child.pid, signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+    assert child.returncode == 0, err
+    assert "leaked" not in err  # the resource tracker's warning for semaphores or segments
+    _, still_running = psutil.wait_procs(descendants, timeout=5)
+    assert still_running == []
+    assert set(os.listdir("/dev/shm")) <= shm_before
+    streams = summary(tmp_path)["streams"]
+    assert isinstance(streams, list)
+    assert [(s["stream"], s["ended"], s["exit"]) for s in streams] == [
+        ("a", "stopped", 0),
+        ("b", "stopped", 0),
+    ]
+    assert "total" in out.splitlines()[3]
+    parent_log = "".join(p.read_text() for p in (tmp_path / "logs").glob("logs_*.txt"))
+    signal_name = "SIGINT" if how == "ctrl-c to the group" else "SIGTERM"
+    assert f"stopping every stream: {signal_name} received" in parent_log

@@ -1,0 +1,71 @@
+"""Tests for framepipe.streams.progress: one status line per stream."""
+
+from __future__ import annotations
+
+import io
+
+from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.status import RunStatus
+from framepipe.streams.progress import StreamsProgress, status_line
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class Closed(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+
+def snapshot(frames: int = 0) -> PipelineSnapshot:
+    import dataclasses
+
+    base = RunStatus("scene", 33.3).snapshot(0.0)
+    return dataclasses.replace(base, state="running", frames_processed=frames, fps=29.5)
+
+
+def test_a_line_shows_state_frames_rate_and_the_budget_figures() -> None:
+    """Name padded to the widest, then state, frames, FPS, p99, misses and drops."""
+    line = status_line("door", snapshot(42), name_width=6)
+    assert line.startswith("door    running        42 frames    29.5 FPS  p99    0.00 ms")
+    assert line.endswith("misses 0  dropped 0")
+
+
+def test_a_terminal_gets_its_lines_redrawn_in_place() -> None:
+    """The second update moves the cursor up over the first block, one line per stream."""
+    out, clock = Terminal(), FakeClock()
+    progress = StreamsProgress(["a", "bb"], out, clock)
+    progress.update({"a": snapshot(1), "bb": snapshot(2)})
+    clock.now += 1.0
+    progress.update({"a": snapshot(3), "bb": snapshot(4)})
+    first, second = out.getvalue().split("\x1b[2F")
+    assert first.count("\n") == 2 and second.count("\n") == 2
+    assert "      3 frames" in second and "      4 frames" in second
+
+
+def test_without_a_terminal_a_block_is_written_every_few_seconds() -> None:
+    """In a pipe or a file, no cursor movement, and not at every update."""
+    out, clock = io.StringIO(), FakeClock()
+    progress = StreamsProgress(["a"], out, clock)
+    for _ in range(11):  # 0 s to 5 s
+        progress.update({"a": snapshot(1)})
+        clock.now += 0.5
+    assert out.getvalue().count("\n") == 2  # at 0 s and at 5 s
+    assert "\x1b" not in out.getvalue()
+
+
+def test_a_terminal_that_is_gone_ends_the_view_quietly() -> None:
+    """A write error (SIGHUP closed the terminal) stops the updates; nothing is raised."""
+    progress = StreamsProgress(["a"], Closed(), FakeClock())
+    progress.update({"a": snapshot(1)})
+    progress.update({"a": snapshot(2)}, force=True)
