@@ -11,10 +11,23 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from framepipe.pipeline import Pipeline, PipelineConfig, PipelineReport, PipelineSnapshot
+    from framepipe.streams import StreamsHandle, StreamsReport, run_streams, start_streams
 
-__all__ = ["Pipeline", "PipelineConfig", "PipelineReport", "PipelineSnapshot"]
+__all__ = [
+    "Pipeline",
+    "PipelineConfig",
+    "PipelineReport",
+    "PipelineSnapshot",
+    "StreamsHandle",
+    "StreamsReport",
+    "run_streams",
+    "start_streams",
+]
 
-_LAZY = {name: "framepipe.pipeline" for name in __all__}
+_STREAMS = ("StreamsHandle", "StreamsReport", "run_streams", "start_streams")
+_LAZY = {
+    name: "framepipe.streams" if name in _STREAMS else "framepipe.pipeline" for name in __all__
+}
 
 
 def __getattr__(name: str) -> Any:
