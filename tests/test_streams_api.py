@@ -122,6 +122,30 @@ class TestStartStreams:
         assert not any(psutil.pid_exists(pid) for pid in pids if pid is not None)
 
 
+class TestWatched:
+    def test_a_stats_server_shows_every_stream_of_the_handle(self) -> None:
+        """handle.streams is what framepipe.monitor watches: /metrics has a series per stream
+        (the stream label), and /readyz names a stream that stops delivering."""
+        from framepipe.monitor import StatsServer
+        from framepipe.monitor.providers import Monitored
+        from monitor_helpers import request
+
+        config = PipelineConfig(realtime=True)
+        with start_streams([PACED, "synthetic:64x48@30:1"], config=config) as handle:
+            monitored = Monitored(streams=handle.streams)  # snapshots come once a second
+            with StatsServer(monitored, "127.0.0.1", 0) as server:
+                wait_for_frames(handle, 3)
+                deadline = time.monotonic() + 20
+                while "synthetic-2: " not in (ready := request(server, "/readyz")).body.decode():
+                    assert time.monotonic() < deadline, ready
+                    time.sleep(0.1)
+                assert ready.status == 503 and "synthetic:" not in ready.body.decode()
+                metrics = request(server, "/metrics").body.decode()
+            handle.stop()
+        for name in ("synthetic", "synthetic-2"):
+            assert f'framepipe_frames_processed_total{{stream="{name}"}}' in metrics
+
+
 class TestChecksUpFront:
     def test_a_lambda_is_refused_before_any_worker_starts(self) -> None:
         """A processor a worker cannot rebuild is a ValueError that says to use an import path."""
