@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import psutil
@@ -42,15 +43,21 @@ class StreamServer:
         self.size = size
         self.fps = fps
         self._process: subprocess.Popen[bytes] | None = None
+        self._timers: list[threading.Timer] = []
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The serving ffmpeg's process id (None while stopped), for a child process to kill."""
+        return self._process.pid if self._process is not None else None
+
     def start(self, timeout: float = 15.0) -> StreamServer:
         """Start serving (again) on the same port; returns once ffmpeg listens."""
         self.kill()
-        self._process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
              "-i", f"testsrc=size={self.size}:rate={self.fps}", "-c:v", "mpeg2video",
              "-q:v", "5", "-f", "mpegts", f"{self.url}?listen=1"],
@@ -58,7 +65,7 @@ class StreamServer:
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while not _listening(self.port):
-            if self._process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise AssertionError(f"ffmpeg did not listen on port {self.port}")
             time.sleep(0.05)
@@ -68,6 +75,18 @@ class StreamServer:
         """Stop sending without closing the connection (SIGSTOP)."""
         if self._process is not None:
             os.kill(self._process.pid, signal.SIGSTOP)
+
+    def restart_after(self, delay_s: float, *, stall: bool = False) -> None:
+        """Drop the stream now (kill it, or with ``stall`` stop sending) and serve it again on
+        the same port ``delay_s`` later, from a timer thread that leaving the ``with`` joins."""
+        if stall:
+            self.pause()
+        else:
+            self.kill()
+        timer = threading.Timer(delay_s, self.start)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
 
     def kill(self) -> None:
         """Kill the server (the client's connection drops); idempotent."""
@@ -84,4 +103,6 @@ class StreamServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
+        for timer in self._timers:
+            timer.join(30)
         self.kill()

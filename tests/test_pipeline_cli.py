@@ -13,11 +13,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
 from framepipe.cli import main
@@ -25,11 +24,12 @@ from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
 from mounts import read_only_dir
-from video_files import count_frames, ffmpeg_exe, write_vfr_mkv, write_video
+from streams import StreamServer
+from video_files import count_frames, write_vfr_mkv, write_video
 
 SUMMARY_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
-    "duration_s",
+    "reconnects", "disconnected_s", "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
     "frame_age_ms", "log",
 ]  # fmt: skip
@@ -268,6 +268,13 @@ class TestRunErrors:
             (["--output", "a" * 300 + ".mp4"], 2, "framepipe: error: output name is too long"),
             (["--summary-json", "a" * 300], 2, "framepipe: error: --summary-json name is too"),
             (["--summary-json", "."], 2, "framepipe: error: --summary-json must be a file"),
+            # reliability settings
+            (["--reconnect-attempts", "-1"], 2, "framepipe: error: argument --reconnect-attem"),
+            (["--reconnect-attempts", "x"], 2, "framepipe: error: argument --reconnect-attem"),
+            (["--stall-timeout-s", "0"], 2, "framepipe: error: argument --stall-timeout-s"),
+            (["--reconnect-max-s", "inf"], 2, "framepipe: error: argument --reconnect-max-s"),
+            (["--on-error", "ignore"], 2, "framepipe: error: argument --on-error: invalid"),
+            (["--max-consecutive-failures", "0"], 2, "framepipe: error: argument --max-cons"),
         ],
         ids=lambda value: " ".join(value)[:32] if isinstance(value, list) else None,
     )
@@ -585,36 +592,31 @@ class TestConsoleScript:
         assert "30 processed of 30 read" in result.stdout
 
 
-def _listening(port: int) -> bool:
-    return any(
-        conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
-        for conn in psutil.net_connections(kind="tcp")
-    )
+@pytest.fixture
+def live_stream() -> Iterator[str]:
+    """A real MPEG-TS stream at 30 FPS, served by ffmpeg on 127.0.0.1 to one client."""
+    with StreamServer(size="320x240") as server:
+        yield server.url
 
 
 @pytest.fixture
-def live_stream(tmp_path: Path) -> Iterator[str]:
-    """A real MPEG-TS stream at 30 FPS, served by ffmpeg on 127.0.0.1 to one client."""
-    ffmpeg = ffmpeg_exe()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [ffmpeg, "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi",
-         "-i", "testsrc=size=320x240:rate=30", "-c:v", "mpeg2video", "-q:v", "5",
-         "-f", "mpegts", f"tcp://127.0.0.1:{port}?listen=1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait_for(lambda: _listening(port), 15, "ffmpeg to listen")
-        yield f"tcp://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+def server() -> Iterator[StreamServer]:
+    """A real 30 FPS stream that a test may kill, pause and start again on the same port."""
+    with StreamServer() as running:
+        yield running
+
+
+class OnFrame:
+    """A processor (put in place of a built-in) that calls ``action`` when it reaches a frame."""
+
+    def __init__(self, at: int, action: Callable[[], object]) -> None:
+        self.at, self.action, self.calls = at, action, 0
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.at:
+            self.action()
+        return frame
 
 
 class TestLiveStream:
@@ -654,3 +656,128 @@ class TestLiveStream:
         assert "40 processed of" in out.out
         assert "FPS" in out.err
         assert "\r" in out.err
+
+
+DROPPER = """
+import os, signal
+
+
+class Dropper:
+    # Kills the stream's server (by its pid) when it reaches frame FP_DROP_AT.
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, frame):
+        self.calls += 1
+        if self.calls == int(os.environ["FP_DROP_AT"]):
+            os.kill(int(os.environ["FP_DROP_PID"]), signal.SIGKILL)
+        return frame
+"""
+
+
+def run_dropping_child(
+    tmp_path: Path, server: StreamServer, at: int, argv: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """``framepipe run`` on the stream in a fresh process (FFmpeg reads its log level once per
+    process), whose processor kills the server at frame ``at``."""
+    (tmp_path / "dropper.py").write_text(DROPPER)
+    env = {**os.environ, "FP_DROP_AT": str(at), "FP_DROP_PID": str(server.pid)}
+    return subprocess.run(
+        [sys.executable, "-m", "framepipe", "run", server.url, "--processor", "dropper:Dropper",
+         "--log-dir", str(tmp_path / "logs"), "--quiet", *argv],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env,
+    )  # fmt: skip
+
+
+class TestLiveStreamDrops:
+    def test_a_stream_that_drops_and_comes_back_is_reconnected_and_counted(
+        self, tmp_path: Path, server: StreamServer, monkeypatch
+    ):
+        """ffmpeg killed mid-run and started again on the same port 1 s later: the run goes on
+        to --max-frames, exit 0, the summary counts the reconnect and the time without one,
+        and the log tells each state change."""
+        monkeypatch.setitem(
+            builtin_processors._FACTORIES,
+            "blur",
+            lambda: OnFrame(20, lambda: server.restart_after(1.0)),
+        )
+        logs, summary = tmp_path / "logs", tmp_path / "s.json"
+        code = main(
+            ["run", server.url, "--processor", "blur", "--max-frames", "60",
+             "--reconnect-max-s", "0.5", "--log-dir", str(logs), "--summary-json", str(summary),
+             "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert data["frames_processed"] == 60
+        assert data["reconnects"] == 1
+        assert 0.5 < data["disconnected_s"] < 30
+        text = log_text(logs)
+        assert "WARNING" in text and "disconnected after" in text and "reconnecting" in text
+        assert "connecting (attempt 1)" in text
+        assert "running again after" in text
+
+    def test_a_stalled_stream_is_a_disconnect_not_the_end(
+        self, tmp_path: Path, server: StreamServer, monkeypatch
+    ):
+        """A server that stops sending (SIGSTOP) used to end the run as finished (exit 0,
+        "ended: end"): after --stall-timeout-s it is a drop, and the restarted stream is read."""
+        monkeypatch.setitem(
+            builtin_processors._FACTORIES,
+            "blur",
+            lambda: OnFrame(20, lambda: server.restart_after(2.0, stall=True)),
+        )
+        logs, summary = tmp_path / "logs", tmp_path / "s.json"
+        code = main(
+            ["run", server.url, "--processor", "blur", "--max-frames", "50",
+             "--stall-timeout-s", "1", "--reconnect-max-s", "0.5", "--log-dir", str(logs),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert (data["frames_processed"], data["reconnects"]) == (50, 1)
+        assert "no frame for" in log_text(logs)
+
+    def test_attempts_that_run_out_end_the_run_with_exit_1_and_the_summary(
+        self, tmp_path: Path, server: StreamServer
+    ):
+        """The server never comes back: after --reconnect-attempts failed attempts the run ends
+        with exit 1 and one error line (none of FFmpeg's own), and the summary of what was
+        processed is written."""
+        summary = tmp_path / "s.json"
+        result = run_dropping_child(
+            tmp_path, server, 15,
+            ["--reconnect-attempts", "2", "--reconnect-max-s", "0.2", "--summary-json",
+             str(summary)],
+        )  # fmt: skip
+        assert result.returncode == 1
+        lines = stderr_lines(result.stderr)
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(f"framepipe: error: {server.url} lost after ")
+        assert ": 2 reconnect attempts failed (last: stream " in lines[0]
+        data = json.loads(summary.read_text())
+        assert data["frames_processed"] >= 15
+        assert data["reconnects"] == 0 and data["disconnected_s"] > 0
+        assert "source failed:" in log_text(tmp_path / "logs")
+
+    def test_no_reconnect_attempts_make_a_drop_the_end_of_the_run(
+        self, tmp_path: Path, server: StreamServer
+    ):
+        """--reconnect-attempts 0: the first drop ends the run at once, exit 1, one line."""
+        result = run_dropping_child(tmp_path, server, 10, ["--reconnect-attempts", "0"])
+        assert result.returncode == 1
+        lines = stderr_lines(result.stderr)
+        assert len(lines) == 1 and lines[0].endswith("and reconnecting is off"), lines
+
+    def test_a_file_never_reconnects(self, tmp_path: Path):
+        """A file's end is the end, whatever --reconnect-attempts says: exit 0, no reconnect."""
+        clip = write_video(tmp_path / "clip.avi", frames=10)
+        logs, summary = tmp_path / "logs", tmp_path / "s.json"
+        code = main(
+            ["run", str(clip), "--reconnect-attempts", "5", "--log-dir", str(logs),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert (data["frames_processed"], data["reconnects"], data["disconnected_s"]) == (10, 0, 0)
+        assert "reconnect" not in log_text(logs)

@@ -14,7 +14,7 @@ from framepipe.pipeline.stats import FrameSummary
 # The documented interface, spelled out here so a rename in the code fails this test.
 DOCUMENTED_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
-    "duration_s",
+    "reconnects", "disconnected_s", "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
     "frame_age_ms", "log",
 ]  # fmt: skip
@@ -83,6 +83,8 @@ class TestPipelineReport:
             "frames_processed": 100,
             "frames_dropped": 0,
             "frames_failed": 0,
+            "reconnects": 0,
+            "disconnected_s": 0.0,
             "duration_s": 2.5,
             "fps": 40.0,
             "budget_ms": 33.3,
@@ -149,3 +151,9 @@ class TestPipelineReport:
         """The frame the processor failed on is counted, so the frame counts add up."""
         text = make_report(frames_read=10, frames_processed=6, frames_dropped=3, frames_failed=1)
         assert "6 processed of 10 read, 3 dropped, 1 failed" in text.to_text()
+
+    def test_text_summary_shows_reconnects_of_a_live_source(self):
+        """A live source that dropped says how often and for how long, so nothing is hidden."""
+        text = make_report(reconnects=2, disconnected_s=4.25).to_text()
+        assert "reconnects  2, 4.2 s without a connection" in text
+        assert "reconnects" not in make_report().to_text()

@@ -779,3 +779,97 @@ class TestLiveFrameAge:
         assert report.frames_dropped == 0
         # 90 frames take 4.5 s to process and 3 s to stream: the last ones are > 1 s behind.
         assert report.frame_age_ms["max"] > 1000.0, report
+
+
+class UnpluggedCamera(Source):
+    """Camera 97 as seen through OpenCV when its USB cable is pulled after ``frames`` frames:
+    reads come back empty, and opening index 97 again fails (the real ``open_source``)."""
+
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+        self.info = SourceInfo("97", "camera", 30.0, 8, 8, None, True)
+
+    def read(self) -> np.ndarray | None:
+        if self.left == 0:
+            return None
+        self.left -= 1
+        return np.zeros((8, 8, 3), np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+class TestLiveSourceDrops:
+    def test_a_camera_that_disappears_is_reopened_until_the_attempts_run_out(self, tmp_path: Path):
+        """A camera unplugged after 12 frames: the pipeline tries to open index 97 again,
+        fails as often as allowed, then ends with PipelineError and the report of the 12."""
+        pipeline = Pipeline(
+            UnpluggedCamera(12), reconnect_attempts=2, reconnect_max_s=0.1, drop_policy="block"
+        )
+        with pytest.raises(PipelineError) as caught:
+            pipeline.run()
+        message = str(caught.value)
+        assert message.startswith("97 lost after 12 frames: 2 reconnect attempts failed")
+        assert "(last: camera 97 does not open" in message
+        report = caught.value.report
+        assert (report.frames_processed, report.end_reason, report.reconnects) == (12, "error", 0)
+        assert report.disconnected_s > 0
+        text = log_text(tmp_path / "logs")
+        assert "source 97: disconnected after 12 frames (the stream ended); reconnecting" in text
+        assert len(re.findall(r"reconnect attempt \d failed: camera 97 does not open", text)) == 2
+        assert "source 97: ended" in text
+
+    def test_the_snapshot_says_reconnecting_and_counts_the_reconnect(self, stream: StreamServer):
+        """While a dropped stream is being reopened, snapshot().state is ``reconnecting``;
+        afterwards ``reconnects`` is 1 and ``disconnected_s`` the time it took."""
+        states: set[str] = set()
+        done = threading.Event()
+        at_frame = [0]
+
+        def drop_at_ten(frame: np.ndarray) -> np.ndarray:
+            at_frame[0] += 1
+            if at_frame[0] == 10:
+                stream.restart_after(1.0)
+            return frame
+
+        pipeline = Pipeline(stream.url, processor=drop_at_ten, max_frames=40, reconnect_max_s=0.3)
+
+        def watch() -> None:
+            while not done.is_set():
+                states.add(pipeline.snapshot().state)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            report = pipeline.run()
+        finally:
+            done.set()
+            watcher.join(10)
+        assert "reconnecting" in states
+        snapshot = pipeline.snapshot()
+        assert snapshot.reconnects == report.reconnects == 1
+        assert snapshot.disconnected_s == report.disconnected_s > 0.5
+        assert report.frames_processed == 40
+
+    def test_stop_while_reconnecting_ends_the_run_at_once(self, stream: StreamServer):
+        """A stream gone for good, reconnect waits up to 30 s: stop() ends the run promptly,
+        as stopped, with no reader thread left behind."""
+        pipeline = Pipeline(stream.url, processor=None)
+        threading.Timer(1.0, stream.kill).start()
+
+        def stop_when_reconnecting() -> None:
+            deadline = time.monotonic() + 20
+            while pipeline.snapshot().state != "reconnecting" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)
+            pipeline.stop()
+
+        stopper = threading.Thread(target=stop_when_reconnecting)
+        stopper.start()
+        started = time.monotonic()
+        report = pipeline.run()
+        stopper.join(30)
+        assert report.end_reason == "stopped"
+        assert time.monotonic() - started < 10
+        assert not any(t.name == "framepipe-reader" for t in threading.enumerate())

@@ -37,7 +37,7 @@ from framepipe._cli_support import (
 from framepipe._native_logging import quiet_native_logging
 from framepipe._paths import OutputPath, check_outputs
 from framepipe.pipeline.buffer import DROP_POLICIES
-from framepipe.pipeline.config import PipelineConfig
+from framepipe.pipeline.config import ON_ERROR, PipelineConfig
 from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import CODECS, OutputError, check_output_path
 from framepipe.pipeline.processors import PROCESSOR_NAMES, check_processor
@@ -127,6 +127,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="stop after N frames",
     )
     parser.add_argument(
+        "--stall-timeout-s",
+        type=argparse_type(positive_float),
+        default=5.0,
+        metavar="S",
+        help="a stream with no frame for S seconds counts as dropped (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reconnect-attempts",
+        type=argparse_type(_attempts),
+        default=None,
+        metavar="N",
+        help="failed reconnects in a row before a dropped camera or stream ends the run with "
+        "exit 1 (default: unlimited; 0: no reconnecting; files never reconnect)",
+    )
+    parser.add_argument(
+        "--reconnect-max-s",
+        type=argparse_type(positive_float),
+        default=30.0,
+        metavar="S",
+        help="longest wait between reconnect attempts, which start at 0.5 s and double "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--on-error",
+        choices=ON_ERROR,
+        default="stop",
+        help="a processor exception: stop the run (exit 1), or skip the frame, log it and go "
+        "on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-consecutive-failures",
+        type=argparse_type(positive_int),
+        default=30,
+        metavar="N",
+        help="with --on-error skip, N failed frames in a row stop the run anyway "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
@@ -159,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     # The source opens before the log file is created, so a source that does not open leaves
     # no empty log behind.
     try:
-        source = _open_source(args.source)
+        source = _open_source(args.source, args.stall_timeout_s)
     except SourceError as exc:
         return fail(str(exc), EXIT_FAILURE)
     progress = None if args.quiet else ProgressReporter()
@@ -172,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
             realtime=args.realtime,
             drop_policy=args.drop_policy,
             max_frames=args.max_frames,
+            stall_timeout_s=args.stall_timeout_s,
+            reconnect_attempts=args.reconnect_attempts,
+            reconnect_max_s=args.reconnect_max_s,
+            on_error=args.on_error,
+            max_consecutive_failures=args.max_consecutive_failures,
         )
         # The pipeline logs through get_logger("framepipe.pipeline"), which follows the
         # configure() below; building it first means a bad option leaves no empty log file.
@@ -215,11 +258,23 @@ def _import_from_cwd() -> None:
         sys.path.insert(0, cwd)
 
 
-def _open_source(spec: str | None) -> Source:
+def _attempts(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"must be an integer >= 0, but got {text!r}")
+    return value
+
+
+def _open_source(spec: str | None, stall_timeout_s: float) -> Source:
     """Open the source; Ctrl-C, SIGTERM or SIGHUP while a camera or stream opens ends the wait."""
     with _stop_on_signals(lambda: None) as received:
         try:
-            return open_source(spec, cancelled=lambda: bool(received))
+            return open_source(
+                spec, read_timeout_s=stall_timeout_s, cancelled=lambda: bool(received)
+            )
         except KeyboardInterrupt:  # a second signal, raised by the handler in the wait
             raise OpenCancelled(f"stopped while opening {spec}") from None
 

@@ -18,7 +18,8 @@ from framepipe.typing import Frame
 
 __all__ = ["FPS_WINDOW_S", "WINDOW_FRAMES", "LiveWindow", "PipelineSnapshot", "RunState"]
 
-RunState = Literal["starting", "running", "stopping", "ended"]
+# reconnecting: running, but the live source dropped and is being reopened (no frames meanwhile).
+RunState = Literal["starting", "running", "reconnecting", "stopping", "ended"]
 
 WINDOW_FRAMES = 300  # frames the percentiles cover: 10 s at 30 FPS
 FPS_WINDOW_S = 2.0  # the rate is measured over the frames finished in this many seconds
@@ -32,7 +33,8 @@ class PipelineSnapshot:
     last :data:`WINDOW_FRAMES` frames, ``fps`` the frames finished in the last ~2 s.
     ``last_frame_at`` is on the pipeline's clock (``time.perf_counter`` unless injected), None
     before the first frame. ``latest_frame`` is the last processed frame itself, not a copy: treat
-    it as read-only.
+    it as read-only. ``reconnects`` and ``disconnected_s`` count a live source's drops and the
+    seconds it spent without a connection (a drop in progress included).
     """
 
     state: RunState
@@ -50,6 +52,7 @@ class PipelineSnapshot:
     frame_age_ms: dict[str, float]
     last_frame_at: float | None
     latest_frame: Frame | None
+    disconnected_s: float = 0.0
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         """Seconds from the last processed frame to ``now`` (same clock), None before any."""

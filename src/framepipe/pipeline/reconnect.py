@@ -5,27 +5,33 @@ the stall timeout, which the capture's own read timeout enforces) is a disconnec
 source is reopened after ``base * 2**n`` seconds, capped at ``max_backoff_s`` and scaled by a
 random factor in [0.5, 1] so that many clients of one camera do not reconnect in lockstep. While
 it reconnects, ``read()`` blocks (the reader thread waits, the frame loop sees no frames); when the
-attempts run out it raises :class:`SourceError`. Files never reconnect: their end is the end.
+attempts run out it raises :class:`SourceLost`. Files never reconnect: their end is the end.
 
 Every state change is logged: ``connecting``, ``running``, ``reconnecting`` (WARNING), ``ended``.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections.abc import Callable
 from typing import Literal, Protocol
 
-from framepipe.pipeline.sources import Source, SourceError, SourceInfo
+from framepipe.pipeline.sources import OpenCancelled, Source, SourceError, SourceInfo
 from framepipe.typing import Frame
 
-__all__ = ["BASE_BACKOFF_S", "ConnectionState", "ReconnectingSource", "backoff_s"]
+__all__ = ["BASE_BACKOFF_S", "ConnectionState", "ReconnectingSource", "SourceLost", "backoff_s"]
 
 ConnectionState = Literal["connecting", "running", "reconnecting", "ended"]
 
 BASE_BACKOFF_S = 0.5
+_LONG_READ_S = 0.5  # a read that waits this long is waiting for a stalled source
+
+
+class SourceLost(SourceError):
+    """A live source dropped and could not be reconnected within the attempts allowed."""
 
 
 class _Log(Protocol):
@@ -43,8 +49,9 @@ class ReconnectingSource(Source):
     """Wraps a live source opened by ``reopen()`` and reopens it whenever it drops.
 
     ``attempts`` is how many reconnects in a row may fail before giving up (None: never give up);
-    a successful reconnect starts the count again. ``cancelled()`` ends the waiting at once (the
-    pipeline's stop). ``clock``, ``sleep`` and ``rng`` are injectable for tests.
+    a successful reconnect starts the count again; 0 means a drop ends the source with
+    :class:`SourceLost`. ``cancelled()`` ends the waiting at once (the pipeline's stop).
+    ``clock``, ``sleep`` and ``rng`` are injectable for tests.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class ReconnectingSource(Source):
         self._disconnected_total_s = 0.0
         self._disconnected_since: float | None = None
         self._frames = 0
+        self._long_read = (-math.inf, 0.0)  # when the last long read ended, and its length
         self._log.info("source %s: running", self.info.name)
 
     @property
@@ -89,23 +97,43 @@ class ReconnectingSource(Source):
         ongoing = 0.0 if since is None else self._clock() - since
         return self._disconnected_total_s + ongoing
 
+    @property
+    def timestamp_s(self) -> float | None:
+        source = self._source
+        return source.timestamp_s if source is not None else None
+
     def read(self) -> Frame | None:
         while True:
             source = self._source
             if source is None or self._released.is_set():
                 return None
+            started = self._clock()
             try:
                 frame = source.read()
-                reason = "no frame within the stall timeout, or the stream ended"
             except SourceError as exc:
                 frame, reason = None, str(exc)
+            else:
+                reason = self._why_empty(started)
             if frame is not None:
                 self._frames += 1
+                ended = self._clock()
+                if ended - started >= _LONG_READ_S:
+                    self._long_read = (ended, ended - started)
                 return frame
             if self._released.is_set() or self._cancelled():
                 return None
             if not self._reconnect(reason):
                 return None
+
+    def _why_empty(self, started: float) -> str:
+        """Why a read gave no frame: a stall (the capture's read timeout ran out), or the other
+        end closing the stream (an empty read right after frames came)."""
+        now = self._clock()
+        # On a timeout FFmpeg still hands out the frames it held, at once; the read that waited
+        # is the one just before them.
+        ended, length = self._long_read
+        waited = max(now - started, length if now - ended < _LONG_READ_S else 0.0)
+        return f"no frame for {waited:.1f} s" if waited >= _LONG_READ_S else "the stream ended"
 
     def _reconnect(self, reason: str) -> bool:
         """Reopen until it works (True), or until attempts run out or a stop (False / raise)."""
@@ -119,6 +147,7 @@ class ReconnectingSource(Source):
         )
         self._close_current()
         failures = 0
+        last_error = reason
         while self.attempts is None or failures < self.attempts:
             wait = backoff_s(failures + 1, self.max_backoff_s, self._rng)
             self._sleep(wait)
@@ -129,8 +158,11 @@ class ReconnectingSource(Source):
             self._log.info("source %s: connecting (attempt %d)", self.info.name, failures + 1)
             try:
                 self._source = self._reopen()
+            except OpenCancelled:
+                self._end_disconnection("ended")
+                return False
             except SourceError as exc:
-                failures += 1
+                failures, last_error = failures + 1, str(exc)
                 self.state = "reconnecting"
                 self._log.warning(
                     "source %s: reconnect attempt %d failed: %s", self.info.name, failures, exc
@@ -146,10 +178,10 @@ class ReconnectingSource(Source):
             )
             return True
         self._end_disconnection("ended")
-        raise SourceError(
-            f"{self.info.name} lost: {failures} reconnect attempts failed "
-            f"(last reason: {reason})"
-        )
+        lost = f"{self.info.name} lost after {self._frames} frames"
+        if failures == 0:
+            raise SourceLost(f"{lost} ({reason}) and reconnecting is off")
+        raise SourceLost(f"{lost}: {failures} reconnect attempts failed (last: {last_error})")
 
     def _end_disconnection(self, state: ConnectionState) -> float:
         since = self._disconnected_since
@@ -178,5 +210,5 @@ class ReconnectingSource(Source):
     def release(self) -> None:
         self._released.set()
         if self.state != "ended":
-            self.state = "ended"
+            self._end_disconnection("ended")
         self._close_current()

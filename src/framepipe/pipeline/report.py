@@ -25,6 +25,8 @@ SUMMARY_KEYS = (
     "frames_processed",
     "frames_dropped",
     "frames_failed",
+    "reconnects",
+    "disconnected_s",
     "duration_s",
     "fps",
     "budget_ms",
@@ -51,6 +53,8 @@ class PipelineReport:
     frame_stats: FrameSummary
     log: Mapping[str, Any]  # the logger's get_stats() after the run; empty without one
     frames_failed: int = 0  # taken by the loop, then the processor or the output failed
+    reconnects: int = 0  # times a live source was reopened after a drop or a stall
+    disconnected_s: float = 0.0  # seconds a live source spent without a connection
     # Not part of the summary JSON: context for the caller and the human summary.
     source_info: SourceInfo | None = None
     drop_policy: DropPolicy = "block"
@@ -128,6 +132,12 @@ class PipelineReport:
             f"{self.frames_dropped} dropped"
             + (f", {self.frames_failed} failed" if self.frames_failed else "")
             + f", in {self.duration_s:.2f} s ({self.fps:.1f} FPS)",
+        ]
+        if self.reconnects or self.disconnected_s:
+            lines.append(
+                f"reconnects  {self.reconnects}, {self.disconnected_s:.1f} s without a connection"
+            )
+        lines += [
             f"budget      {self.budget_ms:.1f} ms: {self.budget_misses} missed "
             f"({self.budget_miss_pct:.1f} %), longest streak {self.longest_miss_streak}",
             f"frame ms    mean {f['mean']:.2f}  p50 {f['p50']:.2f}  p95 {f['p95']:.2f}  "

@@ -10,6 +10,7 @@ configures logging itself.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -27,6 +28,7 @@ from framepipe.pipeline.output import OutputError, VideoOutput, check_output_pat
 from framepipe.pipeline.processors import resolve_processor
 from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
+from framepipe.pipeline.reconnect import ReconnectingSource, SourceLost
 from framepipe.pipeline.report import EndReason, PipelineReport
 from framepipe.pipeline.sources import Source, SourceInfo, SourceSpec, open_source, parse_source
 from framepipe.pipeline.stats import FrameStats, MissStreak
@@ -79,6 +81,7 @@ class _Run:
     stats: FrameStats
     output: VideoOutput | None = None
     display: Display | None = None
+    live: ReconnectingSource | None = None  # a camera or stream, reopened after a drop
     total: int | None = None  # frames expected (file length or max_frames), None for live
     taken: int = 0  # frames the loop took from the buffer, processed or not
     end: EndReason = "end"
@@ -185,8 +188,10 @@ class Pipeline:
 
     def _run(self, status: RunStatus) -> PipelineReport:
         config = self.config
+        ending = threading.Event()  # set when the run winds down: a reconnect wait ends at once
         source = self._open_source()
         info = source.info
+        live = self._reconnecting(source, ending) if info.is_live else None
         policy: DropPolicy = config.drop_policy or ("latest" if info.is_live else "block")
         # Under "latest" one slot is the point: the loop always gets the newest frame.
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(
@@ -196,7 +201,7 @@ class Pipeline:
             # From here the reader owns the source and releases it on every path.
             reader = stack.enter_context(
                 FrameReader(
-                    source,
+                    live or source,
                     buffer,
                     realtime=config.realtime,
                     limit=config.max_frames if policy == "block" else None,
@@ -205,19 +210,20 @@ class Pipeline:
             )
             budget_ms = config.budget_ms or (1000.0 / info.fps if info.fps else DEFAULT_BUDGET_MS)
             stats = FrameStats(budget_ms, self.clock, config.miss_streak_warning)
-            run = _Run(info, policy, buffer, reader, stats, total=self._total(info))
+            run = _Run(info, policy, buffer, reader, stats, live=live, total=self._total(info))
             if self.output is not None:
                 run.output = self._open_output(self.output, info)
                 stack.callback(self._close_output, run)
             if config.display:
                 run.display = stack.enter_context(Display(f"framepipe: {info.name}"))
-            status.attach(info.name, budget_ms, reader, buffer, stats)
+            status.attach(info.name, budget_ms, reader, buffer, stats, live)
             self._log_start(run)
             stats.start()
             reader.start()
             # Unwound first: stop reading (a live source would go on) and stop the clock.
             stack.callback(stats.stop)
             stack.callback(reader.stop)
+            stack.callback(ending.set)
             stack.callback(setattr, status, "state", "stopping")
             status.state = "running"
             self._loop(run, status)
@@ -237,7 +243,31 @@ class Pipeline:
         return open_source(
             self.source,
             open_timeout_s=self.config.open_timeout_s,
+            read_timeout_s=self.config.stall_timeout_s,
             cancelled=lambda: self._stop_requested,
+        )
+
+    def _reconnecting(self, source: Source, ending: threading.Event) -> ReconnectingSource:
+        """A live source that reopens after a drop or a stall, as the config allows."""
+        config = self.config
+
+        def cancelled() -> bool:
+            return self._stop_requested or ending.is_set()
+
+        def reopen() -> Source:
+            return source.reopen(
+                open_timeout_s=config.open_timeout_s,
+                read_timeout_s=config.stall_timeout_s,
+                cancelled=cancelled,
+            )
+
+        return ReconnectingSource(
+            source,
+            reopen,
+            self.logger,
+            attempts=config.reconnect_attempts,
+            max_backoff_s=config.reconnect_max_s,
+            cancelled=cancelled,
         )
 
     def _total(self, info: SourceInfo) -> int | None:
@@ -265,7 +295,7 @@ class Pipeline:
             try:
                 item = buffer.get(_POLL_S)
             except BufferClosed:
-                run.end = "error" if run.reader.error else "end"
+                run.end = self._source_end(run)
                 return
             if item is None:
                 continue
@@ -300,6 +330,13 @@ class Pipeline:
             if max_frames is not None and processed >= max_frames:
                 run.end = "max_frames"
                 return
+
+    def _source_end(self, run: _Run) -> EndReason:
+        """Why the source ran out: an error, a stop (a reconnect wait gives up at once and ends
+        the source before the loop looks at the flag again), or its own end."""
+        if run.reader.error is not None:
+            return "error"
+        return "stopped" if self._stop_requested else "end"
 
     def _call_progress(
         self, progress: Callable[[Progress], None], run: _Run, frame_ms: float
@@ -348,12 +385,16 @@ class Pipeline:
         left_in_buffer = max(0, reader.frames_read - run.taken - buffer.dropped)
         stats.dropped = buffer.dropped + left_in_buffer
         if run.failure is None and reader.error is not None:
-            message = (
-                f"reading {run.info.name} failed after {reader.frames_read} frames: "
-                f"{one_line(reader.error)}"
-            )
+            if isinstance(reader.error, SourceLost):
+                message = " ".join(str(reader.error).split())  # what was lost, when and why
+                log.error("source failed: %s", message)
+            else:
+                message = (
+                    f"reading {run.info.name} failed after {reader.frames_read} frames: "
+                    f"{one_line(reader.error)}"
+                )
+                log.error("source failed: %s", message, exc_info=reader.error)
             run.fail(message, reader.error)
-            log.error("source failed: %s", message, exc_info=reader.error)
         summary = stats.summary()
         log.info(
             "pipeline end (%s): frames_read=%d frames_processed=%d frames_dropped=%d "
@@ -375,6 +416,8 @@ class Pipeline:
             frame_stats=summary,
             log=self._flushed_log_stats(),
             frames_failed=run.taken - stats.frames,
+            reconnects=run.live.reconnects if run.live else 0,
+            disconnected_s=round(run.live.disconnected_s, 3) if run.live else 0.0,
             source_info=run.info,
             drop_policy=run.policy,
             end_reason=run.end,

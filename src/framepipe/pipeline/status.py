@@ -15,16 +15,20 @@ from framepipe.pipeline.live import LiveWindow, PipelineSnapshot, RunState
 if TYPE_CHECKING:
     from framepipe.pipeline.buffer import FrameBuffer
     from framepipe.pipeline.reader import CapturedFrame, FrameReader
+    from framepipe.pipeline.reconnect import ReconnectingSource
     from framepipe.pipeline.report import PipelineReport
     from framepipe.pipeline.stats import FrameStats
 
 __all__ = ["RunStatus"]
 
+_DOWN = ("reconnecting", "connecting")  # a live source's states in which no frame arrives
+
 
 class RunStatus:
     """One run as observers see it; a new run gets a new ``RunStatus``.
 
-    ``state`` moves starting -> running -> stopping -> ended, written by the run only.
+    ``state`` moves starting -> running -> stopping -> ended, written by the run only; a
+    snapshot says ``reconnecting`` instead of ``running`` while a live source is being reopened.
     """
 
     def __init__(self, source: str, budget_ms: float = 0.0) -> None:
@@ -35,6 +39,8 @@ class RunStatus:
         self._reader: FrameReader | None = None
         self._buffer: FrameBuffer[CapturedFrame] | None = None
         self._stats: FrameStats | None = None
+        self._live: ReconnectingSource | None = None
+        self._failed = 0
         self._report: PipelineReport | None = None
 
     def attach(
@@ -44,11 +50,16 @@ class RunStatus:
         reader: FrameReader,
         buffer: FrameBuffer[CapturedFrame],
         stats: FrameStats,
+        live: ReconnectingSource | None = None,
     ) -> None:
         """The run's stages, once built (the source is open, so its name is final)."""
         self.source = source
         self.budget_ms = budget_ms
-        self._reader, self._buffer, self._stats = reader, buffer, stats
+        self._reader, self._buffer, self._stats, self._live = reader, buffer, stats, live
+
+    def frame_failed(self) -> None:
+        """One more frame the processor failed on and the run skipped (frame loop only)."""
+        self._failed += 1
 
     def finish(self, report: PipelineReport) -> None:
         """The final counts: frames left in the buffer and a failed frame are known now."""
@@ -56,7 +67,7 @@ class RunStatus:
 
     def snapshot(self, now: float) -> PipelineSnapshot:
         """The run at ``now`` (the pipeline's clock), built on the caller's thread."""
-        state, window = self.state, self.window
+        state, window, live = self.state, self.window, self._live
         report, reader, buffer, stats = self._report, self._reader, self._buffer, self._stats
         if report is not None:
             frames_read, dropped, failed = (
@@ -65,12 +76,17 @@ class RunStatus:
                 report.frames_failed,
             )
             misses, elapsed = report.budget_misses, report.duration_s
+            reconnects, disconnected_s = report.reconnects, report.disconnected_s
         else:
             frames_read = reader.frames_read if reader is not None else 0
             dropped = buffer.dropped_so_far if buffer is not None else 0
-            failed = 0
+            failed = self._failed
             misses = stats.misses if stats is not None else 0
             elapsed = stats.duration_s if stats is not None else 0.0
+            reconnects = live.reconnects if live is not None else 0
+            disconnected_s = round(live.disconnected_s, 3) if live is not None else 0.0
+            if state == "running" and live is not None and live.state in _DOWN:
+                state = "reconnecting"
         return PipelineSnapshot(
             state=state,
             source=self.source,
@@ -80,11 +96,12 @@ class RunStatus:
             frames_dropped=dropped,
             frames_failed=failed,
             budget_misses=misses,
-            reconnects=0,
+            reconnects=reconnects,
             elapsed_s=elapsed,
             fps=window.fps(now),
             frame_ms=window.frame_ms(),
             frame_age_ms=window.frame_age_ms(),
             last_frame_at=window.last_finished_at,
             latest_frame=window.latest_frame,
+            disconnected_s=disconnected_s,
         )
