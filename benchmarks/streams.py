@@ -1,0 +1,279 @@
+"""Several streams, a worker process each: aggregate FPS for 1, 2 and N streams of one clip.
+
+    python benchmarks/streams.py                        # 1, 2 and 4 streams, 3 interleaved rounds
+    python benchmarks/streams.py --streams 6 --repeat 5 --json streams.json
+
+Every stream reads the same 720p clip (MJPG by default: FFmpeg decodes it on one thread) and runs
+``edges`` in a worker process with ``--cv-threads 1`` (OpenCV's own pool off), so the cores are
+what more streams can add. The variants run interleaved (1 2 N 1 2 N ...) so that machine drift
+hits them alike; the table shows medians.
+
+Figures, per variant: the aggregate FPS (every stream's frames over the span from the first frame
+of any stream to the last, on the monotonic clock the workers share with this process), its ratio
+to one stream and to the CPU ceiling, the throughput over the whole run with start-up included,
+the workers' CPU time per frame (what starting a worker costs is measured with a one-frame run and
+taken off), the worst per-stream p99 frame age, and log records lost (every frame is logged, and
+the frame records in each stream's log are counted against the frames it processed). The CPU
+ceiling is every core as busy as one stream keeps the one core it is held to (the row "1 stream,
+1 core": the workers inherit this process's CPU affinity). Last, the start-up: how long until
+each of N streams has processed its first frame (spawning a worker imports Python, numpy and
+OpenCV afresh).
+
+Goal on a 2-core machine: 2 streams at least 1.7x the FPS of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from framepipe import PipelineConfig
+from framepipe.streams import LogTarget, StreamsReport, start_streams
+from pipeline_fps import CODEC_SUFFIX, make_clip
+
+GOAL_TWO_STREAMS = 1.7
+_FRAME_RECORD = re.compile(r" frame (\d+): ")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of ``streams`` workers over the clip."""
+
+    streams: int
+    fps: float  # every frame over the span from the first frame to the last, of any stream
+    throughput: float  # every frame over the wall time, start-up included
+    cpu_s_per_frame: float  # CPU of every worker (reaped children) per processed frame
+    worst_age_p99_ms: float
+    records_lost: int
+
+
+def records_lost(report: StreamsReport) -> int:
+    """Frames processed whose log record is not in the log, over every stream."""
+    lost = 0
+    for stream in report.streams:
+        log_file = stream.summary.get("log", {}).get("log_file")
+        logged: set[int] = set()
+        for path in Path(log_file).parent.glob(Path(log_file).name + "*") if log_file else ():
+            logged.update(int(m.group(1)) for m in _FRAME_RECORD.finditer(path.read_text()))
+        lost += max(0, int(stream.summary.get("frames_processed") or 0) - len(logged))
+    return lost
+
+
+def run_once(
+    clip: Path,
+    streams: int,
+    log_dir: Path,
+    cores: set[int] | None = None,
+    max_frames: int | None = None,
+    startup_cpu_s: float = 0.0,
+) -> Run:
+    """``streams`` workers over ``clip`` with ``edges``, one OpenCV thread each.
+
+    ``cores``: the CPUs the workers may use (they inherit this process's affinity).
+    ``startup_cpu_s``: what starting one worker costs (an interpreter, numpy and OpenCV
+    imported), taken off the CPU time so that ``cpu_s_per_frame`` is the frames' own.
+    """
+    saved = os.sched_getaffinity(0)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        handle = start_streams(
+            [str(clip)] * streams,
+            processor="edges",
+            config=PipelineConfig(log_every=1, max_frames=max_frames),
+            cv_threads=1,
+            log_target=LogTarget(str(log_dir)),
+        )
+        with handle:
+            report = handle.wait()
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    finally:
+        os.sched_setaffinity(0, saved)
+    if report is None or not report.ok:
+        raise RuntimeError(f"a stream failed: {report.to_text() if report else 'no report'}")
+    # The span in which frames were processed, on the clock the workers share with us.
+    ends = [s.last_frame_at or 0.0 for s in handle.snapshot().values()]
+    durations = [float(r.summary["duration_s"]) for r in report.streams]
+    starts = [end - duration for end, duration in zip(ends, durations, strict=True)]
+    frames = int(report.total["frames_processed"])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu -= streams * startup_cpu_s
+    ages = [float(s.summary["frame_age_ms"]["p99"] or 0.0) for s in report.streams]
+    return Run(
+        streams=streams,
+        fps=frames / (max(ends) - min(starts)),
+        throughput=frames / wall,
+        cpu_s_per_frame=cpu / max(1, frames),
+        worst_age_p99_ms=max(ages),
+        records_lost=records_lost(report),
+    )
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A row of the table: how many streams, and the cores they may use (None: all)."""
+
+    label: str
+    streams: int
+    cores: frozenset[int] | None = None
+
+
+def variants(largest: int) -> list[Variant]:
+    first_core = min(os.sched_getaffinity(0))
+    rows = [Variant("1 stream, 1 core", 1, frozenset({first_core})), Variant("1 stream", 1)]
+    rows += [Variant(f"{count} streams", count) for count in sorted({2, largest} - {1})]
+    return rows
+
+
+def measure(
+    clip: Path,
+    rows: Sequence[Variant],
+    repeat: int,
+    log_dir: Path,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, list[Run]]:
+    """Every variant ``repeat`` times, interleaved."""
+    runs: dict[str, list[Run]] = {row.label: [] for row in rows}
+    for round_index in range(repeat):
+        # One frame's run: its CPU is what starting a worker costs (taken off the others').
+        one_frame = run_once(clip, 1, log_dir / f"r{round_index}-startup", max_frames=1)
+        startup_cpu_s = one_frame.cpu_s_per_frame
+        for index, row in enumerate(rows):
+            if progress is not None:
+                progress(f"round {round_index + 1}/{repeat}: {row.label}")
+            cores = set(row.cores) if row.cores is not None else None
+            directory = log_dir / f"r{round_index}-{index}"
+            run = run_once(clip, row.streams, directory, cores, startup_cpu_s=startup_cpu_s)
+            runs[row.label].append(run)
+    return runs
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Seconds from ``start_streams`` until each stream had processed its first frame."""
+
+    streams: int
+    first_frame_s: list[float]
+
+
+def startup(clip: Path, streams: int, log_dir: Path) -> Startup:
+    started = time.perf_counter()
+    firsts: dict[str, float] = {}
+    handle = start_streams(
+        [str(clip)] * streams, processor="edges", cv_threads=1, log_target=LogTarget(str(log_dir))
+    )
+    with handle:
+        while len(firsts) < streams and not handle.done:
+            now = time.perf_counter() - started
+            for name, snapshot in handle.snapshot().items():
+                if snapshot.frames_processed > 0:
+                    firsts.setdefault(name, now)
+            time.sleep(0.005)
+        handle.stop()
+    return Startup(streams, sorted(firsts.values()))
+
+
+def render(rows: Sequence[Variant], runs: dict[str, list[Run]], cpus: int) -> str:
+    fps = {label: statistics.median(run.fps for run in rs) for label, rs in runs.items()}
+    one, one_core = fps["1 stream"], fps["1 stream, 1 core"]
+    # What the machine can do: every core as busy as one stream keeps the one core it is given.
+    ceiling = cpus * one_core
+    lines = [
+        f"{'variant':17s} {'FPS':>7s} {'min':>7s} {'max':>7s} {'vs 1':>6s} {'of ceiling':>10s}"
+        f" {'throughput':>10s} {'CPU-ms/frame':>12s} {'age p99 ms':>10s} {'lost':>5s}"
+    ]
+    for row in rows:
+        rs = runs[row.label]
+        values = [run.fps for run in rs]
+        limit = one_core * min(row.streams, cpus if row.cores is None else len(row.cores))
+        lines.append(
+            f"{row.label:17s} {fps[row.label]:7.1f} {min(values):7.1f} {max(values):7.1f}"
+            f" {fps[row.label] / one:5.2f}x {fps[row.label] / limit:10.0%}"
+            f" {statistics.median(run.throughput for run in rs):10.1f}"
+            f" {statistics.median(run.cpu_s_per_frame for run in rs) * 1000:12.2f}"
+            f" {max(run.worst_age_p99_ms for run in rs):10.1f}"
+            f" {sum(run.records_lost for run in rs):5d}"
+        )
+    lines.append(
+        f"CPU ceiling on {cpus} cores: {ceiling:.1f} FPS, {cpus} x one stream held to one core"
+        f" ({ceiling / one:.2f}x one stream on every core)"
+    )
+    if "2 streams" in fps:
+        ratio = fps["2 streams"] / one
+        verdict = "met" if ratio >= GOAL_TWO_STREAMS else "MISSED"
+        lines.append(
+            f"2 streams / 1 stream: {ratio:.2f}x (goal >= {GOAL_TWO_STREAMS}x on 2 cores) {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--frames", type=int, default=300, help="frames in the 720p clip")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--streams", type=int, default=4, help="N, the largest stream count")
+    parser.add_argument("--codec", choices=sorted(CODEC_SUFFIX), default="MJPG")
+    parser.add_argument("--json", type=Path, default=None, help="also write the runs as JSON")
+    args = parser.parse_args(argv)
+    if args.frames < 1 or args.repeat < 1 or args.streams < 1:
+        print(
+            "streams: error: --frames, --repeat and --streams must be at least 1", file=sys.stderr
+        )
+        return 2
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    rows = variants(args.streams)
+    load_before = os.getloadavg()[0]
+    if load_before > 0.5:
+        print(
+            f"warning: load average is {load_before:.2f} before the run; other processes compete"
+            " for the cores and the gains below will be understated",
+            file=sys.stderr,
+        )
+    with tempfile.TemporaryDirectory(prefix="framepipe-streams-") as tmp:
+        clip = make_clip(Path(tmp) / f"clip{CODEC_SUFFIX[args.codec]}", args.frames, args.codec)
+        print(
+            f"{args.frames} frames 1280x720 {args.codec}, edges, --cv-threads 1,"
+            f" {args.repeat} interleaved rounds, {cpus} cores",
+            file=sys.stderr,
+        )
+        runs = measure(
+            clip, rows, args.repeat, Path(tmp) / "logs", lambda t: print(t, file=sys.stderr)
+        )
+        start = startup(clip, max(4, args.streams), Path(tmp) / "logs" / "startup")
+    print(render(rows, runs, cpus))
+    print(
+        f"start-up, {start.streams} streams: first frame after"
+        f" {', '.join(f'{s:.2f}' for s in start.first_frame_s)} s"
+    )
+    print(f"load average before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f}")
+    if args.json is not None:
+        payload: dict[str, Any] = {
+            "frames": args.frames,
+            "codec": args.codec,
+            "repeat": args.repeat,
+            "cpus": cpus,
+            "load_before": load_before,
+            "runs": {label: [asdict(run) for run in rs] for label, rs in runs.items()},
+            "startup": asdict(start),
+        }
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
