@@ -138,6 +138,57 @@ class TestRunInProcess:
         assert "Traceback (most recent call last)" in log_text(logs)
         assert json.loads(summary.read_text())["frames_processed"] == 5
 
+    def test_on_error_skip_logs_counts_and_goes_on(self, tmp_path: Path, capfd, monkeypatch):
+        """--on-error skip: the frame that raises is logged with its index and counted in
+        frames_failed; every other frame is processed and the run exits 0."""
+
+        class FailsOnSixth:
+            def __init__(self) -> None:
+                self.calls = 0
+
+            def __call__(self, frame: np.ndarray) -> np.ndarray:
+                self.calls += 1
+                if self.calls == 6:
+                    raise RuntimeError("bad frame")
+                return frame
+
+        monkeypatch.setitem(builtin_processors._FACTORIES, "blur", FailsOnSixth)
+        logs, summary = tmp_path / "logs", tmp_path / "s.json"
+        code = main(
+            ["run", "synthetic:64x48@30:1", "--processor", "blur", "--on-error", "skip",
+             "--log-dir", str(logs), "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        assert stderr_lines(capfd.readouterr().err) == []
+        data = json.loads(summary.read_text())
+        assert (data["frames_read"], data["frames_processed"], data["frames_failed"]) == (30, 29, 1)
+        assert "processor failed on frame 5: RuntimeError: bad frame; frame skipped" in log_text(
+            logs
+        )
+
+    def test_max_consecutive_failures_stop_a_skipping_run_with_one_line(
+        self, tmp_path: Path, capfd, monkeypatch
+    ):
+        """A processor failing on every frame under --on-error skip: the run stops after
+        --max-consecutive-failures frames, exit 1, one line, the summary still written."""
+        (tmp_path / "broken.py").write_text(
+            "def fail(frame):\n    raise RuntimeError('model not loaded')\n"
+        )
+        monkeypatch.chdir(tmp_path)
+        summary = tmp_path / "s.json"
+        code = main(
+            ["run", "synthetic:64x48@30:2", "--processor", "broken:fail", "--on-error", "skip",
+             "--max-consecutive-failures", "4", "--log-dir", str(tmp_path / "logs"),
+             "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 1
+        assert stderr_lines(capfd.readouterr().err) == [
+            "framepipe: error: processor failed on 4 frames in a row, the last frame 3: "
+            "RuntimeError: model not loaded"
+        ]
+        data = json.loads(summary.read_text())
+        assert (data["frames_processed"], data["frames_failed"]) == (0, 4)
+
 
 # User processors in a module of their own, imported by the CLI through their import path.
 PLUGIN = """

@@ -286,7 +286,8 @@ class Pipeline:
             self.config.max_frames,
             self.progress,
         )
-        processed = 0
+        skip_errors = self.config.on_error == "skip"
+        processed = failed_in_a_row = 0
         while True:
             if self._stop_requested:
                 log.info("stop requested after %d frames", processed)
@@ -311,9 +312,16 @@ class Pipeline:
                 stage = "display"
                 keep_open = display.show(frame) if display is not None else True
             except Exception as exc:
+                if skip_errors and stage == "processor":
+                    failed_in_a_row += 1
+                    status.frame_failed()
+                    if self._skip(exc, item.index, failed_in_a_row, run):
+                        continue
+                    return
                 log.exception("%s failed on frame %d", stage, item.index)
                 run.fail(f"{stage} failed on frame {item.index}: {one_line(exc)}", exc)
                 return
+            failed_in_a_row = 0
             if processed % log_every == 0:
                 self._log_frame(item.index, (self.clock() - started) * 1000.0, stats.budget_ms)
             done = stats.finish_frame(started, item.captured_at)
@@ -330,6 +338,27 @@ class Pipeline:
             if max_frames is not None and processed >= max_frames:
                 run.end = "max_frames"
                 return
+
+    def _skip(self, exc: Exception, index: int, in_a_row: int, run: _Run) -> bool:
+        """Log a processor failure under ``on_error="skip"``; False (the run's failure) when
+        it makes ``max_consecutive_failures`` in a row. The traceback goes with the first
+        failure of a streak only, so a processor failing on every frame cannot flood the log."""
+        limit = self.config.max_consecutive_failures
+        if in_a_row >= limit:
+            message = (
+                f"processor failed on {in_a_row} frames in a row, the last frame {index}: "
+                f"{one_line(exc)}"
+            )
+            self.logger.error("%s; stopping", message, exc_info=exc)
+            run.fail(message, exc)
+            return False
+        self.logger.error(
+            "processor failed on frame %d: %s; frame skipped",
+            index,
+            one_line(exc),
+            exc_info=exc if in_a_row == 1 else None,
+        )
+        return True
 
     def _source_end(self, run: _Run) -> EndReason:
         """Why the source ran out: an error, a stop (a reconnect wait gives up at once and ends
