@@ -80,9 +80,7 @@ class TestFailingSinks:
 
     def test_a_batch_sink_failure_counts_every_record_of_the_batch(self, tmp_path) -> None:
         """When the file sink cannot write, every record of the failed batch is an error."""
-        handler = BatchRotatingFileHandler(tmp_path / "x.txt")
-        handler.stream.close()
-        handler.stream = open("/dev/full", "w")  # noqa: SIM115 - closed by the handler
+        handler = BatchRotatingFileHandler("/dev/full")
         dispatcher = Dispatcher([handler], stderr=io.StringIO())
         batch = [logging.LogRecord("t", 20, "", 0, "m", (), None) for _ in range(7)]
         dispatcher.emit(batch)

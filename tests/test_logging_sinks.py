@@ -123,9 +123,7 @@ def test_records_counted_as_errors_never_reach_the_file_later(tmp_path) -> None:
 
 def test_a_batch_that_cannot_be_written_says_how_many_lines_reached_the_file(tmp_path) -> None:
     """write_lines on a full device raises BatchWriteError with written=0."""
-    handler = BatchRotatingFileHandler(tmp_path / "f.txt")
-    handler.stream.close()
-    handler.stream = open("/dev/full", "w")  # noqa: SIM115 - closed by the handler
+    handler = BatchRotatingFileHandler("/dev/full")
     with pytest.raises(BatchWriteError) as raised:
         handler.write_lines(["a\n", "b\n"])
     assert raised.value.written == 0
@@ -144,3 +142,35 @@ def test_a_stream_without_a_file_descriptor_is_written_through_the_stream(tmp_pa
     handler = MemorySink(tmp_path / "unused.txt")
     handler.write_lines(["a\n", "b\n"])
     assert memory.getvalue() == "a\nb\n"
+
+
+def test_a_file_deleted_under_the_sink_is_made_again_at_the_next_write(tmp_path) -> None:
+    """Lines written to a deleted file would be lost while counting as written: the next
+    batch opens the name again, so they land in a file someone can read."""
+    path = tmp_path / "f.txt"
+    handler = BatchRotatingFileHandler(path)
+    handler.write_lines(["a\n"])
+    path.unlink()
+    handler.write_lines(["b\n"])
+    assert path.read_text() == "b\n"
+    handler.close()
+
+
+def test_a_removed_directory_fails_each_batch_until_it_is_back(tmp_path) -> None:
+    """With its directory gone a batch raises (nothing written); once the directory is made
+    again, the next batch creates the file."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    handler = BatchRotatingFileHandler(logs / "f.txt")
+    handler.write_lines(["a\n"])
+    for child in logs.iterdir():
+        child.unlink()
+    logs.rmdir()
+    with pytest.raises(BatchWriteError) as raised:
+        handler.write_lines(["b\n"])
+    assert raised.value.written == 0
+    assert isinstance(raised.value.cause, FileNotFoundError)
+    logs.mkdir()
+    handler.write_lines(["c\n"])
+    assert (logs / "f.txt").read_text() == "c\n"
+    handler.close()

@@ -51,6 +51,7 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
         written = 0
         with self.lock:  # type: ignore[union-attr]
             try:
+                self._close_if_gone()
                 stream = self._open_stream()  # before encoding: its encoding is the one used
                 data = self._encode("".join(lines))
                 size = os.fstat(stream.fileno()).st_size if self.maxBytes > 0 else 0
@@ -88,6 +89,30 @@ class BatchRotatingFileHandler(logging.handlers.RotatingFileHandler):
             self.write_lines([self.format(record) + self.terminator])
         except Exception:
             self.handleError(record)
+
+    def _close_if_gone(self) -> None:
+        """Close the file when its name no longer leads to it (deleted, its directory removed,
+        or a file system mounted over it), so ``_open_stream`` opens the name again: bytes
+        written to a file nobody can reach are lost while counting as written. Opening fails
+        while the directory is missing or read-only (counted, reported once), and works again
+        once it is back."""
+        stream = self.stream
+        if stream is None:
+            return
+        known = getattr(self, "_opened", None)  # (stream, device, inode): one fstat per file
+        if known is None or known[0] is not stream:
+            try:
+                info = os.fstat(stream.fileno())
+            except (OSError, ValueError):  # no descriptor (an overridden _open): no comparing
+                return
+            known = self._opened = (stream, info.st_dev, info.st_ino)
+        try:
+            named = os.stat(self.baseFilename)
+        except FileNotFoundError:
+            named = None
+        if named is None or (named.st_dev, named.st_ino) != known[1:]:
+            self.stream = None
+            stream.close()
 
     def _open_stream(self) -> TextIO:
         if self.stream is None:  # closed by a failed rollover, or delay=True
