@@ -77,6 +77,13 @@ class TestRunStreams:
         assert failed.exit == 1
         assert stopped.exit == 0 and stopped.ended == "stopped"
 
+    def test_workers_can_be_started_by_a_forkserver(self) -> None:
+        """LocalEngine("forkserver"): the same run, workers forked from a clean server process."""
+        from framepipe.streams import LocalEngine
+
+        report = run_streams([SHORT, SHORT], engine=LocalEngine("forkserver"))
+        assert report.ok and report.total["frames_processed"] == 60
+
     def test_each_stream_writes_its_own_output(self, tmp_path: Path) -> None:
         """--output for several streams: the stream's name goes before the extension."""
         config = PipelineConfig(output=str(tmp_path / "out.avi"))
