@@ -23,7 +23,7 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
-from mounts import read_only_dir
+from mounts import read_only_dir, tmpfs
 from streams import StreamServer
 from video_files import count_frames, write_vfr_mkv, write_video
 
@@ -556,6 +556,32 @@ class TestOutputPaths:
         assert data["frames_read"] == (
             data["frames_processed"] + data["frames_dropped"] + data["frames_failed"]
         )
+
+    @pytest.mark.parametrize(("suffix", "playable"), [
+        (".avi", True),  # MJPG frames one after another: what was written decodes
+        (".mkv", True),  # the same, in Matroska clusters
+        (".mp4", False),  # the index (moov) is written last: nothing plays without it
+    ])  # fmt: skip
+    def test_a_disk_that_fills_mid_run_is_one_line_and_keeps_what_the_container_allows(
+        self, tmp_path: Path, suffix: str, playable: bool
+    ):
+        """The output's file system (a real 700 KiB tmpfs) fills up mid-run: exit 1, one line
+        saying no space is left, the summary still printed, and the frames written before stay
+        playable in .avi and .mkv, not in .mp4."""
+        with tmpfs(tmp_path / "small", "700k") as small:
+            out = small / f"out{suffix}"
+            result = run_child(
+                ["run", "synthetic:640x360@30:20", "--processor", "none", "--output", str(out),
+                 "--log-dir", str(tmp_path / "logs"), "--quiet"]
+            )  # fmt: skip
+            assert result.returncode == 1
+            lines = stderr_lines(result.stderr)
+            assert len(lines) == 1, lines
+            assert lines[0].startswith("framepipe: error: output failed on frame ")
+            assert "no space left on device" in lines[0]
+            frames = count_frames(out)
+            assert (0 < frames < 600) if playable else frames == 0
+            assert f"output      {frames} frames -> {out}" in result.stdout
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
