@@ -314,3 +314,44 @@ def test_records_reach_the_sink_without_flush_within_the_flush_interval() -> Non
     while not handler.lines and time.monotonic() < deadline:
         time.sleep(0.01)
     assert handler.lines == ["INFO framepipe: on its own"]
+
+
+class TestSequenceNumbers:
+    def test_a_record_lost_to_a_full_queue_leaves_a_gap_in_seq(self) -> None:
+        """Every record offered is numbered, so the written ones show where the lost ones were."""
+        handler = GateHandler()
+        handler.setFormatter(logging.Formatter("%(seq)d %(message)s"))
+        log = configure(handlers=[handler], queue_size=10, capture_stdlib=False)
+        for i in range(30):
+            log.info("record %d", i)
+        handler.gate.set()
+        assert log.flush(timeout=10)
+        numbered = [line.split() for line in handler.lines if line.split()[1] == "record"]
+        seqs = [int(seq) for seq, *_ in numbered]
+        first = seqs[0]
+        assert [int(words[2]) for words in numbered] == [seq - first for seq in seqs]
+        missing = set(range(first, first + 30)) - set(seqs)
+        assert len(missing) == log.get_stats()["dropped"] > 0
+
+    @pytest.mark.parametrize("mode", MODES)
+    def test_plain_logging_records_share_the_process_sequence(self, mode: str) -> None:
+        """A logging record between two framepipe records gets the number between theirs."""
+        handler = ListHandler("%(seq)d %(stream)s %(name)s")
+        log = configure(handlers=[handler], mode=mode)
+        log.warning("one")
+        logging.getLogger("lib").warning("two")
+        log.warning("three")
+        assert log.flush(timeout=10)
+        seqs = [int(line.split()[0]) for line in handler.lines]
+        assert seqs == [seqs[0], seqs[0] + 1, seqs[0] + 2]
+        assert {line.split()[1] for line in handler.lines} == {"MainProcess"}
+
+    def test_configure_again_goes_on_counting(self) -> None:
+        """The sequence belongs to the process, not to one logger: no number is used twice."""
+        first = ListHandler("%(seq)d")
+        configure(handlers=[first]).info("a")
+        second = ListHandler("%(seq)d")
+        log = configure(handlers=[second])
+        log.info("b")
+        assert log.flush(timeout=10)
+        assert int(second.lines[0]) == int(first.lines[0]) + 1

@@ -20,7 +20,7 @@ from logging_helpers import ListHandler, log_lines
 def test_build_record_matches_what_logging_makes() -> None:
     """A captured entry becomes a LogRecord with the same message, level, time and caller."""
     entry = (1_700_000_000.25, logging.ERROR, "cam", "n=%d", (5,), None, 42,
-             ("/src/app/grab.py", 17, "grab"), "reader", {"camera": 0})
+             ("/src/app/grab.py", 17, "grab"), "reader", {"camera": 0}, 7, None)
     record = build_record(entry)  # type: ignore[arg-type]
     assert record.getMessage() == "n=5"
     assert (record.levelname, record.name, record.created, record.msecs) == (

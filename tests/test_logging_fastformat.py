@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from framepipe.logging._channel import CHANNEL_FORMAT
 from framepipe.logging._dispatch import Dispatcher
 from framepipe.logging._fastformat import NotPlain, compile_format
 from framepipe.logging._records import build_record
@@ -58,10 +59,11 @@ class Text(str):
 def entry(
     msg: object, *args: object, created: float = NOW + 0.25, level: int = logging.INFO,
     name: str = "framepipe", caller: tuple[str, int, str] | None = None,
-    thread_name: str | None = None, ident: int | None = None,
+    thread_name: str | None = None, ident: int | None = None, seq: int = 1,
+    origin: tuple[str, int, str] | None = None,
 ) -> tuple[Any, ...]:
     ident = threading.get_ident() if ident is None else ident
-    return (created, level, name, msg, args, None, ident, caller, thread_name, None)
+    return (created, level, name, msg, args, None, ident, caller, thread_name, None, seq, origin)
 
 
 # Entries in order: times go back and forth so a cached second is reused and replaced.
@@ -120,6 +122,10 @@ CORPUS = [
     entry("caller", caller=("(unknown file)", 0, "(unknown function)")),
     entry("thread", thread_name="reader"),
     entry("thread", ident=1),
+    # numbered, and from another process (its stream, pid and process name)
+    entry("numbered", seq=123_456),
+    entry("from a child", seq=7, origin=("cam1", 4242, "SpawnProcess-1"), thread_name="grab"),
+    entry("from a child %d", 9, seq=8, origin=("név ☕", 1, "Process-2"), thread_name="x"),
 ]
 
 PERCENT_FORMATS = [
@@ -133,6 +139,8 @@ PERCENT_FORMATS = [
     ("%(pathname)s %(filename)s %(module)s %(lineno)d %(funcName)s %(message)s", None),
     ("100%% %(message)s %%(asctime)s", None),  # literal percents, and time text unused
     ("%(message)s", None),
+    (CHANNEL_FORMAT, DEFAULT_DATEFMT),  # the default once several processes log
+    ("%(stream)-10s|%(stream).3s|%(seq)d|%(seq)08d|%(seq)x %(process)d %(processName)s", None),
 ]
 
 
@@ -254,7 +262,7 @@ def test_entries_with_exception_info_or_extra_are_left_to_their_record() -> None
     with pytest.raises(NotPlain):
         compiled.format((*plain[:5], exc_info, *plain[6:]))
     with pytest.raises(NotPlain):
-        compiled.format((*plain[:9], {"camera": 0}))
+        compiled.format((*plain[:9], {"camera": 0}, *plain[10:]))
 
 
 class RecordPathSink(BatchRotatingFileHandler):
@@ -269,16 +277,22 @@ def _mixed_items() -> list[object]:
         exc_info = sys.exc_info()
     with_exc = entry("failed on %d", 3)
     with_exc = (*with_exc[:5], exc_info, *with_exc[6:])
-    with_extra = (*entry("extra %s", "kept")[:9], {"camera": 1})
+    plain = entry("extra %s", "kept")
+    with_extra = (*plain[:9], {"camera": 1}, *plain[10:])
     record = logging.LogRecord("stdlib.lib", logging.WARNING, __file__, 9, "from %s", ("lib",),
                                None)
+    remote = entry("child failed", seq=5, origin=("cam1", 4242, "SpawnProcess-1"))
+    remote_exc = (*remote[:5], "Traceback (most recent call last):\nKeyError: 'frame 4'",
+                  *remote[6:])
     items: list[object] = []
     for i, item in enumerate(CORPUS):
         items += [item, entry("good %d", i)]
-    return [*items, with_exc, with_extra, record, entry("last")]
+    return [*items, with_exc, with_extra, record, remote_exc, entry("last")]
 
 
-@pytest.mark.parametrize("fmt", [DEFAULT_FORMAT, "%(asctime)s %(levelname)s %(message)s"])
+@pytest.mark.parametrize(
+    "fmt", [DEFAULT_FORMAT, CHANNEL_FORMAT, "%(asctime)s %(levelname)s %(message)s"]
+)
 def test_the_file_sink_writes_the_same_bytes_on_both_paths(tmp_path: Path, fmt: str) -> None:
     """One batch to the file sink and to a LogRecord-path twin: identical files and counts."""
     fast_sink = BatchRotatingFileHandler(tmp_path / "fast.txt", encoding="utf-8")
@@ -296,3 +310,4 @@ def test_the_file_sink_writes_the_same_bytes_on_both_paths(tmp_path: Path, fmt: 
     assert counts[0] == counts[1]
     assert counts[0][1] == 9  # 8 bad corpus records and the lone surrogate
     assert b"KeyError: 'frame 3'" in fast_text  # the exception went through its record
+    assert b"child failed\nTraceback (most recent call last):\nKeyError: 'frame 4'" in fast_text

@@ -14,7 +14,7 @@ INFO, WARNING = logging.INFO, logging.WARNING
 
 
 def entry(level: int, text: str = "m") -> tuple[object, ...]:
-    return (0.0, level, "t", text, (), None, 0, None, None, None)
+    return (0.0, level, "t", text, (), None, 0, None, None, None, 0, None)
 
 
 def fill(queue: RecordQueue, n: int, level: int = INFO) -> list[bool]:

@@ -30,7 +30,7 @@ class BatchCounter(logging.Handler):
 
 
 def entry(text: str, level: int = logging.INFO) -> tuple[object, ...]:
-    return (0.0, level, "t", text, (), None, threading.get_ident(), None, "main", None)
+    return (0.0, level, "t", text, (), None, threading.get_ident(), None, "main", None, 0, None)
 
 
 def run_writer(

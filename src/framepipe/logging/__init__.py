@@ -9,6 +9,9 @@ on normal exit, SIGTERM, Ctrl-C, unhandled exceptions and ``flush()``.
     log = configure(log_dir="logs", level="INFO")
     log.info("frame %d took %.1f ms", index, ms)
 
+Several processes, one file: ``configure()`` in the parent, pass ``address()`` to each child, and
+``connect(address, stream="cam1")`` there; the parent's writer writes every process's records.
+
 Without ``configure()``, the first record configures the defaults without touching anything
 process-wide (no signal handlers, exception hooks or root-logger handler; ``$FRAMEPIPE_LOG_DIR``
 chooses the directory, empty for stderr only); those belong to the application's ``configure()``.
@@ -16,7 +19,16 @@ chooses the directory, empty for stderr only); those belong to the application's
 
 from framepipe.logging._config import configure, get_logger
 from framepipe.logging._logger import Logger
+from framepipe.logging._processes import address, connect
 from framepipe.logging._queue import OVERFLOW_POLICIES
 from framepipe.logging._sinks import BatchRotatingFileHandler
 
-__all__ = ["OVERFLOW_POLICIES", "BatchRotatingFileHandler", "Logger", "configure", "get_logger"]
+__all__ = [
+    "OVERFLOW_POLICIES",
+    "BatchRotatingFileHandler",
+    "Logger",
+    "address",
+    "configure",
+    "connect",
+    "get_logger",
+]

@@ -15,10 +15,12 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "ENTRY_LENGTH",
     "IMMUTABLE_TYPES",
     "CallerInfo",
     "Entry",
     "ExcInfo",
+    "Origin",
     "find_caller",
     "freeze_args",
     "may_change",
@@ -27,12 +29,18 @@ __all__ = [
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 CallerInfo = tuple[str, int, str]  # (pathname, lineno, funcName)
+# Where a record from another process comes from: (stream, pid, processName).
+Origin = tuple[str, int, str]
 
-# (created, levelno, name, msg, args, exc_info, thread_ident, caller, thread_name, extra)
+# (created, levelno, name, msg, args, exc_info, thread_ident, caller, thread_name, extra, seq,
+# origin). ``seq`` numbers the records this process offered to its logger (1, 2, ...), so a lost
+# one leaves a gap; ``origin`` is None for this process's own records. A record from another
+# process carries its exception as text (``exc_info`` a str): a traceback cannot cross over.
 Entry = tuple[
-    float, int, str, object, tuple[object, ...], ExcInfo | None, int,
-    CallerInfo | None, str | None, dict[str, object] | None,
+    float, int, str, object, tuple[object, ...], ExcInfo | str | None, int,
+    CallerInfo | None, str | None, dict[str, object] | None, int, Origin | None,
 ]
+ENTRY_LENGTH = 12
 
 # Arguments of these exact types cannot change after the call, so formatting can wait.
 IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})

@@ -62,6 +62,8 @@ class _State:
         self.bridge: StdlibBridge | None = None
         self.children: dict[str, Logger] = {}
         self.root = Logger(ROOT_NAME, _Unconfigured(), self.children)
+        # Whether the current logger is the application's (configure()/connect()), not implicit.
+        self.explicit = False
 
 
 _state = _State()
@@ -109,13 +111,18 @@ def _make_core(
     levelno = parse_level(level)
     protect_levelno = parse_level(protect_level, what="protect_level")
     _check(queue_size, overflow, block_timeout, max_bytes, backup_count, mode)
-    sinks, log_file = _build_sinks(log_dir, max_bytes, backup_count, handlers, console)
+    formatter = logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT)
+    sinks, log_file = _build_sinks(log_dir, max_bytes, backup_count, handlers, console, formatter)
     settings: dict[str, Any] = dict(
         level=levelno, log_file=log_file, overflow=overflow, protect_level=protect_levelno,
     )
+    core: Core
     if mode == "async":
-        return AsyncCore(sinks, queue_size=queue_size, block_timeout=block_timeout, **settings)
-    return SyncCore(sinks, **settings)
+        core = AsyncCore(sinks, queue_size=queue_size, block_timeout=block_timeout, **settings)
+    else:
+        core = SyncCore(sinks, **settings)
+    core.own_formatter = formatter
+    return core
 
 
 def _install(core: Core, *, process_wide: bool, capture_stdlib: bool) -> Logger:
@@ -137,6 +144,7 @@ def _install(core: Core, *, process_wide: bool, capture_stdlib: bool) -> Logger:
             bridge = StdlibBridge(core)
             root_logger.addHandler(bridge)
         _state.core, _state.hooks, _state.bridge = core, hooks, bridge
+        _state.explicit = process_wide
         core.on_stop = lambda: _release_process_hooks(core)
         _state.root._explicit_level = None
         _state.root._attach(core)
@@ -228,9 +236,8 @@ def _check(
 
 def _build_sinks(
     log_dir: str | os.PathLike[str] | None, max_bytes: int, backup_count: int,
-    handlers: Sequence[logging.Handler] | None, console: bool,
+    handlers: Sequence[logging.Handler] | None, console: bool, formatter: logging.Formatter,
 ) -> tuple[list[logging.Handler], str | None]:
-    formatter = logging.Formatter(DEFAULT_FORMAT, DEFAULT_DATEFMT)
     log_file = None
     if handlers is not None:
         sinks = list(handlers)

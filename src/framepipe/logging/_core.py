@@ -6,11 +6,13 @@ of plain values per record.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from framepipe.logging._capture import (
     IMMUTABLE_TYPES,
@@ -34,6 +36,30 @@ _current_thread = threading.current_thread
 # How long stop() waits for the writer to drain: the durability bound at exit.
 STOP_TIMEOUT_S = 30.0
 
+# Numbers every record offered to this process's logger, whichever logger: a record lost
+# anywhere after this point (refused, evicted, unwritable, lost between processes) leaves a gap
+# in %(seq)d. One counter per process, so a configure() again does not start it over.
+_sequence = itertools.count(1)
+
+
+def _restart_sequence() -> None:
+    global _sequence
+    _sequence = itertools.count(1)  # a forked child is a process of its own
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_restart_sequence)
+
+
+class _Channel(Protocol):
+    """The parent's end of the log channel (``_channel.ChannelServer``) as a core sees it."""
+
+    def close(self) -> None: ...
+
+    def forget_after_fork(self) -> None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
 
 class Core:
     """What both engines share: sinks, settings and statistics."""
@@ -48,18 +74,23 @@ class Core:
         log_file: str | None,
         overflow: str,
         protect_level: int,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.level = level
         self.log_file = log_file
         self.overflow = overflow
         self.protect_level = protect_level
-        self.dispatcher = Dispatcher(handlers)
+        self.dispatcher = Dispatcher(handlers) if dispatcher is None else dispatcher
         self.need_caller, self.need_thread_name = needs_fields(handlers)
         self.stopped = False
         self._stop_lock = threading.Lock()
         self._noted_discard = False
         # Called once after stop(): lets configure() take back its process hooks.
         self.on_stop: Callable[[], None] | None = None
+        # The formatter configure() made for its own sinks (None: the caller's handlers).
+        self.own_formatter: logging.Formatter | None = None
+        # Children's records arrive here once address() has opened it (``_channel``).
+        self.channel: _Channel | None = None
 
     def _stopped_now(self) -> None:
         callback, self.on_stop = self.on_stop, None
@@ -75,9 +106,14 @@ class Core:
                 "get_stats()['discarded_after_stop']"
             )
 
+    def _close_channel(self) -> None:
+        """Before the queue closes: take in what children have sent, then refuse more."""
+        if self.channel is not None:
+            self.channel.close()
+
     def _entry(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
-        stacklevel: int, extra: dict[str, object] | None,
+        stacklevel: int, extra: dict[str, object] | None, seq: int,
     ) -> tuple[Any, ...]:
         if args and not _immutable(map(type, args)) and may_change(args):
             msg, args = freeze_args(msg, args)
@@ -88,7 +124,14 @@ class Core:
             find_caller(stacklevel + 2) if self.need_caller else None,
             _current_thread().name if self.need_thread_name else None,
             dict(extra) if extra else None,
+            seq, None,
         )
+
+    @staticmethod
+    def _number(record: logging.LogRecord) -> None:
+        """Give a plain ``logging`` record its place in this process's sequence."""
+        if "seq" not in record.__dict__:
+            record.seq = next(_sequence)
 
     def start(self) -> None:
         """Start whatever the engine runs in the background."""
@@ -100,6 +143,10 @@ class Core:
         raise NotImplementedError
 
     def submit_record(self, record: logging.LogRecord) -> None:
+        raise NotImplementedError
+
+    def put_entries(self, entries: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+        """Take records another process captured; ``(accepted, refused)``. May wait for room."""
         raise NotImplementedError
 
     def flush(self, timeout: float = 5.0) -> bool:
@@ -115,7 +162,7 @@ class Core:
         raise NotImplementedError
 
     def stats(self) -> dict[str, Any]:
-        return {
+        stats: dict[str, Any] = {
             "mode": self.mode,
             "log_file": self.log_file,
             "level": level_name(self.level),
@@ -124,6 +171,9 @@ class Core:
             "written": self.dispatcher.written,
             "errors": self.dispatcher.errors,
         }
+        if self.channel is not None:
+            stats["channel"] = self.channel.stats()
+        return stats
 
 
 class AsyncCore(Core):
@@ -141,10 +191,11 @@ class AsyncCore(Core):
         protect_level: int,
         queue_size: int,
         block_timeout: float,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         super().__init__(
             handlers, level=level, log_file=log_file, overflow=overflow,
-            protect_level=protect_level,
+            protect_level=protect_level, dispatcher=dispatcher,
         )
         self.queue = RecordQueue(queue_size, overflow, protect_level, block_timeout)
         self.queue.on_first_closed_drop = self._note_discard_after_stop
@@ -157,12 +208,13 @@ class AsyncCore(Core):
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
+        seq = next(_sequence)
         queue = self.queue
         items = queue.items
         if len(items) >= queue.soft_limit:
             if not queue.drop_at_once(level):  # refused before anything is captured, or ...
                 queue.put_overflow(  # ... a record that may use the reserve, evict or wait
-                    self._entry(level, name, msg, args, exc_info, stacklevel, extra), level
+                    self._entry(level, name, msg, args, exc_info, stacklevel, extra, seq), level
                 )
             return
         # RecordQueue.put's fast path and _entry, written out: this runs for every record.
@@ -175,6 +227,7 @@ class AsyncCore(Core):
             find_caller(stacklevel + 1) if self.need_caller else None,
             _current_thread().name if self.need_thread_name else None,
             dict(extra) if extra else None,
+            seq, None,
         ))
         next(queue.accepted_counter)
         if queue.writer_idle and (
@@ -191,7 +244,11 @@ class AsyncCore(Core):
                 record.args = ()
             except Exception:
                 pass  # the writer reports the bad format as logging would
+        self._number(record)
         self.queue.put(record, record.levelno)
+
+    def put_entries(self, entries: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+        return self.queue.put_batch(entries)
 
     def flush(self, timeout: float = 5.0) -> bool:
         if threading.get_ident() == self.queue.writer_ident:
@@ -207,6 +264,7 @@ class AsyncCore(Core):
             if self.stopped:
                 return
             self.stopped = True
+        self._close_channel()
         self.queue.close()
         self._stopped_now()
         if self.writer.thread is None:
@@ -223,6 +281,9 @@ class AsyncCore(Core):
 
     def reinit_after_fork(self) -> None:
         """In a forked child the writer thread does not exist: start a fresh one."""
+        if self.channel is not None:
+            self.channel.forget_after_fork()  # the parent's; its threads are not here
+            self.channel = None
         if self.stopped:
             return
         self.dispatcher.written = self.dispatcher.errors = 0  # the child counts its own records
@@ -276,10 +337,23 @@ class SyncCore(Core):
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
         stacklevel: int, extra: dict[str, object] | None,
     ) -> None:
-        self._write(self._entry(level, name, msg, args, exc_info, stacklevel, extra), level)
+        entry = self._entry(level, name, msg, args, exc_info, stacklevel, extra, next(_sequence))
+        self._write(entry, level)
 
     def submit_record(self, record: logging.LogRecord) -> None:
+        self._number(record)
         self._write(record, record.levelno)
+
+    def put_entries(self, entries: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+        with self._lock:
+            if self.stopped:
+                for entry in entries:
+                    self.dropped += 1
+                    self.dropped_by_level[entry[1]] = self.dropped_by_level.get(entry[1], 0) + 1
+                return 0, len(entries)
+            self.accepted += len(entries)
+            self.dispatcher.emit(entries)
+        return len(entries), 0
 
     def _write(self, item: Item, level: int) -> None:
         with self._lock:
@@ -298,6 +372,10 @@ class SyncCore(Core):
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         with self._lock:
+            running = not self.stopped
+        if running:
+            self._close_channel()  # outside the lock: receivers write through it meanwhile
+        with self._lock:
             if self.stopped:
                 return
             self.stopped = True
@@ -305,6 +383,9 @@ class SyncCore(Core):
         self._stopped_now()
 
     def reinit_after_fork(self) -> None:
+        if self.channel is not None:
+            self.channel.forget_after_fork()
+            self.channel = None
         self._lock = threading.RLock()
         self.dispatcher.written = self.dispatcher.errors = 0  # the child counts its own records
         self.accepted = self.dropped = 0

@@ -13,9 +13,9 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from framepipe.logging._capture import Entry
+from framepipe.logging._capture import ENTRY_LENGTH, Entry
 from framepipe.logging._fastformat import CompiledFormat, compile_format, format_key
-from framepipe.logging._records import build_record
+from framepipe.logging._records import build_record, stamp_record
 from framepipe.logging._sinks import BatchRotatingFileHandler, BatchWriteError
 
 __all__ = ["Dispatcher", "Item", "build_record", "needs_fields"]
@@ -55,7 +55,7 @@ class _Batch:
     def record(self, i: int) -> logging.LogRecord | None:
         item = self.items[i]
         if isinstance(item, logging.LogRecord):
-            return item
+            return stamp_record(item)  # so that %(stream)s and %(seq)d format it too
         record = self.records.get(i)
         if record is None and i not in self.unbuildable:
             try:
@@ -195,7 +195,7 @@ class Dispatcher:
                 checkpoint()
             line: str | None
             if (
-                fast_format is not None and item.__class__ is tuple and len(item) == 10
+                fast_format is not None and item.__class__ is tuple and len(item) == ENTRY_LENGTH
                 and item[5] is None and item[9] is None  # no exception info, no extra
             ):
                 if item[1] < level:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from framepipe.logging._records import START_TIME, process_name, thread_name
+from framepipe.logging._records import START_TIME, process_name, stream_name, thread_name
 
 __all__ = ["CompiledFormat", "NotPlain", "compile_format", "format_key"]
 
@@ -40,8 +40,10 @@ _FIELD_CODE = {
     "relativeCreated": "(created - START_TIME) * 1000",
     "thread": "ident",
     "threadName": "thread_name if thread_name is not None else thread_name_of(ident)",
-    "process": "getpid()",
-    "processName": "process_name()",
+    "process": "getpid() if origin is None else origin[1]",
+    "processName": "process_name() if origin is None else origin[2]",
+    "stream": "stream_name() if origin is None else origin[0]",
+    "seq": "seq",
     "pathname": "pathname",
     "filename": "basename(pathname)",
     "module": "splitext(basename(pathname))[0]",
@@ -174,7 +176,7 @@ def _generate(
         "    def format_entry(entry):",
         "        nonlocal low, high, text",
         "        (created, levelno, name, msg, args, exc_info, ident, caller, thread_name,",
-        "         extra) = entry",
+        "         extra, seq, origin) = entry",
         "        if exc_info is not None or extra is not None:",
         "            raise NotPlain",
         "        if args:",
@@ -216,6 +218,7 @@ def _generate(
     namespace: dict[str, Any] = {
         "TEMPLATE": template, "START_TIME": START_TIME, "Mapping": Mapping, "NotPlain": NotPlain,
         "thread_name_of": thread_name, "process_name": process_name, "getpid": os.getpid,
+        "stream_name": stream_name,
         "basename": os.path.basename, "splitext": os.path.splitext, "strftime": time.strftime,
         "converter": formatter.converter,
         "TIME_FORMAT": formatter.datefmt or formatter.default_time_format,

@@ -1,0 +1,84 @@
+"""What the child processes of the log channel tests run (importable by a spawned process)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from framepipe.logging import connect, get_logger
+
+
+class Shown:
+    """An argument of the program's own type: rendered in the child, which has the object."""
+
+    def __str__(self) -> str:
+        return "shown-in-child"
+
+
+def log_records(address: str, stream: str, count: int) -> None:
+    """Connect, log ``record 0`` .. ``record count-1``, and end cleanly."""
+    log = connect(address, stream=stream)
+    for i in range(count):
+        log.info("record %d", i)
+
+
+def log_then_end(address: str, count: int, ending: str) -> None:
+    """Log ``count`` records and end at once, while most of them still wait in the queue."""
+    log = connect(address, stream="ending", queue_size=2 * count)
+    for i in range(count):
+        log.info("record %d", i)
+    if log.get_queue_size() == 0:
+        raise SystemExit(3)  # nothing left to drain: the test would prove nothing
+    if ending == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+        threading.Event().wait(30)  # the signal ends the process
+    elif ending == "thread-exception":
+        thread = threading.Thread(target=_fail, name="grabber")
+        thread.start()
+        thread.join(timeout=30)
+    elif ending == "exception":
+        _fail()
+
+
+def _fail() -> None:
+    raise RuntimeError("the grabber failed")
+
+
+def log_then_kill(address: str, flushed: int, more: int, queue_size: int) -> None:
+    """Log ``flushed`` records and flush, ``more`` records, then die of SIGKILL."""
+    log = connect(address, stream="killed", queue_size=queue_size)
+    for i in range(flushed):
+        log.info("record %d", i)
+    if not log.flush(timeout=30):
+        raise SystemExit(3)
+    for i in range(flushed, flushed + more):
+        log.info("record %d", i)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def log_every_kind(address: str) -> None:
+    """One record of each kind the child must make portable."""
+    log = connect(address, stream="kinds")
+    log.info("user object %s", Shown())
+    log.info("mapping %(w)dx%(h)d", {"w": 640, "h": 480})
+    log.warning("with extra", extra={"camera": Shown()})
+    try:
+        raise ValueError("bad frame 7")
+    except ValueError:
+        log.exception("processor failed")
+    logging.getLogger("thirdparty").warning("stdlib record %s", "here")
+    if not log.flush(timeout=30):
+        raise SystemExit(3)
+    stats = log.get_stats()
+    sys.stdout.write(f"{stats['accepted']} {stats['written']} {stats['errors']}\n")
+
+
+def pool_task(index: int) -> int:
+    """A Pool task: log through whatever connect() set up in this worker."""
+    log = get_logger("task")
+    for i in range(100):
+        log.info("task %d record %d", index, i)
+    return os.getpid()
