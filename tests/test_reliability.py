@@ -9,9 +9,13 @@ file system mounted over the log directory, signals sent to a child process.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -23,6 +27,7 @@ import pytest
 from framepipe.logging import BatchRotatingFileHandler, Logger, configure
 from framepipe.pipeline import Pipeline, PipelineReport
 from mounts import tmpfs
+from video_files import count_frames
 
 FORMAT = "%(levelname)s %(message)s"
 SINK_FAILED = re.compile(r"^framepipe\.logging: sink .* failed", re.MULTILINE)
@@ -190,3 +195,146 @@ class TestFrameLoopPaceWhileTheSinkFails:
         assert min(full) <= 1.5 * min(healthy) + 0.5, (full, healthy)
         # One message per logger (three loggers here), not one per record.
         assert len(SINK_FAILED.findall(capfd.readouterr().err)) == 3
+
+
+# A child process that runs a Pipeline writing a video while its processor logs PER_FRAME
+# numbered records a frame, and ends the way ``mode`` says when it reaches frame AT: a signal
+# from the parent (after "ready"), an exception in the main thread or in another thread,
+# sys.exit(), or os._exit() after flush(). It prints what it logged whenever it still can.
+KILL_CHILD = r"""
+import json, os, signal, sys, threading
+from framepipe.logging import configure
+from framepipe.pipeline import Pipeline
+
+mode, log_dir, out, AT = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+PER_FRAME = 100
+pipeline = None
+if mode == "sigterm":  # an application that stops its pipeline on SIGTERM
+    signal.signal(signal.SIGTERM, lambda signum, frame: pipeline.stop())
+log = configure(log_dir=log_dir, queue_size=100_000)
+
+
+def background_crash():
+    for i in range(1000):
+        log.info("bg %d", i)
+    raise ValueError("grabber thread lost its device")
+
+
+class Noisy:
+    def __init__(self):
+        self.frames = self.seq = 0
+
+    def __call__(self, frame):
+        for _ in range(PER_FRAME):
+            log.info("seq %d", self.seq)
+            self.seq += 1
+        self.frames += 1
+        if self.frames == AT:
+            print("ready", flush=True)
+            if mode == "main-exception":
+                raise RuntimeError("processor crashed")
+            if mode == "thread-exception":
+                threading.Thread(target=background_crash, name="grabber-3").start()
+            if mode == "sys-exit":
+                sys.exit(3)
+            if mode == "os-exit":
+                log.flush(10)
+                os._exit(4)
+        return frame
+
+
+def report(noisy, frames):
+    log.flush(10)
+    stats = log.get_stats()
+    print(json.dumps({"seq": noisy.seq, "frames": frames, "stats": stats}), flush=True)
+
+
+noisy = Noisy()
+limit = AT + 30 if mode == "thread-exception" else None
+pipeline = Pipeline("synthetic:640x360@30:20", processor=noisy, realtime=True, output=out,
+                    log_every=1, logger=log, max_frames=limit)
+try:
+    result = pipeline.run()
+except KeyboardInterrupt:
+    report(noisy, noisy.frames)
+    raise
+report(noisy, result.frames_processed)
+"""
+
+
+def run_kill_child(tmp_path: Path, mode: str, suffix: str, at: int) -> tuple[int, str, str, Path]:
+    """Run the child in ``mode``, ending at frame ``at``; a signal mode gets its signal once the
+    child says ready."""
+    script = tmp_path / "child.py"
+    script.write_text(KILL_CHILD, encoding="utf-8")
+    out = tmp_path / f"out{suffix}"
+    child = subprocess.Popen(
+        [sys.executable, str(script), mode, str(tmp_path / "logs"), str(out), str(at)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        if mode in ("sigterm", "sigint"):
+            assert child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            child.send_signal(signal.SIGTERM if mode == "sigterm" else signal.SIGINT)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    return child.returncode, stdout, stderr, out
+
+
+def log_text(log_dir: Path) -> str:
+    return "".join(path.read_text(encoding="utf-8") for path in sorted(log_dir.glob("logs_*")))
+
+
+def logged(log_dir: Path, word: str) -> list[int]:
+    """The numbers of the ``word N`` records in every log file, in file order."""
+    return [int(n) for n in re.findall(rf": {word} (\d+)$", log_text(log_dir), re.MULTILINE)]
+
+
+class TestEndingsWhileLoggingHard:
+    @pytest.mark.parametrize(("mode", "suffix", "code", "at"), [
+        ("sigterm", ".mp4", 0, 30),  # the application's handler stops the pipeline
+        ("sigint", ".mp4", -signal.SIGINT, 30),  # KeyboardInterrupt through run(), re-raised
+        ("main-exception", ".mp4", 1, 30),  # the processor's exception escapes run()
+        ("thread-exception", ".mp4", 0, 30),  # another thread dies; the run goes on to its end
+        ("sys-exit", ".mp4", 3, 30),  # sys.exit() inside the processor
+        # os._exit() after flush(): nothing is finalised, and FFmpeg writes the video in 256 KiB
+        # chunks (about 40 frames of this scene), so the child gets 90 frames in first.
+        ("os-exit", ".mkv", 4, 90),
+    ])  # fmt: skip
+    def test_every_accepted_record_is_in_the_file_and_the_video_plays(
+        self, tmp_path: Path, mode: str, suffix: str, code: int, at: int
+    ) -> None:
+        """3,000 records a second from the processor, then the ending: every numbered record
+        accepted is in the log, in order, none twice, and the output plays with the frames
+        written before the end."""
+        returncode, stdout, stderr, out = run_kill_child(tmp_path, mode, suffix, at)
+        assert returncode == code, stderr
+        lines = [line for line in stdout.splitlines() if line.startswith("{")]
+        seq = logged(tmp_path / "logs", "seq")
+        if lines:  # the child could still say what it logged and what its logger counted
+            said = json.loads(lines[-1])
+            stats = said["stats"]
+            assert stats["dropped"] == stats["errors"] == 0, stats
+            assert stats["accepted"] == stats["written"], stats
+            assert seq == list(range(said["seq"]))
+            frames = said["frames"]
+        else:  # it ended at frame ``at``, right after that frame's records
+            assert seq == list(range(at * 100))
+            frames = at - 1  # the last one never reached the output
+        assert len(seq) >= at * 100
+        if mode == "main-exception":
+            assert "CRITICAL" in log_text(tmp_path / "logs")
+            assert "RuntimeError: processor crashed" in log_text(tmp_path / "logs")
+        if mode == "thread-exception":
+            assert logged(tmp_path / "logs", "bg") == list(range(1000))
+            assert re.search(r"CRITICAL .*grabber-3", log_text(tmp_path / "logs"))
+        if mode == "os-exit":
+            # Matroska frames are in the file as FFmpeg writes them: the file plays, without
+            # the last chunk that os._exit() never let it write.
+            assert 0 < count_frames(out) <= frames
+        else:
+            assert count_frames(out) == frames
