@@ -386,3 +386,44 @@ def test_a_connection_without_the_key_is_turned_away(tmp_path: Path) -> None:
         pool.close()
         pool.join()
     assert len(parsed_lines(log)) == 100
+
+
+PARENT = """
+import sys, threading
+from framepipe.logging import address, configure
+configure(log_dir=sys.argv[1], capture_stdlib=False)
+print(address(), flush=True)
+threading.Event().wait(60)
+"""
+
+
+def test_a_child_whose_parent_is_killed_counts_what_it_can_no_longer_send(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The parent dies of SIGKILL: what it acknowledged is written, later records are errors."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        log = connect(parent.stdout.readline().strip(), stream="orphan")
+        for i in range(100):
+            log.info("before %d", i)
+        assert log.flush(timeout=10)
+        parent.kill()
+        parent.wait(timeout=JOIN_TIMEOUT_S)
+        for i in range(100):
+            log.info("after %d", i)
+        assert not log.flush(timeout=10)  # nobody can confirm these any more
+        stats = log.get_stats()
+        log.stop()
+    finally:
+        parent.kill()
+        parent.wait(timeout=JOIN_TIMEOUT_S)
+        if parent.stdout is not None:
+            parent.stdout.close()
+    assert (stats["accepted"], stats["written"], stats["errors"]) == (200, 100, 100)
+    assert stats["channel"]["connected"] is False
+    lines = Path(stats["log_file"]).read_text(encoding="utf-8").splitlines()
+    assert [line.rsplit(": ", 1)[1] for line in lines] == [f"before {i}" for i in range(100)]
+    assert capfd.readouterr().err.count("the log channel to the parent process is closed") == 1

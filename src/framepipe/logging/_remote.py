@@ -60,6 +60,8 @@ class ChannelSender(Dispatcher):
         self._origin: Origin = (stream_name(), os.getpid(), process_name())
         # Counted records of each batch sent and not yet acknowledged, oldest first.
         self._in_flight: deque[int] = deque()
+        self._in_flight_records = 0  # their sum, for stats() on other threads
+        self.flush_ok = True  # whether the last flush was confirmed by the parent
         self._broken: str | None = None
 
     # -- the writer's calls ----------------------------------------------------------------------
@@ -83,7 +85,7 @@ class ChannelSender(Dispatcher):
 
     def flush(self) -> None:
         """Return once the parent has written everything sent so far (or cannot)."""
-        self._request(("flush",), "flushed", FLUSH_TIMEOUT_S)
+        self.flush_ok = self._request(("flush",), "flushed", FLUSH_TIMEOUT_S)
 
     def close(self) -> None:
         """Say goodbye once the parent has written everything; then close the connection."""
@@ -102,13 +104,14 @@ class ChannelSender(Dispatcher):
                 pass
         self._conn = None
         self._in_flight.clear()
+        self._in_flight_records = 0
         self._origin = (stream_name(), os.getpid(), process_name())
 
     def stats(self) -> dict[str, Any]:
         return {
             "stream": self._origin[0],
             "connected": self._broken is None,
-            "in_flight": sum(self._in_flight),
+            "in_flight": self._in_flight_records,
         }
 
     # -- entries ---------------------------------------------------------------------------------
@@ -182,8 +185,9 @@ class ChannelSender(Dispatcher):
             conn = self._connection()
             while len(self._in_flight) >= MAX_IN_FLIGHT:
                 self._read(conn, RECV_POLL_S)
-            conn.send(message)
+            self._transmit(conn, message)
             self._in_flight.append(counted)
+            self._in_flight_records += counted
             while conn.poll(0):
                 self._read(conn, 0)
         except ChannelBroken:
@@ -196,7 +200,7 @@ class ChannelSender(Dispatcher):
         """Send ``message`` and read acknowledgements until ``answer`` comes (or ``timeout``)."""
         try:
             conn = self._connection()
-            conn.send(message)
+            self._transmit(conn, message)
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self._read(conn, RECV_POLL_S) == answer:
@@ -215,6 +219,7 @@ class ChannelSender(Dispatcher):
             self._break(exc)
         if message[0] == "ack" and self._in_flight:
             counted = self._in_flight.popleft()
+            self._in_flight_records -= counted
             if counted:
                 accepted, refused = message[1], message[2]
                 self.written += accepted
@@ -233,8 +238,15 @@ class ChannelSender(Dispatcher):
         raise ChannelBroken(self._broken)
 
     def _lose_in_flight(self) -> None:
-        self.errors += sum(self._in_flight)
+        self.errors += self._in_flight_records
         self._in_flight.clear()
+        self._in_flight_records = 0
+
+    def _transmit(self, conn: Connection, message: tuple[Any, ...]) -> None:
+        try:
+            conn.send(message)
+        except (OSError, EOFError) as exc:  # a broken pipe: the parent is gone
+            self._break(exc)
 
 
 def _plain_extra(extra: dict[str, object] | None) -> dict[str, object] | None:
@@ -263,6 +275,10 @@ class RemoteCore(AsyncCore):
         if not self.stopped:
             self.sender.reinit_after_fork()
         super().reinit_after_fork()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """True once the parent has written every record accepted here so far."""
+        return super().flush(timeout) and self.sender.flush_ok
 
     def stats(self) -> dict[str, Any]:
         return {**super().stats(), "channel": self.sender.stats()}
