@@ -82,3 +82,15 @@ def pool_task(index: int) -> int:
     for i in range(100):
         log.info("task %d record %d", index, i)
     return os.getpid()
+
+
+def fork_after_connect(address: str) -> None:
+    """A connected process forks: the new process logs through a connection of its own."""
+    log = connect(address, stream="family")
+    log.info("before the fork")
+    pid = os.fork()
+    if pid == 0:
+        log.info("in the forked process")
+        os._exit(0 if log.flush(timeout=30) else 3)  # os._exit skips atexit: flush first
+    _, status = os.waitpid(pid, 0)
+    log.info("after the fork, the forked process ended with %d", status)

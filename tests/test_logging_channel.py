@@ -289,6 +289,25 @@ def test_a_forked_child_connects_and_its_exit_writes_its_records(
     assert messages["spawned"] == [f"record {i}" for i in range(10)]
 
 
+def test_a_process_forked_from_a_connected_child_logs_through_a_connection_of_its_own(
+    tmp_path: Path, children: list[multiprocessing.process.BaseProcess]
+) -> None:
+    """The fork does not share the child's connection (its bytes would interleave)."""
+    log = configure(log_dir=tmp_path, capture_stdlib=False)
+    assert join(start(children, logging_children.fork_after_connect, address())) == 0
+    matches = parsed_lines(log)
+    assert len(matches) == 3  # the fork copied nothing still queued: no record twice
+    lines = {m["message"]: (m["pid"], m["seq"]) for m in matches}
+    child = lines["before the fork"][0]
+    forked = lines["in the forked process"][0]
+    assert child != forked
+    assert lines == {
+        "before the fork": (child, "1"),
+        "in the forked process": (forked, "1"),
+        "after the fork, the forked process ended with 0": (child, "2"),
+    }
+
+
 # -- the parent's side -----------------------------------------------------------------------------
 
 def test_the_default_format_shows_streams_only_once_the_channel_is_open(tmp_path: Path) -> None:
