@@ -382,6 +382,24 @@ def test_connect_refuses_what_address_did_not_return(bad: object) -> None:
         connect(bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"queue_size": 0}, "queue_size must be a positive int, but got 0"),
+        ({"overflow": "drop_all"}, "overflow must be one of"),
+        ({"level": "LOUD"}, "level must be one of"),
+        ({"stream": ""}, "stream must be a non-empty str or None, but got ''"),
+    ],
+)
+def test_connect_checks_its_settings_before_connecting(
+    settings: dict[str, object], message: str
+) -> None:
+    """A bad setting is named, before any connection is tried (this address leads nowhere)."""
+    nowhere = "framepipe-log:/nonexistent/channel#" + "00" * 32
+    with pytest.raises(ValueError, match=re.escape(message)):
+        connect(nowhere, **settings)  # type: ignore[arg-type]
+
+
 def test_connect_in_the_process_that_owns_the_channel_is_refused(tmp_path: Path) -> None:
     """The parent writes its own records; connecting it to itself would loop."""
     configure(log_dir=tmp_path, capture_stdlib=False)
