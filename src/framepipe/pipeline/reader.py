@@ -138,13 +138,16 @@ class FrameReader:
         while not self._stop.is_set():
             if self.limit is not None and self.frames_read >= self.limit:
                 return
+            reading = self._clock()
             image = self.source.read()
             if image is None:
                 return
             index = self.frames_read
             captured_at = self._clock()
             if made is not None:
-                captured_at = made.captured_at(captured_at, self.source.timestamp_s)
+                captured_at = made.captured_at(
+                    captured_at, self.source.timestamp_s, captured_at - reading
+                )
             if schedule is not None:
                 # The first frame sets the start; frame i is due at start + its offset, like a
                 # camera; a late frame goes out at once but keeps its due time as capture time.
@@ -193,13 +196,17 @@ class _Schedule:
 class _SourceClock:
     """When each frame of a live source was made, on the reader's clock, from its timestamps.
 
-    The offset between the source's timestamps and our clock is taken from the least delayed
-    frame so far (the smallest ``arrival - timestamp``), so a frame that sat in a buffer while
-    the reader was held up (the ``block`` policy behind a slow processor) is stamped when it was
-    made, not when it was finally read: the lag shows in its age. A frame is never stamped later
-    than it arrived. The offset may creep up by ``DRIFT`` seconds a second, to follow a source
-    whose clock runs slower than ours over days; timestamps that are missing, go back or stand
-    still (a reconnect, a restarted camera) start the reckoning again from that frame.
+    The offset between the source's timestamps and our clock comes from frames known to be
+    fresh: a frame the reader had to wait for (its read took at least half the time its
+    timestamp says passed since the last frame) was not sitting in a buffer, so its arrival is
+    when it was made. Between fresh frames the offset follows the least delayed frame (the
+    smallest ``arrival - timestamp``, allowed to creep up by ``DRIFT`` seconds a second), so a
+    frame that sat in a buffer while the reader was held up (the ``block`` policy behind a slow
+    processor) is stamped when it was made, not when it was finally read: the lag shows in its
+    age. Timestamps that run slow (a camera delivering 20 FPS while its stream says 30) show
+    no false lag, as each of its frames is waited for. A frame is never stamped later than it
+    arrived; timestamps that are missing, go back or stand still (a reconnect, a restarted
+    camera) start the reckoning again from that frame.
     """
 
     DRIFT = 1e-4  # 100 ppm: 0.36 s an hour, far above real clock drift, far below real lag
@@ -209,13 +216,17 @@ class _SourceClock:
         self._previous: float | None = None
         self._since = 0.0
 
-    def captured_at(self, arrival: float, timestamp: float | None) -> float:
+    def captured_at(self, arrival: float, timestamp: float | None, read_s: float) -> float:
+        """The capture time of a frame that arrived at ``arrival`` after a read of ``read_s``."""
         previous, self._previous = self._previous, timestamp
         if timestamp is None or previous is None or timestamp <= previous or self._offset is None:
             self._offset = None if timestamp is None else arrival - timestamp
             self._since = arrival
             return arrival
-        allowed = self._offset + self.DRIFT * (arrival - self._since)
-        self._offset = min(allowed, arrival - timestamp)
+        if read_s >= 0.5 * (timestamp - previous):  # waited for: fresh
+            self._offset = arrival - timestamp
+        else:
+            allowed = self._offset + self.DRIFT * (arrival - self._since)
+            self._offset = min(allowed, arrival - timestamp)
         self._since = arrival
         return min(arrival, timestamp + self._offset)
