@@ -464,3 +464,14 @@ def test_a_child_whose_parent_is_killed_counts_what_it_can_no_longer_send(
     lines = Path(stats["log_file"]).read_text(encoding="utf-8").splitlines()
     assert [line.rsplit(": ", 1)[1] for line in lines] == [f"before {i}" for i in range(100)]
     assert capfd.readouterr().err.count("the log channel to the parent process is closed") == 1
+
+
+def test_configure_after_connect_writes_under_the_process_name_again(tmp_path: Path) -> None:
+    """A stream name belongs to a connection: a process that configures its own log drops it."""
+    from framepipe.logging._records import set_stream
+
+    set_stream("was-connected")  # what connect(address, stream=...) left behind
+    log = configure(log_dir=tmp_path, capture_stdlib=False)
+    address()
+    log.info("mine")
+    assert [m["stream"] for m in parsed_lines(log)] == ["MainProcess"]

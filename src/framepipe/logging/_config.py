@@ -15,6 +15,7 @@ from framepipe.logging._levels import parse_level
 from framepipe.logging._lifecycle import Hooks, register_process_hooks
 from framepipe.logging._logger import Logger
 from framepipe.logging._queue import OVERFLOW_POLICIES
+from framepipe.logging._records import set_stream
 from framepipe.logging._sinks import (
     DEFAULT_DATEFMT,
     DEFAULT_FORMAT,
@@ -100,6 +101,7 @@ def configure(
         log_dir, level, queue_size, overflow, protect_level, block_timeout, max_bytes,
         backup_count, mode, handlers, console,
     )
+    set_stream(None)  # a stream name belonged to a connection to a parent; this one writes
     return _install(core, process_wide=True, capture_stdlib=capture_stdlib)
 
 
