@@ -18,6 +18,13 @@ class Shown:
         return "shown-in-child"
 
 
+class BadStr:
+    """An argument whose __str__ raises: its record is lost alone, in the child."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("str broke")
+
+
 def log_records(address: str, stream: str, count: int) -> None:
     """Connect, log ``record 0`` .. ``record count-1``, and end cleanly."""
     log = connect(address, stream=stream)
@@ -63,6 +70,7 @@ def log_every_kind(address: str) -> None:
     """One record of each kind the child must make portable."""
     log = connect(address, stream="kinds")
     log.info("user object %s", Shown())
+    log.info("cannot be rendered %s", BadStr())
     log.info("mapping %(w)dx%(h)d", {"w": 640, "h": 480})
     log.warning("with extra", extra={"camera": Shown()})
     try:

@@ -237,7 +237,9 @@ def test_every_kind_of_record_crosses_over_as_it_would_be_written_in_the_child(
         env={**os.environ, "PYTHONPATH": os.path.dirname(logging_children.__file__)},
     )
     assert child.returncode == 0, child.stderr
-    assert child.stdout.split() == ["5", "5", "0"]  # accepted, written (acknowledged), errors
+    assert child.stdout.split() == ["6", "5", "1"]  # accepted, written (acknowledged), errors
+    assert child.stderr.count("--- Logging error ---") == 1  # the bad one, reported in the child
+    assert "RuntimeError: str broke" in child.stderr
     lines = parsed_lines(log, tracebacks=True)
     assert [(m["level"], m["name"], m["message"]) for m in lines] == [
         ("INFO", "framepipe", "user object shown-in-child"),
@@ -247,7 +249,7 @@ def test_every_kind_of_record_crosses_over_as_it_would_be_written_in_the_child(
         ("WARNING", "thirdparty", "stdlib record here"),
     ]
     assert {m["stream"] for m in lines} == {"kinds"}
-    assert [int(m["seq"]) for m in lines] == [1, 2, 3, 4, 5]
+    assert [int(m["seq"]) for m in lines] == [1, 3, 4, 5, 6]  # 2 was lost: a gap
     text = Path(log.get_stats()["log_file"]).read_text(encoding="utf-8")
     assert 'raise ValueError("bad frame 7")\nValueError: bad frame 7\n' in text
 
