@@ -12,8 +12,9 @@ Figures, per variant: the aggregate FPS (every stream's frames over the span fro
 of any stream to the last, on the monotonic clock the workers share with this process), its ratio
 to one stream and to the CPU ceiling, the throughput over the whole run with start-up included,
 the workers' CPU time per frame (what starting a worker costs is measured with a one-frame run and
-taken off), the worst per-stream p99 frame age, and log records lost (every frame is logged, and
-the frame records in each stream's log are counted against the frames it processed). The CPU
+taken off), the worst per-stream p99 frame age, and log records lost (every frame is logged,
+every worker through this process's one writer; each worker's records in the one log are checked
+by their sequence numbers, and its frame records counted against the frames it processed). The CPU
 ceiling is the work itself (one stream's CPU time per frame) spread over every core, as in
 ``pipeline_fps.py``; one stream already overlaps decoding with processing on two threads, so the
 row "1 stream, 1 core" (the workers inherit this process's CPU affinity) shows what a stream
@@ -41,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from framepipe import PipelineConfig
-from framepipe.streams import LogTarget, StreamsReport, start_streams
+from framepipe.logging import Logger, configure
+from framepipe.streams import StreamsReport, start_streams
 from pipeline_fps import CODEC_SUFFIX, make_clip
 
 GOAL_TWO_STREAMS = 1.7
@@ -60,22 +62,34 @@ class Run:
     records_lost: int
 
 
-def records_lost(report: StreamsReport) -> int:
-    """Frames processed whose log record is not in the log, over every stream."""
+_RECORD = re.compile(r" \[(?P<stream>\S+) (?P<pid>\d+) #(?P<seq>\d+)\] ")
+
+
+def records_lost(report: StreamsReport, log_file: str) -> int:
+    """Records of these streams missing from the one log: gaps in each worker's sequence
+    numbers, or frames processed without their record (a loss at the end leaves no gap)."""
+    pids = {stream.pid: stream for stream in report.streams}
+    seqs: dict[int, set[int]] = {pid: set() for pid in pids if pid is not None}
+    frames: dict[int, int] = dict.fromkeys(seqs, 0)
+    for path in Path(log_file).parent.glob(Path(log_file).name + "*"):
+        for line in path.read_text().splitlines():
+            match = _RECORD.search(line)
+            if match is None or int(match["pid"]) not in seqs:
+                continue
+            seqs[int(match["pid"])].add(int(match["seq"]))
+            frames[int(match["pid"])] += " frame " in line
     lost = 0
-    for stream in report.streams:
-        log_file = stream.summary.get("log", {}).get("log_file")
-        logged: set[int] = set()
-        for path in Path(log_file).parent.glob(Path(log_file).name + "*") if log_file else ():
-            logged.update(int(m.group(1)) for m in _FRAME_RECORD.finditer(path.read_text()))
-        lost += max(0, int(stream.summary.get("frames_processed") or 0) - len(logged))
+    for pid, numbers in seqs.items():
+        gaps = max(numbers, default=0) - len(numbers)
+        unlogged = int(pids[pid].summary.get("frames_processed") or 0) - frames[pid]
+        lost += max(gaps, unlogged)
     return lost
 
 
 def run_once(
     clip: Path,
     streams: int,
-    log_dir: Path,
+    log: Logger,
     cores: set[int] | None = None,
     max_frames: int | None = None,
     startup_cpu_s: float = 0.0,
@@ -97,8 +111,7 @@ def run_once(
             processor="edges",
             config=PipelineConfig(log_every=1, max_frames=max_frames),
             cv_threads=1,
-            log_target=LogTarget(str(log_dir)),
-        )
+        )  # the workers log through this process's logger: one file
         with handle:
             report = handle.wait()
         wall = time.perf_counter() - started
@@ -121,8 +134,13 @@ def run_once(
         throughput=frames / wall,
         cpu_s_per_frame=cpu / max(1, frames),
         worst_age_p99_ms=max(ages),
-        records_lost=records_lost(report),
+        records_lost=records_lost(report, _flushed(log)),
     )
+
+
+def _flushed(log: Logger) -> str:
+    log.flush(timeout=30.0)
+    return str(log.get_stats()["log_file"])
 
 
 @dataclass(frozen=True)
@@ -145,21 +163,20 @@ def measure(
     clip: Path,
     rows: Sequence[Variant],
     repeat: int,
-    log_dir: Path,
+    log: Logger,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, list[Run]]:
     """Every variant ``repeat`` times, interleaved."""
     runs: dict[str, list[Run]] = {row.label: [] for row in rows}
     for round_index in range(repeat):
         # One frame's run: its CPU is what starting a worker costs (taken off the others').
-        one_frame = run_once(clip, 1, log_dir / f"r{round_index}-startup", max_frames=1)
+        one_frame = run_once(clip, 1, log, max_frames=1)
         startup_cpu_s = one_frame.cpu_s_per_frame
-        for index, row in enumerate(rows):
+        for row in rows:
             if progress is not None:
                 progress(f"round {round_index + 1}/{repeat}: {row.label}")
             cores = set(row.cores) if row.cores is not None else None
-            directory = log_dir / f"r{round_index}-{index}"
-            run = run_once(clip, row.streams, directory, cores, startup_cpu_s=startup_cpu_s)
+            run = run_once(clip, row.streams, log, cores, startup_cpu_s=startup_cpu_s)
             runs[row.label].append(run)
     return runs
 
@@ -172,12 +189,10 @@ class Startup:
     first_frame_s: list[float]
 
 
-def startup(clip: Path, streams: int, log_dir: Path) -> Startup:
+def startup(clip: Path, streams: int) -> Startup:
     started = time.perf_counter()
     firsts: dict[str, float] = {}
-    handle = start_streams(
-        [str(clip)] * streams, processor="edges", cv_threads=1, log_target=LogTarget(str(log_dir))
-    )
+    handle = start_streams([str(clip)] * streams, processor="edges", cv_threads=1)
     with handle:
         while len(firsts) < streams and not handle.done:
             now = time.perf_counter() - started
@@ -261,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
             f" {args.repeat} interleaved rounds, {cpus} cores",
             file=sys.stderr,
         )
-        runs = measure(
-            clip, rows, args.repeat, Path(tmp) / "logs", lambda t: print(t, file=sys.stderr)
-        )
-        start = startup(clip, max(4, args.streams), Path(tmp) / "logs" / "startup")
+        # The application's logger: every worker's records reach its one writer.
+        log = configure(log_dir=Path(tmp) / "logs", max_bytes=0)
+        try:
+            runs = measure(clip, rows, args.repeat, log, lambda t: print(t, file=sys.stderr))
+            start = startup(clip, max(4, args.streams))
+        finally:
+            log.stop()
     print(render(rows, runs, cpus))
     print(
         f"start-up, {start.streams} streams: first frame after"

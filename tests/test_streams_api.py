@@ -55,6 +55,21 @@ class TestRunStreams:
         assert total["budget_misses"] == sum(e["budget_misses"] for e in document["streams"])
         assert total["duration_s"] > 0 and report.ok
 
+    def test_workers_log_through_the_applications_own_logger(self, tmp_path: Path) -> None:
+        """framepipe.logging configured here: every worker's records land in that one file,
+        each line naming its stream and process."""
+        from framepipe.logging import configure
+
+        log = configure(log_dir=tmp_path / "app")
+        report = run_streams([SHORT, SHORT], config=PipelineConfig(log_every=10), names=["a", "b"])
+        log.flush()
+        (only,) = (tmp_path / "app").iterdir()
+        lines = only.read_text().splitlines()
+        for stream in report.streams:
+            tag = f"[{stream.stream} {stream.pid} #"
+            frames = [line for line in lines if tag in line and " frame " in line]
+            assert [line.split(" frame ")[1].split(":")[0] for line in frames] == ["0", "10", "20"]
+
     def test_a_failing_stream_is_reported_and_the_others_run_on(self, tmp_path: Path) -> None:
         """A file that is not a video fails its stream (exit 1, the reason); the other ends."""
         junk = tmp_path / "junk.mp4"

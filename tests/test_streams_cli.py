@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from framepipe.cli import main
 from framepipe.pipeline.report import SUMMARY_KEYS
+from streams import StreamServer
 from video_files import write_video
 
 SHORT = "synthetic:64x48@30:1"  # 30 frames, as fast as they render
@@ -33,38 +35,76 @@ def summary(tmp_path: Path) -> dict[str, object]:
     return data
 
 
+_RECORD = re.compile(r" \[(?P<stream>\S+) (?P<pid>\d+) #(?P<seq>\d+)\] (?P<rest>.*)$")
+
+
+def one_log(log_dir: Path) -> list[re.Match[str]]:
+    """The records of the one log file in ``log_dir`` (rotated parts included), parsed."""
+    assert [p.name for p in log_dir.iterdir() if p.is_dir()] == []  # no per-stream files
+    text = "".join(path.read_text() for path in sorted(log_dir.glob("logs_*.txt*")))
+    return [m for line in text.splitlines() if (m := _RECORD.search(line)) is not None]
+
+
+def sequences(records: list[re.Match[str]]) -> dict[tuple[str, int], list[int]]:
+    """Each process's sequence numbers, in file order, by (stream, pid)."""
+    by_process: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        key = (record["stream"], int(record["pid"]))
+        by_process.setdefault(key, []).append(int(record["seq"]))
+    return by_process
+
+
+def assert_no_gaps(records: list[re.Match[str]], parent: str = "MainProcess") -> None:
+    """Every worker's records are all there: 1, 2, 3, ... with none missing or repeated. The
+    parent's run on from where its earlier records left them (here: earlier tests)."""
+    for (stream, pid), numbers in sequences(records).items():
+        first = min(numbers) if stream == parent else 1
+        assert sorted(numbers) == list(range(first, first + len(numbers))), (stream, pid)
+
+
 class TestSeveralSources:
-    def test_each_stream_gets_a_row_a_summary_and_the_total(
+    def test_each_stream_gets_a_row_a_summary_the_total_and_its_records_in_the_one_log(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """Two sources: the JSON has streams (today's keys plus stream, pid, exit), total and
-        the parent's log; the printed summary is a table with a row per stream and a total."""
+        """The scene, a file and a live stream: the JSON has streams (today's keys plus
+        stream, pid, exit), total and the parent's log; the printed summary is a table with a
+        row per stream and a total; the one log holds every stream's records, none missing."""
         clip = write_video(tmp_path / "door.avi", frames=12)
-        code = main(run_args(tmp_path, SHORT, str(clip), "--processor", "edges", "--name", "yard"))
+        with StreamServer() as live:
+            argv = run_args(tmp_path, SHORT, str(clip), live.url, "--processor", "edges",
+                            "--name", "yard", "--max-frames", "20", "--log-every", "1")  # fmt: skip
+            code = main(argv)
         assert code == 0
         data = summary(tmp_path)
         assert list(data) == ["streams", "total", "log"]
         streams = data["streams"]
         assert isinstance(streams, list)
-        assert [entry["stream"] for entry in streams] == ["yard", "door"]
+        assert [entry["stream"] for entry in streams] == ["yard", "door", "127.0.0.1"]
         for entry in streams:
             assert set(SUMMARY_KEYS) | {"stream", "pid", "exit"} <= set(entry)
             assert entry["exit"] == 0 and entry["processor"] == "edges"
+        assert [entry["frames_processed"] for entry in streams] == [20, 12, 20]
+        records = one_log(tmp_path / "logs")
+        for entry in streams:
+            frames = [r for r in records if r["stream"] == entry["stream"] and " frame " in r[0]]
+            assert {int(r["pid"]) for r in frames} == {entry["pid"]}
+            assert len(frames) == entry["frames_processed"]
+        assert_no_gaps(records)
         assert data["total"] == {
-            "frames_processed": 42,
-            "fps": pytest.approx(streams[0]["fps"] + streams[1]["fps"], abs=0.02),
-            "budget_misses": streams[0]["budget_misses"] + streams[1]["budget_misses"],
-            "frames_dropped": 0,
+            "frames_processed": 52,
+            "fps": pytest.approx(sum(entry["fps"] for entry in streams), abs=0.03),
+            "budget_misses": sum(entry["budget_misses"] for entry in streams),
+            "frames_dropped": sum(entry["frames_dropped"] for entry in streams),
             "duration_s": data["total"]["duration_s"],  # type: ignore[index]
-            "streams": 2,
+            "streams": 3,
             "failed": 0,
             "cv_threads": data["total"]["cv_threads"],  # type: ignore[index]
         }
         assert data["log"]["log_file"].startswith(str(tmp_path / "logs"))  # type: ignore[index]
         table = capsys.readouterr().out.splitlines()
         assert table[0].split()[:4] == ["stream", "pid", "exit", "ended"]
-        assert table[1].split()[0] == "yard" and table[2].split()[0] == "door"
-        assert table[3].split()[:2] == ["total", "42"]
+        assert [row.split()[0] for row in table[1:4]] == ["yard", "door", "127.0.0.1"]
+        assert table[4].split()[:2] == ["total", "52"]
 
     def test_every_run_flag_applies_to_every_stream(self, tmp_path: Path) -> None:
         """--max-frames, --budget-ms and --cv-threads reach each worker and its summary."""
@@ -127,9 +167,9 @@ class TestSeveralSources:
         assert "is the source file" in capsys.readouterr().err
 
 
-def _worker_logs_show_frames(log_dir: Path, names: list[str]) -> bool:
-    texts = ["".join(p.read_text() for p in (log_dir / n).glob("logs_*.txt")) for n in names]
-    return all(" frame " in text for text in texts)
+def _log_shows_frames(log_dir: Path, names: list[str]) -> bool:
+    text = "".join(path.read_text() for path in log_dir.glob("logs_*.txt"))
+    return all(f" [{name} " in text and " frame " in text for name in names)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c to the group", "sigterm to the parent"])
@@ -151,7 +191,7 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
     )
     try:
         deadline = time.monotonic() + 30
-        while not _worker_logs_show_frames(tmp_path / "logs", ["a", "b"]):
+        while not _log_shows_frames(tmp_path / "logs", ["a", "b"]):
             assert time.monotonic() < deadline and child.poll() is None, "workers never ran"
             time.sleep(0.05)
         descendants = psutil.Process(child.pid).children(recursive=True)
@@ -177,6 +217,9 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
         ("b", "stopped", 0),
     ]
     assert "total" in out.splitlines()[3]
-    parent_log = "".join(p.read_text() for p in (tmp_path / "logs").glob("logs_*.txt"))
+    records = one_log(tmp_path / "logs")
     signal_name = "SIGINT" if how == "ctrl-c to the group" else "SIGTERM"
-    assert f"stopping every stream: {signal_name} received" in parent_log
+    assert any(f"stopping every stream: {signal_name} received" in r[0] for r in records)
+    assert {r["stream"] for r in records} >= {"a", "b"}
+    assert any("stop requested after" in r[0] for r in records if r["stream"] == "a")
+    assert_no_gaps(records)  # a clean stop loses nothing

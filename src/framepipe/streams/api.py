@@ -193,14 +193,17 @@ def start_streams(
     source in order (None or missing: the default). ``cv_threads``: OpenCV threads per worker
     (default: the cores shared out). ``restart_attempts``: per stream or for all (default 3 for
     cameras and streams, 0 for files). ``fail_fast``: one failed stream stops the others.
-    ``log_target``: where workers log (None: the implicit defaults). ``logger``: where the
-    supervisor logs its own events (default ``get_logger("framepipe.streams")``).
+    ``log_target``: where workers log (default: through this process's log channel when the
+    application configured ``framepipe.logging``, so every stream's records land in its one log;
+    else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
+    events (default ``get_logger("framepipe.streams")``).
 
     ValueError for anything malformed, SourceError for a source that does not parse.
     """
     jobs, attempts = _jobs(
-        sources, processor, config, names, cv_threads, restart_attempts, log_target
-    )
+        sources, processor, config, names, cv_threads, restart_attempts,
+        log_target if log_target is not None else _parent_log_channel(),
+    )  # fmt: skip
     supervisor = Supervisor(
         jobs,
         make_engine(engine),
@@ -275,6 +278,16 @@ def _restart_attempts(given: int | Sequence[int] | None, live: list[bool]) -> li
             f"but got {given!r} for {len(live)} sources"
         )
     return counts
+
+
+def _parent_log_channel() -> LogTarget | None:
+    """This process's log channel, when the application configured its logger; else None."""
+    from framepipe.logging import address
+
+    try:
+        return LogTarget.channel(address())
+    except RuntimeError:  # not configured (or stopped): workers log by the implicit defaults
+        return None
 
 
 def _log_stats(logger: Any) -> Any:

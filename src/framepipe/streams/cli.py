@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         except DisplayUnavailable as exc:
             return fail(str(exc), EXIT_FAILURE)
 
+    from framepipe.logging import address as log_address
     from framepipe.logging import configure, get_logger
 
     try:
@@ -147,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
             cv_threads=args.cv_threads,
             restart_attempts=args.restart_attempts,
             fail_fast=args.fail_fast,
-            log_target=LogTarget(args.log_dir, args.log_mode),
+            # One log: every worker writes through this process's writer.
+            log_target=LogTarget(args.log_dir, args.log_mode, address=log_address()),
             logger=get_logger("framepipe.streams"),
         )
         return _supervise(args, handle, log)

@@ -23,11 +23,22 @@ SNAPSHOT_INTERVAL_S = 1.0  # how often a worker sends its snapshot: at most once
 
 @dataclass(frozen=True)
 class LogTarget:
-    """Where a worker's log records go: a directory of the parent's choosing (one file per
-    stream, under ``<log_dir>/<stream>/``), or stderr when ``log_dir`` is None."""
+    """Where a worker's log records go.
 
-    log_dir: str | None
+    ``address``: the parent's log channel (``framepipe.logging.address()``): the worker
+    connects to it and its records reach the parent's one writer, each line with its stream,
+    pid and sequence number. Without one, a file of the worker's own under
+    ``<log_dir>/<stream>/`` (stderr when ``log_dir`` is None too), written in ``mode``.
+    """
+
+    log_dir: str | None = None
     mode: LogMode = "async"
+    address: str | None = None
+
+    @classmethod
+    def channel(cls, address: str) -> LogTarget:
+        """Through the parent's log channel at ``address``."""
+        return cls(address=address)
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,16 @@ def worker_main(job: StreamJob, conn: Connection) -> None:
 def _setup_logging(target: LogTarget | None, stream: str) -> PipelineLogger:
     """Set this worker's logging up as the parent asked; the pipeline's logger.
 
-    ``None``: nothing is configured (the implicit defaults apply, as for any library). Otherwise
-    one file for this stream, under ``<log_dir>/<stream>/``, or stderr without a directory.
+    With the parent's log channel: every record of this process goes to the parent's one
+    writer, marked with the stream's name. ``None``: nothing is configured (the implicit
+    defaults apply, as for any library). Otherwise one file for this stream, under
+    ``<log_dir>/<stream>/``, or stderr without a directory.
     """
-    from framepipe.logging import configure, get_logger
+    from framepipe.logging import configure, connect, get_logger
 
-    if target is not None:
+    if target is not None and target.address is not None:
+        connect(target.address, stream=stream)
+    elif target is not None:
         log_dir = None if target.log_dir is None else os.path.join(target.log_dir, stream)
         configure(log_dir=log_dir, mode=target.mode)
     return get_logger("framepipe.pipeline")
