@@ -167,6 +167,24 @@ class TestSeveralSources:
         assert "is the source file" in capsys.readouterr().err
 
 
+def test_a_stats_server_watches_every_stream_when_a_stats_port_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a stats port (the monitor's flag), the server over every stream starts with the
+    run, says where it listens, and stops with it."""
+    from framepipe.cli import build_parser
+    from framepipe.streams import cli as streams_cli
+
+    argv = run_args(tmp_path, SHORT, SHORT)
+    args = build_parser(argv).parse_args(argv)
+    args.stats_port, args.stats_host = 0, "127.0.0.1"
+    assert streams_cli.run(args) == 0
+    err = capsys.readouterr().err
+    assert "framepipe: stats server on http://127.0.0.1:" in err
+    records = one_log(tmp_path / "logs")
+    assert any("stats server on http://127.0.0.1:" in r[0] for r in records)
+
+
 def _log_shows_frames(log_dir: Path, names: list[str]) -> bool:
     text = "".join(path.read_text() for path in log_dir.glob("logs_*.txt"))
     return all(f" [{name} " in text and " frame " in text for name in names)
