@@ -12,7 +12,7 @@ import pytest
 
 from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
-from framepipe.streams import StreamsHandle, start_streams
+from framepipe.streams import StreamsHandle, run_streams, start_streams
 from framepipe.streams.supervisor import describe_exit
 from streams import StreamServer
 
@@ -92,12 +92,23 @@ class TestDeadWorkers:
         assert scene.ok and scene.restarts == () and scene.pid == scene_pid
         assert live.to_dict()["restarts"][0]["exit"] == -signal.SIGKILL
 
+    def test_a_worker_that_segfaults_is_reported_with_its_signal(self) -> None:
+        """A crash in native code kills a worker, not the supervisor: each stream says SIGSEGV."""
+        report = run_streams(
+            ["synthetic:64x48@30:1", "synthetic:64x48@30:1"],
+            processor="faulty_processors:segfault",
+            names=["crash", "crash-too"],
+        )
+        for stream in report.streams:
+            assert stream.exit == -signal.SIGSEGV and stream.ended == "crashed"
+            assert stream.error == "killed by SIGSEGV (segmentation fault)"
+
 
 class TestStopping:
     def test_a_worker_that_does_not_stop_in_time_is_killed_and_says_so(self) -> None:
         """A frame that never finishes: after the stop timeout the worker is killed, reported."""
         handle = start_streams(
-            [PACED], processor="slow_processors:stuck", config=REALTIME, stop_timeout_s=1.0
+            [PACED], processor="faulty_processors:stuck", config=REALTIME, stop_timeout_s=1.0
         )
         with handle:
             wait_until(lambda: handle.streams["synthetic"].pid is not None, "a worker")
