@@ -22,6 +22,7 @@ __all__ = [
     "add_parsed_option",
     "argparse_type",
     "fail",
+    "note",
     "positive_float",
     "positive_int",
     "print_out",
@@ -45,6 +46,15 @@ def fail(message: str, code: int = EXIT_FAILURE) -> int:
         except (OSError, ValueError):  # ValueError: the stream object is closed
             _silence(stream)
     return code
+
+
+def note(text: str) -> None:
+    """Say ``framepipe: <text>`` on stderr (an address, a notice); a closed stderr is no error."""
+    try:
+        sys.stderr.write(f"framepipe: {text}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def print_out(text: str) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from framepipe._cli_support import (
     EXIT_FAILURE,
@@ -30,6 +30,7 @@ from framepipe._cli_support import (
     EXIT_USAGE,
     argparse_type,
     fail,
+    note,
     positive_float,
     positive_int,
     print_out,
@@ -51,6 +52,9 @@ from framepipe.pipeline.sources import (
     open_source,
     parse_source,
 )
+
+if TYPE_CHECKING:
+    from framepipe.monitor import StatsServer
 
 __all__ = ["add_arguments", "run"]
 
@@ -168,6 +172,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
+    parser.add_argument(
+        "--stats-port",
+        type=argparse_type(_port),
+        default=None,
+        metavar="PORT",
+        help="serve /system-resources, /metrics, /healthz, /readyz and a dashboard on PORT "
+        "(0: a free port; the address is printed and logged)",
+    )
+    parser.add_argument(
+        "--stats-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address the stats server binds (default: %(default)s, this machine only)",
+    )
+    parser.add_argument(
+        "--stall-s",
+        type=argparse_type(positive_float),
+        default=None,
+        metavar="S",
+        help="/readyz answers 503 once the last frame is S seconds old "
+        "(default: 3 s or 10 budgets, whichever is longer)",
+    )
     from framepipe.streams.cli import add_arguments as add_stream_arguments
 
     add_stream_arguments(parser)  # SOURCE ...: more sources, a worker process each
@@ -232,9 +258,29 @@ def run(args: argparse.Namespace) -> int:
         return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
     summary_json = Path(args.summary_json) if args.summary_json else None
     try:
+        server = _stats_server(args, pipeline, log) if args.stats_port is not None else None
+    except (OSError, RuntimeError) as exc:
+        log.stop()
+        source.release()
+        return fail(f"--stats-port {args.stats_port}: {exc}", EXIT_FAILURE)
+    try:
         return _run_pipeline(pipeline, progress, summary_json, log)
     finally:
+        if server is not None:
+            server.stop()
         log.stop()
+
+
+def _stats_server(args: argparse.Namespace, pipeline: Pipeline, log: Any) -> StatsServer:
+    """The stats server watching this run; its address is printed and logged."""
+    from framepipe.monitor import serve
+
+    server = serve(
+        args.stats_port, args.stats_host, pipeline=pipeline, logger=log, stall_s=args.stall_s
+    )
+    log.info("stats server on %s", server.url)
+    note(f"stats server on {server.url}")
+    return server
 
 
 def _check_arguments(args: argparse.Namespace) -> None:
@@ -256,6 +302,16 @@ def _import_from_cwd() -> None:
     cwd = os.getcwd()
     if "" not in sys.path and cwd not in sys.path:
         sys.path.insert(0, cwd)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise ValueError(f"must be a port number from 0 to 65535, but got {text!r}")
+    return value
 
 
 def _attempts(text: str) -> int:

@@ -23,6 +23,7 @@ from framepipe.pipeline._text import one_line
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.display import Display
+from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
 from framepipe.pipeline.processors import resolve_processor
@@ -168,6 +169,11 @@ class Pipeline:
         """
         return self._status.snapshot(self.clock())
 
+    def histograms(self) -> FrameHistograms:
+        """Every processed frame of the current (or last) run counted in buckets around the
+        budget: frame time and frame age, in seconds (what ``/metrics`` exports)."""
+        return self._status.histograms
+
     def run(self) -> PipelineReport:
         """Process until the source ends, ``max_frames``, ``stop()`` or an error.
 
@@ -281,6 +287,7 @@ class Pipeline:
         """Take frames until the end, ``max_frames``, ``stop()`` or a failure; set ``run.end``."""
         buffer, stats, output, display = run.buffer, run.stats, run.output, run.display
         log, processor, publish = self.logger, self.processor, status.window.publish
+        observe = status.histograms.observe
         log_every, max_frames, progress = (
             self.config.log_every,
             self.config.max_frames,
@@ -326,6 +333,7 @@ class Pipeline:
                 self._log_frame(item.index, (self.clock() - started) * 1000.0, stats.budget_ms)
             done = stats.finish_frame(started, item.captured_at)
             publish(done.frame_ms, done.age_ms, done.finished_at, frame)
+            observe(done.frame_ms / 1000.0, done.age_ms / 1000.0)
             processed += 1
             if done.streak is not None:
                 self._log_streak(done.streak, item.index, done.frame_ms, stats.budget_ms)

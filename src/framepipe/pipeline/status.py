@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import LiveWindow, PipelineSnapshot, RunState
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from framepipe.pipeline.stats import FrameStats
 
 __all__ = ["RunStatus"]
+
+_PLACEHOLDER_BUDGET_MS = 33.3  # buckets before the run knows its budget (no frame lands in them)
 
 _DOWN = ("reconnecting", "connecting")  # a live source's states in which no frame arrives
 
@@ -36,6 +39,7 @@ class RunStatus:
         self.source = source
         self.budget_ms = budget_ms
         self.window = LiveWindow()
+        self.histograms = FrameHistograms.for_budget(budget_ms or _PLACEHOLDER_BUDGET_MS)
         self._reader: FrameReader | None = None
         self._buffer: FrameBuffer[CapturedFrame] | None = None
         self._stats: FrameStats | None = None
@@ -55,6 +59,8 @@ class RunStatus:
         """The run's stages, once built (the source is open, so its name is final)."""
         self.source = source
         self.budget_ms = budget_ms
+        # Buckets around the run's real budget; replaced before the first frame is counted.
+        self.histograms = FrameHistograms.for_budget(budget_ms)
         self._reader, self._buffer, self._stats, self._live = reader, buffer, stats, live
 
     def frame_failed(self) -> None:
