@@ -47,7 +47,14 @@ def stream_state(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> Stre
         last_frame_at=None if snapshot.last_frame_at is None else float(snapshot.last_frame_at),
         frame_histogram=frame_histogram,
         age_histogram=age_histogram,
+        node=_node(provider),
     )
+
+
+def _node(provider: SnapshotProvider) -> str | None:
+    """The provider's ``node`` (a stream of the Ray engine), if it has one."""
+    node = getattr(provider, "node", None)
+    return node if isinstance(node, str) else None
 
 
 def _plain(reading: HistogramReading) -> HistogramData:

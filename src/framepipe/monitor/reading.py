@@ -47,6 +47,7 @@ class StreamState:
     last_frame_at: float | None  # on the watched process's clock
     frame_histogram: HistogramData | None = None
     age_histogram: HistogramData | None = None
+    node: str | None = None  # the machine running the stream, when elsewhere (Ray)
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)

@@ -70,7 +70,9 @@ def logging_part(stats: Mapping[str, Any] | None) -> dict[str, Any]:
 def pipeline_part(stream: StreamState, now: float) -> dict[str, Any]:
     """One stream's progress; ``seconds_since_last_frame`` is None before the first frame."""
     since = stream.seconds_since_last_frame(now)
+    node = {} if stream.node is None else {"node": stream.node}  # a stream on another machine
     return {
+        **node,
         "state": stream.state,
         "source": stream.source,
         "frames_read": stream.frames_read,

@@ -15,7 +15,7 @@ import atexit
 import dataclasses
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -76,6 +76,11 @@ class StreamView:
         """The worker process running the stream now (None between a crash and its restart)."""
         return self._supervisor.pid(self.name)
 
+    @property
+    def node(self) -> str | None:
+        """The machine running the stream with the Ray engine (None for a local worker)."""
+        return self._supervisor.node(self.name)
+
     def snapshot(self) -> PipelineSnapshot:
         return self._supervisor.snapshot(self.name)
 
@@ -94,9 +99,14 @@ class StreamsHandle:
     """
 
     def __init__(
-        self, supervisor: Supervisor, log_stats: Any = None, stop_timeout_s: float = STOP_TIMEOUT_S
+        self,
+        supervisor: Supervisor,
+        log_stats: Any = None,
+        stop_timeout_s: float = STOP_TIMEOUT_S,
+        close_engine: Callable[[], None] | None = None,
     ) -> None:
         self._supervisor = supervisor
+        self._close_engine = close_engine
         self._log_stats = log_stats
         self._stop_timeout_s = stop_timeout_s
         self.streams: Mapping[str, StreamView] = {
@@ -150,7 +160,11 @@ class StreamsHandle:
 
     def _run(self) -> None:
         try:
-            report = self._supervisor.run()
+            try:
+                report = self._supervisor.run()
+            finally:
+                if self._close_engine is not None:
+                    self._close_engine()
             stats = self._log_stats() if self._log_stats is not None else None
             self._report = dataclasses.replace(report, log=stats or {})
         except BaseException as exc:  # kept for wait(); the workers were killed on the way out
@@ -184,6 +198,8 @@ def start_streams(
     log_target: LogTarget | None = None,
     logger: Any = None,
     stop_timeout_s: float = STOP_TIMEOUT_S,
+    ray_address: str | None = None,
+    ray_cpus_per_stream: float = 1.0,
 ) -> StreamsHandle:
     """Start a worker per source and return the handle (see :class:`StreamsHandle`).
 
@@ -198,21 +214,43 @@ def start_streams(
     else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
     events (default ``get_logger("framepipe.streams")``).
 
-    ValueError for anything malformed, SourceError for a source that does not parse.
+    ``engine="ray"`` runs each stream in a Ray actor (``pip install 'framepipe[ray]'``):
+    ``ray_address`` is the cluster to join (None: a local Ray instance, shut down at the end),
+    ``ray_cpus_per_stream`` the CPUs each actor asks for (and the default ``cv_threads``).
+    Every actor's log records reach ``logger``'s writer (see ``framepipe.streams.ray_engine``).
+
+    ValueError for anything malformed, SourceError for a source that does not parse,
+    ``RayNotInstalled`` (an ImportError) without Ray, ``RayStartError`` when Ray cannot start
+    or the cluster cannot be joined.
     """
+    if engine != "ray" and (ray_address is not None or ray_cpus_per_stream != 1.0):
+        raise ValueError(f"ray_address and ray_cpus_per_stream need engine='ray', not {engine!r}")
+    if cv_threads is None and engine == "ray":
+        cv_threads = max(1, int(ray_cpus_per_stream))  # the actor's CPUs, not this machine's
     jobs, attempts = _jobs(
         sources, processor, config, names, cv_threads, restart_attempts,
         log_target if log_target is not None else _parent_log_channel(),
     )  # fmt: skip
+    options: dict[str, Any] = {}
+    if engine == "ray":
+        options = dict(
+            address=ray_address,
+            cpus_per_stream=ray_cpus_per_stream,
+            restart_attempts={job.name: n for job, n in zip(jobs, attempts, strict=True)},
+            logger=logger,
+        )
+    made = make_engine(engine, **options)
     supervisor = Supervisor(
         jobs,
-        make_engine(engine),
+        made,
         attempts,
         fail_fast=fail_fast,
         logger=logger,
         stop_timeout_s=stop_timeout_s,
     )
-    return StreamsHandle(supervisor, _log_stats(logger), stop_timeout_s)
+    # An engine made here from its name is closed here (a local Ray instance shut down).
+    close = getattr(made, "close", None) if isinstance(engine, str) else None
+    return StreamsHandle(supervisor, _log_stats(logger), stop_timeout_s, close_engine=close)
 
 
 def run_streams(

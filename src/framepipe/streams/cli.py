@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,9 +37,16 @@ from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.output import check_output_path
 from framepipe.pipeline.sources import SourceError, parse_source
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS, StreamsHandle, start_streams, stream_output
+from framepipe.streams.engine import ENGINES
 from framepipe.streams.job import LogTarget, portable_processor
 from framepipe.streams.names import stream_names
 from framepipe.streams.progress import StreamsProgress
+from framepipe.streams.ray_engine import (
+    RAY_INSTALL_HINT,
+    RayNotInstalled,
+    RayStartError,
+    require_ray,
+)
 from framepipe.streams.report import StreamsReport
 
 __all__ = ["add_arguments", "config_from_args", "run", "run_if_several"]
@@ -86,11 +94,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with several sources: one stream that fails stops the others",
     )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="where streams run: 'local', a worker process each (the default), or 'ray', "
+        f"a Ray actor each, on a Ray cluster or a local Ray instance ({RAY_INSTALL_HINT})",
+    )
+    parser.add_argument(
+        "--ray-address",
+        default=None,
+        metavar="ADDR",
+        help="with --engine ray: the cluster to join ('auto', 'ray://host:10001'); default: "
+        "start a local Ray instance and shut it down at the end",
+    )
+    parser.add_argument(
+        "--ray-cpus-per-stream",
+        type=argparse_type(_cpus),
+        default=None,
+        metavar="N",
+        help="with --engine ray: CPUs each stream's actor takes (default 1; also the default "
+        "--cv-threads)",
+    )
 
 
 def run_if_several(args: argparse.Namespace) -> int | None:
     """Run several sources and return the exit code; None for one source (run it here)."""
-    if args.more_sources:
+    if args.more_sources or args.engine != "local":
         return run(args)
     if args.cv_threads is not None:
         import cv2
@@ -122,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         portable_processor(processors)
         _check_outputs(args, sources, names)
-    except (SourceError, ValueError) as exc:
+        ray_options = _ray_options(args)
+    except (SourceError, ValueError, RayNotInstalled) as exc:
         return fail(str(exc), EXIT_USAGE)
     if args.display:
         from framepipe.pipeline.display import DisplayUnavailable, check_display
@@ -140,21 +171,55 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as exc:
         return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
     try:
-        handle = start_streams(
-            sources,
-            processors,
-            config,
-            names,
-            cv_threads=args.cv_threads,
-            restart_attempts=args.restart_attempts,
-            fail_fast=args.fail_fast,
-            # One log: every worker writes through this process's writer.
-            log_target=LogTarget(args.log_dir, args.log_mode, address=log_address()),
-            logger=get_logger("framepipe.streams"),
-        )
+        try:
+            handle = start_streams(
+                sources,
+                processors,
+                config,
+                names,
+                cv_threads=args.cv_threads,
+                restart_attempts=args.restart_attempts,
+                fail_fast=args.fail_fast,
+                # One log: every worker writes through this process's writer.
+                log_target=LogTarget(args.log_dir, args.log_mode, address=log_address()),
+                logger=get_logger("framepipe.streams"),
+                **ray_options,
+            )
+        except RayStartError as exc:  # Ray would not start, or the cluster is out of reach
+            return fail(str(exc), EXIT_FAILURE)
         return _supervise(args, handle, log)
     finally:
         log.stop()
+
+
+def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``start_streams`` gets for ``--engine``; ValueError for a Ray flag without
+    ``--engine ray``, RayNotInstalled (saying how to install it) when Ray is missing."""
+    given = [
+        flag
+        for flag, value in (
+            ("--ray-address", args.ray_address),
+            ("--ray-cpus-per-stream", args.ray_cpus_per_stream),
+        )
+        if value is not None
+    ]
+    if args.engine != "ray":
+        if given:
+            raise ValueError(f"{given[0]} needs --engine ray")
+        return {}
+    require_ray()
+    cpus = 1.0 if args.ray_cpus_per_stream is None else args.ray_cpus_per_stream
+    return {"engine": "ray", "ray_address": args.ray_address, "ray_cpus_per_stream": cpus}
+
+
+def _cpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive number of CPUs, but got {text!r}")
+    return value
 
 
 def _count(text: str) -> int:

@@ -25,7 +25,7 @@ from framepipe.streams.worker import worker_main
 
 __all__ = ["ENGINES", "Engine", "LocalEngine", "StartMethod", "WorkerHandle", "make_engine"]
 
-ENGINES = ("local",)
+ENGINES = ("local", "ray")
 StartMethod = Literal["spawn", "forkserver"]
 JOIN_TIMEOUT_S = 5.0
 _MAX_MESSAGES = 100  # read per call, so one chatty worker cannot starve the others
@@ -158,10 +158,19 @@ class LocalEngine:
             time.sleep(timeout)  # nothing runs (a restart is due later): the caller's pace
 
 
-def make_engine(engine: str | Engine) -> Engine:
-    """The engine a name stands for, or the engine given."""
+def make_engine(engine: str | Engine, **options: Any) -> Engine:
+    """The engine a name stands for, or the engine given.
+
+    ``options`` go to the named engine: for ``"ray"``, those of
+    :class:`~framepipe.streams.ray_engine.RayEngine` (``address``, ``cpus_per_stream``,
+    ``restart_attempts``, ``logger``); the local engine takes none of them.
+    """
     if not isinstance(engine, str):
         return engine
     if engine == "local":
         return LocalEngine()
+    if engine == "ray":  # imported here: Ray is optional, and slow to import
+        from framepipe.streams.ray_engine import RayEngine
+
+        return RayEngine(**options)
     raise ValueError(f"engine must be one of {', '.join(ENGINES)}, but got {engine!r}")

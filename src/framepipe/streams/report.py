@@ -1,9 +1,10 @@
 """What a run of several streams did: one result per stream, the totals, and the table.
 
 Each stream's entry is the single-stream summary (``PipelineReport.to_dict()``) plus ``stream``,
-``pid``, ``exit``, ``error``, ``ended``, ``restarts`` and ``cv_threads``. A worker that died
-without a summary (killed, crashed) gets one made from its last snapshot: the same keys, with
-``null`` where the snapshot does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
+``pid``, ``exit``, ``error``, ``ended``, ``restarts``, ``cv_threads`` and ``node`` (the machine
+that ran it with the Ray engine, else null). A worker that died without a summary (killed,
+crashed) gets one made from its last snapshot: the same keys, with ``null`` where the snapshot
+does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class StreamResult:
     """One stream's last run: its summary, its process and how it ended.
 
     ``exit`` is the worker's exit code (negative: killed by that signal; None: it never
-    started); ``error`` None and ``exit`` 0 mean it ended cleanly.
+    started); ``error`` None and ``exit`` 0 mean it ended cleanly. ``node``: the machine that
+    ran it, when the engine runs streams elsewhere (Ray), where its ``--output`` is written.
     """
 
     stream: str
@@ -55,6 +57,7 @@ class StreamResult:
     ended: str | None
     cv_threads: int
     restarts: tuple[Attempt, ...] = ()
+    node: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,6 +80,7 @@ class StreamResult:
             "ended": self.ended,
             "restarts": [attempt.to_dict() for attempt in self.restarts],
             "cv_threads": self.cv_threads,
+            "node": self.node,
         }
 
 
@@ -146,6 +150,9 @@ class StreamsReport:
             ).rstrip()
             for row in rows
         ]
+        nodes = [f"{s.stream} on {s.node}" for s in self.streams if s.node is not None]
+        if nodes:
+            lines.append("nodes: " + ", ".join(nodes))
         for stream in self.streams:
             for attempt in stream.restarts:
                 lines.append(

@@ -61,6 +61,7 @@ class _Stream:
     restart_at: float | None = None
     killed: str | None = None  # why the supervisor killed this attempt
     result: StreamResult | None = None
+    node: str | None = None  # where the worker runs, when the engine says (Ray)
 
 
 class Supervisor:
@@ -116,6 +117,9 @@ class Supervisor:
 
     def pid(self, name: str) -> int | None:
         return self._streams[name].pid
+
+    def node(self, name: str) -> str | None:
+        return self._streams[name].node
 
     def snapshot(self, name: str) -> PipelineSnapshot:
         """The stream's latest snapshot (no frame), as its worker last sent it."""
@@ -183,10 +187,13 @@ class Supervisor:
     def _poll(self, stream: _Stream, worker: WorkerHandle) -> None:
         code = worker.exit_code()
         self._receive(stream, worker.messages())
+        stream.node = getattr(worker, "node", None) or stream.node
         if code is None:
             return
         while batch := worker.messages():  # what it sent just before it ended
             self._receive(stream, batch)
+        # An engine that knows why its worker died (a Ray actor) says so; else the exit code.
+        stream.killed = stream.killed or getattr(worker, "death", None)
         worker.close()
         stream.worker = None
         self._ended(stream, code, None)
@@ -240,6 +247,7 @@ class Supervisor:
             ended=ended or ("error" if finished is not None else "crashed"),
             cv_threads=stream.job.cv_threads,
             restarts=tuple(stream.restarts),
+            node=stream.node,
         )
         if error is None:
             self._log.info("stream %s: worker %s ended (%s)", name, stream.pid, ended)

@@ -1,0 +1,369 @@
+"""The Ray engine: each stream in a Ray actor, on a cluster or on a local Ray instance.
+
+``RayEngine(address)`` joins the cluster at ``address`` (``auto``, ``ray://host:10001``), or
+without one starts a local Ray instance, which :meth:`RayEngine.close` shuts down again (a
+cluster it joined is only left). The supervisor drives it exactly as it drives local workers:
+
+- a stream is one actor (:class:`~framepipe.streams.ray_actor.StreamActor`) with
+  ``--ray-cpus-per-stream`` CPUs and ``max_restarts`` set to the stream's restart attempts. Its
+  constructor starts the stream, so when Ray restarts it (its process died, its node failed) it
+  reopens the source and goes on, on whichever node Ray chose;
+- the driver keeps one poll in flight per actor (:class:`RayWorker`): each brings the actor's
+  messages and a bounded batch of its log records, which go to the driver's logger, so a slow
+  driver never makes an actor buffer without bound;
+- a poll that finds the actor restarted ends that attempt for the supervisor, which reports it
+  as it reports a dead local worker; the supervisor's restart then follows the restarted actor
+  (for a stream that failed with its actor alive, the restart asks Ray to restart the actor:
+  every restart the report shows is one of the actor's ``max_restarts``).
+
+The driver's clock and an actor's are different clocks on different nodes: each reply carries
+the actor's clock, and a snapshot's ``last_frame_at`` is moved onto the driver's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from framepipe.pipeline._text import one_line
+from framepipe.streams.engine import WorkerHandle
+from framepipe.streams.job import StreamJob
+from framepipe.streams.messages import Snapshot, WorkerMessage
+from framepipe.streams.ray_actor import PollReply, StreamActor
+from framepipe.streams.ray_logs import LogPump, channel_settings, driver_core
+
+__all__ = [
+    "RAY_INSTALL_HINT",
+    "RayEngine",
+    "RayNotInstalled",
+    "RayStartError",
+    "RayWorker",
+    "require_ray",
+]
+
+RAY_INSTALL_HINT = "pip install 'framepipe[ray]'"
+POLL_WAIT_S = 0.25  # an actor answers a poll at once when it has news, else after this long
+PENDING_WARN_S = 15.0  # an actor not started by then: say it waits for the cluster's CPUs
+LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # only messages travel: Ray's minimum is 75 MiB
+# A dead actor's summary comes from its last snapshot; its process's exit status never reaches
+# the driver, so the attempt is reported with this code and the reason as the error.
+DIED = 1
+
+
+class RayNotInstalled(ImportError):
+    """``engine="ray"`` without Ray installed."""
+
+
+class RayStartError(RuntimeError):
+    """Ray could not be started here, or the cluster could not be joined."""
+
+
+def require_ray() -> ModuleType:
+    """The ``ray`` module; RayNotInstalled saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayNotInstalled(
+            f"the ray engine needs Ray, which is not installed: {RAY_INSTALL_HINT}"
+        ) from exc
+    return ray
+
+
+@dataclass
+class _Slot:
+    """One stream's actor across its attempts (the supervisor's thread only)."""
+
+    actor: Any
+    restarts_left: int
+    token: str | None = None  # the run last seen
+    alive: bool = True  # False once Ray said it is dead for good, or we killed it
+    ended_alive: bool = False  # the last run ended by itself (the actor still stands)
+
+
+class RayEngine:
+    """Runs each stream in a Ray actor (see the module's description)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_stream: float = 1.0,
+        *,
+        restart_attempts: Mapping[str, int] | None = None,
+        logger: Any = None,
+    ) -> None:
+        if (
+            isinstance(cpus_per_stream, bool)
+            or not isinstance(cpus_per_stream, (int, float))
+            or not (math.isfinite(cpus_per_stream) and cpus_per_stream > 0)
+        ):
+            raise ValueError(
+                f"cpus_per_stream must be a positive number, but got {cpus_per_stream!r}"
+            )
+        self._ray = require_ray()
+        self.address = address
+        self.cpus_per_stream = float(cpus_per_stream)
+        self._attempts = dict(restart_attempts or {})
+        if logger is None:
+            from framepipe.logging import get_logger
+
+            logger = get_logger("framepipe.streams")
+        self._log = logger
+        self._slots: dict[str, _Slot] = {}
+        self._created = 0
+        self._closed = False
+        # Actors are named framepipe-<run>-<stream>: `ray list actors` shows whose they are.
+        self.run_id = uuid.uuid4().hex[:8]
+        self._sigterm: Any = None  # the handler ray.init replaced, given back at close()
+        self.started_local = False  # this engine started the Ray instance it uses
+        self._joined = False  # this engine called ray.init (and so calls ray.shutdown)
+        self.start_up_s = self._connect(max(1, len(self._attempts)))
+        self._actor_class = self._ray.remote(StreamActor)
+        # Every actor's records go through the driver's logger: its settings, its one writer.
+        self._log_settings = channel_settings(logger)
+        self._pump = LogPump(driver_core(logger), max(1, len(self._attempts)))
+
+    def _connect(self, streams: int) -> float:
+        ray = self._ray
+        began = time.perf_counter()
+        if ray.is_initialized():
+            return 0.0  # the application's own connection: used, never shut down
+        options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
+        local = self.address is None and not os.environ.get("RAY_ADDRESS")
+        if local:
+            cpus = max(os.cpu_count() or 1, math.ceil(streams * self.cpus_per_stream))
+            options.update(
+                num_cpus=cpus,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                include_dashboard=False,
+            )
+        if threading.current_thread() is threading.main_thread():
+            self._sigterm = signal.getsignal(signal.SIGTERM)
+        try:
+            ray.init(address=self.address, **options)
+        except Exception as exc:
+            address = self.address or os.environ.get("RAY_ADDRESS")
+            where = "start a local Ray instance" if local else f"join the Ray cluster at {address}"
+            raise RayStartError(f"cannot {where}: {one_line(exc)}") from exc
+        self._joined, self.started_local = True, local
+        took = time.perf_counter() - began
+        what = "started a local Ray instance" if local else "joined the Ray cluster at %s"
+        self._log.info(f"{what} in %.1f s", *([] if local else [self.address]), took)
+        return took
+
+    def start(self, job: StreamJob) -> RayWorker:
+        if self._closed:
+            raise RuntimeError("the Ray engine was closed")
+        slot = self._slots.get(job.name)
+        refuse = None
+        if slot is not None and slot.alive and slot.restarts_left > 0:
+            slot.restarts_left -= 1  # one of the actor's max_restarts, used now or by Ray already
+            refuse = slot.token  # the run that ended: its late replies are not this attempt's
+            if slot.ended_alive:  # it failed without dying: Ray's restart reopens the source
+                self._ray.kill(slot.actor, no_restart=False)
+        else:
+            if slot is not None:
+                self._kill(slot)
+            attempts = self._attempts.get(job.name, 0)
+            self._created += 1
+            name = f"framepipe-{self.run_id}-{job.name}"
+            actor = self._actor_class.options(
+                name=name if slot is None else f"{name}-{self._created}",
+                num_cpus=self.cpus_per_stream,
+                max_restarts=attempts,
+                max_task_retries=0,
+                max_concurrency=4,  # a stop or a log answer never waits behind a waiting poll
+            ).remote(job, self._log_settings)
+            slot = self._slots[job.name] = _Slot(actor, attempts)
+        slot.ended_alive = False
+        return RayWorker(self, slot, job, refuse)
+
+    def wait(self, workers: Sequence[WorkerHandle], timeout: float) -> None:
+        refs = [w.ref for w in workers if isinstance(w, RayWorker) and w.ref is not None]
+        if refs:
+            self._ray.wait(refs, num_returns=1, timeout=timeout)
+        else:
+            time.sleep(timeout)  # nothing runs (a restart is due later): the caller's pace
+
+    def close(self) -> None:
+        """End every actor; shut the local Ray instance down (or leave the cluster). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for slot in self._slots.values():
+            self._kill(slot)
+        self._pump.stop()
+        if self._joined:
+            self._ray.shutdown()
+            if self._sigterm is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, self._sigterm)  # ray.init's handler goes with it
+
+    def _kill(self, slot: _Slot) -> None:
+        if slot.alive:
+            slot.alive = False
+            try:
+                self._ray.kill(slot.actor, no_restart=True)
+            except Exception:  # already gone, or the cluster is: nothing is left to end
+                pass
+
+
+class RayWorker:
+    """The supervisor's handle on one attempt of a stream: one run of its actor."""
+
+    def __init__(self, engine: RayEngine, slot: _Slot, job: StreamJob, refuse: str | None) -> None:
+        self._engine = engine
+        self._ray = engine._ray
+        self._slot = slot
+        self._name = job.name
+        self._cpus = engine.cpus_per_stream
+        self._token: str | None = None
+        self._refuse = refuse
+        self._pid: int | None = None
+        self.node: str | None = None
+        self._code: int | None = None
+        self.death: str | None = None  # how the attempt ended when the actor died
+        self._trouble: str | None = None  # the last error a poll met, until a reply comes
+        self._stop_ref: Any = None
+        self._answers: _Answers | None = None
+        self._began = time.monotonic()
+        self._warned = False
+        self.ref: Any = self._poll()
+
+    @property
+    def pid(self) -> int | None:
+        return self._pid
+
+    def messages(self) -> list[WorkerMessage]:
+        ref = self.ref
+        if ref is None:
+            return []
+        ready, _ = self._ray.wait([ref], timeout=0)
+        if not ready:
+            self._warn_if_pending()
+            return []
+        self.ref = None
+        try:
+            reply = self._ray.get(ref)
+        except self._ray.exceptions.RayActorError as exc:
+            self._lost(exc)
+            return []
+        except self._ray.exceptions.RayError as exc:  # poll itself failed: a bug, not a death
+            self._end(f"the actor failed: {one_line(exc)}")
+            return []
+        return self._take(reply)
+
+    def exit_code(self) -> int | None:
+        return self._code
+
+    def stop(self) -> None:
+        if self._code is None and self._stop_ref is None:
+            self._stop_ref = self._slot.actor.stop.remote()
+
+    def kill(self) -> None:
+        self._engine._kill(self._slot)
+
+    def close(self) -> None:
+        if self._code == 0:  # ended cleanly: nothing restarts it, so its CPUs go back now
+            self._engine._kill(self._slot)
+        self.ref = self._stop_ref = None
+
+    def _poll(self) -> Any:
+        return self._slot.actor.poll.remote(self._token, self._refuse, POLL_WAIT_S)
+
+    def _take(self, reply: PollReply) -> list[WorkerMessage]:
+        if reply.stale:
+            if self._token is not None:  # the run this attempt followed is gone
+                self._end(self._restarted(reply))
+            else:  # the ended run still answers: the restart asked of Ray is on its way
+                self.ref = self._poll()
+            return []
+        if self._answers is None:
+            self._answers = _Answers(self._slot.actor, reply.token)
+            self._engine._log.info(
+                "stream %s: actor pid %d on node %s", self._name, reply.pid, reply.node
+            )
+        self._token = self._slot.token = reply.token
+        self._pid, self.node, self._trouble = reply.pid, reply.node, None
+        if reply.log:
+            self._engine._pump.put(self._answers, list(reply.log), reply.node)
+        offset = time.perf_counter() - reply.clock
+        messages = [_on_driver_clock(message, offset) for message in reply.messages]
+        if reply.exit_code is None:
+            self.ref = self._poll()
+        else:
+            self._code = reply.exit_code
+            self._slot.ended_alive = True
+        return messages
+
+    def _lost(self, exc: BaseException) -> None:
+        """A poll failed: ask again once. A new run means Ray restarted the actor (this attempt
+        ended); the same run, a passing fault; a second failure, the actor is dead for good."""
+        cause = _cause(exc)
+        if self._trouble is None and self._slot.alive:
+            self._trouble = cause
+            self.ref = self._poll()
+            return
+        self._slot.alive = False
+        self._end(f"the actor died: {cause}")
+
+    def _restarted(self, reply: PollReply) -> str:
+        why = f" ({self._trouble})" if self._trouble else ""
+        return f"the actor died{why}; Ray restarted it on node {reply.node}"
+
+    def _end(self, why: str) -> None:
+        self.death = why
+        self._code = DIED
+        self.ref = None
+
+    def _warn_if_pending(self) -> None:
+        if self._warned or self._token is not None:
+            return
+        if time.monotonic() - self._began >= PENDING_WARN_S:
+            self._warned = True
+            self._engine._log.warning(
+                "stream %s: its actor has not started after %.0f s: the cluster may have no "
+                "node with %g free CPUs (--ray-cpus-per-stream)",
+                self._name, PENDING_WARN_S, self._cpus,
+            )  # fmt: skip
+
+
+class _Answers:
+    """Sends the driver's answers to one run of an actor, numbered (the pump's thread only)."""
+
+    def __init__(self, actor: Any, token: str) -> None:
+        self._actor = actor
+        self._token = token
+        self._number = 0
+
+    def __call__(self, answers: list[tuple[Any, ...]]) -> None:
+        self._actor.answer.remote(self._token, self._number, answers)
+        self._number += 1
+
+
+def _on_driver_clock(message: WorkerMessage, offset: float) -> WorkerMessage:
+    if isinstance(message, Snapshot) and message.snapshot.last_frame_at is not None:
+        moved = message.snapshot.last_frame_at + offset
+        return Snapshot(dataclasses.replace(message.snapshot, last_frame_at=moved))
+    return message
+
+
+def _cause(exc: BaseException) -> str:
+    """Ray's reason in a few words: 'The actor is dead because ...' or the first line."""
+    text = str(exc)
+    marker = "The actor is dead because "
+    if marker in text:
+        reason = text.split(marker, 1)[1].split(". ", 1)[0].strip().rstrip(".")
+        return reason or one_line(exc)
+    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
+    return first or type(exc).__name__

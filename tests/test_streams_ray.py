@@ -1,0 +1,239 @@
+"""Tests for the Ray engine (framepipe.streams.ray_engine): streams as actors on a local Ray
+instance the module starts once (2 CPUs, a small object store), and ``--engine ray`` in a
+Python where ``ray`` cannot be imported."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from framepipe import PipelineConfig
+from framepipe.cli import main
+from framepipe.logging import configure
+from framepipe.streams import StreamsHandle, run_streams, start_streams
+from streams import StreamServer
+
+SHORT = "synthetic:64x48@30:2"  # 60 frames, as fast as they render
+OTHER = "synthetic:32x24@30:3"  # 90 frames
+PACED = "synthetic:64x48@30:30"  # with realtime: 30 s unless stopped
+REALTIME = PipelineConfig(realtime=True)
+
+
+@pytest.fixture(scope="module")
+def ray_instance() -> Iterator[Any]:
+    """One local Ray instance for the module; the engine uses it and leaves it running."""
+    ray = pytest.importorskip("ray")
+    sigterm = signal.getsignal(signal.SIGTERM)
+    ray.init(
+        num_cpus=2,
+        object_store_memory=80 * 2**20,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+    )
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        signal.signal(signal.SIGTERM, sigterm)  # ray.init's handler goes with it
+
+
+@pytest.fixture(autouse=True)
+def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver logs where the implicit defaults say: here, a temporary dir."""
+    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
+
+
+class Records(logging.Handler):
+    """Keeps every record the driver's writer hands it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def frames(handle: StreamsHandle, name: str) -> int:
+    return handle.streams[name].snapshot().frames_processed
+
+
+def actor(ray: Any, stream: str) -> Any:
+    """The stream's actor, found by its name (framepipe-<run>-<stream>) as an operator would."""
+    names = [n for n in ray.util.list_named_actors() if n.endswith(f"-{stream}")]
+    assert len(names) == 1, names
+    return ray.get_actor(names[0])
+
+
+class TestStreamsAsActors:
+    def test_two_streams_end_with_one_log_and_a_summary_each(
+        self, ray_instance: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """framepipe run A B --engine ray: each stream in an actor of its own, both counted
+        to the end, the node named; every record in the driver's one log file."""
+        code = main(["run", SHORT, OTHER, "--engine", "ray", "--name", "door", "--name", "yard",
+                     "--log-dir", str(tmp_path / "logs"), "--quiet",
+                     "--summary-json", str(tmp_path / "summary.json")])  # fmt: skip
+        assert code == 0
+        data = json.loads((tmp_path / "summary.json").read_text())
+        door, yard = data["streams"]
+        assert (door["stream"], door["frames_processed"]) == ("door", 60)
+        assert (yard["stream"], yard["frames_processed"]) == ("yard", 90)
+        for entry in (door, yard):
+            assert entry["exit"] == 0 and entry["ended"] == "end" and entry["error"] is None
+            assert entry["node"] == socket.gethostname()
+            assert entry["pid"] not in (None, os.getpid())
+        assert door["pid"] != yard["pid"]
+        assert data["total"]["frames_processed"] == 150
+        assert f"nodes: door on {socket.gethostname()}" in capsys.readouterr().out
+        (log_file,) = (tmp_path / "logs").iterdir()  # one file: no per-stream logs anywhere
+        text = log_file.read_text()
+        for source in (SHORT, OTHER):
+            assert f"pipeline start: source={source}" in text
+            assert f"pipeline end (end): frames_read={60 if source == SHORT else 90}" in text
+
+    def test_records_reach_the_driver_with_their_stream_pid_and_node(
+        self, ray_instance: Any
+    ) -> None:
+        """run_streams(engine="ray"): an actor's records arrive in the driver's writer as
+        records of their own time, stream, pid and node, in the order they were logged."""
+        sink = Records()
+        configure(handlers=[sink], capture_stdlib=False)
+        report = run_streams(
+            [SHORT], config=PipelineConfig(log_every=1), names=["door"], engine="ray"
+        )
+        assert report.ok
+        (result,) = report.streams
+        frame_records = [r for r in sink.records if getattr(r, "stream", None) == "door"]
+        assert len(frame_records) >= 62  # the start, a record per frame, the end
+        for record in frame_records:
+            assert record.process == result.pid and record.process != os.getpid()
+            assert record.__dict__["node"] == result.node == socket.gethostname()
+        times = [r.created for r in frame_records]
+        assert times == sorted(times) and times[0] < times[-1]
+        seqs = [r.__dict__["seq"] for r in frame_records]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+        assert report.log["dropped"] == 0 and result.summary["log"]["dropped"] == 0
+
+
+class TestDeadActors:
+    def test_a_killed_actor_is_reported_and_a_live_one_restarted(self, ray_instance: Any) -> None:
+        """ray.kill of a live stream's actor (no_restart=False): Ray restarts it, it reopens
+        the stream, the attempt is in ``restarts``; a file's actor killed for good ends the
+        stream 'crashed' with its last counts, as a dead local worker does."""
+        with (
+            StreamServer() as server,
+            start_streams(
+                [server.url, PACED], config=REALTIME, names=["live", "scene"], engine="ray"
+            ) as handle,
+        ):
+            wait_until(lambda: frames(handle, "live") >= 5, "frames from the live stream")
+            wait_until(lambda: frames(handle, "scene") >= 5, "frames of the scene")
+            live_pid = handle.streams["live"].pid
+            ray_instance.kill(actor(ray_instance, "live"), no_restart=False)
+            server.start()  # the stream's one client is gone: serve the restarted actor
+            ray_instance.kill(actor(ray_instance, "scene"))  # a file: no restarts
+            wait_until(
+                lambda: (
+                    handle.streams["live"].pid not in (None, live_pid)
+                    and frames(handle, "live") >= 5
+                ),
+                "the restarted actor's frames",
+                timeout=45.0,
+            )
+            handle.stop()
+            report = handle.wait(30.0)
+        assert report is not None
+        live, scene = report.streams
+        (attempt,) = live.restarts
+        assert attempt.pid == live_pid and attempt.frames_processed >= 5
+        assert attempt.error is not None and "Ray restarted it" in attempt.error
+        assert live.ok and live.ended == "stopped" and live.pid not in (None, live_pid)
+        assert live.node == socket.gethostname()
+        assert scene.ended == "crashed" and scene.restarts == ()
+        assert scene.error == "the actor died: it was killed by `ray.kill`"
+        assert scene.summary["frames_processed"] >= 5  # from its last snapshot
+        assert report.total["failed"] == 1
+
+
+class TestStopping:
+    def test_sigterm_stops_every_actor_and_writes_every_summary(
+        self, ray_instance: Any, tmp_path: Path
+    ) -> None:
+        """SIGTERM to the driver mid-run: both actors finish their frame, the summaries and
+        the last records are gathered, exit 0."""
+        log_dir = tmp_path / "logs"
+
+        def terminate_once_running() -> None:
+            def started() -> bool:
+                files = list(log_dir.glob("*.txt"))
+                return bool(files) and files[0].read_text().count("frame 30:") >= 2
+
+            wait_until(started, "both streams' frames in the log", timeout=60.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        killer = threading.Thread(target=terminate_once_running, daemon=True)
+        killer.start()
+        code = main(["run", PACED, PACED, "--engine", "ray", "--realtime", "--quiet",
+                     "--log-dir", str(log_dir),
+                     "--summary-json", str(tmp_path / "summary.json")])  # fmt: skip
+        killer.join(5.0)
+        assert code == 0
+        streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
+        assert [s["ended"] for s in streams] == ["stopped", "stopped"]
+        assert all(s["exit"] == 0 and 30 <= s["frames_processed"] < 900 for s in streams)
+        text = next(log_dir.glob("*.txt")).read_text()
+        assert text.count("pipeline end (stopped)") == 2
+
+
+def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
+    tmp_path: Path,
+) -> None:
+    """A Python where importing ray fails: exit 2 and one line naming the extra."""
+    script = textwrap.dedent(
+        """
+        import sys
+
+        class NoRay:
+            def find_spec(self, name, path=None, target=None):
+                if name == "ray" or name.startswith("ray."):
+                    raise ModuleNotFoundError("No module named 'ray'", name=name)
+                return None
+
+        sys.meta_path.insert(0, NoRay())
+        from framepipe.cli import main
+        raise SystemExit(main(["run", "synthetic", "--engine", "ray", "--quiet"]))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        "framepipe: error: the ray engine needs Ray, which is not installed: "
+        "pip install 'framepipe[ray]'\n"
+    )
+    assert not (tmp_path / "logs").exists()  # refused before a log was created
