@@ -139,6 +139,29 @@ class TestStreamsAsActors:
         assert report.log["dropped"] == 0 and result.summary["log"]["dropped"] == 0
 
 
+class TestWatched:
+    def test_the_stats_server_shows_where_a_stream_runs_and_its_fresh_frames(
+        self, ray_instance: Any
+    ) -> None:
+        """--stats-port over actors: /system-resources names the node, and the last frame is
+        seconds old on the driver's clock (snapshots arrive at least once a second)."""
+        from framepipe.monitor import StatsServer
+        from framepipe.monitor.providers import Monitored
+        from monitor_helpers import request
+
+        with start_streams([PACED], config=REALTIME, names=["door"], engine="ray") as handle:
+            with StatsServer(Monitored(streams=handle.streams), "127.0.0.1", 0) as server:
+                wait_until(lambda: frames(handle, "door") >= 30, "a second of frames")
+                time.sleep(1.5)  # at least one more snapshot
+                pipeline = request(server, "/system-resources").json()["pipeline"]
+                metrics = request(server, "/metrics").body.decode()
+            handle.stop()
+        assert pipeline["node"] == socket.gethostname()
+        assert pipeline["state"] == "running" and pipeline["frames_processed"] >= 30
+        assert 0 <= pipeline["seconds_since_last_frame"] < 1.5
+        assert 'framepipe_frames_processed_total{stream="door"}' in metrics
+
+
 class TestDeadActors:
     def test_a_killed_actor_is_reported_and_a_live_one_restarted(self, ray_instance: Any) -> None:
         """ray.kill of a live stream's actor (no_restart=False): Ray restarts it, it reopens
