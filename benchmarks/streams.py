@@ -2,6 +2,7 @@
 
     python benchmarks/streams.py                        # 1, 2 and 4 streams, 3 interleaved rounds
     python benchmarks/streams.py --streams 6 --repeat 5 --json streams.json
+    python benchmarks/streams.py --engine local,ray     # Ray actors against workers: streams_ray.py
 
 Every stream reads the same 720p clip (MJPG by default: FFmpeg decodes it on one thread) and runs
 ``edges`` in a worker process with ``--cv-threads 1`` (OpenCV's own pool off), so the cores are
@@ -253,7 +254,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=4, help="N, the largest stream count")
     parser.add_argument("--codec", choices=sorted(CODEC_SUFFIX), default="MJPG")
     parser.add_argument("--json", type=Path, default=None, help="also write the runs as JSON")
+    parser.add_argument(
+        "--engine",
+        default="local",
+        help="'local' (this table), or engines to compare at 1 and 2 streams, such as "
+        "'local,ray' (benchmarks/streams_ray.py)",
+    )
     args = parser.parse_args(argv)
+    if args.engine != "local":
+        from streams_ray import main as compare_engines
+
+        extra = [] if args.json is None else ["--json", str(args.json)]
+        frames, repeat = str(args.frames), str(args.repeat)
+        return compare_engines(
+            ["--engine", args.engine, "--frames", frames, "--repeat", repeat, *extra]
+        )
     if args.frames < 1 or args.repeat < 1 or args.streams < 1:
         print(
             "streams: error: --frames, --repeat and --streams must be at least 1", file=sys.stderr

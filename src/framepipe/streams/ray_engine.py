@@ -55,6 +55,9 @@ RAY_INSTALL_HINT = "pip install 'framepipe[ray]'"
 POLL_WAIT_S = 0.25  # an actor answers a poll at once when it has news, else after this long
 PENDING_WARN_S = 15.0  # an actor not started by then: say it waits for the cluster's CPUs
 LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # only messages travel: Ray's minimum is 75 MiB
+# Ray starts workers at niceness 15, below everything else on the node: a stream's frame loop
+# has a budget to keep, so its actor runs at the default priority, as a local worker does.
+_RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
 # A dead actor's summary comes from its last snapshot; its process's exit status never reaches
 # the driver, so the attempt is reported with this code and the reason as the error.
 DIED = 1
@@ -184,6 +187,7 @@ class RayEngine:
                 max_restarts=attempts,
                 max_task_retries=0,
                 max_concurrency=4,  # a stop or a log answer never waits behind a waiting poll
+                runtime_env=_RUNTIME_ENV,
             ).remote(job, self._log_settings)
             slot = self._slots[job.name] = _Slot(actor, attempts)
         slot.ended_alive = False
