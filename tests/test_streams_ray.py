@@ -25,6 +25,7 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.streams import StreamsHandle, run_streams, start_streams
 from streams import StreamServer
+from video_files import count_frames
 
 SHORT = "synthetic:64x48@30:2"  # 60 frames, as fast as they render
 OTHER = "synthetic:32x24@30:3"  # 90 frames
@@ -90,14 +91,22 @@ def actor(ray: Any, stream: str) -> Any:
 
 class TestStreamsAsActors:
     def test_two_streams_end_with_one_log_and_a_summary_each(
-        self, ray_instance: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        ray_instance: Any,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
         """framepipe run A B --engine ray: each stream in an actor of its own, both counted
-        to the end, the node named; every record in the driver's one log file."""
+        to the end, the node named; every record in the driver's one log file; each output
+        at the path the driver meant (relative to its working directory)."""
+        monkeypatch.chdir(tmp_path)  # not where Ray started its workers
         code = main(["run", SHORT, OTHER, "--engine", "ray", "--name", "door", "--name", "yard",
-                     "--log-dir", str(tmp_path / "logs"), "--quiet",
-                     "--summary-json", str(tmp_path / "summary.json")])  # fmt: skip
+                     "--log-dir", "logs", "--quiet", "--output", "out.avi",
+                     "--summary-json", "summary.json"])  # fmt: skip
         assert code == 0
+        assert count_frames(tmp_path / "out-door.avi") == 60
+        assert count_frames(tmp_path / "out-yard.avi") == 90
         data = json.loads((tmp_path / "summary.json").read_text())
         door, yard = data["streams"]
         assert (door["stream"], door["frames_processed"]) == ("door", 60)

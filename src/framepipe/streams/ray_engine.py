@@ -168,6 +168,9 @@ class RayEngine:
     def start(self, job: StreamJob) -> RayWorker:
         if self._closed:
             raise RuntimeError("the Ray engine was closed")
+        if job.config.output is not None:  # written on the actor's node, at this same path
+            output = os.path.abspath(job.config.output)
+            job = dataclasses.replace(job, config=dataclasses.replace(job.config, output=output))
         slot = self._slots.get(job.name)
         refuse = None
         if slot is not None and slot.alive and slot.restarts_left > 0:
