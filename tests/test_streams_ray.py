@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from framepipe import PipelineConfig
@@ -275,6 +276,50 @@ class TestStopping:
         assert all(s["exit"] == 0 and 30 <= s["frames_processed"] < 900 for s in streams)
         text = next(log_dir.glob("*.txt")).read_text()
         assert text.count("pipeline end (stopped)") == 2
+
+
+def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground group (the driver and the Ray instance it started):
+    every stream stops after its frame, summaries written, exit 0, no process left behind."""
+    pytest.importorskip("ray")
+    command = [
+        sys.executable,
+        "-m",
+        "framepipe",
+        "run",
+        PACED,
+        PACED,
+        "--engine",
+        "ray",
+        "--realtime",
+        "--quiet",
+        "--log-dir",
+        "logs",
+        "--summary-json",
+        "summary.json",
+    ]
+    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+
+        def running() -> bool:
+            logs = list((tmp_path / "logs").glob("*.txt"))
+            return bool(logs) and logs[0].read_text().count(" frame 30:") >= 2
+
+        wait_until(running, "both streams' frames in the log", timeout=60.0)
+        children = psutil.Process(driver.pid).children(recursive=True)
+        os.killpg(driver.pid, signal.SIGINT)
+        out, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(10)
+    assert driver.returncode == 0, err
+    streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
+    assert [s["ended"] for s in streams] == ["stopped", "stopped"]
+    assert "stopped" in out
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert alive == []
 
 
 def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
