@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from framepipe.logging import configure
 from framepipe.monitor import serve
-from framepipe.monitor.resources import ProcessSampler
-from monitor_helpers import request, wait_for_json, watched_run
+from framepipe.monitor.reading import StreamState
+from framepipe.monitor.resources import ProcessSampler, WorkerSamplers
+from framepipe.pipeline.live import PipelineSnapshot
+from monitor_helpers import SyntheticRun, request, wait_for_json, watched_run
 
 LOGGING_TYPES = {
     "queue_size": int,
@@ -38,7 +44,7 @@ PIPELINE_TYPES = {
 }
 
 
-def assert_typed(document: dict[str, object], types: dict[str, object]) -> None:
+def assert_typed(document: dict[str, object], types: Mapping[str, object]) -> None:
     assert set(document) == set(types)
     for key, expected in types.items():
         assert isinstance(document[key], expected), (key, document[key])  # type: ignore[arg-type]
@@ -118,6 +124,122 @@ class TestWithAPipeline:
         assert second["fps"] > 5
         assert second["frame_ms"]["p99"] >= second["frame_ms"]["p50"] > 0
         assert second["seconds_since_last_frame"] < 5
+
+STREAM_TYPES: dict[str, object] = {
+    **PIPELINE_TYPES,
+    "stream": str,
+    "pid": (int, type(None)),
+    "node": (str, type(None)),
+    "memory_mb": (float, type(None)),
+    "cpu_percent": (float, type(None)),
+}
+
+
+@pytest.fixture
+def worker() -> Iterator[subprocess.Popen[bytes]]:
+    """A real child process standing in for a stream's worker; never outlives the test."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        yield child
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+class InWorker:
+    """A stream whose frames are counted here but whose ``pid`` is another process's."""
+
+    def __init__(self, run: SyntheticRun, pid: int) -> None:
+        self.run, self.pid = run, pid
+
+    def snapshot(self) -> PipelineSnapshot:
+        return self.run.snapshot()
+
+
+def _two_streams_moving(document: dict[str, object]) -> bool:
+    streams = document.get("streams")
+    return isinstance(streams, list) and all(s["frames_processed"] > 0 for s in streams)
+
+
+class TestWithSeveralStreams:
+    def test_each_stream_has_an_entry_with_its_progress_and_its_process(
+        self, worker: subprocess.Popen[bytes]
+    ) -> None:
+        """Two streams: a ``streams`` list in order, these keys and types, counters that move,
+        and memory read from each stream's own process (null where it names none)."""
+        with (
+            SyntheticRun() as left,
+            SyntheticRun() as right,
+            serve(port=0, streams={"left": InWorker(left, worker.pid), "right": right}) as server,
+        ):
+            first = wait_for_json(server, "/system-resources", _two_streams_moving)
+            left.wait_for_frames(first["streams"][0]["frames_processed"] + 15)
+            right.wait_for_frames(first["streams"][1]["frames_processed"] + 15)
+            second = wait_for_json(
+                server, "/system-resources",
+                lambda d: all(
+                    s["frames_processed"] > f["frames_processed"]
+                    for s, f in zip(d["streams"], first["streams"], strict=True)
+                ),
+            )  # fmt: skip
+        entries = second["streams"]
+        assert [entry["stream"] for entry in entries] == ["left", "right"]
+        for entry in entries:
+            assert_typed(entry, STREAM_TYPES)
+            assert entry["state"] == "running" and entry["node"] is None
+        left_entry, right_entry = entries
+        assert left_entry["pid"] == worker.pid
+        assert 1 < left_entry["memory_mb"] < second["memory_mb"]  # a bare interpreter's, not ours
+        assert left_entry["cpu_percent"] >= 0
+        assert right_entry["pid"] is None
+        assert right_entry["memory_mb"] is None and right_entry["cpu_percent"] is None
+        assert second["pipeline"]["source"] == left_entry["source"]  # kept for one-stream clients
+
+    def test_one_stream_given_as_streams_has_the_single_pipeline_document(self) -> None:
+        """``streams=`` with one stream answers exactly as ``pipeline=`` does: no list."""
+        with SyntheticRun() as run, serve(port=0, streams={"door": run}) as server:
+            run.wait_for_frames(3)
+            document = wait_for_json(
+                server, "/system-resources", lambda d: "pipeline" in d
+            )
+        assert set(document) == {"memory_mb", "cpu_percent", "logging", "pipeline"}
+
+    def test_pipeline_and_streams_together_are_refused(self) -> None:
+        """Both ``pipeline=`` and ``streams=``: a ValueError before any process starts."""
+        with SyntheticRun() as run, pytest.raises(ValueError, match="not both"):
+            serve(port=0, pipeline=run, streams={"a": run})
+
+
+def _state(pid: int | None, node: str | None = None) -> StreamState:
+    return StreamState(
+        state="running", source="synthetic", budget_ms=33.3, frames_read=0,
+        frames_processed=0, frames_dropped=0, budget_misses=0, reconnects=0, fps=0.0,
+        frame_ms={"p50": 0.0, "p99": 0.0}, frame_age_ms={"p50": 0.0, "p99": 0.0},
+        last_frame_at=None, node=node, pid=pid,
+    )  # fmt: skip
+
+
+class TestWorkerSamplers:
+    def test_a_worker_that_ended_reads_as_null(self, worker: subprocess.Popen[bytes]) -> None:
+        """A live pid has memory; once that process is gone the next measurement is null."""
+        now = [0.0]
+        samplers = WorkerSamplers(min_interval_s=0.5, clock=lambda: now[0])
+        memory_mb, cpu = samplers.sample(_state(worker.pid))
+        assert memory_mb is not None and memory_mb > 1 and cpu == 0.0
+        worker.kill()
+        worker.wait(10)
+        now[0] = 1.0
+        assert samplers.sample(_state(worker.pid)) == (None, None)
+
+    def test_a_stream_on_another_machine_is_not_measured_here(self) -> None:
+        """A pid on another node is not this machine's process of that number."""
+        samplers = WorkerSamplers(host="here")
+        assert samplers.sample(_state(os.getpid(), node="elsewhere")) == (None, None)
+        assert samplers.sample(_state(os.getpid(), node="here"))[0] is not None
+
+    def test_a_stream_without_a_process_is_null(self) -> None:
+        """No pid (a stream in this process, or a worker between restarts): nothing to read."""
+        assert WorkerSamplers().sample(_state(None)) == (None, None)
 
 
 class TestProcessSampler:

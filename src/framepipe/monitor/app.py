@@ -12,7 +12,7 @@ from prometheus_client.exposition import choose_encoder
 from framepipe.monitor.health import not_ready_reasons
 from framepipe.monitor.metrics import build_registry, render
 from framepipe.monitor.recent import Recent
-from framepipe.monitor.resources import ProcessSampler, system_resources
+from framepipe.monitor.resources import ProcessSampler, WorkerSamplers, system_resources
 from framepipe.monitor.store import Store
 
 __all__ = ["MonitorApp", "Readiness"]
@@ -45,6 +45,7 @@ class MonitorApp:
         self.store = store
         self.has_stream = has_stream
         self.sampler = ProcessSampler(pid)
+        self.workers = WorkerSamplers()  # the streams' worker processes
         self.registry = build_registry(store, pid)
         self.stopping = threading.Event()  # set on shutdown: endless streams end
         self._metrics: dict[str, Recent[tuple[bytes, str]]] = {}
@@ -52,7 +53,10 @@ class MonitorApp:
 
     def system_resources(self) -> dict[str, Any]:
         view = self.store.view()
-        return system_resources(self.sampler, view.reading.log_stats, view.first_stream, view.now)
+        reading = view.reading
+        return system_resources(
+            self.sampler, reading.log_stats, reading.streams, view.now, self.workers
+        )
 
     def metrics(self, accept: str) -> tuple[bytes, str]:
         _, content_type = choose_encoder(accept)

@@ -48,6 +48,7 @@ def stream_state(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> Stre
         frame_histogram=frame_histogram,
         age_histogram=age_histogram,
         node=_node(provider),
+        pid=_pid(provider),
     )
 
 
@@ -55,6 +56,12 @@ def _node(provider: SnapshotProvider) -> str | None:
     """The provider's ``node`` (a stream of the Ray engine), if it has one."""
     node = getattr(provider, "node", None)
     return node if isinstance(node, str) else None
+
+
+def _pid(provider: SnapshotProvider) -> int | None:
+    """The provider's ``pid`` (a worker process of a stream), if it has one."""
+    pid = getattr(provider, "pid", None)
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
 def _plain(reading: HistogramReading) -> HistogramData:

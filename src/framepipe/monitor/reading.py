@@ -48,6 +48,7 @@ class StreamState:
     frame_histogram: HistogramData | None = None
     age_histogram: HistogramData | None = None
     node: str | None = None  # the machine running the stream, when elsewhere (Ray)
+    pid: int | None = None  # the process running the stream (a worker), if not this one
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)

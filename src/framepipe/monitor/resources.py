@@ -1,7 +1,8 @@
-"""The ``/system-resources`` document: process memory and CPU, the logger, the pipeline."""
+"""The ``/system-resources`` document: process memory and CPU, the logger, the streams."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -11,7 +12,14 @@ import psutil
 
 from framepipe.monitor.reading import StreamState
 
-__all__ = ["ProcessSampler", "logging_part", "pipeline_part", "system_resources"]
+__all__ = [
+    "ProcessSampler",
+    "WorkerSamplers",
+    "logging_part",
+    "pipeline_part",
+    "stream_part",
+    "system_resources",
+]
 
 # The logger counters the document carries, with what to show for one the logger does not have.
 _LOG_KEYS: dict[str, Any] = {
@@ -61,6 +69,53 @@ class ProcessSampler:
         return round(float(self._process.memory_info().rss) / 2**20, 1)
 
 
+class WorkerSamplers:
+    """Memory and CPU of the processes running the streams, one :class:`ProcessSampler` per pid.
+
+    A sampler is kept while its pid is reported (CPU is measured between two samples of the
+    same process), and dropped once a restarted worker has a new pid. A pid that is gone, not
+    ours to read, or on another machine (a Ray actor's ``node``) reads as ``(None, None)``.
+    """
+
+    def __init__(
+        self,
+        min_interval_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        host: str | None = None,
+    ) -> None:
+        self._min_interval_s = min_interval_s
+        self._clock = clock
+        self._host = socket.gethostname() if host is None else host
+        self._lock = threading.Lock()
+        self._samplers: dict[int, ProcessSampler] = {}
+
+    def sample(self, stream: StreamState) -> tuple[float | None, float | None]:
+        """``(memory_mb, cpu_percent)`` of the stream's process, or ``(None, None)``."""
+        pid = stream.pid
+        if pid is None or (stream.node is not None and stream.node != self._host):
+            return None, None
+        with self._lock:
+            sampler = self._samplers.get(pid)
+            if sampler is None:
+                try:
+                    sampler = ProcessSampler(pid, self._min_interval_s, self._clock)
+                except psutil.Error:
+                    return None, None
+                self._samplers[pid] = sampler
+        try:
+            return sampler.sample()
+        except psutil.Error:  # the worker ended since it was last reported
+            with self._lock:
+                self._samplers.pop(pid, None)
+            return None, None
+
+    def keep_only(self, pids: set[int]) -> None:
+        """Forget the samplers of processes no stream reports any more."""
+        with self._lock:
+            for pid in set(self._samplers) - pids:
+                del self._samplers[pid]
+
+
 def logging_part(stats: Mapping[str, Any] | None) -> dict[str, Any]:
     """The logger's queue and counters; zeros and ``listener_running: false`` without a logger."""
     stats = stats or {}
@@ -88,19 +143,45 @@ def pipeline_part(stream: StreamState, now: float) -> dict[str, Any]:
     }
 
 
+def stream_part(
+    name: str, stream: StreamState, now: float, workers: WorkerSamplers
+) -> dict[str, Any]:
+    """One entry of the ``streams`` list: the stream's progress and its process's resources."""
+    memory_mb, cpu_percent = workers.sample(stream)
+    progress = pipeline_part(stream, now)
+    progress.pop("node", None)
+    return {
+        "stream": name,
+        "pid": stream.pid,
+        "node": stream.node,
+        **progress,
+        "memory_mb": memory_mb,
+        "cpu_percent": cpu_percent,
+    }
+
+
 def system_resources(
     sampler: ProcessSampler,
     log_stats: Mapping[str, Any] | None,
-    stream: StreamState | None,
+    streams: Mapping[str, StreamState],
     now: float,
+    workers: WorkerSamplers | None = None,
 ) -> dict[str, Any]:
-    """The whole document; ``pipeline`` only when a stream is attached."""
+    """The whole document: ``pipeline`` (the first stream) when a stream is attached, and with
+    more than one stream a ``streams`` list, one entry per stream, in order."""
     memory_mb, cpu_percent = sampler.sample()
     document: dict[str, Any] = {
         "memory_mb": memory_mb,
         "cpu_percent": cpu_percent,
         "logging": logging_part(log_stats),
     }
-    if stream is not None:
-        document["pipeline"] = pipeline_part(stream, now)
+    first = next(iter(streams.values()), None)
+    if first is not None:
+        document["pipeline"] = pipeline_part(first, now)
+    if len(streams) > 1:
+        workers = workers or WorkerSamplers()
+        document["streams"] = [
+            stream_part(name, stream, now, workers) for name, stream in streams.items()
+        ]
+        workers.keep_only({stream.pid for stream in streams.values() if stream.pid is not None})
     return document

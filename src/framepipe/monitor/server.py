@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -159,10 +159,13 @@ def serve(
     stream: str = DEFAULT_STREAM,
     stall_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    streams: Mapping[str, SnapshotProvider] | None = None,
 ) -> StatsServer:
-    """Serve the stats of this process, its logger and (optionally) a pipeline, in the background.
+    """Serve the stats of this process, its logger and (optionally) its streams, in the background.
 
     ``pipeline`` is anything with ``snapshot()``; it is reported under the ``stream`` label.
+    ``streams`` instead maps names to such providers, one per stream (a ``pid`` attribute names
+    the process to report memory and CPU for, a ``node`` attribute the machine).
     ``logger`` defaults to the process-wide logger. ``stall_s`` is how old the last frame may get
     before ``/readyz`` says 503 (default: 3 s or 10 budgets, whichever is longer); ``clock`` is
     the clock of the snapshots' ``last_frame_at``. Port 0 picks a free port (see ``.address``).
@@ -172,6 +175,9 @@ def serve(
         raise ValueError(f"port must be an integer from 0 to 65535, but got {port!r}")
     if not isinstance(host, str) or not host:
         raise ValueError(f"host must be a non-empty string, but got {host!r}")
-    streams = {} if pipeline is None else {stream: pipeline}
-    monitored = Monitored(streams=streams, logger=logger, stall_s=stall_s, clock=clock)
+    if pipeline is not None and streams is not None:
+        raise ValueError("give either pipeline= or streams=, not both")
+    if streams is None:
+        streams = {} if pipeline is None else {stream: pipeline}
+    monitored = Monitored(streams=dict(streams), logger=logger, stall_s=stall_s, clock=clock)
     return StatsServer(monitored, host, port)
