@@ -28,10 +28,18 @@ def free_port() -> int:
     return port
 
 
-def _listening(port: int) -> bool:
+def _serving(pid: int, port: int) -> bool:
+    """ffmpeg ``pid`` listens on ``port``, or already serves a client there: with ``listen=1``
+    it stops listening once the first client (a reconnecting one can be quick) is accepted."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
     return any(
-        conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN
-        for conn in psutil.net_connections(kind="tcp")
+        conn.laddr
+        and conn.laddr.port == port
+        and conn.status in (psutil.CONN_LISTEN, psutil.CONN_ESTABLISHED)
+        for conn in connections
     )
 
 
@@ -64,7 +72,7 @@ class StreamServer:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
-        while not _listening(self.port):
+        while not _serving(process.pid, self.port):
             if process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise AssertionError(f"ffmpeg did not listen on port {self.port}")
