@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -183,6 +185,64 @@ def test_a_stats_server_watches_every_stream_when_a_stats_port_is_given(
     assert "framepipe: stats server on http://127.0.0.1:" in err
     records = one_log(tmp_path / "logs")
     assert any("stats server on http://127.0.0.1:" in r[0] for r in records)
+
+
+_ADDRESS = re.compile(r"framepipe: stats server on (http://127\.0\.0\.1:\d+)/?")
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return str(reply.read().decode())
+
+
+def test_the_stats_server_of_a_run_shows_each_stream_with_its_worker(tmp_path: Path) -> None:
+    """A real two-stream run with --stats-port 0, read over HTTP: /system-resources lists both
+    streams with counters that move and the pids of the run's own worker processes (with their
+    memory), and /metrics labels both streams' series."""
+    paced = "synthetic:160x120@30:8"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "framepipe", "run", paced, paced, "--realtime", "--quiet",
+         "--stats-port", "0", "--log-dir", str(tmp_path / "logs")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stderr is not None
+        line = child.stderr.readline()
+        match = _ADDRESS.match(line)
+        assert match, f"no address line, got {line!r}"
+        url = match.group(1)
+
+        def streams() -> list[dict[str, Any]]:
+            document = json.loads(_get(url + "/system-resources"))
+            return list(document.get("streams", []))
+
+        def after(frames: list[int]) -> list[dict[str, Any]]:
+            deadline = time.monotonic() + 30
+            while True:
+                entries = streams()
+                if len(entries) == 2 and all(
+                    e["frames_processed"] > n for e, n in zip(entries, frames, strict=True)
+                ):
+                    return entries
+                assert time.monotonic() < deadline, f"counters never passed {frames}: {entries}"
+                time.sleep(0.1)
+
+        first = after([0, 0])
+        second = after([entry["frames_processed"] + 10 for entry in first])
+        workers = {process.pid for process in psutil.Process(child.pid).children(recursive=True)}
+        metrics = _get(url + "/metrics")
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate(timeout=30)
+    names = [entry["stream"] for entry in second]
+    assert len(set(names)) == 2
+    for entry in second:
+        assert entry["state"] == "running"
+        assert entry["pid"] in workers and entry["pid"] != child.pid
+        assert entry["memory_mb"] > 1 and entry["cpu_percent"] >= 0
+    for name in names:
+        assert f'framepipe_frames_processed_total{{stream="{name}"}}' in metrics
 
 
 def _log_shows_frames(log_dir: Path, names: list[str]) -> bool:
