@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from types import TracebackType
 
 import cv2
 
+from framepipe._closing import Closing
 from framepipe.typing import Frame
 
 __all__ = ["Display", "DisplayUnavailable", "check_display"]
@@ -46,7 +46,7 @@ def check_display(timeout_s: float = 20.0) -> None:
         )
 
 
-class Display:
+class Display(Closing):
     """One window showing processed frames; ``show()`` returns False once the user quits.
 
     A context manager: leaving the ``with`` block closes the window.
@@ -72,13 +72,3 @@ class Display:
             except cv2.error:
                 pass
 
-    def __enter__(self) -> Display:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

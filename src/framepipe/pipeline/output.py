@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from framepipe._closing import Closing
 from framepipe._paths import check_name, free_bytes
 from framepipe.typing import Frame
 
@@ -59,7 +60,7 @@ def check_output_path(path: str | os.PathLike[str]) -> Path:
     return out
 
 
-class VideoOutput:
+class VideoOutput(Closing):
     """Writes frames to a video file; opened on the first frame, closed by ``close()``.
 
     ``frames_written`` counts the frames in the file. After a failed write the output is closed
@@ -221,9 +222,6 @@ class VideoOutput:
         if limit is not None and size + MIN_FREE_BYTES > limit:
             return f" (file size limit of {limit} bytes reached)"
         return " (disk full or I/O error)"
-
-    def __enter__(self) -> VideoOutput:
-        return self
 
     def __exit__(
         self,

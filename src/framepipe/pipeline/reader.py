@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 
+from framepipe._closing import Closing
 from framepipe.pipeline.buffer import FrameBuffer
 from framepipe.pipeline.sources import Source
 from framepipe.typing import Frame
@@ -39,7 +39,7 @@ class CapturedFrame:
     captured_at: float
 
 
-class FrameReader:
+class FrameReader(Closing):
     """Reads ``source`` on a background thread into ``buffer`` until the end, a limit or stop().
 
     The reader owns the source from construction: its thread releases it when it ends, and
@@ -107,17 +107,6 @@ class FrameReader:
         if stopped and self._thread is None:
             self.source.release()  # the thread never ran, so nothing else will
         return stopped
-
-    def __enter__(self) -> FrameReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _run(self) -> None:
         try:

@@ -14,11 +14,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
 import cv2
 
+from framepipe._closing import Closing
 from framepipe._paths import PathError, check_name, check_utf8
 from framepipe.pipeline.container import is_cut_off
 from framepipe.pipeline.netprobe import why_stream_failed
@@ -133,7 +133,7 @@ def parse_source(spec: str | int | None) -> SourceSpec:
     return SourceSpec("file", str(path))
 
 
-class Source(ABC):
+class Source(Closing, ABC):
     """An open frame source. ``read()`` returns the next BGR frame, or ``None`` at the end."""
 
     info: SourceInfo
@@ -175,15 +175,8 @@ class Source(ABC):
             )
         raise SourceError(f"{name} cannot be reopened (not a camera index or a stream URL)")
 
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`release`, so ``with source:`` releases it."""
         self.release()
 
     def __repr__(self) -> str:
