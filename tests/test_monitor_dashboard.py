@@ -13,13 +13,13 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from framepipe.logging import configure
 from framepipe.monitor import serve
-from monitor_helpers import watched_run
+from monitor_helpers import SyntheticRun, watched_run
 
 CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver", "chromedriver")
@@ -45,7 +45,7 @@ def _find(candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-def _no_browser(reason: str) -> None:
+def _no_browser(reason: str) -> NoReturn:
     if os.environ.get("FRAMEPIPE_REQUIRE_BROWSER") == "1":
         pytest.fail(f"FRAMEPIPE_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
@@ -135,4 +135,47 @@ def test_without_a_pipeline_the_page_shows_process_and_logging_only(
         assert browser.find_element("id", "no-pipeline").is_displayed()
         assert not browser.find_element("id", "preview").is_displayed()
         assert text(browser, "state") == "logging"
+        assert console_errors(browser) == []
+
+
+def stream_value(driver: Any, stream: str, key: str) -> str:
+    return str(
+        driver.execute_script(
+            "const row = [...document.querySelectorAll('section.stream')]"
+            "  .find((el) => el.dataset.stream === arguments[0]);"
+            "return row ? row.querySelector(`[data-key='${arguments[1]}']`).textContent : '';",
+            stream,
+            key,
+        )
+    )
+
+
+def test_several_streams_get_a_row_of_charts_each(browser: Any, tmp_path: Path) -> None:
+    """Two streams: a row each whose frame counts change within two seconds, the single
+    stream's tiles and preview hidden, no console errors."""
+    log = configure(log_dir=tmp_path)
+    with (
+        SyntheticRun() as left,
+        SyntheticRun() as right,
+        serve(port=0, logger=log, streams={"left": left, "right": right}) as server,
+    ):
+        left.wait_for_frames(3)
+        right.wait_for_frames(3)
+        browser.get(server.url)
+        names = ("left", "right")
+        wait_until(
+            lambda: all(stream_value(browser, n, "frames").isdigit() for n in names),
+            "both rows",
+        )
+        first = {name: int(stream_value(browser, name, "frames")) for name in names}
+        time.sleep(2.0)
+        second = {name: int(stream_value(browser, name, "frames")) for name in names}
+        assert all(second[name] > first[name] for name in names), (first, second)
+        assert all(float(stream_value(browser, name, "fps")) > 0 for name in names)
+        assert browser.execute_script(
+            "return document.querySelectorAll('section.stream canvas').length"
+        ) == 6
+        assert text(browser, "state") == "2 / 2 running"
+        assert not browser.find_element("id", "fps").is_displayed()
+        assert not browser.find_element("id", "preview").is_displayed()
         assert console_errors(browser) == []

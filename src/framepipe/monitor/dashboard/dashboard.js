@@ -43,6 +43,90 @@ function draw(canvas, series, dashedLast = false) {
   });
 }
 
+// Several streams: one row per stream (tiles, then FPS, frame ms and CPU charts), built once.
+const STREAM_TILES = [
+  ["fps", "FPS"], ["frames", "frames processed"], ["frame-ms", "frame ms p50 / p99"],
+  ["misses", "budget misses"], ["drops", "frames dropped"], ["memory", "memory MB"],
+  ["cpu", "CPU % of one core"],
+];
+const STREAM_CHARTS = [
+  ["fps", "FPS"],
+  ["frame", 'frame ms: <em class="c0">p50</em> <em class="c1">p99</em> <em class="c2">budget</em>'],
+  ["cpu", "CPU % of one core"],
+];
+const rows = new Map(); // stream name -> {element, history}
+
+function element(tag, className, html) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (html !== undefined) el.innerHTML = html;
+  return el;
+}
+
+function streamRow(name) {
+  let row = rows.get(name);
+  if (row) return row;
+  const el = element("section", "stream");
+  el.dataset.stream = name;
+  const title = element("h2");
+  title.append(element("span", "name"), element("span", "badge"), element("small", "where"));
+  title.querySelector(".name").textContent = name;
+  const tiles = element("div", "tiles");
+  for (const [key, label] of STREAM_TILES) {
+    const tile = element("div", "tile");
+    const value = element("b", "", "-");
+    value.dataset.key = key;
+    tile.append(value, element("span", "", label));
+    tiles.append(tile);
+  }
+  const charts = element("div", "charts");
+  for (const [key, caption] of STREAM_CHARTS) {
+    const figure = element("figure");
+    const canvas = element("canvas");
+    canvas.dataset.chart = key;
+    figure.append(canvas, element("figcaption", "", caption));
+    charts.append(figure);
+  }
+  el.append(title, tiles, charts);
+  $("streams").append(el);
+  row = { el, history: { fps: [], p50: [], p99: [], budget: [], cpu: [] } };
+  rows.set(name, row);
+  return row;
+}
+
+function showStream(entry) {
+  const row = streamRow(entry.stream), h = row.history;
+  const set = (key, value) => { row.el.querySelector(`[data-key="${key}"]`).textContent = value; };
+  const badge = row.el.querySelector(".badge");
+  badge.textContent = entry.state;
+  badge.className = "badge " + (entry.state === "running" ? "ok" : "bad");
+  const where = [entry.source, entry.pid === null ? null : "pid " + entry.pid, entry.node];
+  row.el.querySelector(".where").textContent = where.filter((part) => part).join(" · ");
+  set("fps", fmt(entry.fps));
+  set("frames", entry.frames_processed);
+  set("frame-ms", `${fmt(entry.frame_ms.p50)} / ${fmt(entry.frame_ms.p99)}`);
+  set("misses", entry.budget_misses);
+  set("drops", entry.frames_dropped);
+  set("memory", fmt(entry.memory_mb));
+  set("cpu", fmt(entry.cpu_percent));
+  const add = (name, value) => { h[name].push(value); if (h[name].length > HISTORY) h[name].shift(); };
+  add("fps", entry.fps); add("p50", entry.frame_ms.p50); add("p99", entry.frame_ms.p99);
+  add("budget", entry.budget_ms); add("cpu", entry.cpu_percent || 0);
+  const chart = (key) => row.el.querySelector(`[data-chart="${key}"]`);
+  draw(chart("fps"), [h.fps]);
+  draw(chart("frame"), [h.p50, h.p99, h.budget], true);
+  draw(chart("cpu"), [h.cpu]);
+}
+
+function showStreams(entries) {
+  entries.forEach(showStream);
+  const running = entries.filter((entry) => entry.state === "running").length;
+  const badge = $("state");
+  badge.textContent = `${running} / ${entries.length} running`;
+  badge.className = "badge " + (running === entries.length ? "ok" : "bad");
+  $("source").textContent = `${entries.length} streams`;
+}
+
 function refreshPreview() {
   const next = new Image();
   next.onload = () => { $("preview").src = next.src; };
@@ -62,8 +146,18 @@ function show(doc) {
   draw($("chart-cpu"), [history.cpu]);
   draw($("chart-memory"), [[], history.memory]);
 
-  document.querySelectorAll(".pipeline").forEach((el) => { el.hidden = !run; });
+  // With several streams the rows below replace the single stream's tiles, charts and preview
+  // (a worker's frames stay in its process); the links stay.
+  const several = Array.isArray(doc.streams);
+  document.querySelectorAll(".pipeline").forEach((el) => {
+    el.hidden = !run || (several && !el.classList.contains("preview"));
+  });
+  $("preview").hidden = several;
   $("no-pipeline").hidden = !!run;
+  if (several) {
+    showStreams(doc.streams);
+    return;
+  }
   const badge = $("state");
   if (!run) {
     badge.textContent = log.listener_running ? "logging" : "no log writer";
