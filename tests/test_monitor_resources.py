@@ -138,8 +138,13 @@ STREAM_TYPES: dict[str, object] = {
 @pytest.fixture
 def worker() -> Iterator[subprocess.Popen[bytes]]:
     """A real child process standing in for a stream's worker; never outlives the test."""
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+    )
     try:
+        assert child.stdout is not None
+        child.stdout.readline()  # running Python: measured now, it has its own memory
         yield child
     finally:
         child.kill()
