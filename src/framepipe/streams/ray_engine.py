@@ -366,11 +366,13 @@ def _on_driver_clock(message: WorkerMessage, offset: float) -> WorkerMessage:
 
 
 def _cause(exc: BaseException) -> str:
-    """Ray's reason in a few words: 'The actor is dead because ...' or the first line."""
-    text = str(exc)
-    marker = "The actor is dead because "
-    if marker in text:
-        reason = text.split(marker, 1)[1].split(". ", 1)[0].strip().rstrip(".")
-        return reason or one_line(exc)
-    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else ""
-    return first or type(exc).__name__
+    """Ray's reason in a few words: what follows 'The actor is dead because' or 'temporarily
+    unavailable:', without the boilerplate around it; else the first line."""
+    text = " ".join(str(exc).split())
+    for marker in ("The actor is dead because ", "temporarily unavailable: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+            break
+    text = text.split(" The task may or may not have been executed", 1)[0]
+    reason = text.split(". ", 1)[0].strip().rstrip(".")
+    return reason or type(exc).__name__
