@@ -278,6 +278,26 @@ class TestStopping:
         assert text.count("pipeline end (stopped)") == 2
 
 
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--ray-address", "auto"], "--ray-address needs --engine ray"),
+        (["--ray-cpus-per-stream", "2"], "--ray-cpus-per-stream needs --engine ray"),
+        (["--engine", "ray", "--ray-cpus-per-stream", "0"], "must be a positive number of CPUs"),
+        (["--engine", "dask"], "invalid choice: 'dask'"),
+    ],
+)
+def test_a_ray_flag_that_cannot_apply_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    """Ray's flags without --engine ray, or with a bad value: exit 2, nothing started."""
+    code = main(["run", SHORT, SHORT, "--log-dir", str(tmp_path / "logs"), *extra])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and err[-1].startswith("framepipe")
+    assert not (tmp_path / "logs").exists()
+
+
 def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole foreground group (the driver and the Ray instance it started):
     every stream stops after its frame, summaries written, exit 0, no process left behind."""

@@ -3,6 +3,7 @@
 ``run_streams(sources, processor=..., config=...)`` runs them to the end and returns a
 :class:`StreamsReport`; ``start_streams(...)`` returns a :class:`StreamsHandle` to ``stop()``,
 ``snapshot()`` and ``wait()`` on. ``framepipe run A B ...`` is the command-line form.
+``engine="ray"`` (or a :class:`RayEngine`) runs each stream in a Ray actor instead, on a cluster.
 """
 
 from framepipe.streams.api import (
@@ -16,6 +17,7 @@ from framepipe.streams.api import (
 from framepipe.streams.engine import ENGINES, Engine, LocalEngine, WorkerHandle
 from framepipe.streams.job import LogTarget, StreamJob
 from framepipe.streams.names import stream_names
+from framepipe.streams.ray_engine import RayEngine, RayNotInstalled, RayStartError
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
 __all__ = [
@@ -24,6 +26,9 @@ __all__ = [
     "Engine",
     "LocalEngine",
     "LogTarget",
+    "RayEngine",
+    "RayNotInstalled",
+    "RayStartError",
     "StreamJob",
     "StreamResult",
     "StreamView",
