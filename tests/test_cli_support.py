@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import sys
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,8 @@ from framepipe._cli_support import (
     add_budget_ms,
     add_parsed_option,
     argparse_type,
+    non_negative_int,
+    port_number,
     positive_float,
     positive_int,
 )
@@ -122,3 +125,28 @@ class TestAddParsedOption:
         assert "--budget-ms MS" in parser.format_help()
         with pytest.raises(SystemExit):
             parser.parse_args(["--budget-ms", "inf"])
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "value"),
+    [(non_negative_int, "0", 0), (non_negative_int, "7", 7), (port_number, "0", 0),
+     (port_number, "5000", 5000), (port_number, "65535", 65535)],
+)  # fmt: skip
+def test_counts_and_ports_accept_their_range(parse: Any, text: str, value: int) -> None:
+    """0 is a count (none) and a port (any free one); 65535 is the last port."""
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "expected"),
+    [(non_negative_int, "-1", "an integer >= 0"), (non_negative_int, "x", "an integer >= 0"),
+     (port_number, "65536", "a port number from 0 to 65535"),
+     (port_number, "-1", "a port number from 0 to 65535"),
+     (port_number, "http", "a port number from 0 to 65535")],
+)  # fmt: skip
+def test_counts_and_ports_refuse_the_rest_saying_what_was_expected(
+    parse: Any, text: str, expected: str
+) -> None:
+    """Out of range or not a number: 'must be <expected>, but got <text>'."""
+    with pytest.raises(ValueError, match=f"must be {expected}, but got '{text}'"):
+        parse(text)

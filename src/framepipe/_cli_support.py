@@ -22,7 +22,9 @@ __all__ = [
     "add_parsed_option",
     "argparse_type",
     "fail",
+    "non_negative_int",
     "note",
+    "port_number",
     "positive_float",
     "positive_int",
     "print_out",
@@ -85,6 +87,26 @@ def _silence(stream: TextIO) -> None:
         os.dup2(null, fd)
     finally:
         os.close(null)
+
+
+def non_negative_int(text: str) -> int:
+    """A count that may be 0 (``--reconnect-attempts 0``: none)."""
+    return _int_in_range(text, 0, None, "an integer >= 0")
+
+
+def port_number(text: str) -> int:
+    """A TCP port; 0 asks the system for a free one."""
+    return _int_in_range(text, 0, 65535, "a port number from 0 to 65535")
+
+
+def _int_in_range(text: str, low: int, high: int | None, expected: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"must be {expected}, but got {text!r}")
+    return value
 
 
 def positive_int(text: str) -> int:

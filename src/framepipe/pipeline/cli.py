@@ -30,7 +30,9 @@ from framepipe._cli_support import (
     EXIT_USAGE,
     argparse_type,
     fail,
+    non_negative_int,
     note,
+    port_number,
     positive_float,
     positive_int,
     print_out,
@@ -139,7 +141,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reconnect-attempts",
-        type=argparse_type(_attempts),
+        type=argparse_type(non_negative_int),
         default=None,
         metavar="N",
         help="failed reconnects in a row before a dropped camera or stream ends the run with "
@@ -174,7 +176,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
     parser.add_argument(
         "--stats-port",
-        type=argparse_type(_port),
+        type=argparse_type(port_number),
         default=None,
         metavar="PORT",
         help="serve /system-resources, /metrics, /healthz, /readyz and a dashboard on PORT "
@@ -302,26 +304,6 @@ def _import_from_cwd() -> None:
     cwd = os.getcwd()
     if "" not in sys.path and cwd not in sys.path:
         sys.path.insert(0, cwd)
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise ValueError(f"must be a port number from 0 to 65535, but got {text!r}")
-    return value
-
-
-def _attempts(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"must be an integer >= 0, but got {text!r}")
-    return value
 
 
 def _open_source(spec: str | None, stall_timeout_s: float) -> Source:
