@@ -342,6 +342,25 @@ def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_pa
     assert alive == []
 
 
+def test_a_cluster_address_nobody_answers_at_fails_at_once_in_one_line(tmp_path: Path) -> None:
+    """--ray-address host:port with nothing listening: exit 1 within seconds, one line (Ray
+    itself would retry for minutes, printing as it goes)."""
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening
+        result = subprocess.run(
+            [sys.executable, "-m", "framepipe", "run", "synthetic", "--engine", "ray",
+             "--ray-address", address, "--quiet"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        f"framepipe: error: cannot join the Ray cluster at {address}: nothing answers at"
+    )
+    assert result.stderr.count("\n") == 1
+
+
 def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
     tmp_path: Path,
 ) -> None:

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 RAY_INSTALL_HINT = "pip install 'framepipe[ray]'"
+PROBE_TIMEOUT_S = 5.0  # a cluster's address must answer a TCP connect this soon
 POLL_WAIT_S = 0.25  # an actor answers a poll at once when it has news, else after this long
 PENDING_WARN_S = 15.0  # an actor not started by then: say it waits for the cluster's CPUs
 LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # only messages travel: Ray's minimum is 75 MiB
@@ -151,13 +153,17 @@ class RayEngine:
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                 include_dashboard=False,
             )
+        address = self.address or os.environ.get("RAY_ADDRESS")
+        where = "start a local Ray instance" if local else f"join the Ray cluster at {address}"
+        if address is not None:
+            problem = _unreachable(address)
+            if problem is not None:  # Ray itself would retry, printing, for minutes
+                raise RayStartError(f"cannot {where}: {problem}")
         if threading.current_thread() is threading.main_thread():
             self._sigterm = signal.getsignal(signal.SIGTERM)
         try:
             ray.init(address=self.address, **options)
         except Exception as exc:
-            address = self.address or os.environ.get("RAY_ADDRESS")
-            where = "start a local Ray instance" if local else f"join the Ray cluster at {address}"
             raise RayStartError(f"cannot {where}: {one_line(exc)}") from exc
         self._joined, self.started_local = True, local
         took = time.perf_counter() - began
@@ -356,6 +362,20 @@ class _Answers:
     def __call__(self, answers: list[tuple[Any, ...]]) -> None:
         self._actor.answer.remote(self._token, self._number, answers)
         self._number += 1
+
+
+def _unreachable(address: str) -> str | None:
+    """Why nothing answers at a cluster's ``host:port`` (or ``ray://host:port``); None when
+    something does, or when the address names no port (``auto``: Ray finds it)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S):
+            return None
+    except OSError as exc:
+        return f"nothing answers at {target} ({exc.strerror or exc})"
 
 
 def _on_driver_clock(message: WorkerMessage, offset: float) -> WorkerMessage:
