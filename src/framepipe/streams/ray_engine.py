@@ -177,6 +177,8 @@ class RayEngine:
         if job.config.output is not None:  # written on the actor's node, at this same path
             output = os.path.abspath(job.config.output)
             job = dataclasses.replace(job, config=dataclasses.replace(job.config, output=output))
+        # The actor logs through this engine, never a socket address (nor its key) of this host.
+        job = dataclasses.replace(job, log_target=None)
         slot = self._slots.get(job.name)
         refuse = None
         if slot is not None and slot.alive and slot.restarts_left > 0:
