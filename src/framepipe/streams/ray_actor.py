@@ -93,7 +93,8 @@ class _Outbox(_Channel):
 
 
 class StreamActor:
-    """One stream in a Ray actor. Methods: ``poll``, ``stop``; the constructor starts the run."""
+    """One stream in a Ray actor; the constructor starts the run. ``log_settings``: the driver's
+    logger's (``ray_logs.channel_settings``). Methods: ``poll``, ``answer``, ``stop``."""
 
     def __init__(self, job: StreamJob, log_settings: dict[str, Any]) -> None:
         self.token = uuid.uuid4().hex
@@ -107,7 +108,7 @@ class StreamActor:
         self._code = 1
         self._log = connect_actor(self._channel, job.name, log_settings)
         self._outbox.send(Started(self.pid))
-        # The local worker's run, without its own logging setup: the sink above is the log.
+        # The local worker's run, without its own logging setup: the channel above is the log.
         self._thread = threading.Thread(
             target=self._run,
             args=(dataclasses.replace(job, log_target=None),),
