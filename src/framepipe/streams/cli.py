@@ -29,6 +29,8 @@ from framepipe._cli_support import (
     EXIT_USAGE,
     argparse_type,
     fail,
+    non_negative_int,
+    note,
     positive_int,
     print_out,
 )
@@ -83,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--restart-attempts",
-        type=argparse_type(_count),
+        type=argparse_type(non_negative_int),
         default=None,
         metavar="N",
         help="restart a stream whose worker failed or died, with backoff, up to N times "
@@ -222,16 +224,6 @@ def _cpus(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"must be an integer >= 0, but got {text!r}")
-    return value
-
-
 def _check_outputs(
     args: argparse.Namespace, sources: Sequence[str | None], names: list[str]
 ) -> None:
@@ -306,19 +298,9 @@ def _stats_server(
     except (OSError, RuntimeError) as exc:
         return None, [f"--stats-port {port}: {exc}"]
     log.info("stats server on %s", server.url)
-    _note(f"stats server on {server.url}")
+    note(f"stats server on {server.url}")
     return server, []
 
-
-def _note(text: str) -> None:
-    """A line on stderr that a closed stderr does not turn into an error."""
-    import sys
-
-    try:
-        sys.stderr.write(f"framepipe: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
 
 
 def _write_summary(report: StreamsReport, path: Path) -> list[str]:
