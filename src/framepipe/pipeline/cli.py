@@ -28,7 +28,7 @@ from framepipe._cli_support import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
-    argparse_type,
+    add_parsed_option,
     fail,
     non_negative_int,
     note,
@@ -85,16 +85,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "package.module:function or package.module:Class; repeat to chain them in order "
         f"(default: {DEFAULT_PROCESSOR})",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--budget-ms",
-        type=argparse_type(positive_float),
+        positive_float,
         default=None,
         metavar="MS",
         help="per-frame budget (default: 1000 / source FPS, or 33.3)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--log-every",
-        type=argparse_type(positive_int),
+        positive_int,
         default=30,
         metavar="N",
         help="log every Nth frame (default: %(default)s)",
@@ -125,31 +127,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="block: every frame (default for files); latest: only the newest frame, skipped "
         "frames counted (default for cameras and streams)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--max-frames",
-        type=argparse_type(positive_int),
+        positive_int,
         default=None,
         metavar="N",
         help="stop after N frames",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--stall-timeout-s",
-        type=argparse_type(positive_float),
+        positive_float,
         default=5.0,
         metavar="S",
         help="a stream with no frame for S seconds counts as dropped (default: %(default)s)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--reconnect-attempts",
-        type=argparse_type(non_negative_int),
+        non_negative_int,
         default=None,
         metavar="N",
         help="failed reconnects in a row before a dropped camera or stream ends the run with "
         "exit 1 (default: unlimited; 0: no reconnecting; files never reconnect)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--reconnect-max-s",
-        type=argparse_type(positive_float),
+        positive_float,
         default=30.0,
         metavar="S",
         help="longest wait between reconnect attempts, which start at 0.5 s and double "
@@ -162,9 +168,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a processor exception: stop the run (exit 1), or skip the frame, log it and go "
         "on (default: %(default)s)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--max-consecutive-failures",
-        type=argparse_type(positive_int),
+        positive_int,
         default=30,
         metavar="N",
         help="with --on-error skip, N failed frames in a row stop the run anyway "
@@ -174,9 +181,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or status line")
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--stats-port",
-        type=argparse_type(port_number),
+        port_number,
         default=None,
         metavar="PORT",
         help="serve /system-resources, /metrics, /healthz, /readyz and a dashboard on PORT "
@@ -188,9 +196,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST",
         help="address the stats server binds (default: %(default)s, this machine only)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--stall-s",
-        type=argparse_type(positive_float),
+        positive_float,
         default=None,
         metavar="S",
         help="/readyz answers 503 once the last frame is S seconds old "

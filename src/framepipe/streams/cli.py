@@ -27,7 +27,7 @@ from framepipe._cli_support import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USAGE,
-    argparse_type,
+    add_parsed_option,
     fail,
     non_negative_int,
     note,
@@ -76,16 +76,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a stream's name, once per source in order (default: the file stem, cam<index>, "
         "the URL's host; duplicates get a suffix)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--cv-threads",
-        type=argparse_type(positive_int),
+        positive_int,
         default=None,
         metavar="N",
         help="OpenCV threads per stream (default: the cores divided by the streams, at least 1)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--restart-attempts",
-        type=argparse_type(non_negative_int),
+        non_negative_int,
         default=None,
         metavar="N",
         help="restart a stream whose worker failed or died, with backoff, up to N times "
@@ -110,9 +112,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --engine ray: the cluster to join ('auto', 'ray://host:10001'); default: "
         "start a local Ray instance and shut it down at the end",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--ray-cpus-per-stream",
-        type=argparse_type(_cpus),
+        _cpus,
         default=None,
         metavar="N",
         help="with --engine ray: CPUs each stream's actor takes (default 1; also the default "
