@@ -190,10 +190,11 @@ class Startup:
     first_frame_s: list[float]
 
 
-def startup(clip: Path, streams: int) -> Startup:
+def first_frames(clip: Path, streams: int, engine: str = "local") -> list[float]:
+    """Seconds from ``start_streams`` until each stream had processed its first frame."""
     started = time.perf_counter()
     firsts: dict[str, float] = {}
-    handle = start_streams([str(clip)] * streams, processor="edges", cv_threads=1)
+    handle = start_streams([str(clip)] * streams, processor="edges", cv_threads=1, engine=engine)
     with handle:
         while len(firsts) < streams and not handle.done:
             now = time.perf_counter() - started
@@ -202,7 +203,11 @@ def startup(clip: Path, streams: int) -> Startup:
                     firsts.setdefault(name, now)
             time.sleep(0.005)
         handle.stop()
-    return Startup(streams, sorted(firsts.values()))
+    return sorted(firsts.values())
+
+
+def startup(clip: Path, streams: int) -> Startup:
+    return Startup(streams, first_frames(clip, streams))
 
 
 def render(rows: Sequence[Variant], runs: dict[str, list[Run]], cpus: int) -> str:

@@ -40,7 +40,7 @@ from framepipe import PipelineConfig
 from framepipe.logging import Logger, configure
 from framepipe.streams import start_streams
 from pipeline_fps import CODEC_SUFFIX, make_clip
-from streams import records_lost
+from streams import first_frames, records_lost
 
 ENGINES = ("local", "ray")
 GOAL_RAY_VS_LOCAL = 0.9
@@ -91,22 +91,6 @@ def run_once(clip: Path, streams: int, engine: str, log: Logger, log_every: int 
             records_lost(report, str(log.get_stats()["log_file"])) if log_every == 1 else None
         ),
     )
-
-
-def first_frames(clip: Path, streams: int, engine: str) -> list[float]:
-    """Seconds from ``start_streams`` until each stream had processed its first frame."""
-    started = time.perf_counter()
-    firsts: dict[str, float] = {}
-    handle = start_streams([str(clip)] * streams, processor="edges", cv_threads=1, engine=engine)
-    with handle:
-        while len(firsts) < streams and not handle.done:
-            now = time.perf_counter() - started
-            for name, snapshot in handle.snapshot().items():
-                if snapshot.frames_processed > 0:
-                    firsts.setdefault(name, now)
-            time.sleep(0.005)
-        handle.stop()
-    return sorted(firsts.values())
 
 
 def measure(
