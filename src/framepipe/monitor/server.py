@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
+from framepipe._closing import Closing
 from framepipe.monitor.providers import (
     DEFAULT_STREAM,
     LogStatsProvider,
@@ -44,7 +44,7 @@ START_TIMEOUT_S = 30.0  # a cold interpreter on a busy machine can take seconds 
 STOP_TIMEOUT_S = 5.0
 
 
-class StatsServer:
+class StatsServer(Closing):
     """A running stats server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
 
     def __init__(self, monitored: Monitored, host: str, port: int) -> None:
@@ -102,15 +102,8 @@ class StatsServer:
             self._process.wait(timeout)
         self._reader.join(timeout)
 
-    def __enter__(self) -> StatsServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`stop`, so ``with serve(...):`` stops the server on every path."""
         self.stop()
 
     def __repr__(self) -> str:

@@ -17,9 +17,9 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from framepipe._closing import Closing
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.sources import parse_source
@@ -88,7 +88,7 @@ class StreamView:
         return f"<StreamView {self.name} pid={self.pid}>"
 
 
-class StreamsHandle:
+class StreamsHandle(Closing):
     """Streams running in worker processes, supervised from a background thread.
 
     ``stop()`` ends every stream after its current frame, ``kill()`` at once; ``wait()`` returns
@@ -147,17 +147,6 @@ class StreamsHandle:
             raise RuntimeError(f"the supervisor failed: {self._error}") from self._error
         return self._report
 
-    def __enter__(self) -> StreamsHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._finish()
-
     def _run(self) -> None:
         try:
             try:
@@ -173,7 +162,8 @@ class StreamsHandle:
             self._done.set()
             atexit.unregister(self._at_exit)
 
-    def _finish(self) -> None:
+    def close(self) -> None:
+        """Stop every stream and wait for the workers; kill the ones that do not stop in time."""
         self.stop()
         if not self._done.wait(self._stop_timeout_s + 5.0):
             self.kill()
@@ -182,7 +172,7 @@ class StreamsHandle:
 
     def _at_exit(self) -> None:
         if not self._done.is_set():
-            self._finish()
+            self.close()
 
 
 def start_streams(
