@@ -52,6 +52,18 @@ CODEC_SUFFIX = {"mp4v": ".mp4", "MJPG": ".avi"}
 Workload = Callable[[], int]
 
 
+def load_average_warning(what: str) -> float:
+    """The load average now; above 0.5, a warning on stderr that ``what`` will be understated."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(
+            f"warning: load average is {load:.2f} before the run; other processes compete"
+            f" for the cores and {what} will be understated",
+            file=sys.stderr,
+        )
+    return load
+
+
 def make_clip(path: Path, frames: int = 300, codec: str = "mp4v") -> Path:
     """Write ``frames`` frames of the synthetic 1280x720 scene to ``path`` with cv2.VideoWriter."""
     source = open_source(f"synthetic:1280x720@30:{frames / 30:g}")
@@ -418,14 +430,8 @@ def main(argv: list[str] | None = None) -> int:
     # VidGear logs its version banner and per-call details; keep the table readable.
     logging.getLogger("CamGear").setLevel(logging.ERROR)
 
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        # The pipeline's gain comes from a second core; other work on the machine takes it away.
-        print(
-            f"warning: load average is {load_before:.2f} before the run; other processes compete"
-            " for the cores and the parallel speed-ups below will be understated",
-            file=sys.stderr,
-        )
+    # The pipeline's gain comes from a second core; other work on the machine takes it away.
+    load_before = load_average_warning("the parallel speed-ups below")
     with tempfile.TemporaryDirectory(prefix="framepipe-fps-") as tmp:
         clip = make_clip(Path(tmp) / f"clip{CODEC_SUFFIX[args.codec]}", args.frames, args.codec)
         frames = decode_all(clip)

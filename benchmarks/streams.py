@@ -45,7 +45,7 @@ from typing import Any
 from framepipe import PipelineConfig
 from framepipe.logging import Logger, configure
 from framepipe.streams import StreamsReport, start_streams
-from pipeline_fps import CODEC_SUFFIX, make_clip
+from pipeline_fps import CODEC_SUFFIX, load_average_warning, make_clip
 
 GOAL_TWO_STREAMS = 1.7
 _FRAME_RECORD = re.compile(r" frame (\d+): ")
@@ -282,13 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cpus = cpus or 1
     rows = variants(args.streams)
-    load_before = os.getloadavg()[0]
-    if load_before > 0.5:
-        print(
-            f"warning: load average is {load_before:.2f} before the run; other processes compete"
-            " for the cores and the gains below will be understated",
-            file=sys.stderr,
-        )
+    load_before = load_average_warning("the gains below")
     with tempfile.TemporaryDirectory(prefix="framepipe-streams-") as tmp:
         clip = make_clip(Path(tmp) / f"clip{CODEC_SUFFIX[args.codec]}", args.frames, args.codec)
         print(
