@@ -122,6 +122,18 @@ class PipelineReport:
         info = self.source_info
         return self.end_reason == "end" and info is not None and info.cut_off
 
+    @property
+    def truncation_error(self) -> str | None:
+        """What a truncated run failed to do, in one line; None when it was not truncated."""
+        if not self.truncated:
+            return None
+        info = self.source_info
+        expected = info.frame_count if info is not None else None
+        return (
+            f"truncated video: {self.source} ended after {self.frames_read} of "
+            f"{expected} frames (processed what decoded)"
+        )
+
     def to_text(self) -> str:
         """A short human summary for the terminal."""
         f, a = self.frame_ms, self.frame_age_ms

@@ -104,15 +104,7 @@ def _run(pipeline: Pipeline) -> Finished:
         return Finished(exc.report.to_dict(), exc.report.end_reason, str(exc))
     except (SourceError, OutputError) as exc:
         return Finished(None, None, str(exc))
-    error = None
-    if report.truncated:
-        info = report.source_info
-        expected = info.frame_count if info is not None else None
-        error = (
-            f"truncated video: {report.source} ended after {report.frames_read} of "
-            f"{expected} frames (processed what decoded)"
-        )
-    return Finished(report.to_dict(), report.end_reason, error)
+    return Finished(report.to_dict(), report.end_reason, report.truncation_error)
 
 
 def _limit_threads(count: int) -> None:
