@@ -121,6 +121,43 @@ class TestDefaults:
         assert "WARNING  framepipe: visible" in capfd.readouterr().err
 
 
+class TestIsConfigured:
+    def test_it_turns_true_with_the_first_record_not_with_get_logger(self, tmp_path) -> None:
+        """is_configured() says whether a logger exists: get_logger() alone makes none, and
+        asking creates no file."""
+        result = run_script("""
+            import json, os
+            from framepipe.logging import get_logger, is_configured
+            log = get_logger("lib")
+            seen = [is_configured(), os.path.exists("logs")]
+            log.info("first")
+            seen.append(is_configured())
+            print(json.dumps(seen))
+        """, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == [False, False, True]
+
+    def test_configure_makes_it_true(self, tmp_path) -> None:
+        """After configure() this process has a logger, and it stays so after stop()."""
+        result = run_script("""
+            import json
+            from framepipe.logging import configure, is_configured
+            before = is_configured()
+            log = configure(log_dir=None)
+            during = is_configured()
+            log.stop()
+            print(json.dumps([before, during, is_configured()]))
+        """, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == [False, True, True]
+
+    def test_it_is_public(self) -> None:
+        """is_configured is part of framepipe.logging's curated surface."""
+        import framepipe.logging
+
+        assert "is_configured" in framepipe.logging.__all__
+
+
 class TestOwnLogFile:
     def test_three_configures_in_a_row_each_write_their_own_file(self, tmp_path) -> None:
         """configure() again in the same second creates a new file instead of appending to the

@@ -17,7 +17,7 @@ process-wide (no signal handlers, exception hooks or root-logger handler; ``$FRA
 chooses the directory, empty for stderr only); those belong to the application's ``configure()``.
 """
 
-from framepipe.logging._config import configure, get_logger
+from framepipe.logging._config import configure, get_logger, is_configured
 from framepipe.logging._logger import Logger
 from framepipe.logging._processes import address, connect
 from framepipe.logging._queue import OVERFLOW_POLICIES
@@ -31,4 +31,5 @@ __all__ = [
     "configure",
     "connect",
     "get_logger",
+    "is_configured",
 ]

@@ -25,7 +25,7 @@ from framepipe.logging._sinks import (
 from framepipe.logging._stdlib import StdlibBridge
 from framepipe.logging._writer import stderr_note
 
-__all__ = ["ROOT_NAME", "configure", "get_logger"]
+__all__ = ["ROOT_NAME", "configure", "get_logger", "is_configured"]
 
 ROOT_NAME = "framepipe"
 MODES = ("async", "sync")
@@ -168,6 +168,16 @@ def get_logger(name: str | None = None) -> Logger:
             child._set_inherited_level(_state.root.level)
             _state.children[name] = child
         return child
+
+
+def is_configured() -> bool:
+    """Whether this process has a logger: ``configure()``, ``connect()`` or a first record made one.
+
+    ``get_logger()`` alone makes none, and neither does this call: an observer can ask before
+    ``get_stats()``, which would configure the defaults (a writer thread, a log file). A stopped
+    logger still counts; its counters stay readable.
+    """
+    return _state.core is not None
 
 
 def _release_process_hooks(core: Core) -> None:

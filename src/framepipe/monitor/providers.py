@@ -87,8 +87,8 @@ class Monitored:
 
 
 def _process_logger_stats() -> Mapping[str, Any] | None:
-    from framepipe.logging import _config, get_logger
+    from framepipe.logging import get_logger, is_configured
 
-    if _config._state.core is None:
+    if not is_configured():
         return None  # nothing configured: get_stats() would start a writer and open a file
     return get_logger().get_stats()

@@ -335,9 +335,9 @@ def _log_stats(logger: Any) -> Any:
         return given
 
     def process_wide() -> Any:
-        from framepipe.logging import _config, get_logger
+        from framepipe.logging import get_logger, is_configured
 
-        if _config._state.core is None:
+        if not is_configured():
             return None
         log = get_logger()
         log.flush(timeout=5.0)
