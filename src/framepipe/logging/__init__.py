@@ -18,9 +18,9 @@ chooses the directory, empty for stderr only); those belong to the application's
 """
 
 from framepipe.logging._config import configure, get_logger, is_configured
+from framepipe.logging._defaults import OVERFLOW_POLICIES
 from framepipe.logging._logger import Logger
 from framepipe.logging._processes import address, connect
-from framepipe.logging._queue import OVERFLOW_POLICIES
 from framepipe.logging._sinks import BatchRotatingFileHandler
 
 __all__ = [

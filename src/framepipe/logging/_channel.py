@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -33,6 +32,8 @@ from multiprocessing.connection import (
     deliver_challenge,
 )
 from typing import Any, Protocol
+
+from framepipe.logging._notes import stderr_note
 
 __all__ = [
     "CHANNEL_FORMAT",
@@ -242,13 +243,10 @@ class ChannelServer:
     def _note_failure(self, exc: Exception) -> None:
         if not self._noted_failure:
             self._noted_failure = True
-            try:
-                sys.stderr.write(
-                    f"framepipe.logging: a connection to the log channel failed "
-                    f"({type(exc).__name__}: {exc}); the channel goes on\n"
-                )
-            except Exception:
-                pass
+            stderr_note(
+                f"a connection to the log channel failed ({type(exc).__name__}: {exc}); "
+                "the channel goes on"
+            )
 
     # -- state -----------------------------------------------------------------------------------
 

@@ -10,11 +10,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from framepipe.logging import _defaults as default
 from framepipe.logging._core import AsyncCore, Core, SyncCore
+from framepipe.logging._defaults import MODES, OVERFLOW_POLICIES
 from framepipe.logging._levels import parse_level
 from framepipe.logging._lifecycle import Hooks, register_process_hooks
 from framepipe.logging._logger import Logger
-from framepipe.logging._queue import OVERFLOW_POLICIES
+from framepipe.logging._notes import stderr_note
 from framepipe.logging._records import set_stream
 from framepipe.logging._sinks import (
     DEFAULT_DATEFMT,
@@ -23,12 +25,11 @@ from framepipe.logging._sinks import (
     default_log_path,
 )
 from framepipe.logging._stdlib import StdlibBridge
-from framepipe.logging._writer import stderr_note
+from framepipe.typing import LogMode, Overflow
 
 __all__ = ["ROOT_NAME", "configure", "get_logger", "is_configured"]
 
 ROOT_NAME = "framepipe"
-MODES = ("async", "sync")
 # Where the implicit configuration writes its file; empty: stderr only.
 LOG_DIR_ENV = "FRAMEPIPE_LOG_DIR"
 
@@ -73,15 +74,15 @@ register_process_hooks(lambda: _state.core, _state.lock)
 
 
 def configure(
-    log_dir: str | os.PathLike[str] | None = "logs",
-    level: int | str = "INFO",
-    queue_size: int = 10_000,
-    overflow: str = "drop_newest",
-    protect_level: int | str = "WARNING",
-    block_timeout: float = 0.1,
-    max_bytes: int = 10 * 1024 * 1024,
-    backup_count: int = 5,
-    mode: str = "async",
+    log_dir: str | os.PathLike[str] | None = default.LOG_DIR,
+    level: int | str = default.LEVEL,
+    queue_size: int = default.QUEUE_SIZE,
+    overflow: Overflow = default.OVERFLOW,
+    protect_level: int | str = default.PROTECT_LEVEL,
+    block_timeout: float = default.BLOCK_TIMEOUT_S,
+    max_bytes: int = default.MAX_BYTES,
+    backup_count: int = default.BACKUP_COUNT,
+    mode: LogMode = default.MODE,
     handlers: Sequence[logging.Handler] | None = None,
     capture_stdlib: bool = True,
     console: bool = False,
@@ -209,10 +210,11 @@ def _configure_implicitly() -> None:
     ``atexit`` drain. The file goes to ``$FRAMEPIPE_LOG_DIR`` (empty: stderr only), else ``logs``;
     a directory that cannot be written falls back to stderr, since a log call never raises.
     """
-    log_dir = os.environ.get(LOG_DIR_ENV, "logs") or None
+    log_dir = os.environ.get(LOG_DIR_ENV, default.LOG_DIR) or None
     defaults: dict[str, Any] = dict(
-        level="INFO", queue_size=10_000, overflow="drop_newest", protect_level="WARNING",
-        block_timeout=0.1, max_bytes=10 * 1024 * 1024, backup_count=5, mode="async",
+        level=default.LEVEL, queue_size=default.QUEUE_SIZE, overflow=default.OVERFLOW,
+        protect_level=default.PROTECT_LEVEL, block_timeout=default.BLOCK_TIMEOUT_S,
+        max_bytes=default.MAX_BYTES, backup_count=default.BACKUP_COUNT, mode=default.MODE,
         handlers=None, console=False,
     )
     try:

@@ -23,8 +23,9 @@ from framepipe.logging._capture import (
 )
 from framepipe.logging._dispatch import Dispatcher, Item, needs_fields
 from framepipe.logging._levels import level_name
+from framepipe.logging._notes import stderr_note
 from framepipe.logging._queue import CLOSED, EVICTED, FULL, Marker, RecordQueue
-from framepipe.logging._writer import Writer, stderr_note
+from framepipe.logging._writer import Writer
 
 __all__ = ["AsyncCore", "Core", "SyncCore"]
 

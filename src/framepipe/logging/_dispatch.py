@@ -15,6 +15,7 @@ from typing import Any
 
 from framepipe.logging._capture import ENTRY_LENGTH, Entry
 from framepipe.logging._fastformat import CompiledFormat, compile_format, format_key
+from framepipe.logging._notes import stderr_note, write_stderr
 from framepipe.logging._records import build_record, stamp_record
 from framepipe.logging._sinks import BatchRotatingFileHandler, BatchWriteError
 
@@ -309,9 +310,10 @@ class Dispatcher:
             return
         self._reported.add(id(handler))
         what = f"{type(exc).__name__}: {exc}" if exc is not None else "unknown error"
-        self._write_stderr(
-            f"framepipe.logging: sink {handler!r} failed ({what}); "
-            "further failures are counted in get_stats()['errors']\n"
+        stderr_note(
+            f"sink {handler!r} failed ({what}); "
+            "further failures are counted in get_stats()['errors']",
+            self._stderr,
         )
 
     def report_bad_record(self, record: logging.LogRecord, exc: BaseException | None) -> None:
@@ -326,19 +328,12 @@ class Dispatcher:
         if record.lineno:
             lines.append(f"Logged from file {record.pathname}, line {record.lineno}\n")
         lines.append(f"Message: {_safe_repr(record.msg)}\nArguments: {_safe_repr(record.args)}\n")
-        lines.append(
-            "framepipe.logging: that record was not written; further records that cannot be "
-            "formatted are counted in get_stats()['errors']\n"
+        write_stderr("".join(lines), self._stderr)
+        stderr_note(
+            "that record was not written; further records that cannot be formatted are "
+            "counted in get_stats()['errors']",
+            self._stderr,
         )
-        self._write_stderr("".join(lines))
-
-    def _write_stderr(self, text: str) -> None:
-        stream = self._stderr or sys.stderr
-        try:
-            stream.write(text)
-            stream.flush()
-        except Exception:
-            pass
 
     def flush(self) -> None:
         for handler in self.handlers:

@@ -35,6 +35,8 @@ from collections.abc import Callable, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
+from framepipe.logging._notes import stderr_note
+
 __all__ = ["Hooks", "register_process_hooks"]
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -130,7 +132,7 @@ def _hold(lock: Any, deadline: float, what: str) -> None:
     if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
         _held_locks.append(lock)
     else:
-        _stderr_note(
+        stderr_note(
             f"{what} stayed busy for {FORK_QUIESCE_TIMEOUT_S:g} s while the process forked; "
             "the child may block on it"
         )
@@ -151,14 +153,6 @@ def _after_fork_in_child() -> None:
     core = _current_core()
     if core is not None:
         core.reinit_after_fork()
-
-
-def _stderr_note(text: str) -> None:
-    try:
-        sys.stderr.write(f"framepipe.logging: {text}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
 
 
 class Hooks:

@@ -11,6 +11,7 @@ import logging
 import multiprocessing.util
 from typing import Any
 
+from framepipe.logging import _defaults as default
 from framepipe.logging._channel import CHANNEL_FORMAT, ChannelServer, open_channel, parse_address
 from framepipe.logging._config import _check, _install, _state
 from framepipe.logging._core import AsyncCore, Core
@@ -21,9 +22,6 @@ from framepipe.logging._remote import ChannelSender, RemoteCore
 
 __all__ = ["address", "connect"]
 
-# What a child's queue gets when the parent's logger has none (sync mode).
-_DEFAULT_QUEUE_SIZE = 10_000
-_DEFAULT_BLOCK_TIMEOUT = 0.1
 
 
 def address() -> str:
@@ -124,8 +122,8 @@ def _overrides(
         if value is not None:
             given[name] = value
     _check(
-        given.get("queue_size", 1), given.get("overflow", "drop_newest"),
-        given.get("block_timeout", 0.0), 0, 0, "async",
+        given.get("queue_size", 1), given.get("overflow", default.OVERFLOW),
+        given.get("block_timeout", 0.0), 0, 0, default.MODE,
     )
     return given
 
@@ -137,8 +135,9 @@ def _settings(core: Core) -> dict[str, Any]:
         "level": core.level,
         "overflow": core.overflow,
         "protect_level": core.protect_level,
-        "queue_size": queue.maxsize if queue is not None else _DEFAULT_QUEUE_SIZE,
-        "block_timeout": queue.block_timeout if queue is not None else _DEFAULT_BLOCK_TIMEOUT,
+        # A parent in sync mode has no queue: its children get the default one.
+        "queue_size": queue.maxsize if queue is not None else default.QUEUE_SIZE,
+        "block_timeout": queue.block_timeout if queue is not None else default.BLOCK_TIMEOUT_S,
         "log_file": core.log_file,
         "need_caller": core.need_caller,
         "need_thread_name": core.need_thread_name,

@@ -25,9 +25,10 @@ from collections.abc import Callable, Sequence
 from logging import LogRecord
 from typing import Any
 
+from framepipe.logging._defaults import OVERFLOW_POLICIES
+
 __all__ = ["CLOSED", "EVICTED", "FULL", "OVERFLOW_POLICIES", "Marker", "RecordQueue"]
 
-OVERFLOW_POLICIES = ("drop_newest", "drop_oldest", "block")
 
 # Why a record was lost: refused by a full queue, evicted after acceptance, refused after close().
 FULL, EVICTED, CLOSED = "full", "evicted", "closed"

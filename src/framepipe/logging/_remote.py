@@ -29,8 +29,8 @@ from framepipe.logging._channel import (
 )
 from framepipe.logging._core import AsyncCore
 from framepipe.logging._dispatch import WRITER_ITSELF, Dispatcher, Item
+from framepipe.logging._notes import stderr_note
 from framepipe.logging._records import build_record, process_name, stream_name, thread_name
-from framepipe.logging._writer import stderr_note
 
 __all__ = ["ChannelSender", "RemoteCore"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -165,11 +164,3 @@ class Writer:
         if self.thread is not None:
             self.thread.join(timeout)
         return not self.running
-
-
-def stderr_note(text: str) -> None:
-    try:
-        sys.stderr.write(f"framepipe.logging: {text}\n")
-        sys.stderr.flush()
-    except Exception:
-        pass
