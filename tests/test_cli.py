@@ -67,7 +67,7 @@ class TestDispatch:
         self, capsys: Capture, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A KeyboardInterrupt no subcommand handled is not success: exit 130 and one line."""
-        import framepipe.pipeline.cli as run_cli
+        import framepipe.cli.run as run_cli
 
         def interrupted(args: object) -> int:
             raise KeyboardInterrupt

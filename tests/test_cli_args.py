@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from framepipe._cli_support import (
+from framepipe.cli._args import (
     add_budget_ms,
     add_parsed_option,
     argparse_type,
@@ -55,7 +55,7 @@ def test_fail_writes_one_error_line_and_returns_the_code(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """fail() is the subcommands' single way to report a user error."""
-    from framepipe._cli_support import EXIT_USAGE, fail
+    from framepipe.cli._console import EXIT_USAGE, fail
 
     assert fail("no such file: x.mp4", EXIT_USAGE) == 2
     assert capsys.readouterr().err == "framepipe: error: no such file: x.mp4\n"
@@ -63,7 +63,7 @@ def test_fail_writes_one_error_line_and_returns_the_code(
 
 def test_fail_survives_a_closed_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     """With stderr gone (a dropped terminal) fail() still returns the exit code."""
-    from framepipe._cli_support import EXIT_FAILURE, fail
+    from framepipe.cli._console import EXIT_FAILURE, fail
 
     read_end, write_end = os.pipe()
     os.close(read_end)
@@ -77,7 +77,7 @@ def test_fail_survives_a_closed_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_print_out_reports_a_reader_that_went_away(monkeypatch: pytest.MonkeyPatch) -> None:
     """A pipe whose reader exited (``| head``): False instead of BrokenPipeError, and the
     stream is pointed at the null device so a later flush is quiet."""
-    from framepipe._cli_support import print_out
+    from framepipe.cli._console import print_out
 
     read_end, write_end = os.pipe()
     os.close(read_end)

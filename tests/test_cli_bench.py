@@ -1,4 +1,4 @@
-"""Tests for framepipe.bench.cli: usage errors, and a tiny real end-to-end run."""
+"""Tests for framepipe.cli.bench: usage errors, and a tiny real end-to-end run."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Tests for framepipe.pipeline.cli: ``framepipe run`` in-process, in child processes, and on a
-real network stream served by ffmpeg."""
+"""Tests for framepipe.cli.run with one source (framepipe.cli._single): ``framepipe run``
+in-process, in child processes, and on a real network stream served by ffmpeg."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for framepipe.streams.cli: ``framepipe run A B ...``, in-process and in a child process
+"""Tests for framepipe.cli._several: ``framepipe run A B ...``, in-process and in a child process
 that gets Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
@@ -175,12 +175,12 @@ def test_a_stats_server_watches_every_stream_when_a_stats_port_is_given(
     """With a stats port (the monitor's flag), the server over every stream starts with the
     run, says where it listens, and stops with it."""
     from framepipe.cli import build_parser
-    from framepipe.streams import cli as streams_cli
+    from framepipe.cli import run as run_command
 
     argv = run_args(tmp_path, SHORT, SHORT)
     args = build_parser(argv).parse_args(argv)
     args.stats_port, args.stats_host = 0, "127.0.0.1"
-    assert streams_cli.run(args) == 0
+    assert run_command.run(args) == 0
     err = capsys.readouterr().err
     assert "framepipe: stats server on http://127.0.0.1:" in err
     records = one_log(tmp_path / "logs")

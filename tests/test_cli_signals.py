@@ -1,50 +1,104 @@
-"""Tests for framepipe.bench.interrupts: stop signals as one exception, with real signals."""
+"""Tests for framepipe.cli._signals: one rule for stop signals, with real signals."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
 
 import pytest
 
-from framepipe.bench.interrupts import STOP_SIGNALS, Interrupted, StopSignals
+from framepipe.cli._signals import (
+    STOP_SIGNALS,
+    Interrupted,
+    ignore,
+    raise_interrupt,
+    stop_on_signals,
+)
 
 
 def _signal_self(signum: int) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _signal_twice_cleaning_up(done: list[str]) -> None:
-    try:
+def test_the_first_signal_stops_and_a_second_one_aborts():
+    """SIGINT calls stop with its number; the SIGTERM after it calls abort; both are listed."""
+    calls: list[tuple[str, int]] = []
+    with stop_on_signals(
+        lambda signum: calls.append(("stop", signum)),
+        lambda signum: calls.append(("abort", signum)),
+    ) as received:
         _signal_self(signal.SIGINT)
-    finally:
         _signal_self(signal.SIGTERM)
-        done.append("cleaned up")
+        _signal_self(signal.SIGHUP)
+    assert calls == [
+        ("stop", signal.SIGINT),
+        ("abort", signal.SIGTERM),
+        ("abort", signal.SIGHUP),
+    ]
+    assert received == ["SIGINT", "SIGTERM", "SIGHUP"]
 
 
-def test_a_signal_raises_interrupted_with_the_shells_exit_code():
-    """SIGTERM inside the block raises Interrupted naming it; the exit code is 128 + 15."""
-    with pytest.raises(Interrupted) as raised, StopSignals():
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_every_stop_signal_is_handled(signum: int):
+    """SIGINT, SIGTERM and SIGHUP (a closed terminal) all ask for a stop."""
+    stops: list[int] = []
+    with stop_on_signals(stops.append, ignore) as received:
+        _signal_self(signum)
+    assert stops == [signum]
+    assert received == [signal.Signals(signum).name]
+
+
+def test_a_raising_stop_unwinds_with_the_shells_exit_code():
+    """With ``raise_interrupt`` SIGTERM raises Interrupted naming it; the exit code is 128 + 15."""
+    with pytest.raises(Interrupted) as raised, stop_on_signals(raise_interrupt, ignore):
         _signal_self(signal.SIGTERM)
     assert (raised.value.name, raised.value.exit_code) == ("SIGTERM", 143)
 
 
-def test_a_second_signal_does_not_cut_the_cleanup_short():
+def test_an_ignored_second_signal_does_not_cut_the_cleanup_short():
     """Only the first signal raises: one arriving while ``finally`` cleans up is ignored."""
     done: list[str] = []
-    with pytest.raises(Interrupted) as raised, StopSignals():
-        _signal_twice_cleaning_up(done)
+
+    def signal_twice_cleaning_up() -> None:
+        try:
+            _signal_self(signal.SIGINT)
+        finally:
+            _signal_self(signal.SIGTERM)
+            done.append("cleaned up")
+
+    with pytest.raises(Interrupted) as raised, stop_on_signals(raise_interrupt, ignore):
+        signal_twice_cleaning_up()
     assert done == ["cleaned up"]
     assert raised.value.signum == signal.SIGINT
 
 
 def test_the_previous_handlers_come_back():
-    """Inside the block both signals are handled; leaving it, also by an interrupt, restores
+    """Inside the block the signals are handled; leaving it, also by an interrupt, restores
     what was installed before."""
     before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    with StopSignals():
+    with stop_on_signals(ignore, ignore):
         inside = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-    with pytest.raises(Interrupted), StopSignals():
+    with pytest.raises(Interrupted), stop_on_signals(raise_interrupt, ignore):
         _signal_self(signal.SIGINT)
     assert all(inside[signum] != before[signum] for signum in STOP_SIGNALS)
     assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
+
+
+def test_off_the_main_thread_nothing_is_installed():
+    """A thread cannot install handlers: the block runs with the process's handlers as they were."""
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    seen: list[dict[int, object]] = []
+    received_lists: list[list[str]] = []
+
+    def body() -> None:
+        with stop_on_signals(ignore, ignore) as received:
+            seen.append({signum: signal.getsignal(signum) for signum in STOP_SIGNALS})
+            received_lists.append(received)
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert seen == [before]
+    assert received_lists == [[]]

@@ -1,7 +1,9 @@
-"""The ``framepipe`` command line: ``main(argv) -> exit code``.
+"""The application layer: the ``framepipe`` command line, ``main(argv) -> exit code``.
 
-Subcommands live with their feature (``framepipe.pipeline.cli``, ``framepipe.bench.cli``); each
-module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+The only package that knows argparse, a terminal or a process's signals; it configures logging on
+the user's behalf and hands typed values to the libraries below (``pipeline``, ``streams``,
+``monitor``, ``bench``). Each command is a module with ``add_arguments(parser)`` and
+``run(args) -> int``: :mod:`framepipe.cli.run` and :mod:`framepipe.cli.bench`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,29 @@ import sys
 from collections.abc import Sequence
 from importlib import import_module
 
-from framepipe._cli_support import EXIT_USAGE, fail
+from framepipe.cli._console import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from framepipe.cli._signals import Interrupted
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-EXIT_INTERRUPTED = 130  # the shell's 128 + SIGINT
+DESCRIPTION = (
+    "Process frames from a camera, a video file or a network stream under a per-frame budget, "
+    "logging through a non-blocking queue logger."
+)
+EPILOG = """\
+examples:
+  framepipe run                          process the built-in synthetic scene
+  framepipe run samples/sample.mp4       process a video file (add --realtime to pace it)
+  framepipe run 0 --stats-port 5000      webcam 0, watched at http://127.0.0.1:5000/
+  framepipe bench --frames 100           what sync and async logging cost per frame
+
+'framepipe COMMAND --help' describes a command's options.
+"""
 
 # subcommand -> (module implementing it, one-line help)
 _SUBCOMMANDS = {
-    "run": ("framepipe.pipeline.cli", "process a camera, video file or stream in real time"),
-    "bench": ("framepipe.bench.cli", "measure what sync and async logging cost per frame"),
+    "run": ("framepipe.cli.run", "process a camera, video file or stream in real time"),
+    "bench": ("framepipe.cli.bench", "measure what sync and async logging cost per frame"),
 }
 
 
@@ -38,17 +53,30 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     ``framepipe --help`` list the subcommands without loading any of them. Without ``argv``
     every subcommand is loaded.
     """
-    parser = _Parser(prog="framepipe", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(
+        prog="framepipe",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
     chosen = _chosen_subcommand(argv)
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
         if argv is None or name == chosen:
             module = import_module(module_name)
+            sub = subparsers.add_parser(
+                name,
+                help=help_text,
+                description=help_text,
+                epilog=getattr(module, "EPILOG", None),
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
             module.add_arguments(sub)
             sub.set_defaults(_run=module.run)
+        else:
+            subparsers.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -62,8 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args._run(args))
-    except KeyboardInterrupt:
-        # Subcommands turn Ctrl-C into a clean stop; one that reaches here cut work short.
+    except (KeyboardInterrupt, Interrupted):
+        # Commands turn the first stop signal into a clean stop; one that reaches here is a
+        # second signal, or a Ctrl-C before a command took the signals over: work was cut short.
         return fail("interrupted", EXIT_INTERRUPTED)
 
 

@@ -1,4 +1,4 @@
-"""What the subcommands share: exit codes, the one-line error, and argument types.
+"""Argument types the commands share, and flags that fill a ``PipelineConfig``.
 
 The argument types parse or raise ValueError saying what was expected; ``argparse_type`` turns
 such a parser into an argparse ``type=`` whose message argparse prints as the usage error (a
@@ -9,84 +9,26 @@ parsed that way, and ``add_budget_ms`` the per-frame budget both subcommands tak
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+import dataclasses
+import math
 from collections.abc import Callable
-from typing import TextIO, TypeVar
+from typing import TypeVar
+
+from framepipe.pipeline import PipelineConfig
 
 __all__ = [
-    "EXIT_FAILURE",
-    "EXIT_OK",
-    "EXIT_USAGE",
     "add_budget_ms",
     "add_parsed_option",
     "argparse_type",
-    "fail",
+    "config_from_args",
     "non_negative_int",
-    "note",
     "port_number",
+    "positive_cpus",
     "positive_float",
     "positive_int",
-    "print_out",
 ]
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
 T = TypeVar("T")
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> int:
-    """Say ``framepipe: error: <message>`` on stderr, one line, and return ``code``.
-
-    A closed stderr is not an error of its own: the exit code still tells.
-    """
-    stream = sys.stderr
-    if stream is not None:
-        try:
-            stream.write(f"framepipe: error: {message}\n")
-            stream.flush()
-        except (OSError, ValueError):  # ValueError: the stream object is closed
-            _silence(stream)
-    return code
-
-
-def note(text: str) -> None:
-    """Say ``framepipe: <text>`` on stderr (an address, a notice); a closed stderr is no error."""
-    try:
-        sys.stderr.write(f"framepipe: {text}\n")
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        pass
-
-
-def print_out(text: str) -> bool:
-    """Print ``text`` on stdout; False when no one reads it any more (a closed pipe or terminal).
-
-    Then stdout is pointed at the null device, so the interpreter's own flush at exit does not
-    print a second error. With no stdout at all (started with it closed) there is nothing to do.
-    """
-    stream = sys.stdout
-    if stream is None:
-        return True
-    try:
-        stream.write(text + "\n")
-        stream.flush()
-    except (OSError, ValueError):
-        _silence(stream)
-        return False
-    return True
-
-
-def _silence(stream: TextIO) -> None:
-    try:
-        fd = stream.fileno()
-    except (OSError, ValueError):  # not a real file (a test's capture): nothing to redirect
-        return
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(null, fd)
-    finally:
-        os.close(null)
 
 
 def non_negative_int(text: str) -> int:
@@ -162,3 +104,27 @@ def add_budget_ms(parser: argparse.ArgumentParser, *, default: float | None, hel
     add_parsed_option(
         parser, "--budget-ms", positive_float, default=default, metavar="MS", help=help
     )
+
+
+def positive_cpus(text: str) -> float:
+    """A positive, finite number of CPUs (fractions allowed)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive number of CPUs, but got {text!r}")
+    return value
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    """Every ``PipelineConfig`` field that has a flag of the same name, from that flag.
+
+    Raises ValueError (from ``PipelineConfig``'s own checks) for values that do not go together.
+    """
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(PipelineConfig)
+        if hasattr(args, field.name)
+    }
+    return PipelineConfig(**values)

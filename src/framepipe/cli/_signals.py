@@ -1,23 +1,38 @@
-"""SIGINT and SIGTERM during a benchmark: stop at once, clean up, and say so.
+"""Stop signals, one rule for every command.
 
-The default SIGTERM action kills the process where it stands, leaving the run's temporary
-directory and the logging mode's threads behind; Python's own SIGINT turns into a
-KeyboardInterrupt that looks like any other. Inside :class:`StopSignals` both signals raise
-:class:`Interrupted`, which unwinds through every ``finally`` (modes stopped, sinks closed,
-directories removed). Only the first signal raises: later ones, while that cleanup runs, are
-noted and ignored, so they cannot cut it short.
+Inside :func:`stop_on_signals`, SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed, an SSH
+session dropped; where the platform has it) call ``stop(signum)`` the first time and
+``abort(signum)`` every time after. The first signal asks for a clean stop: the command finishes
+what it must (the current frame, the video file, the summary). A second one says the user will not
+wait for that: each command decides what giving up means (stop waiting for the frame in hand,
+kill the workers), or ignores it while cleanup that must not be cut short runs.
+
+The previous handlers are restored on the way out. Off the main thread, where handlers cannot
+be installed, nothing is installed and nothing is received.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
-from types import FrameType, TracebackType
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
-__all__ = ["STOP_SIGNALS", "Interrupted", "StopSignals"]
+__all__ = [
+    "STOP_SIGNALS",
+    "Interrupted",
+    "ignore",
+    "raise_interrupt",
+    "stop_on_signals",
+]
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+SignalAction = Callable[[int], None]
 
 
 class Interrupted(BaseException):
@@ -34,35 +49,36 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
-class StopSignals:
-    """A context manager: SIGINT and SIGTERM raise :class:`Interrupted` (once) inside it.
+def raise_interrupt(signum: int) -> None:
+    """Unwind from wherever the main thread is, through every ``finally``."""
+    raise Interrupted(signum)
 
-    The previous handlers are restored on exit. Off the main thread, where handlers cannot be
-    installed, it does nothing.
+
+def ignore(signum: int) -> None:
+    """Do nothing: the signal is noted in the received list only."""
+
+
+@contextmanager
+def stop_on_signals(stop: SignalAction, abort: SignalAction) -> Iterator[list[str]]:
+    """Turn the first stop signal into ``stop(signum)`` and any later one into ``abort(signum)``.
+
+    Yields the names of the signals received so far, in order (``["SIGINT"]``); the list is
+    appended to before the action runs, so an action that raises still leaves its trace.
     """
+    received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
 
-    def __init__(self) -> None:
-        self.received: int | None = None
-        self._previous: dict[int, Any] = {}
+    def handle(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
+        (stop if len(received) == 1 else abort)(signum)
 
-    def __enter__(self) -> StopSignals:
-        if threading.current_thread() is threading.main_thread():
-            for signum in STOP_SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        previous, self._previous = self._previous, {}
+    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handle)
+        yield received
+    finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.received is not None:
-            return  # already stopping: let the cleanup finish
-        self.received = signum
-        raise Interrupted(signum)

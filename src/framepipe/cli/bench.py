@@ -1,4 +1,9 @@
-"""``framepipe bench``: what sync and async logging cost a frame loop, measured side by side."""
+"""``framepipe bench``: what sync and async logging cost a frame loop, measured side by side.
+
+A stop signal ends the benchmark at once: it unwinds through every ``finally`` (modes stopped,
+sinks closed, the work directory removed) and the exit code is 128 + the signal's number; later
+signals are ignored so they cannot cut that cleanup short.
+"""
 
 from __future__ import annotations
 
@@ -12,27 +17,25 @@ from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 
-from framepipe._cli_support import (
-    EXIT_FAILURE,
-    EXIT_OK,
-    EXIT_USAGE,
-    add_budget_ms,
-    add_parsed_option,
-    fail,
-    positive_int,
-    print_out,
-)
 from framepipe._native_logging import quiet_native_logging
 from framepipe._paths import OutputPath, PathError, check_outputs
-from framepipe.bench.interrupts import Interrupted, StopSignals
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
 from framepipe.bench.workload import DEFAULT_PROCESSOR, DEFAULT_SOURCE, Workload
+from framepipe.cli._args import add_budget_ms, add_parsed_option, positive_int
+from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
+from framepipe.cli._signals import Interrupted, ignore, raise_interrupt, stop_on_signals
 from framepipe.pipeline.processors import PROCESSOR_NAMES
 from framepipe.pipeline.sources import SourceError
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["EPILOG", "add_arguments", "run"]
+
+EPILOG = """\
+examples:
+  framepipe bench                                  every mode, every sink, 5 repeats
+  framepipe bench --frames 100 --repeat 3 --sink file --json bench.json
+"""
 
 _DEFAULT_LOG_EVERY: tuple[int, ...] = (1, 10, 30)
 
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     completed = 0
     try:
-        with StopSignals(), _work_directory() as directory:
+        with stop_on_signals(raise_interrupt, ignore), _work_directory() as directory:
             try:
                 workload = Workload.load(args.source, args.processor, frames=args.frames)
             except (SourceError, ValueError) as exc:  # as ``framepipe run``: a usage error
@@ -205,7 +208,7 @@ def _work_directory() -> Iterator[Path]:
         try:
             shutil.rmtree(path, ignore_errors=True)
         except Interrupted:
-            # The first stop signal landed inside the removal; a second one cannot (see
-            # StopSignals), so finish it before passing the stop on.
+            # The first stop signal landed inside the removal; later ones are ignored, so
+            # finish it before passing the stop on.
             shutil.rmtree(path, ignore_errors=True)
             raise

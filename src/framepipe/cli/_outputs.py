@@ -1,0 +1,40 @@
+"""Where ``framepipe run`` writes, checked before anything opens: video, summary and log."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from framepipe._paths import OutputPath, check_outputs
+from framepipe.pipeline.output import check_output_path
+from framepipe.pipeline.sources import parse_source
+from framepipe.streams.api import stream_output
+
+__all__ = ["check_run_outputs"]
+
+
+def check_run_outputs(
+    args: argparse.Namespace, sources: Sequence[str | None], names: Sequence[str] | None
+) -> None:
+    """Every output: usable, not a source, distinct. ValueError (a ``PathError``) if not.
+
+    ``names`` are the streams' names when there are several; each then gets its own ``--output``.
+    """
+    outputs = []
+    if args.output is not None:
+        videos = (
+            [("--output", args.output)]
+            if names is None
+            else [(f"--output ({name})", stream_output(args.output, name)) for name in names]
+        )
+        for flag, path in videos:
+            check_output_path(path)
+            outputs.append(OutputPath(flag, path, "video"))
+    if args.summary_json is not None:
+        outputs.append(OutputPath("--summary-json", args.summary_json))
+    outputs.append(OutputPath("--log-dir", args.log_dir, "dir"))
+    files: list[str | None] = [
+        str(spec.target) for spec in map(parse_source, sources) if spec.kind == "file"
+    ]
+    for source in files or [None]:
+        check_outputs(outputs, source)

@@ -1,0 +1,121 @@
+"""``framepipe run SOURCE``: one source, processed in this process.
+
+This is the application: the one place that configures logging for a single run (``--log-dir``,
+``--log-mode``); the ``Pipeline`` logs through whatever is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from framepipe.cli._args import config_from_args
+from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
+from framepipe.cli._finish import finish
+from framepipe.cli._monitoring import start_stats_server
+from framepipe.cli._outputs import check_run_outputs
+from framepipe.cli._signals import Interrupted, raise_interrupt, stop_on_signals
+from framepipe.logging import Logger, configure
+from framepipe.monitor import StatsServer
+from framepipe.monitor.providers import DEFAULT_STREAM
+from framepipe.pipeline import Pipeline, PipelineError, PipelineReport, Source
+from framepipe.pipeline.display import DisplayUnavailable, check_display
+from framepipe.pipeline.output import OutputError
+from framepipe.pipeline.processors import check_processor
+from framepipe.pipeline.progress import ProgressReporter
+from framepipe.pipeline.sources import OpenCancelled, SourceError, open_source
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace, processors: list[str]) -> int:
+    """Check, open, configure the log, serve the stats if asked, run, and finish."""
+    # Everything a user can get wrong is checked before anything is opened or written.
+    try:
+        check_run_outputs(args, [args.source], None)
+        check_processor(processors)  # imports now, so a typo costs no camera or stream open
+        config = config_from_args(args)
+    except (SourceError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    if args.cv_threads is not None:
+        import cv2
+
+        cv2.setNumThreads(args.cv_threads)
+    if args.display:
+        try:
+            check_display()
+        except DisplayUnavailable as exc:
+            return fail(str(exc), EXIT_FAILURE)
+    # The source opens before the log file is created, so a source that does not open leaves
+    # no empty log behind.
+    try:
+        source = _open_source(args.source, args.stall_timeout_s)
+    except SourceError as exc:
+        return fail(str(exc), EXIT_FAILURE)
+    progress = None if args.quiet else ProgressReporter()
+    try:
+        # The pipeline logs through get_logger("framepipe.pipeline"), which follows the
+        # configure() below; building it first means a bad option leaves no empty log file.
+        pipeline = Pipeline(source, processor=processors, config=config, progress=progress)
+    except ValueError as exc:
+        source.release()
+        return fail(str(exc), EXIT_USAGE)
+    try:
+        log = configure(log_dir=args.log_dir, mode=args.log_mode)
+    except (ValueError, OSError) as exc:
+        source.release()
+        return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)
+    server: StatsServer | None = None
+    try:
+        if args.stats_port is not None:
+            try:
+                server = start_stats_server(args, log, {DEFAULT_STREAM: pipeline})
+            except (OSError, RuntimeError) as exc:
+                source.release()
+                return fail(f"--stats-port {args.stats_port}: {exc}", EXIT_FAILURE)
+        return _run_pipeline(args, pipeline, progress, log)
+    finally:
+        if server is not None:
+            server.stop()
+        log.stop()
+
+
+def _open_source(spec: str | None, stall_timeout_s: float) -> Source:
+    """Open the source; a stop signal while a camera or stream opens ends the wait."""
+    with stop_on_signals(stop=lambda signum: None, abort=raise_interrupt) as received:
+        try:
+            return open_source(
+                spec, read_timeout_s=stall_timeout_s, cancelled=lambda: bool(received)
+            )
+        except Interrupted:  # a second signal, raised by the handler in the wait
+            raise OpenCancelled(f"stopped while opening {spec}") from None
+
+
+def _run_pipeline(
+    args: argparse.Namespace,
+    pipeline: Pipeline,
+    progress: ProgressReporter | None,
+    log: Logger,
+) -> int:
+    report: PipelineReport | None = None
+    failure: str | None = None
+    with stop_on_signals(stop=lambda signum: pipeline.stop(), abort=raise_interrupt) as received:
+        try:
+            report = pipeline.run()
+        except (SourceError, OutputError) as exc:
+            failure = str(exc)
+        except PipelineError as exc:
+            failure, report = str(exc), exc.report
+        finally:
+            if progress is not None:
+                try:
+                    progress.close()
+                except OSError:
+                    pass  # the terminal is gone (SIGHUP): the summary still gets written
+    if received:
+        log.info("stopped by %s", received[0])
+        log.flush(timeout=5.0)
+    problems = [failure] if failure is not None else []
+    verdict = []
+    if report is not None and failure is None and report.truncation_error is not None:
+        verdict.append(report.truncation_error)
+    return finish(report, args.summary_json, problems, verdict)
