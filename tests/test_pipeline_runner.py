@@ -417,6 +417,25 @@ class TestPipelineFailures:
         assert report.end_reason == "stopped"
         assert 0 < report.frames_processed < 30_000
 
+    def test_a_stop_before_run_sticks_and_no_frame_is_processed(self, tmp_path: Path):
+        """stop() that comes before run() (a worker told to stop while it starts) is not
+        forgotten: the run processes no frame and reports that it was stopped."""
+        seen: list[int] = []
+        pipeline = Pipeline("synthetic:32x32@30:10", processor=lambda f: seen.append(1) or f)
+        pipeline.stop()
+        report = pipeline.run()
+        assert report.end_reason == "stopped"
+        assert report.frames_processed == 0 and seen == []
+        assert "stop requested after 0 frames" in log_text(tmp_path / "logs")
+
+    def test_a_run_after_a_stopped_run_starts_afresh(self, tmp_path: Path):
+        """The stop belongs to the run it ended (or the next one, when it came between runs):
+        running the same pipeline again processes its frames."""
+        pipeline = Pipeline("synthetic:32x32@30:1")
+        pipeline.stop()
+        assert pipeline.run().frames_processed == 0
+        assert pipeline.run().frames_processed == 30
+
     def test_a_source_that_does_not_open_is_a_source_error_and_ends_the_run(self, tmp_path: Path):
         """A file that is not a video raises SourceError from run(); the snapshot says ended."""
         fake = tmp_path / "fake.mp4"

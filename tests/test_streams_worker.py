@@ -15,6 +15,9 @@ import pytest
 
 from framepipe import PipelineConfig
 from framepipe.streams import StreamsHandle, start_streams
+from framepipe.streams.job import StreamJob
+from framepipe.streams.messages import Finished, WorkerMessage
+from framepipe.streams.worker import _Stopper, run_stream
 
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
 
@@ -71,6 +74,32 @@ class TestSignals:
             handle.stop()
             report = handle.wait(20.0)
         assert report is not None and report.ok
+
+
+class Sent:
+    """A worker's channel that keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[WorkerMessage] = []
+
+    def send(self, message: WorkerMessage) -> bool:
+        self.messages.append(message)
+        return True
+
+
+class TestStops:
+    def test_a_stop_before_the_pipeline_runs_processes_no_frame(self) -> None:
+        """A stop that comes while the worker starts (before its pipeline runs) is kept: the
+        run ends 'stopped' at once, cleanly, with no frame processed."""
+        job = StreamJob("scene", PACED, None, PipelineConfig(), cv_threads=1)
+        stopper = _Stopper()
+        stopper.stop()
+        sent = Sent()
+        assert run_stream(job, sent, stopper) == 0  # type: ignore[arg-type]
+        finished = sent.messages[-1]
+        assert isinstance(finished, Finished) and finished.summary is not None
+        assert finished.end_reason == "stopped" and finished.error is None
+        assert finished.summary["frames_processed"] == 0
 
 
 def test_a_worker_stops_when_its_parent_dies() -> None:

@@ -154,8 +154,10 @@ class Pipeline:
         return output
 
     def stop(self) -> None:
-        """Ask a running ``run()`` to finish after the current frame.
+        """Ask ``run()`` to finish after the current frame.
 
+        A stop that comes before ``run()`` sticks: that run processes no frame and ends
+        ``stopped``. The flag is cleared when a run ends, so a later ``run()`` starts afresh.
         Safe from another thread and from a signal handler: it only sets a flag (taking a lock
         here could deadlock against the interrupted main thread).
         """
@@ -184,12 +186,12 @@ class Pipeline:
         if self._running:
             raise RuntimeError("Pipeline.run() is already running")
         self._running = True
-        self._stop_requested = False
         status = self._status = RunStatus(self._status.source, self._status.budget_ms)
         try:
             return self._run(status)
         finally:
             status.state = "ended"
+            self._stop_requested = False  # this run's stop, used up
             self._running = False
 
     def _run(self, status: RunStatus) -> PipelineReport:

@@ -33,7 +33,7 @@ from framepipe.streams.messages import STOP, Finished, Snapshot, Started, Worker
 __all__ = ["ORPHAN_GRACE_S", "worker_main"]
 
 ORPHAN_GRACE_S = 10.0  # after the parent is gone: time to finish the frame and flush, then exit
-_TICK_S = 0.1  # how often a stop request is passed on to the pipeline (run() starts afresh)
+_TICK_S = 0.1  # how often the snapshot sender looks at the run
 _FAST_TICK_S = 0.01  # until the first frame, so the supervisor learns of it at once
 _IGNORED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGHUP") if hasattr(signal, name))
 
@@ -81,7 +81,7 @@ def run_stream(job: StreamJob, channel: _Channel, stopper: _Stopper) -> int:
         processor = None if job.processor is None else list(job.processor)
         pipeline = Pipeline(job.source, processor=processor, config=job.config, logger=log)
         stopper.attach(pipeline)
-        sender = _SnapshotSender(pipeline, channel, stopper, job.snapshot_interval_s)
+        sender = _SnapshotSender(pipeline, channel, job.snapshot_interval_s)
         sender.start()
         try:
             finished = _run(pipeline)
@@ -143,7 +143,8 @@ class _Channel:
 
 
 class _Stopper:
-    """A stop request that outlives ``Pipeline.run()`` starting afresh (which clears its own)."""
+    """A stop request that may come before the pipeline exists: passed on once it does (a stop
+    before ``Pipeline.run()`` sticks, so once is enough)."""
 
     def __init__(self) -> None:
         self.requested = threading.Event()
@@ -160,11 +161,6 @@ class _Stopper:
         pipeline = self._pipeline
         if pipeline is not None:
             pipeline.stop()
-
-    def reassert(self) -> None:
-        """Pass a stop on again: it may have come before ``run()`` cleared the pipeline's flag."""
-        if self.requested.is_set():
-            self.stop()
 
 
 def _watch_parent(channel: _Channel, stopper: _Stopper) -> None:
@@ -192,17 +188,14 @@ def _exit_later(delay_s: float) -> None:
 
 
 class _SnapshotSender:
-    """Sends the pipeline's snapshot, without its frame, once a second; passes stops on.
+    """Sends the pipeline's snapshot, without its frame, once a second.
 
     Also sent when the run starts and on its first frame, so the supervisor knows at once.
     """
 
-    def __init__(
-        self, pipeline: Pipeline, channel: _Channel, stopper: _Stopper, interval_s: float
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, channel: _Channel, interval_s: float) -> None:
         self._pipeline = pipeline
         self._channel = channel
-        self._stopper = stopper
         self._interval_s = interval_s
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="framepipe-snapshots", daemon=True)
@@ -220,7 +213,6 @@ class _SnapshotSender:
         sent_at = float("-inf")
         seen_frame = False
         while not self._done.wait(_TICK_S if seen_frame else _FAST_TICK_S):
-            self._stopper.reassert()
             snapshot = self._pipeline.snapshot()
             first_frame = not seen_frame and snapshot.frames_processed > 0
             if first_frame or time.monotonic() - sent_at >= self._interval_s:
