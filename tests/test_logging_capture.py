@@ -86,3 +86,37 @@ def test_may_change_is_true_only_for_values_that_change_in_place(
 ) -> None:
     """Only built-in mutable containers (and arrays) make the caller render the message."""
     assert may_change(args) is expected
+
+
+class TestEntryFields:
+    """An entry stays a plain tuple; its fields are read through named positions."""
+
+    def test_each_named_position_holds_its_field_in_a_captured_entry(self) -> None:
+        """A record captured by a core has each field where its name says."""
+        from framepipe.logging import _capture as capture
+        from framepipe.logging._core import SyncCore
+
+        core = SyncCore([], level=0, log_file=None, overflow="drop_newest", protect_level=30)
+        entry = core._entry(40, "cam", "frame %d", (7,), None, 1, {"node": "n1"}, 12)
+        assert len(entry) == capture.ENTRY_LENGTH
+        assert entry[capture.LEVELNO] == 40
+        assert entry[capture.NAME] == "cam"
+        assert entry[capture.MSG] == "frame %d"
+        assert entry[capture.ARGS] == (7,)
+        assert entry[capture.EXC_INFO] is None
+        assert isinstance(entry[capture.CREATED], float)
+        assert isinstance(entry[capture.THREAD_IDENT], int)
+        assert entry[capture.EXTRA] == {"node": "n1"}
+        assert entry[capture.SEQ] == 12
+        assert entry[capture.ORIGIN] is None
+
+    def test_the_positions_are_the_fields_of_the_entry_type_in_order(self) -> None:
+        """One name per field, numbered 0 .. ENTRY_LENGTH - 1, as the Entry type lists them."""
+        import typing
+
+        from framepipe.logging import _capture as capture
+
+        names = ("CREATED", "LEVELNO", "NAME", "MSG", "ARGS", "EXC_INFO", "THREAD_IDENT",
+                 "CALLER", "THREAD_NAME", "EXTRA", "SEQ", "ORIGIN")
+        assert [getattr(capture, name) for name in names] == list(range(capture.ENTRY_LENGTH))
+        assert len(typing.get_args(capture.Entry)) == capture.ENTRY_LENGTH

@@ -15,8 +15,20 @@ from types import TracebackType
 from typing import Any
 
 __all__ = [
+    "ARGS",
+    "CALLER",
+    "CREATED",
     "ENTRY_LENGTH",
+    "EXC_INFO",
+    "EXTRA",
     "IMMUTABLE_TYPES",
+    "LEVELNO",
+    "MSG",
+    "NAME",
+    "ORIGIN",
+    "SEQ",
+    "THREAD_IDENT",
+    "THREAD_NAME",
     "CallerInfo",
     "Entry",
     "ExcInfo",
@@ -41,6 +53,10 @@ Entry = tuple[
     CallerInfo | None, str | None, dict[str, object] | None, int, Origin | None,
 ]
 ENTRY_LENGTH = 12
+# The position of each field: code that reads one field of an entry says which by name. The
+# entry stays a tuple (cheap to build on the caller's thread, untracked by the garbage collector).
+(CREATED, LEVELNO, NAME, MSG, ARGS, EXC_INFO, THREAD_IDENT, CALLER, THREAD_NAME, EXTRA, SEQ,
+ ORIGIN) = range(ENTRY_LENGTH)
 
 # Arguments of these exact types cannot change after the call, so formatting can wait.
 IMMUTABLE_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from framepipe.logging._capture import (
     IMMUTABLE_TYPES,
+    LEVELNO,
     find_caller,
     freeze_args,
     may_change,
@@ -350,7 +351,8 @@ class SyncCore(Core):
             if self.stopped:
                 for entry in entries:
                     self.dropped += 1
-                    self.dropped_by_level[entry[1]] = self.dropped_by_level.get(entry[1], 0) + 1
+                    level = entry[LEVELNO]
+                    self.dropped_by_level[level] = self.dropped_by_level.get(level, 0) + 1
                 return 0, len(entries)
             self.accepted += len(entries)
             self.dispatcher.emit(entries)

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from framepipe.logging._capture import ENTRY_LENGTH, Entry
+from framepipe.logging._capture import ENTRY_LENGTH, EXC_INFO, EXTRA, LEVELNO, Entry
 from framepipe.logging._fastformat import CompiledFormat, compile_format, format_key
 from framepipe.logging._notes import stderr_note, write_stderr
 from framepipe.logging._records import build_record, stamp_record
@@ -197,9 +197,9 @@ class Dispatcher:
             line: str | None
             if (
                 fast_format is not None and item.__class__ is tuple and len(item) == ENTRY_LENGTH
-                and item[5] is None and item[9] is None  # no exception info, no extra
+                and item[EXC_INFO] is None and item[EXTRA] is None  # no exception, no extra
             ):
-                if item[1] < level:
+                if item[LEVELNO] < level:
                     continue
                 try:
                     line = fast_format(item)

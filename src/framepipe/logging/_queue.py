@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from logging import LogRecord
 from typing import Any
 
+from framepipe.logging._capture import LEVELNO
 from framepipe.logging._defaults import OVERFLOW_POLICIES
 
 __all__ = ["CLOSED", "EVICTED", "FULL", "OVERFLOW_POLICIES", "Marker", "RecordQueue"]
@@ -55,7 +56,7 @@ class Marker:
 
 def _level_of(item: object) -> int | None:
     if type(item) is tuple:
-        return item[1]  # type: ignore[no-any-return]
+        return item[LEVELNO]  # type: ignore[no-any-return]
     if isinstance(item, LogRecord):
         return item.levelno
     return None  # a Marker
@@ -158,10 +159,10 @@ class RecordQueue:
         while done < total:
             if self.closed:
                 for entry in entries[done:]:
-                    self.count_drop(entry[1], CLOSED)
+                    self.count_drop(entry[LEVELNO], CLOSED)
                 return done, total - done
             room = self.soft_limit - len(items)
-            if room <= 0 and entries[done][1] >= self.protect_level:
+            if room <= 0 and entries[done][LEVELNO] >= self.protect_level:
                 room = min(1, self.hard_limit - len(items))
             if room <= 0:
                 self.wake()
