@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from framepipe.pipeline._text import one_line
+from framepipe._text import one_line
 from framepipe.typing import Frame, ProcessorFn, ProcessorSpec
 
 __all__ = [

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from framepipe._paths import OutputPath, check_outputs
-from framepipe.pipeline._text import one_line
+from framepipe._text import one_line
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.display import Display

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from framepipe.pipeline._text import one_line
+from framepipe._text import one_line
 from framepipe.streams.engine import WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.messages import Snapshot, WorkerMessage

@@ -22,7 +22,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framepipe.pipeline._text import one_line
+from framepipe._text import one_line
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
