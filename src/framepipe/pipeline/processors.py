@@ -33,6 +33,7 @@ __all__ = [
     "get_processor",
     "grayscale",
     "identity",
+    "load_import_path",
     "resolve_processor",
 ]
 
@@ -257,14 +258,14 @@ def _factory(item: str) -> Callable[[], ProcessorFn]:
         if factory is None:
             raise ValueError(_unknown(item))
         return factory
-    target = _load(item)
+    target = load_import_path(item)
     if isinstance(target, type):
         return lambda: _instantiate(item, target)
     function: ProcessorFn = target
     return lambda: function
 
 
-def _load(path: str) -> Any:
+def load_import_path(path: str) -> Any:
     """The object an import path ``"package.module:name"`` (or ``:Class.attr``) names."""
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from framepipe.pipeline.config import PipelineConfig
-from framepipe.pipeline.processors import check_processor
+from framepipe.pipeline.processors import check_processor, load_import_path
 from framepipe.typing import LogMode, ProcessorSpec
 
 __all__ = ["LogTarget", "StreamJob", "portable_processor"]
@@ -112,9 +112,7 @@ def _portable_item(item: object) -> str:
 
 
 def _imports_as(path: str, item: object) -> bool:
-    from framepipe.pipeline.processors import _load
-
     try:
-        return _load(path) is item
+        return load_import_path(path) is item
     except ValueError:
         return False
