@@ -5,29 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 
 import psutil
 import pytest
 
 from framepipe.monitor import serve
+from helpers import child_command, process_ended, wait_until
 from monitor_helpers import request, wait_for_json, watched_run
 
 
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while psutil.pid_exists(pid):
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True  # exited; its parent has not reaped it yet
-        except psutil.NoSuchProcess:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def wait_gone(pid: int) -> None:
+    wait_until(lambda: process_ended(pid), f"process {pid} to end", timeout=10.0)
 
 
 class TestLifecycle:
@@ -40,21 +29,12 @@ class TestLifecycle:
             assert request(server, "/healthz").status == 200
         finally:
             server.stop()
-        assert wait_gone(server.pid)
+        wait_gone(server.pid)
 
     def test_the_server_process_ends_when_its_parent_is_killed(self) -> None:
         """SIGKILL to the watched process closes the pipe, and the server exits on its own."""
-        script = textwrap.dedent(
-            """
-            import sys, time
-            from framepipe.monitor import serve
-            server = serve(port=0)
-            print(server.pid, flush=True)
-            time.sleep(60)
-            """
-        )
         parent = subprocess.Popen(
-            [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+            child_command("serve_then_wait"), stdout=subprocess.PIPE, text=True
         )
         try:
             assert parent.stdout is not None
@@ -62,7 +42,7 @@ class TestLifecycle:
             assert psutil.pid_exists(server_pid)
             parent.kill()
             parent.wait(timeout=10)
-            assert wait_gone(server_pid), "the server outlived the process it watched"
+            wait_gone(server_pid)  # the server does not outlive the process it watched
         finally:
             if parent.poll() is None:
                 parent.kill()
