@@ -7,19 +7,7 @@ from typing import Any
 import pytest
 
 from framepipe.bench.loop import LOG_TEMPLATE, time_frames
-
-
-class ManualClock:
-    """A clock that only moves when told to (nanoseconds)."""
-
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, ns: int) -> None:
-        self.now += ns
+from helpers import ManualClock
 
 
 class SlowProcessor:
@@ -47,7 +35,7 @@ class RecordingLog:
 
 def test_frame_time_is_processing_plus_logging_on_logged_frames() -> None:
     """Logged frames cost processor + log call; the others cost the processor alone."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     processor = SlowProcessor(clock, 2_000_000)
     log = RecordingLog(clock, 500_000)
     timings = time_frames(["a", "b", "c"], 5, processor, log, log_every=2, clock=clock)
@@ -58,7 +46,7 @@ def test_frame_time_is_processing_plus_logging_on_logged_frames() -> None:
 
 def test_every_nth_frame_is_logged_with_index_and_processing_ms() -> None:
     """Frames 0, N, 2N ... are logged with the template, their index and processing time."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     log = RecordingLog(clock, 1_000)
     time_frames([0], 7, SlowProcessor(clock, 3_000_000), log, log_every=3, clock=clock)
     assert log.calls == [(LOG_TEMPLATE, 0, 3.0), (LOG_TEMPLATE, 3, 3.0), (LOG_TEMPLATE, 6, 3.0)]
@@ -66,7 +54,7 @@ def test_every_nth_frame_is_logged_with_index_and_processing_ms() -> None:
 
 def test_frames_are_cycled_when_the_run_is_longer_than_the_pool() -> None:
     """The loop runs ``count`` frames, cycling through the in-memory pool in order."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     processor = SlowProcessor(clock, 1)
     time_frames(["a", "b"], 5, processor, None, log_every=1, clock=clock)
     assert processor.seen == ["a", "b", "a", "b", "a"]
@@ -74,7 +62,7 @@ def test_frames_are_cycled_when_the_run_is_longer_than_the_pool() -> None:
 
 def test_without_a_log_call_nothing_is_logged_or_timed_as_a_call() -> None:
     """``info=None`` is the baseline: no call samples, frame time is the processor's."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     timings = time_frames(["a"], 4, SlowProcessor(clock, 1_000), None, log_every=1, clock=clock)
     assert timings.call_ns == []
     assert timings.frame_ns == [1_000] * 4
@@ -82,7 +70,7 @@ def test_without_a_log_call_nothing_is_logged_or_timed_as_a_call() -> None:
 
 def test_a_custom_template_is_passed_through() -> None:
     """Modes with their own message syntax (loguru's ``{}``) get their template used."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     log = RecordingLog(clock, 0)
     time_frames(["a"], 1, SlowProcessor(clock, 0), log, 1, template="frame {} {:.3f}", clock=clock)
     assert log.calls == [("frame {} {:.3f}", 0, 0.0)]

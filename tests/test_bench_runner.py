@@ -12,16 +12,7 @@ from framepipe.bench.modes import Mode, NoLogging, StdlibQueueMode
 from framepipe.bench.runner import BenchConfig, PlannedRun, plan_runs, run_benchmark
 from framepipe.bench.sinks import parse_sink
 from framepipe.bench.workload import Workload
-
-
-class ManualClock:
-    """Nanoseconds that move only when the processor says so."""
-
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        return self.now
+from helpers import ManualClock
 
 
 class NamedMode(NoLogging):
@@ -65,7 +56,7 @@ def test_runs_are_interleaved_mode_by_mode_within_each_repeat() -> None:
 
 def test_run_benchmark_follows_the_plan_and_fills_every_cell(tmp_path: Path) -> None:
     """Every planned run happens once, in plan order, and lands in its cell."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     modes: list[Mode] = [NoLogging(), StdlibQueueMode()]
     config = BenchConfig(frames=4, repeat=2, log_every=(1, 2), sinks=(parse_sink("slow:0"),))
     seen: list[PlannedRun] = []
@@ -92,7 +83,7 @@ def test_run_benchmark_follows_the_plan_and_fills_every_cell(tmp_path: Path) -> 
 
 def test_a_mode_with_a_missing_package_is_skipped_not_an_error() -> None:
     """The missing mode gets "skipped" cells with the reason; the others still run."""
-    clock = ManualClock()
+    clock = ManualClock(0)
     modes: list[Mode] = [NoLogging(), MissingPackageMode()]
     config = BenchConfig(frames=2, repeat=1, log_every=(1,), sinks=(parse_sink("slow:0"),))
     seen: list[PlannedRun] = []

@@ -5,14 +5,7 @@ from __future__ import annotations
 import io
 
 from framepipe.pipeline.progress import Progress, ProgressReporter
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from helpers import ManualClock
 
 
 def snapshot(processed: int, total: int | None, elapsed: float = 1.0) -> Progress:

@@ -10,22 +10,8 @@ import pytest
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.sources import Frame, Source, SourceInfo, open_source
+from helpers import ManualClock
 from video_files import write_vfr_mkv
-
-
-class ManualClock:
-    """A clock that moves only when told to; ``sleep`` advances it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(round(seconds, 9))
-        self.now += seconds
 
 
 class FailingSource(Source):
@@ -120,7 +106,7 @@ def live_capture_times(
     kind: str = "stream",
 ) -> tuple[list[float], list[float]]:
     """(arrivals, capture times), in seconds after the clock's start, for a scripted source."""
-    clock = ManualClock()
+    clock = ManualClock(100.0)
     buffer = HoldingBuffer(clock, holds_s or {})
     source = ScriptedLiveSource(clock, reads_s, timestamps, kind)
     reader = FrameReader(source, buffer, clock=clock)
@@ -164,7 +150,7 @@ class TestFrameReader:
 
     def test_stamps_capture_time_from_the_injected_clock(self):
         """captured_at comes from the reader's clock at the moment the frame is handed over."""
-        clock = ManualClock()
+        clock = ManualClock(100.0)
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
         reader = FrameReader(open_source("synthetic:32x32@30:0.1"), buffer, clock=clock)
         reader.start()
@@ -173,7 +159,7 @@ class TestFrameReader:
 
     def test_realtime_paces_frames_at_the_source_rate(self):
         """--realtime delivers frame i at start + i/fps: waits of one frame period each."""
-        clock = ManualClock()
+        clock = ManualClock(100.0)
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
         source = open_source("synthetic:32x32@20:0.25")  # 5 frames, 50 ms apart
         reader = FrameReader(source, buffer, realtime=True, clock=clock, sleep=clock.sleep)
@@ -185,7 +171,7 @@ class TestFrameReader:
     def test_realtime_paces_a_variable_rate_file_by_its_frame_timestamps(self, tmp_path: Path):
         """A real VFR clip (30 frames 1/30 s apart, then 10 frames 0.1 s apart) is delivered at
         its frames' own times, not at its average or nominal rate."""
-        clock = ManualClock()
+        clock = ManualClock(100.0)
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
         source = open_source(str(write_vfr_mkv(tmp_path / "vfr.mkv")))
         reader = FrameReader(source, buffer, realtime=True, clock=clock, sleep=clock.sleep)
@@ -198,7 +184,7 @@ class TestFrameReader:
     def test_a_decoder_slower_than_the_source_rate_shows_in_frame_age(self):
         """Decoding at 60 ms a frame a 30 FPS source: frame i is due 33 ms after frame i-1, so
         capture times are the due times and the lag (27 ms more per frame) counts as age."""
-        clock = ManualClock()
+        clock = ManualClock(100.0)
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
         source = SlowDecoder(open_source("synthetic:32x32@30:0.2"), clock, decode_s=0.06)
         reader = FrameReader(source, buffer, realtime=True, clock=clock, sleep=clock.sleep)
@@ -212,7 +198,7 @@ class TestFrameReader:
 
     def test_without_realtime_it_never_sleeps(self):
         """A file is read as fast as it decodes unless pacing is asked for."""
-        clock = ManualClock()
+        clock = ManualClock(100.0)
         buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
         reader = FrameReader(open_source("synthetic:32x32@20:0.25"), buffer, sleep=clock.sleep)
         reader.start()

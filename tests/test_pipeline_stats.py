@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framepipe.pipeline.stats import FrameStats, FrameSummary, MissStreak
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from helpers import ManualClock
 
 
 def run_frames(stats: FrameStats, clock: ManualClock, frame_ms: list[float], age_extra_ms=0.0):

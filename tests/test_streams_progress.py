@@ -7,14 +7,7 @@ import io
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams.progress import StreamsProgress, status_line
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from helpers import ManualClock
 
 
 class Terminal(io.StringIO):
@@ -43,7 +36,7 @@ def test_a_line_shows_state_frames_rate_and_the_budget_figures() -> None:
 
 def test_a_terminal_gets_its_lines_redrawn_in_place() -> None:
     """The second update moves the cursor up over the first block, one line per stream."""
-    out, clock = Terminal(), FakeClock()
+    out, clock = Terminal(), ManualClock()
     progress = StreamsProgress(["a", "bb"], out, clock)
     progress.update({"a": snapshot(1), "bb": snapshot(2)})
     clock.now += 1.0
@@ -55,7 +48,7 @@ def test_a_terminal_gets_its_lines_redrawn_in_place() -> None:
 
 def test_without_a_terminal_a_block_is_written_every_few_seconds() -> None:
     """In a pipe or a file, no cursor movement, and not at every update."""
-    out, clock = io.StringIO(), FakeClock()
+    out, clock = io.StringIO(), ManualClock()
     progress = StreamsProgress(["a"], out, clock)
     for _ in range(11):  # 0 s to 5 s
         progress.update({"a": snapshot(1)})
@@ -66,6 +59,6 @@ def test_without_a_terminal_a_block_is_written_every_few_seconds() -> None:
 
 def test_a_terminal_that_is_gone_ends_the_view_quietly() -> None:
     """A write error (SIGHUP closed the terminal) stops the updates; nothing is raised."""
-    progress = StreamsProgress(["a"], Closed(), FakeClock())
+    progress = StreamsProgress(["a"], Closed(), ManualClock())
     progress.update({"a": snapshot(1)})
     progress.update({"a": snapshot(2)}, force=True)
