@@ -10,6 +10,7 @@ import typing
 import pytest
 
 import framepipe.typing as fp_typing
+from framepipe.logging import address, configure
 
 
 class TestPublicTypes:
@@ -49,3 +50,68 @@ class TestPublicTypes:
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
         )
         assert json.loads(out.stdout) is False
+
+
+class TestLiteralsMatchTheRuntimeChecks:
+    """Each Literal is exactly the tuple of values the code validates against at run time."""
+
+    def test_overflow_is_what_the_logger_accepts(self) -> None:
+        """Overflow lists framepipe.logging.OVERFLOW_POLICIES, in order."""
+        from framepipe.logging import OVERFLOW_POLICIES
+
+        assert typing.get_args(fp_typing.Overflow) == OVERFLOW_POLICIES
+
+    def test_log_mode_is_what_the_logger_accepts(self) -> None:
+        """LogMode lists the modes configure() checks against."""
+        from framepipe.logging._defaults import MODES
+
+        assert typing.get_args(fp_typing.LogMode) == MODES
+
+    def test_drop_policy_is_what_the_frame_buffer_accepts(self) -> None:
+        """DropPolicy lists the frame buffer's DROP_POLICIES."""
+        from framepipe.pipeline.buffer import DROP_POLICIES
+
+        assert typing.get_args(fp_typing.DropPolicy) == DROP_POLICIES
+
+    def test_configure_is_annotated_with_the_literals(self) -> None:
+        """configure(overflow=..., mode=...) takes the Literals, so a type checker sees typos."""
+        hints = typing.get_type_hints(configure)
+        assert hints["overflow"] == fp_typing.Overflow
+        assert hints["mode"] == fp_typing.LogMode
+
+
+class TestLogStats:
+    """LogStats is the shape of get_stats(), key for key."""
+
+    @pytest.mark.parametrize("mode", ["async", "sync"])
+    def test_a_loggers_stats_have_exactly_the_required_keys(self, mode: str) -> None:
+        """Without a log channel, get_stats() has every required key and nothing else."""
+        log = configure(log_dir=None, mode=mode, capture_stdlib=False)  # type: ignore[arg-type]
+        assert set(log.get_stats()) == fp_typing.LogStats.__required_keys__
+
+    def test_channel_is_the_one_optional_key(self) -> None:
+        """channel appears once children can connect (address()); it is not required."""
+        assert fp_typing.LogStats.__optional_keys__ == {"channel"}
+        log = configure(log_dir=None, capture_stdlib=False)
+        address()
+        stats = log.get_stats()
+        assert set(stats) == fp_typing.LogStats.__required_keys__ | {"channel"}
+        assert set(stats["channel"]) == set(typing.get_type_hints(fp_typing.ChannelStats))
+
+    def test_get_stats_is_annotated_with_it(self) -> None:
+        """Logger.get_stats() -> LogStats, so readers of its keys are checked."""
+        from framepipe.logging import Logger
+
+        assert typing.get_type_hints(Logger.get_stats)["return"] is fp_typing.LogStats
+
+    def test_it_imports_on_python_3_10_without_extra_packages(self) -> None:
+        """The optional key is declared without typing_extensions, which 3.10 would need."""
+        import ast
+        from pathlib import Path
+
+        tree = ast.parse(Path(fp_typing.__file__).read_text(encoding="utf-8"))
+        imported = {
+            node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+        assert "typing_extensions" not in imported

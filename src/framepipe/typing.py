@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 __all__ = [
+    "ChannelStats",
+    "ConnectionStats",
     "DropPolicy",
     "Frame",
     "LogMode",
@@ -28,7 +30,28 @@ Overflow = Literal["drop_newest", "drop_oldest", "block"]
 LogMode = Literal["async", "sync"]
 
 
-class LogStats(TypedDict):
+class ChannelStats(TypedDict):
+    """``get_stats()["channel"]`` of a process whose children write through it (``address()``)."""
+
+    connected: int  # children connected now
+    received: int  # their records taken into this process's queue
+    refused: int  # their records this process could no longer take
+
+
+class ConnectionStats(TypedDict):
+    """``get_stats()["channel"]`` of a process connected to a parent's channel (``connect()``)."""
+
+    stream: str
+    connected: bool  # False once the parent's end is gone
+    in_flight: int  # records sent and not yet acknowledged
+
+
+class _LogStatsChannel(TypedDict, total=False):
+    # Present only where a log channel exists: NotRequired without typing_extensions on 3.10.
+    channel: ChannelStats | ConnectionStats
+
+
+class LogStats(_LogStatsChannel):
     """``Logger.get_stats()``: the logger's settings and its counters (counters only go up)."""
 
     queue_size: int

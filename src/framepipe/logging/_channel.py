@@ -34,6 +34,7 @@ from multiprocessing.connection import (
 from typing import Any, Protocol
 
 from framepipe.logging._notes import stderr_note
+from framepipe.typing import ChannelStats
 
 __all__ = [
     "CHANNEL_FORMAT",
@@ -254,14 +255,12 @@ class ChannelServer:
     def closing(self) -> bool:
         return self._closing
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> ChannelStats:
         """``connected``: senders now; ``received``/``refused``: their records taken or not."""
         with self._lock:
-            return {
-                "connected": self._connected,
-                "received": self._received,
-                "refused": self._refused,
-            }
+            return ChannelStats(
+                connected=self._connected, received=self._received, refused=self._refused,
+            )
 
     def close(self, timeout: float = CLOSE_DRAIN_S) -> None:
         """Stop accepting; take in what senders have sent (up to ``timeout``); then let go.

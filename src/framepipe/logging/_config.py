@@ -25,7 +25,7 @@ from framepipe.logging._sinks import (
     default_log_path,
 )
 from framepipe.logging._stdlib import StdlibBridge
-from framepipe.typing import LogMode, Overflow
+from framepipe.typing import LogMode, LogStats, Overflow
 
 __all__ = ["ROOT_NAME", "configure", "get_logger", "is_configured"]
 
@@ -52,7 +52,7 @@ class _Unconfigured:
     def queue_size(self) -> int:
         return _ensure_configured().queue_size()
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> LogStats:
         return _ensure_configured().stats()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from framepipe.logging._levels import level_name, parse_level
+from framepipe.typing import LogStats
 
 __all__ = ["Logger"]
 
@@ -31,7 +32,7 @@ class _Engine(Protocol):
 
     def queue_size(self) -> int: ...
 
-    def stats(self) -> dict[str, Any]: ...
+    def stats(self) -> LogStats: ...
 
 
 class Logger:
@@ -120,7 +121,7 @@ class Logger:
         """Records waiting for the writer now."""
         return self._core.queue_size()
 
-    def get_stats(self) -> dict[str, Any]:
+    def get_stats(self) -> LogStats:
         """Counters (they only go up) and the current state of the shared queue and writer.
 
         After ``flush()`` with no other thread logging,

@@ -19,6 +19,7 @@ from framepipe.logging._levels import parse_level
 from framepipe.logging._logger import Logger
 from framepipe.logging._records import set_stream, stream_name
 from framepipe.logging._remote import ChannelSender, RemoteCore
+from framepipe.typing import Overflow
 
 __all__ = ["address", "connect"]
 
@@ -67,7 +68,7 @@ def connect(
     *,
     level: int | str | None = None,
     queue_size: int | None = None,
-    overflow: str | None = None,
+    overflow: Overflow | None = None,
     protect_level: int | str | None = None,
     block_timeout: float | None = None,
     capture_stdlib: bool = True,
@@ -107,7 +108,7 @@ def connect(
 
 
 def _overrides(
-    level: int | str | None, queue_size: int | None, overflow: str | None,
+    level: int | str | None, queue_size: int | None, overflow: Overflow | None,
     protect_level: int | str | None, block_timeout: float | None,
 ) -> dict[str, Any]:
     """The settings given to ``connect()``, checked as ``configure()`` checks them."""

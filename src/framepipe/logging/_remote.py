@@ -31,6 +31,7 @@ from framepipe.logging._core import AsyncCore
 from framepipe.logging._dispatch import WRITER_ITSELF, Dispatcher, Item
 from framepipe.logging._notes import stderr_note
 from framepipe.logging._records import build_record, process_name, stream_name, thread_name
+from framepipe.typing import ConnectionStats, LogStats
 
 __all__ = ["ChannelSender", "RemoteCore"]
 
@@ -107,12 +108,12 @@ class ChannelSender(Dispatcher):
         self._in_flight_records = 0
         self._origin = (stream_name(), os.getpid(), process_name())
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "stream": self._origin[0],
-            "connected": self._broken is None,
-            "in_flight": self._in_flight_records,
-        }
+    def stats(self) -> ConnectionStats:
+        return ConnectionStats(
+            stream=self._origin[0],
+            connected=self._broken is None,
+            in_flight=self._in_flight_records,
+        )
 
     # -- entries ---------------------------------------------------------------------------------
 
@@ -280,5 +281,7 @@ class RemoteCore(AsyncCore):
         """True once the parent has written every record accepted here so far."""
         return super().flush(timeout) and self.sender.flush_ok
 
-    def stats(self) -> dict[str, Any]:
-        return {**super().stats(), "channel": self.sender.stats()}
+    def stats(self) -> LogStats:
+        stats = super().stats()
+        stats["channel"] = self.sender.stats()
+        return stats
