@@ -30,9 +30,9 @@ __all__ = [
     "MODES",
     "Counts",
     "FramepipeMode",
-    "LogTarget",
     "LoguruMode",
     "Mode",
+    "ModeLogger",
     "NoLogging",
     "PicologgingMode",
     "StdlibQueueMode",
@@ -45,7 +45,7 @@ _LOGGER_NAME = "framepipe.bench"
 
 
 @dataclass(frozen=True)
-class LogTarget:
+class ModeLogger:
     """What the frame loop calls: ``info(template, index, ms)``; ``info=None`` means no logging."""
 
     info: LogCall | None
@@ -77,7 +77,7 @@ class Mode:
             return f"{self.requires} is not importable ({exc})"
         return None
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
         raise NotImplementedError
 
     def drain(self, expected: int, timeout: float) -> bool:
@@ -103,8 +103,8 @@ class NoLogging(Mode):
     name = "none"
     description = "no logging (the baseline)"
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
-        return LogTarget(info=None)
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
+        return ModeLogger(info=None)
 
     def stop(self) -> Counts:
         return Counts(written=0, dropped=0)
@@ -126,7 +126,7 @@ class FramepipeMode(Mode):
         self.description = f"framepipe.logging, mode={mode!r}"
         self._log: Any = None
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
         from framepipe.logging import configure
 
         self._log = configure(
@@ -136,7 +136,7 @@ class FramepipeMode(Mode):
             capture_stdlib=False,
             console=False,
         )
-        return LogTarget(info=self._log.info)
+        return ModeLogger(info=self._log.info)
 
     def drain(self, expected: int, timeout: float) -> bool:
         return bool(self._log.flush(timeout=timeout))
@@ -183,11 +183,11 @@ class StdlibQueueMode(_QueueMode):
         self._stop_timeout = stop_timeout
         self._baseline: StdlibQueueLogger | None = None
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
         baseline = stdlib_queue_logger(f"{_LOGGER_NAME}.stdlib_queue", sink)
         self._sink, self._baseline = sink, baseline
         self._dropped = lambda: baseline.dropped or 0
-        return LogTarget(info=baseline.logger.info)
+        return ModeLogger(info=baseline.logger.info)
 
     def stop(self) -> Counts:
         baseline, self._baseline = self._baseline, None
@@ -211,7 +211,7 @@ class PicologgingMode(_QueueMode):
         self._listener: Any = None
         self.description = "picologging"
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
         import picologging
 
         handlers = getattr(import_module("picologging.handlers"), "QueueHandler", None)
@@ -235,7 +235,7 @@ class PicologgingMode(_QueueMode):
             self._dropped = lambda: 0
             self.description = "picologging plain handler (no QueueHandler: writes on the caller)"
         self._logger.addHandler(self._handler)
-        return LogTarget(info=self._logger.info)
+        return ModeLogger(info=self._logger.info)
 
     def stop(self) -> Counts:
         if self._handler is not None:
@@ -250,7 +250,7 @@ class PicologgingMode(_QueueMode):
 def _picologging_queue(sink: CountingHandler) -> tuple[Any, Any]:
     from picologging.handlers import QueueHandler, QueueListener
 
-    class CountingQueueHandler(QueueHandler):
+    class CountingPicoQueueHandler(QueueHandler):
         dropped = 0
 
         def handleError(self, record: Any) -> None:
@@ -258,7 +258,7 @@ def _picologging_queue(sink: CountingHandler) -> tuple[Any, Any]:
 
     records: queue.Queue[Any] = queue.Queue(STDLIB_QUEUE_SIZE)
     stdlib_sink: Any = sink  # picologging calls any object with handle(record)
-    return CountingQueueHandler(records), QueueListener(records, stdlib_sink)
+    return CountingPicoQueueHandler(records), QueueListener(records, stdlib_sink)
 
 
 class LoguruMode(_QueueMode):
@@ -275,7 +275,7 @@ class LoguruMode(_QueueMode):
         self._logger: Any = None
         self._handler_id: int | None = None
 
-    def start(self, sink: CountingHandler, directory: Path) -> LogTarget:
+    def start(self, sink: CountingHandler, directory: Path) -> ModeLogger:
         # A logger with its own core, built as loguru builds its global one, so that neither its
         # default stderr handler nor anyone else's handlers see the benchmark's records.
         internals: Any = import_module("loguru._logger")
@@ -293,7 +293,7 @@ class LoguruMode(_QueueMode):
         )
         self._sink = sink
         self._handler_id = self._logger.add(sink, enqueue=True, level="INFO", format="{message}")
-        return LogTarget(info=self._logger.info, template="frame {} processed in {:.3f} ms")
+        return ModeLogger(info=self._logger.info, template="frame {} processed in {:.3f} ms")
 
     def stop(self) -> Counts:
         if self._handler_id is not None:
