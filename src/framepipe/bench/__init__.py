@@ -5,5 +5,5 @@ One job per module: ``workload`` (frames decoded once into memory, the processor
 stdlib-queue, loguru, picologging with start/drain/stop), ``loop`` (the timed frame loop with an
 injected clock), ``stats`` (frame and call summaries), ``runner`` (interleaved runs), ``rows``
 (one typed row per measured cell), ``report`` (table, verdicts, JSON), ``plot`` (PNG, needs
-matplotlib) and ``cli`` (the subcommand).
+matplotlib). The ``framepipe bench`` command itself is :mod:`framepipe.cli.bench`.
 """

@@ -9,35 +9,25 @@
 from framepipe.streams.api import (
     StreamsHandle,
     StreamView,
-    default_cv_threads,
     run_streams,
     start_streams,
     stream_output,
 )
-from framepipe.streams.engine import ENGINES, Engine, LocalEngine, WorkerHandle
-from framepipe.streams.job import LogTarget, StreamJob
-from framepipe.streams.names import stream_names
+from framepipe.streams.engine import LocalEngine
 from framepipe.streams.ray_engine import RayEngine, RayNotInstalled, RayStartError
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
 __all__ = [
-    "ENGINES",
     "Attempt",
-    "Engine",
     "LocalEngine",
-    "LogTarget",
     "RayEngine",
     "RayNotInstalled",
     "RayStartError",
-    "StreamJob",
     "StreamResult",
     "StreamView",
     "StreamsHandle",
     "StreamsReport",
-    "WorkerHandle",
-    "default_cv_threads",
     "run_streams",
     "start_streams",
-    "stream_names",
     "stream_output",
 ]
