@@ -14,8 +14,10 @@ from framepipe.cli._args import (
     add_budget_ms,
     add_parsed_option,
     argparse_type,
+    config_from_args,
     non_negative_int,
     port_number,
+    positive_cpus,
     positive_float,
     positive_int,
 )
@@ -150,3 +152,28 @@ def test_counts_and_ports_refuse_the_rest_saying_what_was_expected(
     """Out of range or not a number: 'must be <expected>, but got <text>'."""
     with pytest.raises(ValueError, match=f"must be {expected}, but got '{text}'"):
         parse(text)
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "inf", "nan", "two"])
+def test_positive_cpus_refuses_what_is_not_a_positive_finite_number(text: str) -> None:
+    """A share of CPUs is a positive, finite number; fractions are fine."""
+    with pytest.raises(ValueError, match="must be a positive number of CPUs"):
+        positive_cpus(text)
+    assert positive_cpus("0.5") == 0.5
+
+
+def test_config_from_args_takes_every_field_that_has_a_flag() -> None:
+    """Each ``PipelineConfig`` field comes from the flag of its name; the others keep their
+    defaults, and attributes that are no field are left alone."""
+    from framepipe.pipeline import PipelineConfig
+
+    args = argparse.Namespace(budget_ms=20.0, log_every=5, on_error="skip", quiet=True)
+    config = config_from_args(args)
+    assert (config.budget_ms, config.log_every, config.on_error) == (20.0, 5, "skip")
+    assert config.max_frames == PipelineConfig().max_frames
+
+
+def test_config_from_args_reports_values_that_do_not_go_together() -> None:
+    """The config's own check is a ValueError naming the field."""
+    with pytest.raises(ValueError, match="log_every"):
+        config_from_args(argparse.Namespace(log_every=0))
