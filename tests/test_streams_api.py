@@ -11,28 +11,15 @@ import pytest
 from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.pipeline.sources import SourceError
-from framepipe.streams import StreamsHandle, run_streams, start_streams, stream_output
+from framepipe.streams import run_streams, start_streams, stream_output
 from framepipe.streams.api import default_cv_threads
+from helpers import wait_for_frames, wait_until
 from video_files import count_frames, write_video
 
 SHORT = "synthetic:64x48@30:1"  # 30 frames, as fast as they render
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
 
-
-@pytest.fixture(autouse=True)
-def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers and the supervisor log where the implicit defaults say: here, a temporary dir."""
-    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
-
-
-def wait_for_frames(handle: StreamsHandle, count: int, timeout: float = 20.0) -> None:
-    """Until every stream has processed ``count`` frames."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(s.frames_processed >= count for s in handle.snapshot().values()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"streams did not reach {count} frames: {handle.snapshot()}")
+pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 
 class TestRunStreams:
@@ -77,7 +64,7 @@ class TestRunStreams:
         report = run_streams([str(junk), SHORT])
         failed, ok = report.streams
         assert failed.exit == 1 and failed.error is not None and "junk.mp4" in failed.error
-        assert ok.ok and ok.summary["frames_processed"] == 30
+        assert ok.ok and ok.summary.frames_processed == 30
         assert not report.ok and report.total["failed"] == 1
 
     def test_fail_fast_stops_the_other_streams(self, tmp_path: Path) -> None:
@@ -150,17 +137,21 @@ class TestWatched:
         (the stream label), and /readyz names a stream that stops delivering."""
         from framepipe.monitor import StatsServer
         from framepipe.monitor.providers import Monitored
-        from monitor_helpers import request
+        from monitor_helpers import Response, request
 
         config = PipelineConfig(realtime=True)
         with start_streams([PACED, "synthetic:64x48@30:1"], config=config) as handle:
             monitored = Monitored(streams=handle.streams)  # snapshots come once a second
             with StatsServer(monitored, "127.0.0.1", 0) as server:
                 wait_for_frames(handle, 3)
-                deadline = time.monotonic() + 20
-                while "synthetic-2: " not in (ready := request(server, "/readyz")).body.decode():
-                    assert time.monotonic() < deadline, ready
-                    time.sleep(0.1)
+
+                def naming_the_second_stream() -> Response | None:
+                    reply = request(server, "/readyz")
+                    return reply if b"synthetic-2: " in reply.body else None
+
+                ready = wait_until(
+                    naming_the_second_stream, "/readyz to name synthetic-2", timeout=20.0
+                )
                 assert ready.status == 503 and "synthetic:" not in ready.body.decode()
                 metrics = request(server, "/metrics").body.decode()
             handle.stop()

@@ -11,10 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from framepipe import PipelineConfig
 from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.streams import StreamsHandle, run_streams, start_streams
+from helpers import child_command, wait_until
 from streams import StreamServer
 from video_files import count_frames
 
@@ -32,6 +32,9 @@ SHORT = "synthetic:64x48@30:2"  # 60 frames, as fast as they render
 OTHER = "synthetic:32x24@30:3"  # 90 frames
 PACED = "synthetic:64x48@30:30"  # with realtime: 30 s unless stopped
 REALTIME = PipelineConfig(realtime=True)
+WAIT_S = 30.0  # actors start in a Ray instance of their own
+
+pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +56,6 @@ def ray_instance() -> Iterator[Any]:
         signal.signal(signal.SIGTERM, sigterm)  # ray.init's handler goes with it
 
 
-@pytest.fixture(autouse=True)
-def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The driver logs where the implicit defaults say: here, a temporary dir."""
-    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
-
-
 class Records(logging.Handler):
     """Keeps every record the driver's writer hands it."""
 
@@ -68,15 +65,6 @@ class Records(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def frames(handle: StreamsHandle, name: str) -> int:
@@ -146,7 +134,7 @@ class TestStreamsAsActors:
         assert times == sorted(times) and times[0] < times[-1]
         seqs = [r.__dict__["seq"] for r in frame_records]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-        assert report.log["dropped"] == 0 and result.summary["log"]["dropped"] == 0
+        assert report.log["dropped"] == 0 and result.summary.log["dropped"] == 0
 
 
 class SlowRecords(Records):
@@ -170,8 +158,8 @@ class TestBackpressure:
             ["synthetic:64x48@30:20"], config=PipelineConfig(log_every=1), engine="ray"
         )
         (stream,) = report.streams
-        assert stream.ok and stream.summary["frames_processed"] == 600
-        log = stream.summary["log"]
+        assert stream.ok and stream.summary.frames_processed == 600
+        log = stream.summary.log
         assert log["overflow"] == "drop_newest" and log["queue_maxsize"] == 50
         assert log["dropped"] > 100
         assert log["accepted"] + log["dropped"] >= 602  # the start, a record a frame, the end
@@ -195,7 +183,9 @@ class TestWatched:
 
         with start_streams([PACED], config=REALTIME, names=["door"], engine="ray") as handle:
             with StatsServer(Monitored(streams=handle.streams), "127.0.0.1", 0) as server:
-                wait_until(lambda: frames(handle, "door") >= 30, "a second of frames")
+                wait_until(
+                    lambda: frames(handle, "door") >= 30, "a second of frames", timeout=WAIT_S
+                )
                 nice = os.getpriority(os.PRIO_PROCESS, handle.streams["door"].pid or 0)
                 time.sleep(1.5)  # at least one more snapshot
                 pipeline = request(server, "/system-resources").json()["pipeline"]
@@ -219,8 +209,10 @@ class TestDeadActors:
                 [server.url, PACED], config=REALTIME, names=["live", "scene"], engine="ray"
             ) as handle,
         ):
-            wait_until(lambda: frames(handle, "live") >= 5, "frames from the live stream")
-            wait_until(lambda: frames(handle, "scene") >= 5, "frames of the scene")
+            wait_until(
+                lambda: frames(handle, "live") >= 5, "frames from the live stream", timeout=WAIT_S
+            )
+            wait_until(lambda: frames(handle, "scene") >= 5, "frames of the scene", timeout=WAIT_S)
             live_pid = handle.streams["live"].pid
             ray_instance.kill(actor(ray_instance, "live"), no_restart=False)
             server.start()  # the stream's one client is gone: serve the restarted actor
@@ -244,7 +236,7 @@ class TestDeadActors:
         assert live.node == socket.gethostname()
         assert scene.ended == "crashed" and scene.restarts == ()
         assert scene.error == "the actor died: it was killed by `ray.kill`"
-        assert scene.summary["frames_processed"] >= 5  # from its last snapshot
+        assert scene.summary.frames_processed >= 5  # from its last snapshot
         assert report.total["failed"] == 1
 
 
@@ -365,23 +357,8 @@ def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
     tmp_path: Path,
 ) -> None:
     """A Python where importing ray fails: exit 2 and one line naming the extra."""
-    script = textwrap.dedent(
-        """
-        import sys
-
-        class NoRay:
-            def find_spec(self, name, path=None, target=None):
-                if name == "ray" or name.startswith("ray."):
-                    raise ModuleNotFoundError("No module named 'ray'", name=name)
-                return None
-
-        sys.meta_path.insert(0, NoRay())
-        from framepipe.cli import main
-        raise SystemExit(main(["run", "synthetic", "--engine", "ray", "--quiet"]))
-        """
-    )
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        child_command("without_ray"), cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
     assert result.stderr == (

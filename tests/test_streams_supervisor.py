@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -14,25 +13,14 @@ from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.streams import StreamsHandle, run_streams, start_streams
 from framepipe.streams.supervisor import describe_exit
+from helpers import wait_until
 from streams import StreamServer
 
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
 REALTIME = PipelineConfig(realtime=True)
+WAIT_S = 20.0  # workers start in fresh interpreters
 
-
-@pytest.fixture(autouse=True)
-def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers and the supervisor log where the implicit defaults say: here, a temporary dir."""
-    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
-
-
-def wait_until(condition: object, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 
 def frames(handle: StreamsHandle, name: str) -> int:
@@ -45,7 +33,9 @@ class TestDeadWorkers:
         stream goes on to its own end in the same process."""
         sources = [PACED, "synthetic:64x48@30:2"]
         with start_streams(sources, config=REALTIME, names=["victim", "bystander"]) as handle:
-            wait_until(lambda: frames(handle, "victim") >= 5, "frames on the victim")
+            wait_until(
+                lambda: frames(handle, "victim") >= 5, "frames on the victim", timeout=WAIT_S
+            )
             bystander_pid = handle.streams["bystander"].pid
             victim_pid = handle.streams["victim"].pid
             assert victim_pid is not None
@@ -55,10 +45,10 @@ class TestDeadWorkers:
         victim, bystander = report.streams
         assert victim.exit == -signal.SIGKILL and victim.ended == "crashed"
         assert victim.error == "killed by SIGKILL (kill -9, or out of memory)"
-        assert victim.summary["frames_processed"] >= 5  # from its last snapshot
+        assert victim.summary.frames_processed >= 5  # from its last snapshot
         assert set(victim.to_dict()) >= set(SUMMARY_KEYS) and victim.restarts == ()
         assert bystander.ok and bystander.pid == bystander_pid
-        assert bystander.summary["frames_processed"] == 60
+        assert bystander.summary.frames_processed == 60
         assert report.total["failed"] == 1
 
     def test_a_killed_live_stream_is_restarted_with_a_new_worker(self) -> None:
@@ -68,7 +58,9 @@ class TestDeadWorkers:
             StreamServer() as server,
             start_streams([server.url, PACED], config=REALTIME, names=["live", "scene"]) as handle,
         ):
-            wait_until(lambda: frames(handle, "live") >= 5, "frames from the live stream")
+            wait_until(
+                lambda: frames(handle, "live") >= 5, "frames from the live stream", timeout=WAIT_S
+            )
             scene_pid, live_pid = handle.streams["scene"].pid, handle.streams["live"].pid
             assert live_pid is not None
             os.kill(live_pid, signal.SIGKILL)
@@ -111,7 +103,9 @@ class TestStopping:
             [PACED], processor="faulty_processors:stuck", config=REALTIME, stop_timeout_s=1.0
         )
         with handle:
-            wait_until(lambda: handle.streams["synthetic"].pid is not None, "a worker")
+            wait_until(
+                lambda: handle.streams["synthetic"].pid is not None, "a worker", timeout=WAIT_S
+            )
             time.sleep(0.5)  # into the first frame's minute-long processing
             pid = handle.streams["synthetic"].pid
             handle.stop()
