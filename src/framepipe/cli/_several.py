@@ -81,19 +81,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
 
 
 def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What ``start_streams`` gets for ``--engine``; ValueError for a Ray flag without
-    ``--engine ray``, RayNotInstalled (saying how to install it) when Ray is missing."""
-    given = [
-        flag
-        for flag, value in (
-            ("--ray-address", args.ray_address),
-            ("--ray-cpus-per-stream", args.ray_cpus_per_stream),
-        )
-        if value is not None
-    ]
+    """What ``start_streams`` gets for ``--engine ray``; RayNotInstalled (saying how to install
+    it) when Ray is missing."""
     if args.engine != "ray":
-        if given:
-            raise ValueError(f"{given[0]} needs --engine ray")
         return {}
     require_ray()
     cpus = 1.0 if args.ray_cpus_per_stream is None else args.ray_cpus_per_stream

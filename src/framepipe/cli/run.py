@@ -255,11 +255,15 @@ def run(args: argparse.Namespace) -> int:
     processors: list[str] = args.processor or [DEFAULT_PROCESSOR]
     if any(":" in spec for spec in processors):
         _import_from_cwd()
+    if args.engine != "ray":
+        for flag, value in (
+            ("--ray-address", args.ray_address),
+            ("--ray-cpus-per-stream", args.ray_cpus_per_stream),
+        ):
+            if value is not None:
+                return fail(f"{flag} needs --engine ray", EXIT_USAGE)
     if args.more_sources or args.engine != "local":
         return _several.run(args, processors)
-    if args.ray_address is not None or args.ray_cpus_per_stream is not None:
-        flag = "--ray-address" if args.ray_address is not None else "--ray-cpus-per-stream"
-        return fail(f"{flag} needs --engine ray", EXIT_USAGE)
     return _single.run(args, processors)
 
 
