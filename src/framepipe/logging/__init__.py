@@ -11,6 +11,8 @@ on normal exit, SIGTERM, Ctrl-C, unhandled exceptions and ``flush()``.
 
 Several processes, one file: ``configure()`` in the parent, pass ``address()`` to each child, and
 ``connect(address, stream="cam1")`` there; the parent's writer writes every process's records.
+Where a child cannot reach the parent's socket, ``framepipe.logging.transport`` carries the same
+channel over a transport of the caller's own (the Ray engine's actor calls).
 
 Without ``configure()``, the first record configures the defaults without touching anything
 process-wide (no signal handlers, exception hooks or root-logger handler; ``$FRAMEPIPE_LOG_DIR``

@@ -17,8 +17,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from framepipe.logging._capture import IMMUTABLE_TYPES, Origin
 from framepipe.logging._channel import (
@@ -33,7 +32,7 @@ from framepipe.logging._notes import stderr_note
 from framepipe.logging._records import build_record, process_name, stream_name, thread_name
 from framepipe.typing import ConnectionStats, LogStats
 
-__all__ = ["ChannelSender", "RemoteCore"]
+__all__ = ["ChannelSender", "RemoteCore", "Transport"]
 
 _immutable = IMMUTABLE_TYPES.issuperset
 # Entries converted between two looks at the writer's time budget (see Writer.checkpoint).
@@ -47,6 +46,20 @@ _RECORD_FIELDS = frozenset(
 _format_exception = logging.Formatter().formatException
 
 
+class Transport(Protocol):
+    """What a sender talks through: a ``multiprocessing`` ``Connection``, or any object with
+    these four methods (the Ray engine's actor connection). ``send`` raises ``OSError`` or
+    ``EOFError`` once the other end is gone; ``recv`` is called only after ``poll`` said yes."""
+
+    def send(self, message: Any, /) -> None: ...
+
+    def poll(self, timeout: float = ..., /) -> bool: ...
+
+    def recv(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
 class ChannelBroken(Exception):
     """The parent's end is gone (or was never reached after a fork)."""
 
@@ -54,10 +67,10 @@ class ChannelBroken(Exception):
 class ChannelSender(Dispatcher):
     """Stands in for the ``Dispatcher`` of a connected process: no sinks, one connection."""
 
-    def __init__(self, address: str, conn: Connection) -> None:
+    def __init__(self, address: str, conn: Transport) -> None:
         super().__init__([])
         self.address = address
-        self._conn: Connection | None = conn
+        self._conn: Transport | None = conn
         self._origin: Origin = (stream_name(), os.getpid(), process_name())
         # Counted records of each batch sent and not yet acknowledged, oldest first.
         self._in_flight: deque[int] = deque()
@@ -170,7 +183,7 @@ class ChannelSender(Dispatcher):
 
     # -- the connection --------------------------------------------------------------------------
 
-    def _connection(self) -> Connection:
+    def _connection(self) -> Transport:
         if self._broken is not None:
             raise ChannelBroken(self._broken)
         if self._conn is None:  # after a fork
@@ -210,7 +223,7 @@ class ChannelSender(Dispatcher):
             pass
         return False
 
-    def _read(self, conn: Connection, timeout: float) -> str | None:
+    def _read(self, conn: Transport, timeout: float) -> str | None:
         """Read one message if one comes within ``timeout``; its kind."""
         try:
             if not conn.poll(timeout):
@@ -243,7 +256,7 @@ class ChannelSender(Dispatcher):
         self._in_flight.clear()
         self._in_flight_records = 0
 
-    def _transmit(self, conn: Connection, message: tuple[Any, ...]) -> None:
+    def _transmit(self, conn: Transport, message: tuple[Any, ...]) -> None:
         try:
             conn.send(message)
         except (OSError, EOFError) as exc:  # a broken pipe: the parent is gone

@@ -1,26 +1,24 @@
 """The log channel between Ray actors and the driver: the local workers' transport, over Ray.
 
-A local worker's logger writes through ``framepipe.logging``'s channel: its writer thread hands
-each batch to a ``ChannelSender``, which makes the entries portable, sends them to the parent
-and waits for the parent's acknowledgement (at most ``MAX_IN_FLIGHT`` batches unacknowledged);
-the parent puts them into its own queue, where its one writer writes them. A Ray actor may run
-on a node with no route to the driver's socket, so here the same sender talks to an
+A local worker's logger writes through ``framepipe.logging``'s channel: its writer thread sends
+each batch to the parent and waits for the parent's acknowledgement (a few batches at most
+unacknowledged); the parent puts them into its own queue, where its one writer writes them. A
+Ray actor may run on a node with no route to the driver's socket, so here the same channel is
+carried by ``framepipe.logging.transport``: the actor's loggers write through an
 :class:`ActorConnection` instead of a socket, and the messages travel over Ray itself, never
 through the actor's stdout (which Ray deduplicates and would thin out):
 
 - actor to driver: the sender's messages (``batch``, ``flush``, ``bye``) wait in the
   connection until the driver's next poll of the actor takes them (one poll in flight);
-- on the driver, :class:`LogPump` -- one thread for every actor -- puts each batch into the
-  driver's queue (waiting for room, as the socket's receiver does) and sends the answers back
-  by a method call of the actor, numbered so they are read in order.
+- on the driver, :class:`LogPump` -- one thread for every actor -- hands each message to the
+  driver's ``Receiver`` (a batch goes into the driver's queue, waiting for room, as the socket's
+  receiver does) and sends the answers back by a method call of the actor, numbered so they are
+  read in order.
 
 So a slow driver holds the actor's sender back, the actor's own bounded queue fills, and its
 overflow policy drops and counts: nothing buffers without bound, and the frame loop never waits.
 Each record keeps its stream, pid and per-process sequence number (a lost record leaves a gap),
 and the driver adds the actor's ``node``.
-
-``framepipe.logging`` has no public hook for a transport of another kind yet: the few private
-names this module uses are imported here only.
 """
 
 from __future__ import annotations
@@ -32,11 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from framepipe.logging import Logger
-from framepipe.logging._config import _ensure_configured, _install
-from framepipe.logging._core import Core
-from framepipe.logging._processes import _settings
-from framepipe.logging._records import set_stream
-from framepipe.logging._remote import ChannelSender, RemoteCore
+from framepipe.logging.transport import Receiver, connect, receiver
 
 __all__ = ["ActorConnection", "LogPump", "channel_settings", "connect_actor"]
 
@@ -51,14 +45,13 @@ _Item = tuple[_Reply, list[Any], "str | None"]
 
 def channel_settings(logger: Any) -> dict[str, Any]:
     """What the actors' loggers run with: the driver's logger's level, queue and policies."""
-    return dict(_settings(driver_core(logger)))
+    return driver_core(logger).settings()
 
 
-def driver_core(logger: Any) -> Core:
-    """The engine behind ``logger`` (a ``framepipe.logging`` logger), else the process-wide
-    one, configured by its defaults if nothing configured it yet."""
-    core = getattr(logger, "_core", None)
-    return core if isinstance(core, Core) else _ensure_configured()
+def driver_core(logger: Any) -> Receiver:
+    """Where the actors' records go: the writer behind ``logger`` (a ``framepipe.logging``
+    logger), else the process-wide one, configured by its defaults if nothing configured it."""
+    return receiver(logger)
 
 
 class ActorConnection:
@@ -127,20 +120,18 @@ def connect_actor(
 ) -> Logger:
     """Make the actor's loggers write through ``conn``: a connected child's logger, as
     ``framepipe.logging.connect`` makes it, with ``settings`` the driver's."""
-    set_stream(stream)
-    sender = ChannelSender(f"ray-actor:{stream}", conn)  # type: ignore[arg-type]
-    return _install(RemoteCore(sender, settings), process_wide=True, capture_stdlib=capture_stdlib)
+    return connect(conn, stream, settings, capture_stdlib=capture_stdlib)
 
 
 class LogPump:
     """The driver's end of every actor's log channel: one thread, one bounded queue.
 
     :meth:`put` (from the supervisor's thread, never waiting) hands over the messages one poll
-    brought; the thread writes batches through ``core`` and calls ``reply(answers)``.
+    brought; the thread hands them to ``receiver`` and calls ``reply(answers)``.
     """
 
-    def __init__(self, core: Core, actors: int) -> None:
-        self._core = core
+    def __init__(self, receiver: Receiver, actors: int) -> None:
+        self._receiver = receiver
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=_PER_ACTOR * max(1, actors))
         self._thread = threading.Thread(target=self._run, name="framepipe-ray-logs", daemon=True)
         self._thread.start()
@@ -164,32 +155,13 @@ class LogPump:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             reply, messages, node = item
-            answers = [a for m in messages if (a := self._answer(m, node)) is not None]
+            extra = {"node": node} if node is not None else None  # %(node)s in a format
+            # "hello" is not sent over Ray (the actor was given the settings): no answer.
+            answers = [
+                a for m in messages if (a := self._receiver.answer(m, extra=extra)) is not None
+            ]
             if answers:
                 try:
                     reply(answers)
                 except Exception:  # the actor is gone: its sender counts what it lost
                     pass
-
-    def _answer(self, message: tuple[Any, ...], node: str | None) -> tuple[Any, ...] | None:
-        kind = message[0]
-        if kind == "batch":
-            accepted, refused = self._core.put_entries(_with_node(message[1], node))
-            return ("ack", accepted, refused)
-        if kind == "flush":
-            return ("flushed", self._core.flush())
-        if kind == "bye":
-            return ("bye", self._core.flush())
-        return None  # "hello" is not sent over Ray: the actor was given the settings
-
-
-def _with_node(entries: Sequence[tuple[Any, ...]], node: str | None) -> list[tuple[Any, ...]]:
-    """Each entry with ``node`` among its extra fields (``%(node)s`` in a format)."""
-    if node is None:
-        return list(entries)
-    tagged = []
-    for entry in entries:
-        extra = entry[9]
-        tagged.append((*entry[:9], {**extra, "node": node} if extra else {"node": node},
-                       *entry[10:]))  # fmt: skip
-    return tagged
