@@ -19,6 +19,7 @@ from framepipe.monitor import StatsServer, serve
 from framepipe.pipeline import open_source
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import LiveWindow, PipelineSnapshot
+from helpers import wait_until
 
 SOURCE = "synthetic:320x240@30:60"
 BUDGET_MS = 1000 / 30
@@ -66,10 +67,11 @@ class SyntheticRun:
         self._running.set()
 
     def wait_for_frames(self, count: int, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.frames_processed < count:
-            assert time.monotonic() < deadline, f"{self.frames_processed} frames in {timeout} s"
-            time.sleep(0.02)
+        wait_until(
+            lambda: self.frames_processed >= count,
+            lambda: f"{count} frames (got {self.frames_processed})",
+            timeout,
+        )
 
     def _loop(self) -> None:
         interval = 1 / 30
@@ -173,13 +175,13 @@ def wait_for_json(
     server: StatsServer, path: str, condition: Callable[[Any], bool], timeout: float = 10.0
 ) -> Any:
     """Poll ``path`` until its JSON satisfies ``condition`` (readings arrive ten times a second)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        document = request(server, path).json()
-        if condition(document):
-            return document
-        assert time.monotonic() < deadline, f"{path} never satisfied the condition: {document}"
-        time.sleep(0.02)
+    last: list[Any] = [None]
+
+    def satisfied() -> tuple[Any] | None:
+        last[0] = request(server, path).json()
+        return (last[0],) if condition(last[0]) else None
+
+    return wait_until(satisfied, lambda: f"{path} to satisfy the condition: {last[0]}", timeout)[0]
 
 
 def serves_frames(document: Any) -> bool:

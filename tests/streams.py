@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 
 import psutil
 
+from helpers import free_port
 from video_files import ffmpeg_exe
 
-__all__ = ["StreamServer", "free_port"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+__all__ = ["StreamServer"]
 
 
 def _serving(pid: int, port: int) -> bool:

@@ -19,6 +19,7 @@ import pytest
 
 from framepipe.logging import configure
 from framepipe.monitor import serve
+from helpers import wait_until
 from monitor_helpers import SyntheticRun, watched_run
 
 CHROMIUM = ("/usr/bin/chromium", "chromium", "chromium-browser")
@@ -76,14 +77,6 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
-def wait_until(condition: Any, what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not (result := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return result
-
-
 def text(driver: Any, element_id: str) -> str:
     return str(driver.find_element("id", element_id).text)
 
@@ -99,7 +92,7 @@ def test_the_dashboard_loads_updates_and_shows_the_latest_frame(
     log = configure(log_dir=tmp_path)
     with watched_run(logger=log) as (run, server):
         browser.get(server.url)
-        wait_until(lambda: text(browser, "frames").isdigit(), "the first event")
+        wait_until(lambda: text(browser, "frames").isdigit(), "the first event", timeout=TIMEOUT_S)
         first = text(browser, "frames")
         run.wait_for_frames(int(first) + 30)
         time.sleep(2.0)
@@ -114,6 +107,7 @@ def test_the_dashboard_loads_updates_and_shows_the_latest_frame(
                 "return img.complete && img.naturalWidth;"
             ),
             "the preview image",
+            timeout=TIMEOUT_S,
         )
         width = browser.execute_script("return document.getElementById('preview').naturalWidth")
         assert width == run.source.info.width
@@ -131,7 +125,9 @@ def test_without_a_pipeline_the_page_shows_process_and_logging_only(
     log = configure(log_dir=tmp_path)
     with serve(port=0, logger=log) as server:
         browser.get(server.url)
-        wait_until(lambda: text(browser, "memory") not in ("", "-"), "the first event")
+        wait_until(
+            lambda: text(browser, "memory") not in ("", "-"), "the first event", timeout=TIMEOUT_S
+        )
         assert browser.find_element("id", "no-pipeline").is_displayed()
         assert not browser.find_element("id", "preview").is_displayed()
         assert text(browser, "state") == "logging"
@@ -166,15 +162,19 @@ def test_several_streams_get_a_row_of_charts_each(browser: Any, tmp_path: Path) 
         wait_until(
             lambda: all(stream_value(browser, n, "frames").isdigit() for n in names),
             "both rows",
+            timeout=TIMEOUT_S,
         )
         first = {name: int(stream_value(browser, name, "frames")) for name in names}
         time.sleep(2.0)
         second = {name: int(stream_value(browser, name, "frames")) for name in names}
         assert all(second[name] > first[name] for name in names), (first, second)
         assert all(float(stream_value(browser, name, "fps")) > 0 for name in names)
-        assert browser.execute_script(
-            "return document.querySelectorAll('section.stream canvas').length"
-        ) == 6
+        assert (
+            browser.execute_script(
+                "return document.querySelectorAll('section.stream canvas').length"
+            )
+            == 6
+        )
         assert text(browser, "state") == "2 / 2 running"
         assert not browser.find_element("id", "fps").is_displayed()
         assert not browser.find_element("id", "preview").is_displayed()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from framepipe.monitor import default_stall_s, serve
 from framepipe.monitor.health import log_problem, not_ready_reasons, stream_problem
 from framepipe.monitor.server import StatsServer
 from framepipe.pipeline.live import PipelineSnapshot
+from helpers import wait_until
 from monitor_helpers import request, watched_run
 
 STALL_S = 0.5
@@ -53,20 +53,23 @@ def source_up(server: StatsServer) -> float:
 
 def wait_for_source_up(server: StatsServer, expected: float, timeout: float = 10.0) -> None:
     """/metrics is rendered at most ten times a second: poll until it shows ``expected``."""
-    deadline = time.monotonic() + timeout
-    while (value := source_up(server)) != expected:
-        assert time.monotonic() < deadline, f"framepipe_source_up stayed {value}"
-        time.sleep(0.05)
+    wait_until(
+        lambda: source_up(server) == expected,
+        lambda: f"framepipe_source_up {expected} (it is {source_up(server)})",
+        timeout,
+    )
 
 
 def wait_for_status(server: StatsServer, status: int, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        got, document = readyz(server)
-        if got == status or time.monotonic() > deadline:
-            assert got == status, document
-            return document
-        time.sleep(0.05)
+    """Poll /readyz until it answers ``status``; its document then."""
+    last: list[tuple[int, dict[str, Any]]] = []
+
+    def answered() -> bool:
+        last[:] = [readyz(server)]
+        return last[0][0] == status
+
+    wait_until(answered, lambda: f"/readyz to answer {status}, not {last[0]}", timeout)
+    return last[0][1]
 
 
 class TestReadyz:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
 from framepipe.monitor import DEFAULT_HOST, DEFAULT_PORT, serve
+from helpers import wait_until
 from monitor_helpers import open_stream, read_event, request, watched_run
 
 
@@ -80,10 +80,9 @@ class TestLifecycle:
                 assert events.read() is not None  # the stream ends instead of hanging
             assert idle.recv(1) == b""  # the server closed its side
             idle.close()
-        deadline = time.monotonic() + 5
-        while monitor_threads() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert monitor_threads() == []
+        wait_until(
+            lambda: not monitor_threads(), lambda: f"no monitor threads: {monitor_threads()}", 5.0
+        )
 
     def test_leaving_the_with_block_stops_the_server(self) -> None:
         """The context manager stops the server on the way out, also after an exception."""

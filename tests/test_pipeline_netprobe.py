@@ -10,13 +10,7 @@ import pytest
 
 from framepipe.pipeline.netprobe import why_stream_failed
 from framepipe.pipeline.sources import SourceError, open_source
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from helpers import free_port
 
 
 @pytest.fixture
@@ -51,7 +45,7 @@ def chatty_server() -> Iterator[int]:
 class TestWhyStreamFailed:
     def test_a_closed_port_is_a_refused_connection(self) -> None:
         """Nothing listening: the reason says the connection was refused, and where."""
-        port = _free_port()
+        port = free_port()
         assert why_stream_failed(f"tcp://127.0.0.1:{port}", 10.0, 0.01) == (
             f"connection refused by 127.0.0.1:{port}"
         )
@@ -82,7 +76,7 @@ class TestWhyStreamFailed:
 class TestOpenSourceReason:
     def test_a_refused_stream_says_refused_not_a_timeout(self) -> None:
         """open_source on a closed port fails at once and names the refusal."""
-        url = f"tcp://127.0.0.1:{_free_port()}"
+        url = f"tcp://127.0.0.1:{free_port()}"
         with pytest.raises(SourceError, match="connection refused") as caught:
             open_source(url, open_timeout_s=5.0)
         assert "within" not in str(caught.value)

@@ -22,6 +22,7 @@ from framepipe.pipeline.sources import (
     parse_source,
 )
 from framepipe.pipeline.synthetic import SyntheticScene
+from helpers import free_port
 from streams import StreamServer
 from video_files import write_mpegts, write_vfr_mkv, write_video
 
@@ -195,17 +196,10 @@ def silent_listener() -> Iterator[int]:
         server.close()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 class TestStreamSource:
     def test_an_unreachable_url_fails_within_the_open_timeout(self):
         """Nothing listens on the port: SourceError naming the URL, well inside the timeout."""
-        url = f"tcp://127.0.0.1:{_free_port()}"
+        url = f"tcp://127.0.0.1:{free_port()}"
         started = time.monotonic()
         with pytest.raises(SourceError, match=f"stream {url} is unreachable"):
             open_source(url, open_timeout_s=5.0)

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from framepipe import Pipeline
+from helpers import wait_until
 
 ADDRESS = re.compile(r"framepipe: stats server on (http://127\.0\.0\.1:\d+)/?")
 
@@ -58,13 +58,15 @@ def _resources(url: str) -> dict[str, Any]:
 
 
 def _wait_for(url: str, frames: int, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        document = _resources(url)
-        if (document.get("pipeline") or {}).get("frames_processed", 0) >= frames:
-            return document
-        assert time.monotonic() < deadline, f"frames never reached {frames}: {document}"
-        time.sleep(0.05)
+    """Poll /system-resources until the pipeline has processed ``frames``; that document."""
+    last: list[dict[str, Any]] = [{}]
+
+    def reached() -> bool:
+        last[0] = _resources(url)
+        return bool((last[0].get("pipeline") or {}).get("frames_processed", 0) >= frames)
+
+    wait_until(reached, lambda: f"{frames} frames: {last[0]}", timeout)
+    return last[0]
 
 
 class TestRunWithStatsPort:
