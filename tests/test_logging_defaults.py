@@ -41,6 +41,16 @@ class TestDefaults:
         """configure()'s signature shows the values the defaults module defines."""
         assert inspect.signature(configure).parameters[parameter].default == default
 
+    def test_every_flush_waits_the_same_default_time(self) -> None:
+        """Logger.flush() and the engines behind it share one default timeout."""
+        from framepipe.logging import Logger
+        from framepipe.logging._core import AsyncCore, SyncCore
+        from framepipe.logging._remote import RemoteCore
+
+        for flush in (Logger.flush, AsyncCore.flush, SyncCore.flush, RemoteCore.flush):
+            timeout = inspect.signature(flush).parameters["timeout"].default
+            assert timeout == _defaults.FLUSH_TIMEOUT_S, flush.__qualname__
+
     def test_the_implicit_configuration_runs_with_the_same_defaults(self, tmp_path: Path) -> None:
         """A first record without configure() gets the queue, policy, levels and mode that
         configure() would give."""

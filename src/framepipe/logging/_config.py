@@ -43,7 +43,7 @@ class _Unconfigured:
     def submit(self, *args: Any) -> None:
         _ensure_configured().submit(*args)
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         return _ensure_configured().flush(timeout)
 
     def stop(self, timeout: float = 0.0) -> None:

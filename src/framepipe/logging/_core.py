@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
+from framepipe.logging import _defaults as default
 from framepipe.logging._capture import (
     IMMUTABLE_TYPES,
     LEVELNO,
@@ -152,7 +153,7 @@ class Core:
         """Take records another process captured; ``(accepted, refused)``. May wait for room."""
         raise NotImplementedError
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         raise NotImplementedError
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -261,7 +262,7 @@ class AsyncCore(Core):
     def put_entries(self, entries: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
         return self.queue.put_batch(entries)
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         if threading.get_ident() == self.queue.writer_ident:
             return False  # called from a sink: waiting for ourselves would deadlock
         if not self.writer.running:
@@ -377,7 +378,7 @@ class SyncCore(Core):
             self.accepted += 1
             self.dispatcher.emit([item])
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         with self._lock:
             self.dispatcher.flush()
         return True

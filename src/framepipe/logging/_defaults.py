@@ -13,6 +13,7 @@ from framepipe.typing import LogMode, Overflow
 __all__ = [
     "BACKUP_COUNT",
     "BLOCK_TIMEOUT_S",
+    "FLUSH_TIMEOUT_S",
     "LEVEL",
     "LOG_DIR",
     "MAX_BYTES",
@@ -39,3 +40,5 @@ BLOCK_TIMEOUT_S = 0.1
 MAX_BYTES = 10 * 1024 * 1024
 BACKUP_COUNT = 5
 MODE: LogMode = "async"
+# How long ``flush()`` waits for the writer, unless told otherwise.
+FLUSH_TIMEOUT_S = 5.0

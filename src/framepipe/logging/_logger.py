@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from framepipe.logging import _defaults as default
 from framepipe.logging._levels import level_name, parse_level
 from framepipe.typing import LogStats
 
@@ -129,7 +130,7 @@ class Logger:
         """
         return self._core.stats()
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         """Wait until every record accepted so far is written; False if ``timeout`` ran out."""
         return self._core.flush(timeout)
 

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, Protocol
 
+from framepipe.logging import _defaults as default
 from framepipe.logging._capture import IMMUTABLE_TYPES, Origin
 from framepipe.logging._channel import (
     FLUSH_TIMEOUT_S,
@@ -290,7 +291,7 @@ class RemoteCore(AsyncCore):
             self.sender.reinit_after_fork()
         super().reinit_after_fork()
 
-    def flush(self, timeout: float = 5.0) -> bool:
+    def flush(self, timeout: float = default.FLUSH_TIMEOUT_S) -> bool:
         """True once the parent has written every record accepted here so far."""
         return super().flush(timeout) and self.sender.flush_ok
 
