@@ -17,6 +17,7 @@ channel over a transport of the caller's own (the Ray engine's actor calls).
 Without ``configure()``, the first record configures the defaults without touching anything
 process-wide (no signal handlers, exception hooks or root-logger handler; ``$FRAMEPIPE_LOG_DIR``
 chooses the directory, empty for stderr only); those belong to the application's ``configure()``.
+``is_configured()`` tells an observer whether a logger exists yet, without making one.
 """
 
 from framepipe.logging._config import configure, get_logger, is_configured
