@@ -24,6 +24,7 @@ from framepipe.bench.baselines import (
 )
 from framepipe.bench.loop import LOG_TEMPLATE, LogCall
 from framepipe.bench.sinks import CountingHandler
+from framepipe.typing import LogMode
 
 __all__ = [
     "DEFAULT_MODE_NAMES",
@@ -119,9 +120,10 @@ class FramepipeMode(Mode):
 
     requires = "framepipe.logging"
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: LogMode) -> None:
         if mode not in ("sync", "async"):
             raise ValueError(f"mode must be 'sync' or 'async', but got {mode!r}")
+        self.log_mode: LogMode = mode
         self.name = mode
         self.description = f"framepipe.logging, mode={mode!r}"
         self._log: Any = None
@@ -131,7 +133,7 @@ class FramepipeMode(Mode):
 
         self._log = configure(
             log_dir=str(directory),
-            mode=self.name,
+            mode=self.log_mode,
             handlers=[sink],
             capture_stdlib=False,
             console=False,
