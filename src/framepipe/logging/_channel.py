@@ -67,7 +67,7 @@ _KEY_BYTES = 32
 
 
 class _Target(Protocol):
-    """Where received batches go: the logger's engine (``Core``)."""
+    """Where received batches go: the logger's core (``Core``)."""
 
     def put_entries(self, entries: Sequence[tuple[Any, ...]]) -> tuple[int, int]: ...
 

@@ -129,7 +129,7 @@ def _make_core(
 
 
 def _install(core: Core, *, process_wide: bool, capture_stdlib: bool) -> Logger:
-    """Make ``core`` the engine of every logger; ``process_wide``: also install the hooks."""
+    """Make ``core`` the core of every logger; ``process_wide``: also install the hooks."""
     with _state.lock:
         old_core, old_hooks, old_bridge = _state.core, _state.hooks, _state.bridge
         core.start()

@@ -1,4 +1,4 @@
-"""The two engines behind a logger: ``AsyncCore`` (queue + writer thread) and ``SyncCore``.
+"""The two cores behind a logger: ``AsyncCore`` (queue + writer thread) and ``SyncCore``.
 
 The caller-side methods here are the hot path: no locks, no formatting, no I/O; one entry tuple
 of plain values per record.
@@ -66,7 +66,7 @@ class _Channel(Protocol):
 
 
 class Core:
-    """What both engines share: sinks, settings and statistics."""
+    """What both cores share: sinks, settings and statistics."""
 
     mode = ""
 
@@ -138,7 +138,7 @@ class Core:
             record.seq = next(_sequence)
 
     def start(self) -> None:
-        """Start whatever the engine runs in the background."""
+        """Start whatever the core runs in the background."""
 
     def submit(
         self, level: int, name: str, msg: object, args: tuple[Any, ...], exc_info: object,
@@ -169,7 +169,7 @@ class Core:
         raise NotImplementedError
 
     def _shared_stats(self) -> dict[str, Any]:
-        """The keys both engines have, first; each engine's ``stats()`` adds its counters.
+        """The keys both cores have, first; each core's ``stats()`` adds its counters.
 
         Built as a dict in the order ``get_stats()`` has always shown its keys (its JSON
         readers see that order); the tests hold the whole against ``LogStats``.

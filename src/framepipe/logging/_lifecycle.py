@@ -76,7 +76,7 @@ def _no_core() -> _Core | None:
     return None
 
 
-# The process-wide logger's engine now. Signal handlers act on it rather than on the engine they
+# The process-wide logger's core now. Signal handlers act on it rather than on the core they
 # were installed for: a handler can outlive its logger when configure() or stop() ran off the main
 # thread, where signal handlers cannot be changed.
 _current_core: Callable[[], _Core | None] = _no_core

@@ -1,4 +1,4 @@
-"""``Logger``: the object callers hold. It keeps its name and level; the engine behind it is
+"""``Logger``: the object callers hold. It keeps its name and level; the core behind it is
 swapped by ``configure()``, so a ``log = get_logger(__name__)`` taken at import time keeps working.
 """
 
@@ -19,7 +19,7 @@ DEBUG, INFO, WARNING, ERROR, CRITICAL = (
 )
 
 
-class _Engine(Protocol):
+class _LoggerCore(Protocol):
     level: int
 
     def submit(
@@ -46,7 +46,7 @@ class Logger:
     __slots__ = ("_children", "_core", "_explicit_level", "_level", "name")
 
     def __init__(
-        self, name: str, core: _Engine, children: dict[str, Logger] | None = None
+        self, name: str, core: _LoggerCore, children: dict[str, Logger] | None = None
     ) -> None:
         self.name = name
         self._core = core
@@ -116,7 +116,7 @@ class Logger:
     def isEnabledFor(self, level: int) -> bool:
         return self._level <= level
 
-    # -- the shared engine -----------------------------------------------------------------------
+    # -- the shared core -------------------------------------------------------------------------
 
     def get_queue_size(self) -> int:
         """Records waiting for the writer now."""
@@ -142,7 +142,7 @@ class Logger:
         """
         self._core.stop()
 
-    def _attach(self, core: _Engine) -> None:
+    def _attach(self, core: _LoggerCore) -> None:
         self._core = core
         if self._explicit_level is None:
             self._level = core.level

@@ -272,7 +272,7 @@ def _plain_extra(extra: dict[str, object] | None) -> dict[str, object] | None:
 
 
 class RemoteCore(AsyncCore):
-    """The engine of a connected process: its own queue and writer, the parent's one file."""
+    """The core of a connected process: its own queue and writer, the parent's one file."""
 
     def __init__(self, sender: ChannelSender, settings: dict[str, Any]) -> None:
         super().__init__(

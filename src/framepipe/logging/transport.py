@@ -78,7 +78,7 @@ class Receiver:
 def receiver(logger: object = None) -> Receiver:
     """The end where other processes' records come in: ``logger``'s writer.
 
-    ``logger``: a ``framepipe.logging`` logger, whose engine then receives (it keeps doing so
+    ``logger``: a ``framepipe.logging`` logger, whose core then receives (it keeps doing so
     if a later ``configure()`` replaces it); anything else (None, a ``logging.Logger``): the
     process-wide logger, configured by its defaults if nothing configured it yet.
     """
