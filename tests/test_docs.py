@@ -54,7 +54,9 @@ def framepipe(*args: str, cwd: Path | None = None, timeout: float = 60) -> str:
         cwd=cwd,
         check=False,
     )
-    assert done.returncode == 0, f"framepipe {' '.join(args)}: exit {done.returncode}\n{done.stderr}"
+    assert done.returncode == 0, (
+        f"framepipe {' '.join(args)}: exit {done.returncode}\n{done.stderr}"
+    )
     return done.stdout
 
 
@@ -79,6 +81,7 @@ def code_spans(page: Path) -> set[str]:
 def section(page: Path, heading: str) -> str:
     """The text under ``## heading`` up to the next heading of the same or a higher level."""
     lines = page.read_text(encoding="utf-8").splitlines()
+    assert heading in lines, f"{page.name} has no heading {heading!r}"
     start = lines.index(heading)
     level = len(heading) - len(heading.lstrip("#"))
     body: list[str] = []
@@ -157,7 +160,9 @@ class TestSummaryKeys:
         """One source: the flat summary. Its --log-dir does not exist yet: the docs say it is
         created, parents included."""
         summary, log_dir = tmp_path / "run.json", tmp_path / "new" / "logs"
-        framepipe("run", SHORT, "--quiet", "--summary-json", str(summary), "--log-dir", str(log_dir))
+        framepipe(
+            "run", SHORT, "--quiet", "--summary-json", str(summary), "--log-dir", str(log_dir)
+        )
         report = json.loads(summary.read_text())
         assert "frames_processed" in report and "streams" not in report
         assert not undocumented(report, CLI_PAGE, skip_under=("log",))
@@ -192,16 +197,24 @@ def served_document(args: list[str], tmp_path: Path, *, ready: str) -> dict[str,
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
+    no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback only
     try:
         assert process.stderr is not None
-        line = process.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert found, f"no stats server address on stderr: {line!r}"
+        found = None
+        for _ in range(20):  # the address line, past anything printed before it
+            line = process.stderr.readline()
+            found = re.search(r"http://127\.0\.0\.1:\d+", line)
+            if found or not line:
+                break
+        assert found, f"no stats server address on stderr (exit {process.poll()})"
         deadline = time.monotonic() + 30
         document: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(found.group(0) + "/system-resources", timeout=5) as answer:
-                document = json.load(answer)
+            try:
+                with no_proxy.open(found.group(0) + "/system-resources", timeout=5) as answer:
+                    document = json.load(answer)
+            except OSError:  # not answering yet
+                document = {}
             entries = document.get(ready)
             entries = entries if isinstance(entries, list) else [entries]
             if all(entry and entry.get("frames_processed", 0) > 0 for entry in entries):
@@ -350,7 +363,8 @@ def code_blocks(page: Path, *languages: str) -> list[tuple[int, list[str]]]:
     """``(first line number, lines)`` of each fenced block whose language is in ``languages``."""
     blocks: list[tuple[int, list[str]]] = []
     language: str | None = None  # the open block's language; None outside a block
-    start, lines = 0, []
+    start = 0
+    lines: list[str] = []
     for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
         fence = re.match(r"^```\s*([\w-]*)", line)
         if fence and language is None:
@@ -434,7 +448,9 @@ def fresh_clone(tmp_path: Path) -> Path:
                 shutil.copy2(source, clone / name)
     else:  # not a git checkout (an unpacked archive): the tree without what runs leave behind
         shutil.copytree(
-            PROJECT, clone, ignore=shutil.ignore_patterns(".git", "logs", "__pycache__", "*.egg-info")
+            PROJECT,
+            clone,
+            ignore=shutil.ignore_patterns(".git", "logs", "__pycache__", "*.egg-info"),
         )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
