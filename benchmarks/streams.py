@@ -82,7 +82,7 @@ def records_lost(report: StreamsReport, log_file: str) -> int:
     lost = 0
     for pid, numbers in seqs.items():
         gaps = max(numbers, default=0) - len(numbers)
-        unlogged = int(pids[pid].summary.get("frames_processed") or 0) - frames[pid]
+        unlogged = pids[pid].summary.frames_processed - frames[pid]
         lost += max(gaps, unlogged)
     return lost
 
@@ -123,12 +123,12 @@ def run_once(
         raise RuntimeError(f"a stream failed: {report.to_text() if report else 'no report'}")
     # The span in which frames were processed, on the clock the workers share with us.
     ends = [s.last_frame_at or 0.0 for s in handle.snapshot().values()]
-    durations = [float(r.summary["duration_s"]) for r in report.streams]
+    durations = [r.summary.duration_s for r in report.streams]
     starts = [end - duration for end, duration in zip(ends, durations, strict=True)]
     frames = int(report.total["frames_processed"])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     cpu -= streams * startup_cpu_s
-    ages = [float(s.summary["frame_age_ms"]["p99"] or 0.0) for s in report.streams]
+    ages = [s.summary.frame_age_ms["p99"] for s in report.streams]
     return Run(
         streams=streams,
         fps=frames / (max(ends) - min(starts)),

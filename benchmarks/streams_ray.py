@@ -75,7 +75,7 @@ def run_once(clip: Path, streams: int, engine: str, log: Logger, log_every: int 
     if report is None or not report.ok:
         raise RuntimeError(f"a stream failed: {report.to_text() if report else 'no report'}")
     ends = [s.last_frame_at or 0.0 for s in handle.snapshot().values()]
-    durations = [float(r.summary["duration_s"]) for r in report.streams]
+    durations = [r.summary.duration_s for r in report.streams]
     starts = [end - duration for end, duration in zip(ends, durations, strict=True)]
     frames = int(report.total["frames_processed"])
     log.flush(timeout=30.0)
@@ -84,9 +84,7 @@ def run_once(clip: Path, streams: int, engine: str, log: Logger, log_every: int 
         streams=streams,
         fps=frames / (max(ends) - min(starts)),
         throughput=frames / wall,
-        worst_age_p99_ms=max(
-            float(s.summary["frame_age_ms"]["p99"] or 0.0) for s in report.streams
-        ),
+        worst_age_p99_ms=max(s.summary.frame_age_ms["p99"] for s in report.streams),
         records_lost=(
             records_lost(report, str(log.get_stats()["log_file"])) if log_every == 1 else None
         ),

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import pickle
 
 import pytest
 
+from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.report import SUMMARY_KEYS, PipelineReport
 from framepipe.pipeline.sources import SourceInfo
 from framepipe.pipeline.stats import FrameSummary
+from framepipe.pipeline.status import RunStatus
 
 # The documented interface, spelled out here so a rename in the code fails this test.
 DOCUMENTED_KEYS = [
@@ -157,3 +161,68 @@ class TestPipelineReport:
         text = make_report(reconnects=2, disconnected_s=4.25).to_text()
         assert "reconnects  2, 4.2 s without a connection" in text
         assert "reconnects" not in make_report().to_text()
+
+
+def last_snapshot(**overrides: object) -> PipelineSnapshot:
+    """What a worker sent last before it died: 30 frames in about 2 s, a live source."""
+    values: dict[str, object] = dict(
+        source="door.mp4", budget_ms=1000 / 30, frames_read=33, frames_processed=30,
+        frames_dropped=2, frames_failed=1, budget_misses=3, reconnects=1, elapsed_s=2.0004,
+        frame_ms={"p50": 4.25, "p99": 9.5, "max": 12.0}, frame_age_ms={"p50": 6.5, "p99": 20.125},
+        disconnected_s=0.75,
+    )  # fmt: skip
+    values.update(overrides)
+    return dataclasses.replace(RunStatus("door.mp4").snapshot(0.0), **values)  # type: ignore[arg-type]
+
+
+class TestFromSnapshot:
+    """A run that ended without its report (its worker was killed): the report its last
+    snapshot tells, with null for what a snapshot does not know."""
+
+    def test_the_json_has_every_key_and_null_where_the_snapshot_does_not_tell(self):
+        """The rate and the miss percentage are worked out as for a finished run."""
+        report = PipelineReport.from_snapshot(last_snapshot(), source="cam", processor="edges")
+        assert report.to_dict() == {
+            "source": "door.mp4",  # the open source's name, as the run called it
+            "processor": "edges",
+            "frames_read": 33,
+            "frames_processed": 30,
+            "frames_dropped": 2,
+            "frames_failed": 1,
+            "reconnects": 1,
+            "disconnected_s": None,
+            "duration_s": 2.0,
+            "fps": 15.0,
+            "budget_ms": 33.333333333333336,
+            "budget_misses": 3,
+            "budget_miss_pct": 10.0,
+            "longest_miss_streak": None,
+            "frame_ms": {"mean": None, "p50": 4.25, "p95": None, "p99": 9.5, "max": 12.0},
+            "frame_age_ms": {"p50": 6.5, "p99": 20.125, "max": None},
+            "log": {},
+        }
+        assert list(report.to_dict()) == list(SUMMARY_KEYS)
+
+    def test_without_a_snapshot_only_the_names_are_known(self):
+        """A worker that died before its first snapshot: zero counts, no times, no budget."""
+        report = PipelineReport.from_snapshot(None, source="cam0", processor="none")
+        values = report.to_dict()
+        assert (values["source"], values["processor"]) == ("cam0", "none")
+        assert values["frames_processed"] == values["frames_read"] == 0
+        assert (values["fps"], values["duration_s"], values["budget_ms"]) == (0.0, 0.0, None)
+        assert set(values["frame_ms"].values()) == set(values["frame_age_ms"].values()) == {None}
+
+    def test_a_snapshot_without_a_source_name_or_a_budget_keeps_the_given_name(self):
+        """Before its source opened a run has no name of its own and may have no budget."""
+        snapshot = last_snapshot(source="", budget_ms=0.0, elapsed_s=0.0)
+        values = PipelineReport.from_snapshot(snapshot, source="cam0", processor="none").to_dict()
+        assert values["source"] == "cam0" and values["budget_ms"] is None
+        assert values["fps"] == 0.0 and values["budget_miss_pct"] == 10.0
+
+    def test_the_figures_a_snapshot_does_not_know_are_typed_as_unknown(self):
+        """An unknown time is NaN (null in JSON), the unknown streak None; the report ended in
+        an error and pickles like any report."""
+        report = PipelineReport.from_snapshot(last_snapshot(), source="cam", processor="edges")
+        assert math.isnan(report.frame_ms["mean"]) and math.isnan(report.frame_age_ms["max"])
+        assert report.longest_miss_streak is None and report.end_reason == "error"
+        assert pickle.loads(pickle.dumps(report)).to_dict() == report.to_dict()

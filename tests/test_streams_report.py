@@ -6,18 +6,20 @@ import dataclasses
 import json
 from typing import Any
 
-from framepipe.pipeline.report import SUMMARY_KEYS
+from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.stats import FrameSummary
 from framepipe.pipeline.status import RunStatus
-from framepipe.streams.report import Attempt, StreamResult, StreamsReport, summary_from_snapshot
+from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
 
-def summary(frames: int, fps: float, misses: int = 0, dropped: int = 0) -> dict[str, Any]:
-    values: dict[str, Any] = {key: 0 for key in SUMMARY_KEYS}
-    values.update(
-        frames_processed=frames, fps=fps, budget_misses=misses, frames_dropped=dropped,
-        frame_ms={"p99": 4.5}, frame_age_ms={"p99": 9.25}, log={},
+def summary(frames: int, fps: float, misses: int = 0, dropped: int = 0) -> PipelineReport:
+    stats = FrameSummary(
+        frames_processed=frames, frames_dropped=dropped, duration_s=2.0, fps=fps, budget_ms=33.3,
+        budget_misses=misses, budget_miss_pct=0.0, longest_miss_streak=1,
+        frame_ms={"mean": 4.0, "p50": 3.5, "p95": 4.25, "p99": 4.5, "max": 6.0},
+        frame_age_ms={"p50": 7.0, "p99": 9.25, "max": float("inf")},
     )  # fmt: skip
-    return values
+    return PipelineReport("a.mp4", "edges", frames + dropped, stats, {"written": 3})
 
 
 def result(name: str, **overrides: Any) -> StreamResult:
@@ -66,13 +68,40 @@ def test_a_failed_stream_is_not_ok_and_its_error_is_under_the_table() -> None:
     assert "cam1: killed by SIGKILL" in lines
 
 
-def test_a_summary_from_a_snapshot_has_every_summary_key() -> None:
-    """A worker that died: its last snapshot fills what it tells, the rest is null."""
-    snapshot = dataclasses.replace(
-        RunStatus("door.mp4", 33.3).snapshot(0.0), frames_processed=30, elapsed_s=2.0
+def test_the_json_is_each_stream_s_report_then_how_its_worker_ended() -> None:
+    """The summary JSON, exactly: a stream's entry is its report's summary keys, then pid,
+    exit, error, ended, restarts, cv_threads and node."""
+    restarted = result("a", summary=summary(100, 50.0, misses=2, dropped=1),
+                       restarts=(Attempt(9, -9, "killed by SIGKILL", 7),))  # fmt: skip
+    document = StreamsReport((restarted,), 2.5, 1, log={"written": 5}).to_dict()
+    assert json.dumps(document) == (
+        '{"streams": [{"stream": "a", "source": "a.mp4", "processor": "edges", '
+        '"frames_read": 101, "frames_processed": 100, "frames_dropped": 1, "frames_failed": 0, '
+        '"reconnects": 0, "disconnected_s": 0.0, "duration_s": 2.0, "fps": 50.0, '
+        '"budget_ms": 33.3, "budget_misses": 2, "budget_miss_pct": 0.0, '
+        '"longest_miss_streak": 1, '
+        '"frame_ms": {"mean": 4.0, "p50": 3.5, "p95": 4.25, "p99": 4.5, "max": 6.0}, '
+        '"frame_age_ms": {"p50": 7.0, "p99": 9.25, "max": null}, "log": {"written": 3}, '
+        '"pid": 10, "exit": 0, "error": null, "ended": "end", "restarts": [{"pid": 9, '
+        '"exit": -9, "error": "killed by SIGKILL", "frames_processed": 7}], "cv_threads": 1, '
+        '"node": null}], "total": {"frames_processed": 107, "fps": 50.0, "budget_misses": 2, '
+        '"frames_dropped": 1, "duration_s": 2.5, "streams": 1, "failed": 0, "cv_threads": 1}, '
+        '"log": {"written": 5}}'
     )
-    values = summary_from_snapshot(snapshot, "door.mp4", "edges")
-    assert list(values) == list(SUMMARY_KEYS)
-    assert values["fps"] == 15.0 and values["processor"] == "edges"
-    assert values["frame_ms"]["mean"] is None and values["longest_miss_streak"] is None
-    assert summary_from_snapshot(None, "cam0", "none")["frames_processed"] == 0
+
+
+def test_a_stream_known_only_from_its_last_snapshot_shows_dashes_for_unknown_times() -> None:
+    """A worker killed before its first snapshot: zero frames, no times ("-" in the table,
+    null in the JSON), and its total counts nothing it does not know."""
+    unknown = PipelineReport.from_snapshot(None, source="cam0", processor="none")
+    crashed = result("cam0", summary=unknown, exit=-9, error="killed", ended="crashed")
+    report = StreamsReport((crashed,), 1.0, 1)
+    assert report.to_text().splitlines()[1].split() == [
+        "cam0", "10", "-9", "crashed", "0", "0", "0.0", "0", "-", "-"
+    ]  # fmt: skip
+    assert report.total["fps"] == 0.0
+    assert report.to_dict()["streams"][0]["frame_ms"]["p99"] is None
+    snapshot = dataclasses.replace(RunStatus("cam0", 33.3).snapshot(0.0), frames_processed=30)
+    killed = result("cam0", summary=PipelineReport.from_snapshot(
+        snapshot, source="cam0", processor="none"))  # fmt: skip
+    assert killed.frames_processed == 30

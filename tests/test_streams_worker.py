@@ -57,7 +57,7 @@ class TestSignals:
         assert report is not None
         (stream,) = report.streams
         assert stream.ok and stream.ended == "stopped" and stream.exit == 0
-        assert stream.summary["frames_processed"] >= 3
+        assert stream.summary.frames_processed >= 3
 
     def test_ctrl_c_and_a_closed_terminal_are_left_to_the_parent(self) -> None:
         """SIGINT and SIGHUP (which a terminal sends the whole group) do not end a worker."""
@@ -99,7 +99,7 @@ class TestStops:
         finished = sent.messages[-1]
         assert isinstance(finished, Finished) and finished.summary is not None
         assert finished.end_reason == "stopped" and finished.error is None
-        assert finished.summary["frames_processed"] == 0
+        assert finished.summary.frames_processed == 0
 
 
 def test_a_worker_stops_when_its_parent_dies() -> None:

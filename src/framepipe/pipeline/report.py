@@ -5,11 +5,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from framepipe.pipeline.sources import SourceInfo
 from framepipe.pipeline.stats import FrameSummary
 from framepipe.typing import DropPolicy
+
+if TYPE_CHECKING:
+    from framepipe.pipeline.live import PipelineSnapshot
 
 __all__ = ["EndReason", "PipelineReport"]
 
@@ -44,7 +47,9 @@ class PipelineReport:
     """What one run did and how well it kept the per-frame budget.
 
     ``frame_stats`` holds the timing statistics; its fields read as the report's own too
-    (``report.fps`` is ``report.frame_stats.fps``).
+    (``report.fps`` is ``report.frame_stats.fps``). A report made from a snapshot
+    (:meth:`from_snapshot`) does not know every figure: what it does not know is NaN, or None
+    for a count, and ``null`` in ``to_dict()``.
     """
 
     source: str
@@ -61,6 +66,30 @@ class PipelineReport:
     end_reason: EndReason = "end"
     frames_written: int = 0
     output: str | None = None
+
+    @classmethod
+    def from_snapshot(
+        cls, snapshot: PipelineSnapshot | None, *, source: str, processor: str
+    ) -> PipelineReport:
+        """The report a run's last snapshot tells, for a run that ended without its own (its
+        process was killed); ``snapshot`` None: it died before it sent one.
+
+        ``source`` names the run when the snapshot does not (before its source opened). The
+        logger's counters and the time without a connection are not known; the run ended in
+        an error.
+        """
+        name = snapshot.source if snapshot is not None and snapshot.source else source
+        return cls(
+            source=name,
+            processor=processor,
+            frames_read=snapshot.frames_read if snapshot is not None else 0,
+            frame_stats=FrameSummary.from_snapshot(snapshot),
+            log={},
+            frames_failed=snapshot.frames_failed if snapshot is not None else 0,
+            reconnects=snapshot.reconnects if snapshot is not None else 0,
+            disconnected_s=math.nan,
+            end_reason="error",
+        )
 
     @property
     def frames_processed(self) -> int:
@@ -91,7 +120,7 @@ class PipelineReport:
         return self.frame_stats.budget_miss_pct
 
     @property
-    def longest_miss_streak(self) -> int:
+    def longest_miss_streak(self) -> int | None:
         return self.frame_stats.longest_miss_streak
 
     @property

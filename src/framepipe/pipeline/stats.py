@@ -10,16 +10,31 @@ clock is injected so tests drive time by hand.
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from framepipe._stats import summarize
 
-__all__ = ["FrameResult", "FrameStats", "FrameSummary", "MissStreak"]
+if TYPE_CHECKING:
+    from framepipe.pipeline.live import PipelineSnapshot
+
+__all__ = [
+    "AGE_MS_KEYS",
+    "FRAME_MS_KEYS",
+    "FrameResult",
+    "FrameStats",
+    "FrameSummary",
+    "MissStreak",
+]
+
+FRAME_MS_KEYS = ("mean", "p50", "p95", "p99", "max")  # the summary's frame time statistics
+AGE_MS_KEYS = ("p50", "p99", "max")  # the summary's frame age statistics
 
 
 @dataclass(frozen=True)
@@ -45,7 +60,11 @@ class FrameResult:
 
 @dataclass(frozen=True)
 class FrameSummary:
-    """The statistics part of the run summary (the summary JSON's keys, same values)."""
+    """The statistics part of the run summary (the summary JSON's keys, same values).
+
+    One made from a snapshot (:meth:`from_snapshot`) does not know every figure: a time it does
+    not know is NaN (``null`` in the summary JSON), the longest miss streak None.
+    """
 
     frames_processed: int
     frames_dropped: int
@@ -54,9 +73,63 @@ class FrameSummary:
     budget_ms: float
     budget_misses: int
     budget_miss_pct: float
-    longest_miss_streak: int
+    longest_miss_streak: int | None
     frame_ms: dict[str, float]  # mean, p50, p95, p99, max
     frame_age_ms: dict[str, float]  # p50, p99, max
+
+    @classmethod
+    def from_counts(
+        cls,
+        *,
+        frames_processed: int,
+        frames_dropped: int,
+        duration_s: float,
+        budget_ms: float,
+        budget_misses: int,
+        longest_miss_streak: int | None,
+        frame_ms: Mapping[str, float],
+        frame_age_ms: Mapping[str, float],
+    ) -> FrameSummary:
+        """The summary of ``frames_processed`` frames in ``duration_s`` seconds: the rate, the
+        miss percentage and the rounding worked out here, for a finished run and a snapshot
+        alike."""
+        return cls(
+            frames_processed=frames_processed,
+            frames_dropped=frames_dropped,
+            duration_s=round(duration_s, 3),
+            fps=round(frames_processed / duration_s, 2) if duration_s > 0 else 0.0,
+            budget_ms=budget_ms,
+            budget_misses=budget_misses,
+            budget_miss_pct=(
+                round(100.0 * budget_misses / frames_processed, 2) if frames_processed else 0.0
+            ),
+            longest_miss_streak=longest_miss_streak,
+            frame_ms={key: frame_ms.get(key, math.nan) for key in FRAME_MS_KEYS},
+            frame_age_ms={key: frame_age_ms.get(key, math.nan) for key in AGE_MS_KEYS},
+        )
+
+    @classmethod
+    def from_snapshot(cls, snapshot: PipelineSnapshot | None) -> FrameSummary:
+        """What a run's snapshot tells of its statistics (None: a run that never sent one).
+
+        A snapshot's percentiles cover its recent window, not the run; the mean, p95 and the
+        longest streak it does not have at all, nor a budget before the run knew one.
+        """
+        if snapshot is None:
+            return cls.from_counts(
+                frames_processed=0, frames_dropped=0, duration_s=0.0, budget_ms=math.nan,
+                budget_misses=0, longest_miss_streak=None, frame_ms={}, frame_age_ms={},
+            )  # fmt: skip
+        return cls.from_counts(
+            frames_processed=snapshot.frames_processed,
+            frames_dropped=snapshot.frames_dropped,
+            duration_s=snapshot.elapsed_s,
+            budget_ms=snapshot.budget_ms or math.nan,
+            budget_misses=snapshot.budget_misses,
+            longest_miss_streak=None,
+            frame_ms=snapshot.frame_ms,
+            frame_age_ms=snapshot.frame_age_ms,
+        )
 
 
 class FrameStats:
@@ -137,19 +210,16 @@ class FrameStats:
     def summary(self) -> FrameSummary:
         """The statistics part of the run summary."""
         frames = self.frames
-        duration = self.duration_s
         times = np.frombuffer(self._frame_ms, dtype=np.float64) if frames else np.zeros(1)
         ages = np.frombuffer(self._age_ms, dtype=np.float64) if frames else np.zeros(1)
-        frame_ms = summarize(times, ("mean", "p50", "p95", "p99", "max"))
-        age_ms = summarize(ages, ("p50", "p99", "max"))
-        return FrameSummary(
+        frame_ms = summarize(times, FRAME_MS_KEYS)
+        age_ms = summarize(ages, AGE_MS_KEYS)
+        return FrameSummary.from_counts(
             frames_processed=frames,
             frames_dropped=self.dropped,
-            duration_s=round(duration, 3),
-            fps=round(frames / duration, 2) if duration > 0 else 0.0,
+            duration_s=self.duration_s,
             budget_ms=round(self.budget_ms, 3),
             budget_misses=self.misses,
-            budget_miss_pct=round(100.0 * self.misses / frames, 2) if frames else 0.0,
             longest_miss_streak=self.longest_miss_streak,
             frame_ms={key: _ms(value) for key, value in frame_ms.items()},
             frame_age_ms={key: _ms(value) for key, value in age_ms.items()},

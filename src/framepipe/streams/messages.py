@@ -8,11 +8,11 @@ happened; a worker that dies without ``Finished`` was killed or crashed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.report import PipelineReport
 
 __all__ = ["STOP", "Finished", "Snapshot", "Started", "WorkerMessage"]
 
@@ -35,10 +35,10 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Finished:
-    """The run ended: the summary (``PipelineReport.to_dict()``, None when the run never
-    started), why it ended, and the error that made it fail (None: it ended cleanly)."""
+    """The run ended: its report (None when the run never started), why it ended, and the
+    error that made it fail (None: it ended cleanly)."""
 
-    summary: Mapping[str, Any] | None
+    summary: PipelineReport | None
     end_reason: str | None
     error: str | None
 

@@ -2,9 +2,9 @@
 
 Each stream's entry is the single-stream summary (``PipelineReport.to_dict()``) plus ``stream``,
 ``pid``, ``exit``, ``error``, ``ended``, ``restarts``, ``cv_threads`` and ``node`` (the machine
-that ran it with the Ray engine, else null). A worker that died without a summary (killed,
-crashed) gets one made from its last snapshot: the same keys, with ``null`` where the snapshot
-does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
+that ran it with the Ray engine, else null). A worker that died without a report (killed,
+crashed) gets one made from its last snapshot (``PipelineReport.from_snapshot``): the same keys,
+with ``null`` where the snapshot does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from framepipe.pipeline.live import PipelineSnapshot
-from framepipe.pipeline.report import SUMMARY_KEYS
+from framepipe.pipeline.report import PipelineReport
 
-__all__ = ["Attempt", "StreamResult", "StreamsReport", "summary_from_snapshot"]
+__all__ = ["Attempt", "StreamResult", "StreamsReport"]
 
 TOTAL_KEYS = ("frames_processed", "fps", "budget_misses", "frames_dropped", "duration_s")
 
@@ -42,7 +41,7 @@ class Attempt:
 
 @dataclass(frozen=True)
 class StreamResult:
-    """One stream's last run: its summary, its process and how it ended.
+    """One stream's last run: its report, its process and how it ended.
 
     ``exit`` is the worker's exit code (negative: killed by that signal; None: it never
     started); ``error`` None and ``exit`` 0 mean it ended cleanly. ``node``: the machine that
@@ -50,7 +49,7 @@ class StreamResult:
     """
 
     stream: str
-    summary: Mapping[str, Any]
+    summary: PipelineReport
     pid: int | None
     exit: int | None
     error: str | None
@@ -66,14 +65,14 @@ class StreamResult:
     @property
     def frames_processed(self) -> int:
         """Processed in every run of this stream, restarts included."""
-        return int(self.summary.get("frames_processed") or 0) + sum(
+        return self.summary.frames_processed + sum(
             attempt.frames_processed for attempt in self.restarts
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "stream": self.stream,
-            **{key: self.summary.get(key) for key in SUMMARY_KEYS},
+            **self.summary.to_dict(),
             "pid": self.pid,
             "exit": self.exit,
             "error": self.error,
@@ -107,13 +106,9 @@ class StreamsReport:
         """Frames (restarts included), FPS (the sum of the streams'), misses, drops, time."""
         return {
             "frames_processed": sum(stream.frames_processed for stream in self.streams),
-            "fps": round(sum(_number(s.summary.get("fps")) for s in self.streams), 2),
-            "budget_misses": sum(
-                int(_number(s.summary.get("budget_misses"))) for s in self.streams
-            ),
-            "frames_dropped": sum(
-                int(_number(s.summary.get("frames_dropped"))) for s in self.streams
-            ),
+            "fps": round(sum(_number(s.summary.fps) for s in self.streams), 2),
+            "budget_misses": sum(s.summary.budget_misses for s in self.streams),
+            "frames_dropped": sum(s.summary.frames_dropped for s in self.streams),
             "duration_s": round(self.duration_s, 3),
             "streams": len(self.streams),
             "failed": sum(not stream.ok for stream in self.streams),
@@ -175,28 +170,27 @@ class StreamsReport:
 
 def _row(stream: StreamResult) -> tuple[str, ...]:
     summary = stream.summary
-    frame_ms = summary.get("frame_ms") or {}
-    age_ms = summary.get("frame_age_ms") or {}
     return (
         stream.stream,
         "" if stream.pid is None else str(stream.pid),
         "" if stream.exit is None else str(stream.exit),
         stream.ended or ("error" if stream.error else ""),
         str(stream.frames_processed),
-        str(summary.get("frames_dropped") or 0),
-        f"{_number(summary.get('fps')):.1f}",
-        str(summary.get("budget_misses") or 0),
-        _ms(frame_ms.get("p99")),
-        _ms(age_ms.get("p99")),
+        str(summary.frames_dropped),
+        f"{_number(summary.fps):.1f}",
+        str(summary.budget_misses),
+        _ms(summary.frame_ms["p99"]),
+        _ms(summary.frame_age_ms["p99"]),
     )
 
 
-def _ms(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.2f}"
+def _ms(value: float) -> str:
+    """A time for the table; ``-`` for one that is not known."""
+    return f"{value:.2f}" if math.isfinite(value) else "-"
 
 
-def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
+def _number(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
 
 
 def _finite(value: Any) -> Any:
@@ -208,40 +202,3 @@ def _finite(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [_finite(item) for item in value]
     return value
-
-
-def summary_from_snapshot(
-    snapshot: PipelineSnapshot | None, source: str, processor: str
-) -> dict[str, Any]:
-    """The summary keys from a worker's last snapshot (it died before it could send one)."""
-    if snapshot is None:
-        processed = read = dropped = failed = misses = reconnects = 0
-        elapsed, budget_ms = 0.0, None
-        frame_ms: Mapping[str, float] = {}
-        age_ms: Mapping[str, float] = {}
-    else:
-        processed, read = snapshot.frames_processed, snapshot.frames_read
-        dropped, failed = snapshot.frames_dropped, snapshot.frames_failed
-        misses, elapsed = snapshot.budget_misses, snapshot.elapsed_s
-        reconnects = snapshot.reconnects
-        budget_ms = snapshot.budget_ms or None
-        frame_ms, age_ms = snapshot.frame_ms, snapshot.frame_age_ms
-        source = snapshot.source or source
-    known: dict[str, Any] = {
-        "source": source,
-        "processor": processor,
-        "frames_read": read,
-        "frames_processed": processed,
-        "frames_dropped": dropped,
-        "frames_failed": failed,
-        "reconnects": reconnects,
-        "duration_s": round(elapsed, 3),
-        "fps": round(processed / elapsed, 2) if elapsed > 0 else 0.0,
-        "budget_ms": budget_ms,
-        "budget_misses": misses,
-        "budget_miss_pct": round(100.0 * misses / processed, 2) if processed else 0.0,
-        "frame_ms": {key: frame_ms.get(key) for key in ("mean", "p50", "p95", "p99", "max")},
-        "frame_age_ms": {key: age_ms.get(key) for key in ("p50", "p99", "max")},
-        "log": {},
-    }
-    return {key: known.get(key) for key in SUMMARY_KEYS}  # the others: not known (null)

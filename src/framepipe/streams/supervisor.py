@@ -20,11 +20,12 @@ from typing import Any
 
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.reconnect import backoff_s
+from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.messages import Finished, Snapshot, Started, WorkerMessage
-from framepipe.streams.report import Attempt, StreamResult, StreamsReport, summary_from_snapshot
+from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
 __all__ = ["POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
 
@@ -233,8 +234,10 @@ class Supervisor:
         summary = (
             finished.summary
             if finished is not None and finished.summary is not None
-            else summary_from_snapshot(
-                stream.snapshot, _source_text(stream.job), stream.job.processor_name
+            else PipelineReport.from_snapshot(
+                stream.snapshot,
+                source=_source_text(stream.job),
+                processor=stream.job.processor_name,
             )
         )
         ended = finished.end_reason if finished is not None else None

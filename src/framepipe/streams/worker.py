@@ -101,10 +101,10 @@ def _run(pipeline: Pipeline) -> Finished:
     try:
         report = pipeline.run()
     except PipelineError as exc:
-        return Finished(exc.report.to_dict(), exc.report.end_reason, str(exc))
+        return Finished(exc.report, exc.report.end_reason, str(exc))
     except (SourceError, OutputError) as exc:
         return Finished(None, None, str(exc))
-    return Finished(report.to_dict(), report.end_reason, report.truncation_error)
+    return Finished(report, report.end_reason, report.truncation_error)
 
 
 def _limit_threads(count: int) -> None:
