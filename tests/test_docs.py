@@ -184,6 +184,30 @@ class TestSummaryKeys:
             assert not undocumented(stream["log"], LOGGING_PAGE)
 
 
+class TestPacing:
+    """What the docs say a user can expect of the run's length: the built-in scene's 300
+    frames go as fast as the machine allows, and --realtime paces a scene at its frame rate."""
+
+    def test_the_default_run_is_300_frames_not_paced(self, tmp_path: Path) -> None:
+        summary = tmp_path / "run.json"
+        framepipe("run", "--quiet", "--summary-json", str(summary), "--log-dir", str(tmp_path))
+        report = json.loads(summary.read_text())
+        assert report["source"] == "synthetic:1280x720@30:10"
+        assert report["frames_processed"] == 300
+        assert report["duration_s"] < 9.0, "10 s of content, not paced: well under 10 s"
+        assert "300 frames" in README.read_text() and "--realtime" in README.read_text()
+
+    def test_realtime_paces_the_scene_at_its_frame_rate(self, tmp_path: Path) -> None:
+        summary = tmp_path / "run.json"
+        framepipe(
+            "run", "synthetic:160x120@30:2", "--realtime", "--quiet",
+            "--summary-json", str(summary), "--log-dir", str(tmp_path),
+        )  # fmt: skip
+        report = json.loads(summary.read_text())
+        assert report["frames_processed"] == 60
+        assert report["duration_s"] >= 1.8, "60 frames at 30 FPS take about 2 s"
+
+
 # --- /system-resources -----------------------------------------------------------------------
 
 
