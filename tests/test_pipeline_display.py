@@ -7,17 +7,7 @@ import sys
 
 import pytest
 
-# check_display() is run in a child with a controlled environment: OpenCV's GUI backends abort
-# the whole process when they cannot reach a screen, which is exactly what it must prevent.
-_CHECK = (
-    "from framepipe.pipeline.display import check_display, DisplayUnavailable\n"
-    "try:\n"
-    "    check_display()\n"
-    "except DisplayUnavailable as exc:\n"
-    "    print('unavailable:', exc)\n"
-    "else:\n"
-    "    print('available')\n"
-)
+from helpers import child_command
 
 
 def _run_check(env_overrides: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
@@ -26,7 +16,7 @@ def _run_check(env_overrides: dict[str, str | None]) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env.update({k: v for k, v in env_overrides.items() if v is not None})
     return subprocess.run(
-        [sys.executable, "-c", _CHECK], env=env, capture_output=True, text=True, timeout=60
+        child_command("check_display"), env=env, capture_output=True, text=True, timeout=60
     )
 
 

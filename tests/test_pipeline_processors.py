@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from framepipe.pipeline.processors import (
     resolve_processor,
 )
 from framepipe.typing import Frame
+from helpers import child_command
 
 HEIGHT, WIDTH = 120, 200
 
@@ -237,6 +239,12 @@ PLUGIN = """
 """
 
 
+def with_path(directory: Path) -> dict[str, str]:
+    """This process's environment with ``directory`` first on a child's import path."""
+    path = [str(directory), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
 @pytest.fixture
 def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The name of a fresh, importable module holding PLUGIN (unique, so never cached)."""
@@ -355,18 +363,13 @@ class TestResolveProcessor:
     ) -> None:
         """The spec, pickled, is rebuilt by a fresh interpreter into the same chain."""
         spec = ["gray", f"{plugin}:invert"]
-        code = (
-            "import pickle, sys, numpy as np\n"
-            "from framepipe.pipeline.processors import resolve_processor\n"
-            "fn, name = resolve_processor(pickle.loads(sys.stdin.buffer.read()))\n"
-            "print(name, int(fn(np.full((2, 2, 3), 10, np.uint8))[0, 0]))\n"
-        )
         child = subprocess.run(
-            [sys.executable, "-c", code],
+            child_command("rebuild_processor"),
             input=pickle.dumps(spec),
             capture_output=True,
             timeout=60,
-            cwd=tmp_path,  # where the plugin module lives, as in a worker started there
+            cwd=tmp_path,
+            env=with_path(tmp_path),  # where the plugin module lives, as in a worker there
             check=False,
         )
         assert child.returncode == 0, child.stderr.decode()

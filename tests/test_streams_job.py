@@ -5,8 +5,6 @@ from __future__ import annotations
 import pickle
 import re
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from framepipe import PipelineConfig
 from framepipe.pipeline.processors import CannyEdges, grayscale
 from framepipe.streams.job import LogTarget, StreamJob, portable_processor
 from framepipe.typing import Frame
+from helpers import child_command
 
 
 class TestPortableProcessor:
@@ -55,25 +54,8 @@ class TestPortableProcessor:
     def test_a_processor_defined_in_main_is_refused_clearly(self, tmp_path: Path) -> None:
         """A script's own function: refused before any worker starts, saying to use an
         import path (a worker process does not import the script as __main__)."""
-        script = tmp_path / "app.py"
-        script.write_text(
-            textwrap.dedent(
-                """
-                from framepipe import run_streams
-
-                def sharpen(frame):
-                    return frame
-
-                if __name__ == "__main__":
-                    try:
-                        run_streams(["synthetic:64x48@30:1"] * 2, processor=sharpen)
-                    except ValueError as exc:
-                        print(exc)
-                """
-            )
-        )
         result = subprocess.run(
-            [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+            child_command("processor_in_main"), capture_output=True, text=True, timeout=60,
             cwd=tmp_path,
         )  # fmt: skip
         assert result.stdout.strip() == (
