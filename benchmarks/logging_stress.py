@@ -222,9 +222,9 @@ def throughput_ratios(sets: list[Runs]) -> list[float]:
 
 
 # What this script checks, on the figures of the run: only what the 2-core development VM reached
-# also while busy with other work (README, "Measured"). "Worst call <= 5 ms in every run" held
-# only while it was otherwise idle, so it is reported (runs <= 5 ms, beside the controls), not
-# checked.
+# also while busy with other work (docs/measurements/logging.md). "Worst call <= 5 ms in every
+# run" held only while it was otherwise idle, so it is reported (runs <= 5 ms, beside the
+# controls), not checked.
 TARGETS = {
     "throughput": "median framepipe / stdlib-sync ratio >= 3.5",
     "burst": "median worst call <= 5 ms; runs <= 5 ms counted beside the GIL-sharing control",

@@ -2,10 +2,11 @@
 
 Run: pytest benchmarks/test_pipeline_fps.py --benchmark-only
 
-What is asserted is what the README says this design reaches: with single-threaded stages, at
-least 0.9 of the two-stage ceiling ``pipeline_fps.ceilings`` measures in the same run; with
-OpenCV's own threads, at least 0.95x CamGear; and not a 1.8x over the bare loop there, which the
-README explains is out of reach when decoding and Canny already keep both cores busy.
+What is asserted is what this design reaches (docs/measurements/pipeline-fps.md): with
+single-threaded stages, at least 0.9 of the two-stage ceiling ``pipeline_fps.ceilings`` measures
+in the same run; with OpenCV's own threads, at least 0.95x CamGear; and not a 1.8x over the bare
+loop there, which that page explains is out of reach when decoding and Canny already keep both
+cores busy.
 Comparisons run interleaved in one process (A B A B ...), so drift hits both sides alike; ratios
 of medians go to ``extra_info``. ``benchmarks/pipeline_fps.py`` prints all variants as one table.
 """
@@ -166,7 +167,8 @@ def test_pipeline_with_no_processing_keeps_0_8x_of_a_bare_read_loop(
     benchmark: Any, clip_720p: Path, app_logger: Logger
 ) -> None:
     """With nothing to overlap, the pipeline's own cost shows: handing each 2.7 MB frame from
-    the reader thread to the loop costs 60-150 us against ~1.1 ms of decoding (README)."""
+    the reader thread to the loop costs 60-150 us against ~1.1 ms of decoding
+    (docs/measurements/pipeline-fps.md)."""
     ratio = speedup_over_interleaved_baseline(
         benchmark,
         lambda: pipeline_run(clip_720p, get_processor("none"), app_logger),

@@ -279,11 +279,17 @@ class TestStopping:
         (["--engine", "dask"], "invalid choice: 'dask'"),
     ],
 )
+@pytest.mark.parametrize("sources", [[SHORT], [SHORT, SHORT]], ids=["one-source", "two-sources"])
 def test_a_ray_flag_that_cannot_apply_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+    sources: list[str],
 ) -> None:
-    """Ray's flags without --engine ray, or with a bad value: exit 2, nothing started."""
-    code = main(["run", SHORT, SHORT, "--log-dir", str(tmp_path / "logs"), *extra])
+    """Ray's flags without --engine ray, or with a bad value: exit 2, nothing started, for one
+    source as for several."""
+    code = main(["run", *sources, "--log-dir", str(tmp_path / "logs"), *extra])
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and err[-1].startswith("framepipe")

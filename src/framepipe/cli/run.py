@@ -100,7 +100,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--display", action="store_true", help="show frames (q or Esc quits)")
     parser.add_argument(
-        "--realtime", action="store_true", help="pace a file at its native FPS, like a camera"
+        "--realtime",
+        action="store_true",
+        help="pace a file or the synthetic scene at its own FPS, like a camera "
+        "(default: as fast as frames decode)",
     )
     parser.add_argument(
         "--drop-policy",
