@@ -30,6 +30,7 @@ from framepipe.pipeline import (
     SourceInfo,
     open_source,
 )
+from helpers import ManualClock, wait_until
 from streams import StreamServer
 from video_files import count_frames, write_video
 
@@ -43,22 +44,6 @@ def app_logger(tmp_path: Path) -> Logger:
     """The application's logger, configured as an application does; pipelines log through it
     (conftest stops it after the test)."""
     return configure(log_dir=tmp_path / "logs")
-
-
-class ManualClock:
-    """A clock shared by the reader and the loop; only the processor moves it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.now += seconds
 
 
 class IndexSource(Source):
@@ -101,9 +86,7 @@ def waits_for_the_reader(source: EndlessSource) -> Callable[[np.ndarray], np.nda
 
     def process(frame: np.ndarray) -> np.ndarray:
         target = source.reads + 2
-        deadline = time.monotonic() + 10
-        while source.reads < target and time.monotonic() < deadline:
-            time.sleep(0.0005)
+        wait_until(lambda: source.reads >= target, "the reader's next read", interval=0.0005)
         return frame
 
     return process
@@ -205,9 +188,7 @@ class TestPipelineRun:
 
         def stop_once_the_buffer_is_full(frame: np.ndarray) -> np.ndarray:
             # frame 0 taken, frames 1-4 buffered, frame 5 read and waiting for room
-            deadline = time.monotonic() + 10
-            while source.reads < 6 and time.monotonic() < deadline:
-                time.sleep(0.0005)
+            wait_until(lambda: source.reads >= 6, "a full buffer", interval=0.0005)
             pipeline.stop()
             return frame
 
