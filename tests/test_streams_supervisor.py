@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
+from collections.abc import Sequence
 
 import psutil
 import pytest
@@ -12,7 +14,10 @@ import pytest
 from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.streams import StreamsHandle, run_streams, start_streams
-from framepipe.streams.supervisor import describe_exit
+from framepipe.streams.engine import WorkerHandle
+from framepipe.streams.job import StreamJob
+from framepipe.streams.messages import Started, WorkerMessage
+from framepipe.streams.supervisor import Supervisor, describe_exit
 from helpers import wait_until
 from streams import StreamServer
 
@@ -115,6 +120,59 @@ class TestStopping:
         assert stream.error == "did not stop within 1 s, killed"
         assert stream.exit == -signal.SIGKILL
         assert pid is not None and not psutil.pid_exists(pid)
+
+
+class DiedElsewhere:
+    """A worker handle of an engine that runs streams on another machine: it died there, and
+    the engine knows why better than an exit code can say."""
+
+    pid = 41
+    node = "node-7"
+    death = "the actor died: its node was lost"
+
+    def __init__(self) -> None:
+        self._unread: list[WorkerMessage] = [Started(41)]
+
+    def messages(self) -> list[WorkerMessage]:
+        messages, self._unread = self._unread, []
+        return messages
+
+    def exit_code(self) -> int | None:
+        return 1
+
+    def stop(self) -> None:
+        pass
+
+    def kill(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class OneDeath:
+    """An engine whose every worker dies at once, elsewhere."""
+
+    name = "elsewhere"
+
+    def start(self, job: StreamJob) -> WorkerHandle:
+        return DiedElsewhere()
+
+    def wait(self, workers: Sequence[WorkerHandle], timeout: float) -> None:
+        pass
+
+
+class TestWhatAnEngineTells:
+    def test_the_node_and_the_death_an_engine_declares_are_the_result_s(self) -> None:
+        """WorkerHandle declares ``node`` and ``death``: the report names where the stream ran
+        and gives the engine's reason, not a bare exit code."""
+        job = StreamJob("door", "synthetic:32x32@30:1", None, PipelineConfig(), cv_threads=1)
+        assert isinstance(DiedElsewhere(), WorkerHandle)
+        supervisor = Supervisor([job], OneDeath(), [0], logger=logging.getLogger("test"))
+        (result,) = supervisor.run().streams
+        assert result.node == "node-7" and result.pid == 41
+        assert result.error == "the actor died: its node was lost"
+        assert result.ended == "crashed" and result.summary.frames_processed == 0
 
 
 @pytest.mark.parametrize(

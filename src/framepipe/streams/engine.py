@@ -2,7 +2,8 @@
 
 The interface is small on purpose, so another engine (a cluster's actors) fits the same
 supervisor: ``start`` a job, ``wait`` until any worker has news, and per worker read its
-``messages``, its ``exit_code``, and ``stop`` (after the current frame) or ``kill`` it.
+``messages``, its ``exit_code``, where it runs (``node``) and why it died when the engine knows
+(``death``), and ``stop`` (after the current frame) or ``kill`` it.
 
 :class:`LocalEngine` runs each job in a process of this machine, started with ``spawn`` (or
 ``forkserver``): never plain ``fork``, which would copy this process's threads' locks (the log
@@ -17,7 +18,7 @@ import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from framepipe.streams.job import StreamJob
 from framepipe.streams.messages import STOP, WorkerMessage
@@ -31,11 +32,23 @@ JOIN_TIMEOUT_S = 5.0
 _MAX_MESSAGES = 100  # read per call, so one chatty worker cannot starve the others
 
 
+@runtime_checkable
 class WorkerHandle(Protocol):
-    """One running attempt of one stream, as its supervisor sees it."""
+    """One running attempt of one stream, as its supervisor sees it: all it reads of one."""
 
     @property
     def pid(self) -> int | None: ...
+
+    @property
+    def node(self) -> str | None:
+        """The machine it runs on, when the engine runs streams elsewhere (Ray); else None."""
+        ...
+
+    @property
+    def death(self) -> str | None:
+        """Why it died, when the engine knows better than its exit code (a Ray actor that was
+        lost or restarted); else None."""
+        ...
 
     def messages(self) -> list[WorkerMessage]:
         """What the worker sent since the last call, without waiting."""
@@ -72,6 +85,9 @@ class Engine(Protocol):
 
 class LocalWorker:
     """A worker process of this machine and the supervisor's end of its pipe."""
+
+    node: str | None = None  # this machine
+    death: str | None = None  # its exit code or signal says how it ended
 
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process

@@ -188,13 +188,13 @@ class Supervisor:
     def _poll(self, stream: _Stream, worker: WorkerHandle) -> None:
         code = worker.exit_code()
         self._receive(stream, worker.messages())
-        stream.node = getattr(worker, "node", None) or stream.node
+        stream.node = worker.node or stream.node
         if code is None:
             return
         while batch := worker.messages():  # what it sent just before it ended
             self._receive(stream, batch)
         # An engine that knows why its worker died (a Ray actor) says so; else the exit code.
-        stream.killed = stream.killed or getattr(worker, "death", None)
+        stream.killed = stream.killed or worker.death
         worker.close()
         stream.worker = None
         self._ended(stream, code, None)
