@@ -5,44 +5,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
-from pathlib import Path
 
-import psutil
 import pytest
 
 from framepipe import PipelineConfig
-from framepipe.streams import StreamsHandle, start_streams
+from framepipe.streams import start_streams
 from framepipe.streams.job import StreamJob
 from framepipe.streams.messages import Finished, WorkerMessage
 from framepipe.streams.worker import _Stopper, run_stream
+from helpers import child_command, process_ended, wait_for_frames, wait_until
 
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
 
-
-@pytest.fixture(autouse=True)
-def _logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Workers and the supervisor log where the implicit defaults say: here, a temporary dir."""
-    monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(tmp_path / "logs"))
-
-
-def gone(pid: int) -> bool:
-    """The process ended (a zombie nobody reaps yet counts as ended)."""
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def wait_for_frames(handle: StreamsHandle, count: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(s.frames_processed >= count for s in handle.snapshot().values()):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"streams did not reach {count} frames: {handle.snapshot()}")
+pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 
 class TestSignals:
@@ -70,7 +46,7 @@ class TestSignals:
             before = handle.streams["synthetic"].snapshot().frames_processed
             time.sleep(1.5)
             assert handle.streams["synthetic"].snapshot().frames_processed > before
-            assert not gone(pid)
+            assert not process_ended(pid)
             handle.stop()
             report = handle.wait(20.0)
         assert report is not None and report.ok
@@ -104,33 +80,18 @@ class TestStops:
 
 def test_a_worker_stops_when_its_parent_dies() -> None:
     """The parent killed with SIGKILL (no cleanup at all): its worker ends by itself."""
-    script = textwrap.dedent(
-        f"""
-        import time
-        from framepipe import PipelineConfig
-        from framepipe.streams import start_streams
-
-        if __name__ == "__main__":
-            handle = start_streams([{PACED!r}], config=PipelineConfig(realtime=True))
-            while handle.streams["synthetic"].snapshot().frames_processed < 3:
-                time.sleep(0.05)
-            print(handle.streams["synthetic"].pid, flush=True)
-            time.sleep(60)
-        """
-    )
     parent = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+        child_command("start_then_wait", PACED), stdout=subprocess.PIPE, text=True
     )
     try:
         assert parent.stdout is not None
-        worker = int(parent.stdout.readline())
-        assert not gone(worker)
+        line = parent.stdout.readline()
+        assert line.strip().isdigit(), f"the parent printed no worker pid: {line!r}"
+        worker = int(line)
+        assert not process_ended(worker)
         parent.kill()
         parent.wait(10)
-        deadline = time.monotonic() + 15
-        while not gone(worker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert gone(worker)
+        wait_until(lambda: process_ended(worker), "the orphaned worker to end", timeout=15.0)
     finally:
         parent.kill()
         parent.wait(10)
