@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import threading
-import time
 
 import psutil
 
-from helpers import free_port
+from helpers import free_port, wait_until
 from video_files import ffmpeg_exe
 
 __all__ = ["StreamServer"]
@@ -64,12 +63,17 @@ class StreamServer:
              "-q:v", "5", "-f", "mpegts", f"{self.url}?listen=1"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + timeout
-        while not _serving(process.pid, self.port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise AssertionError(f"ffmpeg did not listen on port {self.port}")
-            time.sleep(0.05)
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"ffmpeg ended ({process.returncode}) before it listened")
+            return _serving(process.pid, self.port)
+
+        try:
+            wait_until(listening, f"ffmpeg to listen on port {self.port}", timeout, interval=0.05)
+        except AssertionError:
+            self.kill()
+            raise
         return self
 
     def pause(self) -> None:
