@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 
 import numpy as np
 
 from framepipe.monitor.providers import Monitored
-from framepipe.monitor.publisher import Publisher, stream_state
+from framepipe.monitor.publisher import Publisher, stream_reading
 from framepipe.monitor.reading import read_message
 from monitor_helpers import SyntheticRun
 
@@ -24,17 +25,53 @@ def plain_types(value: object) -> set[str]:
     return {type(value).__module__}
 
 
-class TestStreamState:
-    def test_a_snapshot_becomes_plain_values_without_its_frame(self) -> None:
+class TestStreamReading:
+    def test_a_stream_carries_its_snapshot_without_the_frame_in_plain_values(self) -> None:
         """No numpy value crosses the pipe, and the frame stays behind."""
         with SyntheticRun() as run:
             run.wait_for_frames(3)
-            state = stream_state(run.snapshot(), run)
-        assert plain_types(state) <= {"builtins", "framepipe.monitor.reading"}
-        assert not hasattr(state, "latest_frame")
-        assert state.frames_processed >= 3
+            snapshot = run.snapshot()
+            state = stream_reading(snapshot, run)
+        assert snapshot.latest_frame is not None and state.snapshot.latest_frame is None
+        assert plain_types(state) <= {
+            "builtins",
+            "framepipe.monitor.reading",
+            "framepipe._snapshot",
+        }
+        assert state.snapshot.frames_processed >= 3
         assert state.frame_histogram is not None
         assert state.frame_histogram[1][-1] >= 3  # the +Inf bucket counts every frame
+
+    def test_numpy_numbers_of_a_loop_of_one_s_own_become_python_s(self) -> None:
+        """A provider may count in numpy: its numbers cross the pipe as plain ints and floats."""
+        with SyntheticRun() as run:
+            run.wait_for_frames(1)
+            snapshot = dataclasses.replace(
+                run.snapshot(), frames_processed=np.int64(7), fps=np.float32(29.5),
+                frame_ms={"p50": np.float64(1.5), "p99": 2.0, "max": 3.0},
+            )  # fmt: skip
+            state = stream_reading(snapshot, run)
+        assert b"numpy" not in pickle.dumps(state)
+        assert (state.snapshot.frames_processed, state.snapshot.fps) == (7, 29.5)
+        assert type(state.snapshot.frame_ms["p50"]) is float
+
+    def test_where_a_stream_runs_comes_from_its_provider(self) -> None:
+        """A provider's ``pid`` and ``node`` (a worker, a Ray actor) travel with the stream."""
+
+        class Elsewhere:
+            pid = 4242
+            node = "node-7"
+
+            def __init__(self, run: SyntheticRun) -> None:
+                self.run = run
+
+            def snapshot(self):  # type: ignore[no-untyped-def]
+                return self.run.snapshot()
+
+        with SyntheticRun() as run:
+            run.wait_for_frames(1)
+            state = stream_reading(run.snapshot(), Elsewhere(run))  # type: ignore[arg-type]
+        assert (state.pid, state.node) == (4242, "node-7")
 
     def test_histograms_are_left_out_for_a_provider_without_them(self) -> None:
         """Only providers with histograms() carry them."""
@@ -48,7 +85,7 @@ class TestStreamState:
 
         with SyntheticRun() as run:
             run.wait_for_frames(1)
-            state = stream_state(run.snapshot(), Only(run))  # type: ignore[arg-type]
+            state = stream_reading(run.snapshot(), Only(run))  # type: ignore[arg-type]
         assert state.frame_histogram is None and state.age_histogram is None
 
 
@@ -85,5 +122,5 @@ class TestPublisher:
         out.seek(0)
         reading = read_message(out)
         assert b"numpy" not in pickle.dumps(reading)
-        assert reading.streams["main"].frames_processed >= 2
-        assert not isinstance(reading.streams["main"].fps, np.floating)
+        assert reading.streams["main"].snapshot.frames_processed >= 2
+        assert not isinstance(reading.streams["main"].snapshot.fps, np.floating)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import struct
+import subprocess
+import sys
 
 import pytest
 
@@ -12,17 +14,19 @@ from framepipe.monitor.reading import (
     MAX_MESSAGE,
     HostConfig,
     Reading,
-    StreamState,
+    StreamReading,
     read_message,
     write_message,
 )
+from framepipe.pipeline.live import PipelineSnapshot
 
-STREAM = StreamState(
+SNAPSHOT = PipelineSnapshot(
     state="running", source="cam", budget_ms=33.3, frames_read=3, frames_processed=3,
-    frames_dropped=0, budget_misses=1, reconnects=0, fps=29.9,
+    frames_dropped=0, frames_failed=0, budget_misses=1, reconnects=0, elapsed_s=0.1, fps=29.9,
     frame_ms={"p50": 1.0, "p99": 2.0, "max": 3.0}, frame_age_ms={"p50": 4.0, "p99": 5.0},
-    last_frame_at=12.0, frame_histogram=((0.01, 0.02), (1, 2, 3), 0.05),
-)
+    last_frame_at=12.0, latest_frame=None,
+)  # fmt: skip
+STREAM = StreamReading(SNAPSHOT, frame_histogram=((0.01, 0.02), (1, 2, 3), 0.05))
 
 
 class TestFraming:
@@ -54,7 +58,25 @@ class TestFraming:
 
 def test_seconds_since_last_frame_is_none_before_the_first_frame() -> None:
     """The age of the last frame on the watched clock; None before any frame, never negative."""
-    assert STREAM.seconds_since_last_frame(15.0) == 3.0
-    assert STREAM.seconds_since_last_frame(11.0) == 0.0
-    fresh = dataclasses.replace(STREAM, last_frame_at=None)
+    assert SNAPSHOT.seconds_since_last_frame(15.0) == 3.0
+    assert SNAPSHOT.seconds_since_last_frame(11.0) == 0.0
+    fresh = dataclasses.replace(SNAPSHOT, last_frame_at=None)
     assert fresh.seconds_since_last_frame(1.0) is None
+
+
+def test_a_reading_unpickles_without_numpy_opencv_or_the_pipeline() -> None:
+    """The server's process reads a reading, its streams' snapshots included, without
+    importing anything heavy (the snapshot's class is in a leaf module)."""
+    pipe = io.BytesIO()
+    write_message(pipe, Reading(1.0, {"main": STREAM}))
+    code = (
+        "import sys; from framepipe.monitor.reading import read_message; "
+        "reading = read_message(sys.stdin.buffer); stream = reading.streams['main']; "
+        "heavy = [m for m in ('numpy', 'cv2', 'framepipe.pipeline') if m in sys.modules]; "
+        "print(stream.snapshot.frames_processed, stream.snapshot.latest_frame, heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pipe.getvalue(), capture_output=True, timeout=60,
+        check=True,
+    )  # fmt: skip
+    assert done.stdout.decode().split() == ["3", "None", "[]"]

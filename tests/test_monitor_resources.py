@@ -14,9 +14,10 @@ import pytest
 
 from framepipe.logging import configure
 from framepipe.monitor import serve
-from framepipe.monitor.reading import StreamState
+from framepipe.monitor.reading import StreamReading
 from framepipe.monitor.resources import ProcessSampler, WorkerSamplers
 from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.status import RunStatus
 from monitor_helpers import SyntheticRun, request, wait_for_json, watched_run
 
 LOGGING_TYPES = {
@@ -125,6 +126,7 @@ class TestWithAPipeline:
         assert second["frame_ms"]["p99"] >= second["frame_ms"]["p50"] > 0
         assert second["seconds_since_last_frame"] < 5
 
+
 STREAM_TYPES: dict[str, object] = {
     **PIPELINE_TYPES,
     "stream": str,
@@ -204,9 +206,7 @@ class TestWithSeveralStreams:
         """``streams=`` with one stream answers exactly as ``pipeline=`` does: no list."""
         with SyntheticRun() as run, serve(port=0, streams={"door": run}) as server:
             run.wait_for_frames(3)
-            document = wait_for_json(
-                server, "/system-resources", lambda d: "pipeline" in d
-            )
+            document = wait_for_json(server, "/system-resources", lambda d: "pipeline" in d)
         assert set(document) == {"memory_mb", "cpu_percent", "logging", "pipeline"}
 
     def test_pipeline_and_streams_together_are_refused(self) -> None:
@@ -215,13 +215,8 @@ class TestWithSeveralStreams:
             serve(port=0, pipeline=run, streams={"a": run})
 
 
-def _state(pid: int | None, node: str | None = None) -> StreamState:
-    return StreamState(
-        state="running", source="synthetic", budget_ms=33.3, frames_read=0,
-        frames_processed=0, frames_dropped=0, budget_misses=0, reconnects=0, fps=0.0,
-        frame_ms={"p50": 0.0, "p99": 0.0}, frame_age_ms={"p50": 0.0, "p99": 0.0},
-        last_frame_at=None, node=node, pid=pid,
-    )  # fmt: skip
+def _state(pid: int | None, node: str | None = None) -> StreamReading:
+    return StreamReading(RunStatus("synthetic", 33.3).snapshot(0.0), node=node, pid=pid)
 
 
 class TestWorkerSamplers:
@@ -269,7 +264,8 @@ class TestProcessSampler:
             pytest.skip("no /proc on this system")
         memory_mb, _ = ProcessSampler().sample()
         rss_kb = next(
-            int(line.split()[1]) for line in status.read_text().splitlines()
+            int(line.split()[1])
+            for line in status.read_text().splitlines()
             if line.startswith("VmRSS:")
         )
         assert memory_mb == pytest.approx(rss_kb / 1024, abs=5)

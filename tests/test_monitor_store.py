@@ -7,17 +7,20 @@ import time
 
 import pytest
 
-from framepipe.monitor.reading import Reading, StreamState
+from framepipe.monitor.reading import Reading, StreamReading
 from framepipe.monitor.store import FRAME_WAIT_S, ReadingError, Store
+from framepipe.pipeline.live import PipelineSnapshot
 
 
-def stream(last_frame_at: float | None = 100.0, budget_ms: float = 40.0) -> StreamState:
-    return StreamState(
-        state="running", source="synthetic", budget_ms=budget_ms, frames_read=1,
-        frames_processed=1, frames_dropped=0, budget_misses=0, reconnects=0, fps=25.0,
-        frame_ms={"p50": 1.0, "p99": 2.0, "max": 3.0}, frame_age_ms={"p50": 1.0, "p99": 2.0},
-        last_frame_at=last_frame_at,
-    )
+def stream(last_frame_at: float | None = 100.0, budget_ms: float = 40.0) -> StreamReading:
+    return StreamReading(
+        PipelineSnapshot(
+            state="running", source="synthetic", budget_ms=budget_ms, frames_read=1,
+            frames_processed=1, frames_dropped=0, frames_failed=0, budget_misses=0,
+            reconnects=0, elapsed_s=1.0, fps=25.0, frame_ms={"p50": 1.0, "p99": 2.0, "max": 3.0},
+            frame_age_ms={"p50": 1.0, "p99": 2.0}, last_frame_at=last_frame_at, latest_frame=None,
+        )
+    )  # fmt: skip
 
 
 class TestView:
@@ -29,7 +32,7 @@ class TestView:
         local[0] = 12.5
         view = store.view()
         assert view.now == 502.5
-        assert view.first_stream is not None
+        assert view.first_stream is not None  # the stream's snapshot
         assert view.first_stream.seconds_since_last_frame(view.now) == 3.5
 
     def test_a_reading_that_failed_raises_its_error(self) -> None:
@@ -47,7 +50,8 @@ class TestView:
         self, stall_s: float | None, budget_ms: float, limit: float
     ) -> None:
         """An explicit stall_s wins; else 3 s or 10 budgets."""
-        assert Store(stall_s).stall_limit_s(stream(budget_ms=budget_ms)) == pytest.approx(limit)
+        limit_s = Store(stall_s).stall_limit_s(stream(budget_ms=budget_ms).snapshot)
+        assert limit_s == pytest.approx(limit)
 
 
 class TestJpeg:

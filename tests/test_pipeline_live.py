@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
 from framepipe.pipeline.live import FPS_WINDOW_S, LiveWindow
+from framepipe.pipeline.status import RunStatus
 
 FRAME = np.zeros((2, 2, 3), dtype=np.uint8)
 
@@ -82,3 +87,30 @@ class TestLiveWindow:
             reader.join(10)
         assert not reader.is_alive()
         assert errors == []
+
+
+class TestPipelineSnapshot:
+    def test_without_frame_is_the_same_snapshot_minus_its_frame(self) -> None:
+        """What travels to another process: every figure, no frame; the original keeps it."""
+        window = LiveWindow(4)
+        window.publish(2.0, 3.0, finished_at=1.0, frame=FRAME)
+        snapshot = RunStatus("cam").snapshot(1.5)
+        snapshot = dataclasses.replace(snapshot, latest_frame=window.latest_frame)
+        bare = snapshot.without_frame()
+        assert bare.latest_frame is None and snapshot.latest_frame is FRAME
+        assert bare == dataclasses.replace(snapshot, latest_frame=None)
+        assert b"numpy" not in pickle.dumps(bare)
+
+    def test_a_snapshot_unpickles_without_numpy_opencv_or_the_pipeline(self) -> None:
+        """The stats server's process reads snapshots without importing the frame pipeline:
+        a snapshot's class lives in a leaf module that needs nothing heavy."""
+        data = pickle.dumps(RunStatus("cam", 33.3).snapshot(0.0).without_frame())
+        code = (
+            "import pickle, sys; snapshot = pickle.loads(sys.stdin.buffer.read()); "
+            "heavy = [m for m in ('numpy', 'cv2', 'framepipe.pipeline') if m in sys.modules]; "
+            "print(snapshot.source, snapshot.budget_ms, heavy)"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], input=data, capture_output=True, timeout=60, check=True
+        )
+        assert done.stdout.decode().split() == ["cam", "33.3", "[]"]

@@ -69,7 +69,7 @@ class MonitorApp:
 
     def readiness(self) -> Readiness:
         view = self.store.view()
-        streams = view.reading.streams
+        streams = {name: stream.snapshot for name, stream in view.reading.streams.items()}
         limits = {name: self.store.stall_limit_s(stream) for name, stream in streams.items()}
         return Readiness(
             tuple(not_ready_reasons(streams, limits, view.reading.log_stats, view.now))

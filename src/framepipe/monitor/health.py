@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from framepipe.monitor.reading import StreamState
+from framepipe._snapshot import PipelineSnapshot
 
 __all__ = ["log_problem", "not_ready_reasons", "stream_problem"]
 
@@ -17,7 +17,7 @@ _STATE_REASONS = {
 }
 
 
-def stream_problem(stream: StreamState, now: float, stall_s: float) -> str | None:
+def stream_problem(stream: PipelineSnapshot, now: float, stall_s: float) -> str | None:
     """Why this stream does not count as delivering frames at ``now``, or None if it does."""
     reason = _STATE_REASONS.get(stream.state)
     if reason is not None:
@@ -38,7 +38,7 @@ def log_problem(stats: Mapping[str, Any] | None) -> str | None:
 
 
 def not_ready_reasons(
-    streams: Mapping[str, StreamState],
+    streams: Mapping[str, PipelineSnapshot],
     stall_limits: Mapping[str, float],
     log_stats: Mapping[str, Any] | None,
     now: float,

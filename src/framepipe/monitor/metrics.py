@@ -56,7 +56,7 @@ class FramepipeCollector:
         for name, attribute, help_text in _STREAM_COUNTERS:
             counter = CounterMetricFamily(name, help_text, labels=["stream"])
             for label, stream in streams.items():
-                counter.add_metric([label], getattr(stream, attribute))
+                counter.add_metric([label], getattr(stream.snapshot, attribute))
             yield counter
         budget = GaugeMetricFamily(
             "framepipe_budget_seconds", "Time allowed per frame.", labels=["stream"]
@@ -67,9 +67,10 @@ class FramepipeCollector:
             labels=["stream"],
         )
         for label, stream in streams.items():
-            budget.add_metric([label], stream.budget_ms / 1000)
-            stall_s = self._store.stall_limit_s(stream)
-            up.add_metric([label], 0.0 if stream_problem(stream, view.now, stall_s) else 1.0)
+            snapshot = stream.snapshot
+            budget.add_metric([label], snapshot.budget_ms / 1000)
+            stall_s = self._store.stall_limit_s(snapshot)
+            up.add_metric([label], 0.0 if stream_problem(snapshot, view.now, stall_s) else 1.0)
         yield budget
         yield up
 

@@ -8,48 +8,55 @@ while the server says a client is looking, at most four a second.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
+from framepipe._snapshot import PipelineSnapshot
 from framepipe.monitor.jpeg import JpegCache
 from framepipe.monitor.providers import HistogramProvider, Monitored, SnapshotProvider
-from framepipe.monitor.reading import HistogramData, Reading, StreamState, write_message
+from framepipe.monitor.reading import HistogramData, Reading, StreamReading, write_message
 
 if TYPE_CHECKING:
     from framepipe.pipeline.histogram import HistogramReading
-    from framepipe.pipeline.live import PipelineSnapshot
 
-__all__ = ["INTERVAL_S", "Publisher", "stream_state"]
+__all__ = ["INTERVAL_S", "Publisher", "stream_reading"]
 
 INTERVAL_S = 0.1
 FRAMES_WANTED_S = 2.0  # after the server last asked for frames, keep encoding this long
 
 
-def stream_state(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> StreamState:
-    """A snapshot as plain values, with the provider's histograms if it keeps them."""
+def stream_reading(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> StreamReading:
+    """A stream's snapshot, without its frame and in plain values, with the provider's
+    histograms if it keeps them and where it runs if it says."""
     frame_histogram = age_histogram = None
     if isinstance(provider, HistogramProvider):
         pair = provider.histograms()
         frame_histogram, age_histogram = _plain(pair.frame.read()), _plain(pair.age.read())
-    return StreamState(
-        state=str(snapshot.state),
-        source=str(snapshot.source),
-        budget_ms=float(snapshot.budget_ms),
-        frames_read=int(snapshot.frames_read),
-        frames_processed=int(snapshot.frames_processed),
-        frames_dropped=int(snapshot.frames_dropped),
-        budget_misses=int(snapshot.budget_misses),
-        reconnects=int(snapshot.reconnects),
-        fps=float(snapshot.fps),
-        frame_ms={key: float(value) for key, value in snapshot.frame_ms.items()},
-        frame_age_ms={key: float(value) for key, value in snapshot.frame_age_ms.items()},
-        last_frame_at=None if snapshot.last_frame_at is None else float(snapshot.last_frame_at),
+    return StreamReading(
+        snapshot=_plain_snapshot(snapshot),
         frame_histogram=frame_histogram,
         age_histogram=age_histogram,
         node=_node(provider),
         pid=_pid(provider),
     )
+
+
+def _plain_snapshot(snapshot: PipelineSnapshot) -> PipelineSnapshot:
+    """``snapshot`` without its frame, its numbers Python's own: a loop of one's own may hand
+    numpy's, which would make the server's process import numpy to read them."""
+    bare = snapshot.without_frame()
+    plain = {f.name: _builtin(getattr(bare, f.name)) for f in dataclasses.fields(bare)}
+    return dataclasses.replace(bare, **plain)
+
+
+def _builtin(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _builtin(item) for key, item in value.items()}
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        return value.item()  # a numpy scalar: the int or float it holds
+    return value
 
 
 def _node(provider: SnapshotProvider) -> str | None:
@@ -91,13 +98,13 @@ class Publisher:
 
     def reading(self) -> Reading:
         snapshots: dict[str, PipelineSnapshot] = {}
-        streams: dict[str, StreamState] = {}
+        streams: dict[str, StreamReading] = {}
         log_stats: dict[str, Any] | None = None
         error = None
         try:
             for name, provider in self._monitored.streams.items():
                 snapshots[name] = provider.snapshot()
-                streams[name] = stream_state(snapshots[name], provider)
+                streams[name] = stream_reading(snapshots[name], provider)
             stats = self._monitored.log_stats()
             log_stats = None if stats is None else dict(stats)
         except Exception as exc:  # reported by the server as a 500, the run goes on

@@ -2,8 +2,9 @@
 
 The server runs in a child process (so its HTTP work never holds the frame loop's GIL); the
 watched process sends it a :class:`Reading` about ten times a second over the child's stdin.
-Only builtins and the small types below cross the pipe, so the child never imports numpy,
-OpenCV or the pipeline.
+Only builtins, the small types below and each stream's ``PipelineSnapshot`` (without its frame,
+its class in the light leaf ``framepipe._snapshot``) cross the pipe, so the child never imports
+numpy, OpenCV or the pipeline.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import struct
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from framepipe._snapshot import PipelineSnapshot
+
 __all__ = [
     "HistogramData",
     "HostConfig",
     "Reading",
-    "StreamState",
+    "StreamReading",
     "read_message",
     "write_message",
 ]
@@ -30,28 +33,15 @@ MAX_MESSAGE = 64 * 2**20  # a message larger than this is a broken stream, not a
 
 
 @dataclass(frozen=True)
-class StreamState:
-    """One stream's snapshot without its frame, as the server needs it."""
+class StreamReading:
+    """One stream in a reading: its snapshot, never with the frame (``last_frame_at`` on the
+    watched process's clock), and what the watched process knows besides."""
 
-    state: str
-    source: str
-    budget_ms: float
-    frames_read: int
-    frames_processed: int
-    frames_dropped: int
-    budget_misses: int
-    reconnects: int
-    fps: float
-    frame_ms: dict[str, float]
-    frame_age_ms: dict[str, float]
-    last_frame_at: float | None  # on the watched process's clock
+    snapshot: PipelineSnapshot
     frame_histogram: HistogramData | None = None
     age_histogram: HistogramData | None = None
     node: str | None = None  # the machine running the stream, when elsewhere (Ray)
     pid: int | None = None  # the process running the stream (a worker), if not this one
-
-    def seconds_since_last_frame(self, now: float) -> float | None:
-        return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)
 
 
 @dataclass(frozen=True)
@@ -63,7 +53,7 @@ class Reading:
     """
 
     published_at: float
-    streams: dict[str, StreamState] = field(default_factory=dict)
+    streams: dict[str, StreamReading] = field(default_factory=dict)
     log_stats: dict[str, Any] | None = None
     jpeg: bytes | None = None
     error: str | None = None

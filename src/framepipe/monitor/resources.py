@@ -10,7 +10,8 @@ from typing import Any
 
 import psutil
 
-from framepipe.monitor.reading import StreamState
+from framepipe._snapshot import PipelineSnapshot
+from framepipe.monitor.reading import StreamReading
 
 __all__ = [
     "ProcessSampler",
@@ -89,7 +90,7 @@ class WorkerSamplers:
         self._lock = threading.Lock()
         self._samplers: dict[int, ProcessSampler] = {}
 
-    def sample(self, stream: StreamState) -> tuple[float | None, float | None]:
+    def sample(self, stream: StreamReading) -> tuple[float | None, float | None]:
         """``(memory_mb, cpu_percent)`` of the stream's process, or ``(None, None)``."""
         pid = stream.pid
         if pid is None or (stream.node is not None and stream.node != self._host):
@@ -122,29 +123,31 @@ def logging_part(stats: Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: stats.get(key, default) for key, default in _LOG_KEYS.items()}
 
 
-def pipeline_part(stream: StreamState, now: float) -> dict[str, Any]:
+def pipeline_part(stream: StreamReading, now: float) -> dict[str, Any]:
     """One stream's progress; ``seconds_since_last_frame`` is None before the first frame."""
-    since = stream.seconds_since_last_frame(now)
+    snapshot: PipelineSnapshot = stream.snapshot
+    since = snapshot.seconds_since_last_frame(now)
     node = {} if stream.node is None else {"node": stream.node}  # a stream on another machine
+    frame_ms, age_ms = snapshot.frame_ms, snapshot.frame_age_ms
     return {
         **node,
-        "state": stream.state,
-        "source": stream.source,
-        "frames_read": stream.frames_read,
-        "frames_processed": stream.frames_processed,
-        "frames_dropped": stream.frames_dropped,
-        "fps": stream.fps,
-        "budget_ms": stream.budget_ms,
-        "budget_misses": stream.budget_misses,
-        "frame_ms": {"p50": stream.frame_ms["p50"], "p99": stream.frame_ms["p99"]},
-        "frame_age_ms": {"p50": stream.frame_age_ms["p50"], "p99": stream.frame_age_ms["p99"]},
+        "state": snapshot.state,
+        "source": snapshot.source,
+        "frames_read": snapshot.frames_read,
+        "frames_processed": snapshot.frames_processed,
+        "frames_dropped": snapshot.frames_dropped,
+        "fps": snapshot.fps,
+        "budget_ms": snapshot.budget_ms,
+        "budget_misses": snapshot.budget_misses,
+        "frame_ms": {"p50": frame_ms["p50"], "p99": frame_ms["p99"]},
+        "frame_age_ms": {"p50": age_ms["p50"], "p99": age_ms["p99"]},
         "seconds_since_last_frame": None if since is None else round(since, 3),
-        "reconnects": stream.reconnects,
+        "reconnects": snapshot.reconnects,
     }
 
 
 def stream_part(
-    name: str, stream: StreamState, now: float, workers: WorkerSamplers
+    name: str, stream: StreamReading, now: float, workers: WorkerSamplers
 ) -> dict[str, Any]:
     """One entry of the ``streams`` list: the stream's progress and its process's resources."""
     memory_mb, cpu_percent = workers.sample(stream)
@@ -163,7 +166,7 @@ def stream_part(
 def system_resources(
     sampler: ProcessSampler,
     log_stats: Mapping[str, Any] | None,
-    streams: Mapping[str, StreamState],
+    streams: Mapping[str, StreamReading],
     now: float,
     workers: WorkerSamplers | None = None,
 ) -> dict[str, Any]:

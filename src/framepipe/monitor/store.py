@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from framepipe._snapshot import PipelineSnapshot
 from framepipe.monitor.providers import default_stall_s
-from framepipe.monitor.reading import Reading, StreamState
+from framepipe.monitor.reading import Reading
 
 __all__ = ["FRAME_WAIT_S", "ReadingError", "Store", "View"]
 
@@ -33,9 +34,10 @@ class View:
     now: float
 
     @property
-    def first_stream(self) -> StreamState | None:
+    def first_stream(self) -> PipelineSnapshot | None:
         """The stream a single-stream answer is about (one stream is all a server has today)."""
-        return next(iter(self.reading.streams.values()), None)
+        first = next(iter(self.reading.streams.values()), None)
+        return None if first is None else first.snapshot
 
 
 class Store:
@@ -72,7 +74,7 @@ class Store:
             raise ReadingError(reading.error)
         return View(reading, reading.published_at + self._clock() - received_at)
 
-    def stall_limit_s(self, stream: StreamState) -> float:
+    def stall_limit_s(self, stream: PipelineSnapshot) -> float:
         return self._stall_s if self._stall_s is not None else default_stall_s(stream.budget_ms)
 
     def jpeg(self) -> bytes | None:
@@ -94,4 +96,4 @@ class Store:
 
     def _has_frame(self) -> bool:
         stream = next(iter(self._reading.streams.values()), None)
-        return stream is not None and stream.last_frame_at is not None
+        return stream is not None and stream.snapshot.last_frame_at is not None

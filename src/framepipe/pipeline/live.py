@@ -3,60 +3,22 @@
 The frame loop publishes each frame into fixed-size rings with plain stores (no lock, no
 allocation); any other thread builds a :class:`PipelineSnapshot` by copying the rings. A reader
 that copies while the loop writes may see one slot from the next frame: a snapshot is a
-near-instant view, never a lock the loop has to wait on.
+near-instant view, never a lock the loop has to wait on. The snapshot's class is defined in the
+leaf ``framepipe._snapshot`` (another process reads one without numpy) and exported here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 import numpy.typing as npt
 
+from framepipe._snapshot import PipelineSnapshot, RunState
 from framepipe.typing import Frame
 
 __all__ = ["FPS_WINDOW_S", "WINDOW_FRAMES", "LiveWindow", "PipelineSnapshot", "RunState"]
 
-# reconnecting: running, but the live source dropped and is being reopened (no frames meanwhile).
-RunState = Literal["starting", "running", "reconnecting", "stopping", "ended"]
-
 WINDOW_FRAMES = 300  # frames the percentiles cover: 10 s at 30 FPS
 FPS_WINDOW_S = 2.0  # the rate is measured over the frames finished in this many seconds
-
-
-@dataclass(frozen=True)
-class PipelineSnapshot:
-    """A run's progress at one moment, safe to read from any thread.
-
-    ``frame_ms`` (``p50``, ``p99``, ``max``) and ``frame_age_ms`` (``p50``, ``p99``) cover the
-    last :data:`WINDOW_FRAMES` frames, ``fps`` the frames finished in the last ~2 s.
-    ``last_frame_at`` is on the pipeline's clock (``time.perf_counter`` unless injected), None
-    before the first frame. ``latest_frame`` is the last processed frame itself, not a copy: treat
-    it as read-only. ``reconnects`` and ``disconnected_s`` count a live source's drops and the
-    seconds it spent without a connection (a drop in progress included).
-    """
-
-    state: RunState
-    source: str
-    budget_ms: float
-    frames_read: int
-    frames_processed: int
-    frames_dropped: int
-    frames_failed: int
-    budget_misses: int
-    reconnects: int
-    elapsed_s: float
-    fps: float
-    frame_ms: dict[str, float]
-    frame_age_ms: dict[str, float]
-    last_frame_at: float | None
-    latest_frame: Frame | None
-    disconnected_s: float = 0.0
-
-    def seconds_since_last_frame(self, now: float) -> float | None:
-        """Seconds from the last processed frame to ``now`` (same clock), None before any."""
-        return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)
 
 
 class LiveWindow:

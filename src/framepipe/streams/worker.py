@@ -14,7 +14,6 @@ a worker alone is a clean stop, as the supervisor's ``STOP`` is.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import threading
@@ -224,4 +223,4 @@ class _SnapshotSender:
     def _send(self, snapshot: PipelineSnapshot | None = None) -> bool:
         if snapshot is None:
             snapshot = self._pipeline.snapshot()
-        return self._channel.send(Snapshot(dataclasses.replace(snapshot, latest_frame=None)))
+        return self._channel.send(Snapshot(snapshot.without_frame()))

@@ -1,0 +1,63 @@
+"""``PipelineSnapshot``: how one run is going at one moment, the value every observer reads.
+
+A snapshot travels to other processes (a stream's supervisor, the stats server) without its
+frame. Its class lives in this leaf, which imports nothing heavy, so a process can unpickle one
+without numpy, OpenCV or the frame pipeline; ``framepipe.pipeline`` is where it is made and
+exported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from framepipe.typing import Frame
+
+__all__ = ["PipelineSnapshot", "RunState"]
+
+# reconnecting: running, but the live source dropped and is being reopened (no frames meanwhile).
+RunState = Literal["starting", "running", "reconnecting", "stopping", "ended"]
+
+
+@dataclass(frozen=True)
+class PipelineSnapshot:
+    """A run's progress at one moment, safe to read from any thread.
+
+    ``frame_ms`` (``p50``, ``p99``, ``max``) and ``frame_age_ms`` (``p50``, ``p99``) cover the
+    last ``WINDOW_FRAMES`` frames (``framepipe.pipeline.live``), ``fps`` the frames finished in
+    the last ~2 s. ``last_frame_at`` is on the pipeline's clock (``time.perf_counter`` unless
+    injected), None before the first frame. ``latest_frame`` is the last processed frame itself,
+    not a copy: treat it as read-only; :meth:`without_frame` is what crosses a process boundary.
+    ``reconnects`` and ``disconnected_s`` count a live source's drops and the seconds it spent
+    without a connection (a drop in progress included).
+    """
+
+    state: RunState
+    source: str
+    budget_ms: float
+    frames_read: int
+    frames_processed: int
+    frames_dropped: int
+    frames_failed: int
+    budget_misses: int
+    reconnects: int
+    elapsed_s: float
+    fps: float
+    frame_ms: dict[str, float]
+    frame_age_ms: dict[str, float]
+    last_frame_at: float | None
+    latest_frame: Frame | None
+    disconnected_s: float = 0.0
+
+    def seconds_since_last_frame(self, now: float) -> float | None:
+        """Seconds from the last processed frame to ``now`` (same clock), None before any."""
+        return None if self.last_frame_at is None else max(0.0, now - self.last_frame_at)
+
+    def without_frame(self) -> PipelineSnapshot:
+        """This snapshot with ``latest_frame`` None: what is sent to another process (frames
+        never cross a process boundary)."""
+        if self.latest_frame is None:
+            return self
+        return dataclasses.replace(self, latest_frame=None)
