@@ -107,7 +107,7 @@ def test_no_module_imports_a_private_part_of_another_package():
 )
 def test_the_scan_finds_what_it_should(source: str, expected: list[str]):
     """The scan itself: what counts as reaching into another package, as seen from streams."""
-    found = [reach.target for reach in private_reaches(source, "framepipe.streams.worker")]
+    found = [reach.target for reach in private_reaches(source, "framepipe.streams._worker")]
     assert found == expected
 
 

@@ -1,4 +1,4 @@
-"""Tests for framepipe.streams.worker: signals a worker gets, and a parent that dies."""
+"""Tests for framepipe.streams._worker: signals a worker gets, and a parent that dies."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from framepipe import PipelineConfig
 from framepipe.streams import start_streams
+from framepipe.streams._messages import Finished, WorkerMessage
+from framepipe.streams._worker import Stopper, run_stream
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import Finished, WorkerMessage
-from framepipe.streams.worker import _Stopper, run_stream
 from helpers import child_command, process_ended, wait_for_frames, wait_until
 
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
@@ -68,7 +68,7 @@ class TestStops:
         """A stop that comes while the worker starts (before its pipeline runs) is kept: the
         run ends 'stopped' at once, cleanly, with no frame processed."""
         job = StreamJob("scene", PACED, None, PipelineConfig(), cv_threads=1)
-        stopper = _Stopper()
+        stopper = Stopper()
         stopper.stop()
         sent = Sent()
         assert run_stream(job, sent, stopper) == 0  # type: ignore[arg-type]

@@ -22,9 +22,9 @@ from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.status import RunStatus
+from framepipe.streams._messages import Finished, Snapshot, Started, WorkerMessage
 from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import Finished, Snapshot, Started, WorkerMessage
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
 __all__ = ["POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]

@@ -26,8 +26,8 @@ from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
 from framepipe.pipeline.sources import SourceError
+from framepipe.streams._messages import STOP, Finished, Snapshot, Started, WorkerMessage
 from framepipe.streams.job import LogTarget, StreamJob
-from framepipe.streams.messages import STOP, Finished, Snapshot, Started, WorkerMessage
 
 __all__ = ["ORPHAN_GRACE_S", "worker_main"]
 
@@ -41,8 +41,8 @@ def worker_main(job: StreamJob, conn: Connection) -> None:
     """Run ``job`` and exit: code 0 when the stream ended cleanly, 1 when it failed."""
     for signum in _IGNORED:
         signal.signal(signum, signal.SIG_IGN)
-    channel = _Channel(conn)
-    stopper = _Stopper()
+    channel = SupervisorLink(conn)
+    stopper = Stopper()
     # Installed before logging is set up, so the logger's own handler flushes, then calls this.
     signal.signal(signal.SIGTERM, lambda signum, frame: stopper.stop())
     channel.send(Started(os.getpid()))
@@ -70,7 +70,7 @@ def _setup_logging(target: LogTarget | None, stream: str) -> PipelineLogger:
     return get_logger("framepipe.pipeline")
 
 
-def run_stream(job: StreamJob, channel: _Channel, stopper: _Stopper) -> int:
+def run_stream(job: StreamJob, channel: SupervisorLink, stopper: Stopper) -> int:
     """Build the pipeline, run it while sending snapshots, and always send ``Finished``."""
     finished = Finished(None, None, "the worker ended before the run started")
     log: PipelineLogger | None = None
@@ -119,7 +119,7 @@ def _flush(log: Any) -> None:
         flush(timeout=5.0)
 
 
-class _Channel:
+class SupervisorLink:
     """The worker's end of the pipe: sends from several threads, one at a time.
 
     A send to a parent that is gone is dropped (the lifeline thread stops the run).
@@ -141,7 +141,7 @@ class _Channel:
         return self._conn.recv()
 
 
-class _Stopper:
+class Stopper:
     """A stop request that may come before the pipeline exists: passed on once it does (a stop
     before ``Pipeline.run()`` sticks, so once is enough)."""
 
@@ -162,7 +162,7 @@ class _Stopper:
             pipeline.stop()
 
 
-def _watch_parent(channel: _Channel, stopper: _Stopper) -> None:
+def _watch_parent(channel: SupervisorLink, stopper: Stopper) -> None:
     """Read the supervisor's messages; end-of-file means the parent is gone: stop, then exit."""
     while True:
         try:
@@ -192,7 +192,7 @@ class _SnapshotSender:
     Also sent when the run starts and on its first frame, so the supervisor knows at once.
     """
 
-    def __init__(self, pipeline: Pipeline, channel: _Channel, interval_s: float) -> None:
+    def __init__(self, pipeline: Pipeline, channel: SupervisorLink, interval_s: float) -> None:
         self._pipeline = pipeline
         self._channel = channel
         self._interval_s = interval_s

@@ -23,11 +23,12 @@ from framepipe._closing import Closing
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.sources import parse_source
-from framepipe.streams.engine import Engine, make_engine
+from framepipe.streams._supervisor import STOP_TIMEOUT_S, Supervisor
+from framepipe.streams.engine import ENGINES, Engine, LocalEngine
 from framepipe.streams.job import LogTarget, StreamJob, portable_processor
 from framepipe.streams.names import stream_names
+from framepipe.streams.ray_engine import RayEngine
 from framepipe.streams.report import StreamsReport
-from framepipe.streams.supervisor import STOP_TIMEOUT_S, Supervisor
 from framepipe.typing import ProcessorSpec
 
 __all__ = [
@@ -229,7 +230,7 @@ def start_streams(
             restart_attempts={job.name: n for job, n in zip(jobs, attempts, strict=True)},
             logger=logger,
         )
-    made = make_engine(engine, **options)
+    made = _make_engine(engine, **options)
     supervisor = Supervisor(
         jobs,
         made,
@@ -344,3 +345,19 @@ def _log_stats(logger: Any) -> Any:
         return log.get_stats()
 
     return process_wide
+
+
+def _make_engine(engine: str | Engine, **options: Any) -> Engine:
+    """The engine a name stands for, or the engine given.
+
+    ``options`` go to the named engine: for ``"ray"``, those of
+    :class:`~framepipe.streams.ray_engine.RayEngine` (``address``, ``cpus_per_stream``,
+    ``restart_attempts``, ``logger``); the local engine takes none of them.
+    """
+    if not isinstance(engine, str):
+        return engine
+    if engine == "local":
+        return LocalEngine()
+    if engine == "ray":  # Ray itself is imported only when the engine starts
+        return RayEngine(**options)
+    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, but got {engine!r}")

@@ -20,11 +20,11 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from framepipe.streams._messages import STOP, WorkerMessage
+from framepipe.streams._worker import worker_main
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import STOP, WorkerMessage
-from framepipe.streams.worker import worker_main
 
-__all__ = ["ENGINES", "Engine", "LocalEngine", "StartMethod", "WorkerHandle", "make_engine"]
+__all__ = ["ENGINES", "Engine", "LocalEngine", "StartMethod", "WorkerHandle"]
 
 ENGINES = ("local", "ray")
 StartMethod = Literal["spawn", "forkserver"]
@@ -172,21 +172,3 @@ class LocalEngine:
             wait(waitables, timeout)  # type: ignore[arg-type]
         else:
             time.sleep(timeout)  # nothing runs (a restart is due later): the caller's pace
-
-
-def make_engine(engine: str | Engine, **options: Any) -> Engine:
-    """The engine a name stands for, or the engine given.
-
-    ``options`` go to the named engine: for ``"ray"``, those of
-    :class:`~framepipe.streams.ray_engine.RayEngine` (``address``, ``cpus_per_stream``,
-    ``restart_attempts``, ``logger``); the local engine takes none of them.
-    """
-    if not isinstance(engine, str):
-        return engine
-    if engine == "local":
-        return LocalEngine()
-    if engine == "ray":  # imported here: Ray is optional, and slow to import
-        from framepipe.streams.ray_engine import RayEngine
-
-        return RayEngine(**options)
-    raise ValueError(f"engine must be one of {', '.join(ENGINES)}, but got {engine!r}")

@@ -28,10 +28,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from framepipe.streams._messages import Snapshot, Started, WorkerMessage
+from framepipe.streams._worker import Stopper, SupervisorLink, run_stream
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import Snapshot, Started, WorkerMessage
 from framepipe.streams.ray_logs import ActorConnection, connect_actor
-from framepipe.streams.worker import _Channel, _Stopper, run_stream
 
 __all__ = ["FLUSH_WAIT_S", "PollReply", "StreamActor", "node_name"]
 
@@ -64,7 +64,7 @@ class PollReply:
     stale: bool = False
 
 
-class _Outbox(_Channel):
+class _Outbox(SupervisorLink):
     """Where ``run_stream`` sends its messages: kept for the next poll, the latest snapshot only."""
 
     def __init__(self, news: threading.Event) -> None:  # no pipe: the driver polls instead
@@ -102,7 +102,7 @@ class StreamActor:
         self.node = node_name()
         self._news = threading.Event()
         self._outbox = _Outbox(self._news)
-        self._stopper = _Stopper()
+        self._stopper = Stopper()
         self._channel = ActorConnection(self._news)
         self._done = threading.Event()
         self._code = 1

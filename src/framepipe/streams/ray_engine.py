@@ -37,9 +37,9 @@ from types import ModuleType
 from typing import Any
 
 from framepipe._text import one_line
+from framepipe.streams._messages import Snapshot, WorkerMessage
 from framepipe.streams.engine import WorkerHandle
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import Snapshot, WorkerMessage
 from framepipe.streams.ray_actor import PollReply, StreamActor
 from framepipe.streams.ray_logs import LogPump, channel_settings, driver_core
 
