@@ -1,23 +1,24 @@
-"""Tests for framepipe.streams.supervisor: workers that die, restarts, and stops that hang."""
+"""Tests for framepipe.streams._supervisor: workers that die, restarts, and stops that hang."""
 
 from __future__ import annotations
 
 import logging
 import os
 import signal
-import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import psutil
 import pytest
 
+from faulty_processors import STUCK_MARKER_ENV
 from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.streams import StreamsHandle, run_streams, start_streams
+from framepipe.streams._messages import Started, WorkerMessage
+from framepipe.streams._supervisor import Supervisor, describe_exit
 from framepipe.streams.engine import WorkerHandle
 from framepipe.streams.job import StreamJob
-from framepipe.streams.messages import Started, WorkerMessage
-from framepipe.streams.supervisor import Supervisor, describe_exit
 from helpers import wait_until
 from streams import StreamServer
 
@@ -102,16 +103,18 @@ class TestDeadWorkers:
 
 
 class TestStopping:
-    def test_a_worker_that_does_not_stop_in_time_is_killed_and_says_so(self) -> None:
+    def test_a_worker_that_does_not_stop_in_time_is_killed_and_says_so(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         """A frame that never finishes: after the stop timeout the worker is killed, reported."""
+        marker = tmp_path / "stuck"
+        monkeypatch.setenv(STUCK_MARKER_ENV, str(marker))  # the spawned worker inherits it
         handle = start_streams(
             [PACED], processor="faulty_processors:stuck", config=REALTIME, stop_timeout_s=1.0
         )
         with handle:
-            wait_until(
-                lambda: handle.streams["synthetic"].pid is not None, "a worker", timeout=WAIT_S
-            )
-            time.sleep(0.5)  # into the first frame's minute-long processing
+            # The stop must reach a worker inside its minute-long frame, not one still starting.
+            wait_until(marker.exists, "the worker inside its stuck frame", timeout=WAIT_S)
             pid = handle.streams["synthetic"].pid
             handle.stop()
             report = handle.wait(15.0)
