@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from framepipe.cli._console import EXIT_INTERRUPTED, EXIT_USAGE, fail
-from framepipe.cli._signals import Interrupted
 
 __all__ = ["build_parser", "main"]
 
@@ -90,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         return int(args._run(args))
-    except (KeyboardInterrupt, Interrupted):
+    except KeyboardInterrupt:  # Ctrl-C, or Interrupted by another stop signal
         # Commands turn the first stop signal into a clean stop; one that reaches here is a
         # second signal, or a Ctrl-C before a command took the signals over: work was cut short.
         return fail("interrupted", EXIT_INTERRUPTED)

@@ -35,8 +35,9 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 SignalAction = Callable[[int], None]
 
 
-class Interrupted(BaseException):
-    """A stop signal arrived; a BaseException so that ``except Exception`` does not stop it."""
+class Interrupted(KeyboardInterrupt):
+    """A stop signal arrived. A KeyboardInterrupt, whichever signal it was: ``except Exception``
+    does not stop it, and code that cleans up after Ctrl-C does so after SIGTERM too."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
