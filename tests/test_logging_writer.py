@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
 from framepipe.logging._dispatch import CHECK_EVERY, Dispatcher
 from framepipe.logging._queue import Marker, RecordQueue
 from framepipe.logging._writer import BATCH_SIZE, BUDGET_S, DRAIN_BATCH_SIZE, Writer
+from helpers import ManualClock, log_entry, wait_until
 
 
 class BatchCounter(logging.Handler):
@@ -29,8 +29,13 @@ class BatchCounter(logging.Handler):
         raise AssertionError("write_lines should be used")
 
 
-def entry(text: str, level: int = logging.INFO) -> tuple[object, ...]:
-    return (0.0, level, "t", text, (), None, threading.get_ident(), None, "main", None, 0, None)
+def backlog(count: int, size: int) -> RecordQueue:
+    """A queue for ``size`` entries, offered ``count`` INFO entries "0", "1", ... in order
+    (it keeps those that fit)."""
+    queue = RecordQueue(size, "drop_newest", logging.WARNING, 0.0)
+    for i in range(count):
+        queue.put(log_entry(str(i)), logging.INFO)
+    return queue
 
 
 def run_writer(
@@ -60,9 +65,7 @@ def stop(queue: RecordQueue, writer: Writer) -> None:
 
 def test_a_backlog_is_written_in_batches_in_order() -> None:
     """1,000 queued entries reach a batch sink in a handful of batches, in order."""
-    queue = RecordQueue(2_000, "drop_newest", logging.WARNING, 0.0)
-    for i in range(1_000):
-        queue.put(entry(str(i)), logging.INFO)
+    queue = backlog(1_000, size=2_000)
     sink = BatchCounter()
     writer = run_writer(queue, sink)
     stop(queue, writer)
@@ -73,10 +76,8 @@ def test_a_backlog_is_written_in_batches_in_order() -> None:
 
 def test_a_flush_marker_is_done_after_the_entries_before_it() -> None:
     """flush markers are handled in queue order: everything before them is written first."""
-    queue = RecordQueue(100, "drop_newest", logging.WARNING, 0.0)
+    queue = backlog(10, size=100)
     sink = BatchCounter()
-    for i in range(10):
-        queue.put(entry(str(i)), logging.INFO)
     marker = Marker("flush")
     queue.put_marker(marker)
     writer = run_writer(queue, sink)
@@ -91,47 +92,36 @@ def test_an_unbuildable_entry_is_counted_and_the_writer_goes_on() -> None:
     sink = BatchCounter()
     writer = run_writer(queue, sink)
     queue.put(("malformed",), logging.INFO)
-    queue.put(entry("fine"), logging.INFO)
+    queue.put(log_entry("fine"), logging.INFO)
     marker = Marker("flush")
     queue.put_marker(marker)
     assert marker.done.wait(timeout=10)
     assert writer.running
     assert writer.dispatcher.errors == 1
-    queue.put(entry("after"), logging.INFO)
+    queue.put(log_entry("after"), logging.INFO)
     stop(queue, writer)
     assert sink.messages[-1] == "after"
 
 
 def test_drops_still_unreported_at_stop_are_reported_before_exit() -> None:
     """Records dropped just before stop() are reported in the log on the way out."""
-    queue = RecordQueue(5, "drop_newest", logging.WARNING, 0.0)
-    for i in range(9):
-        queue.put(entry(str(i)), logging.INFO)
+    queue = backlog(9, size=5)
     sink = BatchCounter()
     writer = run_writer(queue, sink)
     stop(queue, writer)
     assert sink.messages[-1] == "dropped 5 log records because the log queue was full (INFO: 5)"
 
 
-class ManualClock:
-    """The writer's clock, moved only by the work a test's sink says it did."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class CostlyFormatter(logging.Formatter):
-    """Formats a record and charges ``cost`` seconds of work to the clock; logs what happened."""
+    """Formats a record and charges ``cost`` seconds of work to the writer's clock, which moves
+    only by that; logs what happened."""
 
     def __init__(self, clock: ManualClock, events: list[str], cost: float) -> None:
         super().__init__("%(message)s")
         self.clock, self.events, self.cost = clock, events, cost
 
     def format(self, record: logging.LogRecord) -> str:
-        self.clock.now += self.cost
+        self.clock.advance(self.cost)
         self.events.append("format")
         return super().format(record)
 
@@ -172,21 +162,12 @@ def work_between_pauses(events: list[str]) -> list[int]:
     return [*stretches, formatted]
 
 
-def wait_for(sink: BatchCounter, n: int) -> None:
-    deadline = time.monotonic() + 30
-    while len(sink.messages) < n and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(sink.messages) == n
-
-
 class TestGilBudget:
     def test_a_steady_backlog_pauses_after_each_budget_even_inside_a_batch(self) -> None:
         """Records costing 0.1 ms each: a pause every few records, though a write holds 64."""
-        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
-        for i in range(1_000):
-            queue.put(entry(str(i)), logging.INFO)
+        queue = backlog(1_000, size=10_000)
         writer, sink, _, events = costly_writer(queue, cost=0.0001)
-        wait_for(sink, 1_000)
+        wait_until(lambda: len(sink.messages) >= 1_000, "1,000 lines written", timeout=30)
         assert max(work_between_pauses(events)) <= BUDGET_S / 0.0001 + CHECK_EVERY
         assert max(sink.batches) == BATCH_SIZE  # the pauses do not depend on the write size
         assert sink.messages == [str(i) for i in range(1_000)]
@@ -194,11 +175,10 @@ class TestGilBudget:
 
     def test_cheap_records_are_not_paused_for_after_every_batch(self) -> None:
         """Records costing 1 µs: 64 of them are far below the budget, so pauses are rare."""
-        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
-        for i in range(2_048):
-            queue.put(entry(str(i)), logging.INFO)
+        queue = backlog(2_048, size=10_000)
         writer, sink, pause, _ = costly_writer(queue, cost=0.000001)
-        wait_for(sink, 2_048)
+        wait_until(lambda: len(sink.messages) >= 2_048, "2,048 lines written", timeout=30)
+        assert len(sink.messages) == 2_048
         assert pause.calls <= 2_048 * 0.000001 / BUDGET_S + 1
         stop(queue, writer)
 
@@ -206,9 +186,7 @@ class TestGilBudget:
 class TestDrainSpeed:
     def test_a_flush_drains_the_backlog_without_pausing(self) -> None:
         """With a flush waiting, 8,000 costly records are written with no pause at all."""
-        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
-        for i in range(8_000):
-            queue.put(entry(str(i)), logging.INFO)
+        queue = backlog(8_000, size=10_000)
         marker = Marker("flush")
         queue.put_marker(marker)
         writer, sink, pause, _ = costly_writer(queue, cost=0.0001)
@@ -220,9 +198,7 @@ class TestDrainSpeed:
 
     def test_stop_drains_the_backlog_without_pausing(self) -> None:
         """stop() writes what is queued at full speed."""
-        queue = RecordQueue(10_000, "drop_newest", logging.WARNING, 0.0)
-        for i in range(8_000):
-            queue.put(entry(str(i)), logging.INFO)
+        queue = backlog(8_000, size=10_000)
         queue.close()
         queue.put_marker(Marker("stop"))
         writer, sink, pause, _ = costly_writer(queue, cost=0.0001)
