@@ -18,6 +18,7 @@ from framepipe.logging._dispatch import Dispatcher
 from framepipe.logging._fastformat import NotPlain, compile_format
 from framepipe.logging._records import build_record
 from framepipe.logging._sinks import DEFAULT_DATEFMT, DEFAULT_FORMAT, BatchRotatingFileHandler
+from helpers import log_entry
 
 NOW = 1_764_400_000.0  # a whole second
 
@@ -56,14 +57,10 @@ class Text(str):
     """A str subclass as a message."""
 
 
-def entry(
-    msg: object, *args: object, created: float = NOW + 0.25, level: int = logging.INFO,
-    name: str = "framepipe", caller: tuple[str, int, str] | None = None,
-    thread_name: str | None = None, ident: int | None = None, seq: int = 1,
-    origin: tuple[str, int, str] | None = None,
-) -> tuple[Any, ...]:
-    ident = threading.get_ident() if ident is None else ident
-    return (created, level, name, msg, args, None, ident, caller, thread_name, None, seq, origin)
+def entry(msg: object, *args: object, **fields: Any) -> tuple[Any, ...]:
+    """``log_entry`` from "framepipe", numbered 1, a quarter second past a whole second, unless
+    ``fields`` say otherwise."""
+    return log_entry(msg, *args, **{"created": NOW + 0.25, "name": "framepipe", "seq": 1, **fields})
 
 
 # Entries in order: times go back and forth so a cached second is reused and replaced.
@@ -258,11 +255,10 @@ def test_entries_with_exception_info_or_extra_are_left_to_their_record() -> None
         raise ValueError("bad frame")
     except ValueError:
         exc_info = sys.exc_info()
-    plain = entry("m")
     with pytest.raises(NotPlain):
-        compiled.format((*plain[:5], exc_info, *plain[6:]))
+        compiled.format(entry("m", exc_info=exc_info))
     with pytest.raises(NotPlain):
-        compiled.format((*plain[:9], {"camera": 0}, *plain[10:]))
+        compiled.format(entry("m", extra={"camera": 0}))
 
 
 class RecordPathSink(BatchRotatingFileHandler):
@@ -275,15 +271,12 @@ def _mixed_items() -> list[object]:
         raise KeyError("frame 3")
     except KeyError:
         exc_info = sys.exc_info()
-    with_exc = entry("failed on %d", 3)
-    with_exc = (*with_exc[:5], exc_info, *with_exc[6:])
-    plain = entry("extra %s", "kept")
-    with_extra = (*plain[:9], {"camera": 1}, *plain[10:])
+    with_exc = entry("failed on %d", 3, exc_info=exc_info)
+    with_extra = entry("extra %s", "kept", extra={"camera": 1})
     record = logging.LogRecord("stdlib.lib", logging.WARNING, __file__, 9, "from %s", ("lib",),
                                None)
-    remote = entry("child failed", seq=5, origin=("cam1", 4242, "SpawnProcess-1"))
-    remote_exc = (*remote[:5], "Traceback (most recent call last):\nKeyError: 'frame 4'",
-                  *remote[6:])
+    remote_exc = entry("child failed", seq=5, origin=("cam1", 4242, "SpawnProcess-1"),
+                       exc_info="Traceback (most recent call last):\nKeyError: 'frame 4'")
     items: list[object] = []
     for i, item in enumerate(CORPUS):
         items += [item, entry("good %d", i)]
