@@ -9,16 +9,13 @@ import time
 import pytest
 
 from framepipe.logging._queue import CLOSED, EVICTED, FULL, Marker, RecordQueue
+from helpers import log_entry
 
 INFO, WARNING = logging.INFO, logging.WARNING
 
 
-def entry(level: int, text: str = "m") -> tuple[object, ...]:
-    return (0.0, level, "t", text, (), None, 0, None, None, None, 0, None)
-
-
 def fill(queue: RecordQueue, n: int, level: int = INFO) -> list[bool]:
-    return [queue.put(entry(level, str(i)), level) for i in range(n)]
+    return [queue.put(log_entry(str(i), level=level), level) for i in range(n)]
 
 
 class TestLimits:
@@ -61,9 +58,9 @@ class TestOverflowPolicies:
     def test_drop_oldest_never_evicts_protected_records_or_markers(self) -> None:
         """When the oldest entry is protected, the new ordinary record is dropped instead."""
         queue = RecordQueue(5, "drop_oldest", WARNING, 0.0)
-        queue.put(entry(logging.ERROR, "keep"), logging.ERROR)
+        queue.put(log_entry("keep", level=logging.ERROR), logging.ERROR)
         fill(queue, 3)
-        assert queue.put(entry(INFO, "new"), INFO) is False
+        assert queue.put(log_entry("new", level=INFO), INFO) is False
         assert queue.items[0][3] == "keep"  # type: ignore[index]
 
     def test_block_waits_for_room_then_succeeds(self) -> None:
@@ -71,7 +68,7 @@ class TestOverflowPolicies:
         queue = RecordQueue(5, "block", WARNING, 2.0)
         fill(queue, 4)
         threading.Timer(0.05, queue.items.popleft).start()
-        assert queue.put(entry(INFO, "late"), INFO) is True
+        assert queue.put(log_entry("late", level=INFO), INFO) is True
         assert queue.drops(FULL) == {}
 
     def test_block_drops_after_the_timeout(self) -> None:
@@ -79,7 +76,7 @@ class TestOverflowPolicies:
         queue = RecordQueue(5, "block", WARNING, 0.05)
         fill(queue, 4)
         started = time.monotonic()
-        assert queue.put(entry(INFO), INFO) is False
+        assert queue.put(log_entry("m", level=INFO), INFO) is False
         assert time.monotonic() - started >= 0.05
         assert queue.drops(FULL) == {INFO: 1}
 
@@ -88,7 +85,7 @@ class TestOverflowPolicies:
         queue = RecordQueue(5, "drop_newest", WARNING, 2.0)
         fill(queue, 5, WARNING)
         threading.Timer(0.05, queue.items.popleft).start()
-        assert queue.put(entry(logging.ERROR, "late"), logging.ERROR) is True
+        assert queue.put(log_entry("late", level=logging.ERROR), logging.ERROR) is True
 
 
 class TestWriterSide:
@@ -103,7 +100,7 @@ class TestWriterSide:
     def test_a_protected_record_wakes_an_idle_writer_at_once(self) -> None:
         """wait_for_items returns soon after a WARNING is put, long before its timeout."""
         queue = RecordQueue(100, "drop_newest", WARNING, 0.0)
-        threading.Timer(0.05, lambda: queue.put(entry(WARNING), WARNING)).start()
+        threading.Timer(0.05, lambda: queue.put(log_entry("m", level=WARNING), WARNING)).start()
         started = time.monotonic()
         queue.wait_for_items(timeout=30.0)
         assert time.monotonic() - started < 10.0
@@ -122,9 +119,9 @@ class TestWriterSide:
         """One INFO record leaves the writer asleep: it is picked up at the next interval."""
         queue = RecordQueue(1_000, "drop_newest", WARNING, 0.0)
         queue.writer_idle = True
-        queue.put(entry(INFO), INFO)
+        queue.put(log_entry("m", level=INFO), INFO)
         assert queue.writer_idle is True  # wake() clears it
-        assert queue.put(entry(WARNING), WARNING)
+        assert queue.put(log_entry("m", level=WARNING), WARNING)
         assert queue.writer_idle is False
 
     def test_a_waiting_marker_means_draining_until_it_is_taken(self) -> None:
@@ -153,8 +150,8 @@ class TestWriterSide:
         """After close(), puts are refused and counted as closed drops, even protected ones."""
         queue = RecordQueue(100, "block", WARNING, 1.0)
         queue.close()
-        assert queue.put(entry(logging.CRITICAL), logging.CRITICAL) is False
-        assert queue.put(entry(INFO), INFO) is False
+        assert queue.put(log_entry("m", level=logging.CRITICAL), logging.CRITICAL) is False
+        assert queue.put(log_entry("m", level=INFO), INFO) is False
         assert queue.drop_at_once(INFO) is True
         assert queue.drops(CLOSED) == {logging.CRITICAL: 1, INFO: 2}
         assert queue.drops(FULL) == {}
@@ -177,7 +174,7 @@ def test_drops_are_counted_exactly_across_threads(policy: str) -> None:
 
     def offer() -> None:
         for _ in range(per_thread):
-            queue.put(entry(INFO), INFO)
+            queue.put(log_entry("m", level=INFO), INFO)
 
     threads = [threading.Thread(target=offer) for _ in range(4)]
     for thread in threads:
