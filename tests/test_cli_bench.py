@@ -17,6 +17,7 @@ import pytest
 
 from framepipe.bench.modes import MODES, NoLogging
 from framepipe.cli import main
+from helpers import wait_until
 from mounts import tmpfs
 
 TINY = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "6", "--repeat", "2", "--quiet"]
@@ -155,14 +156,6 @@ SLOW = ["bench", "--source", "synthetic:64x48@10:1", "--frames", "50", "--repeat
         "--sink", "slow:10", "--log-every", "1", "--modes", "sync", "--quiet"]  # fmt: skip
 
 
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def bench_child(tmp_path: Path) -> Iterator[Callable[[list[str]], subprocess.Popen[str]]]:
     """Start ``python -m framepipe ARGV`` with its temporary files under ``tmp_path/tmp``; the
@@ -201,7 +194,7 @@ def test_a_signal_mid_benchmark_says_what_was_done_and_leaves_no_temporary_files
         seen.update(temp.glob("framepipe-bench-*"), temp.glob("framepipe-bench-*/*"))
         return len(seen) >= 3  # at least one run has finished and another begun
 
-    _wait_for(runs_under_way, 60, "the benchmark to start its runs")
+    wait_until(runs_under_way, "the benchmark to start its runs", timeout=60)
     child.send_signal(signum)
     out, err = child.communicate(timeout=60)
     assert child.returncode == 128 + signum

@@ -23,6 +23,7 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
+from helpers import wait_until
 from mounts import read_only_dir, tmpfs
 from streams import StreamServer
 from video_files import count_frames, write_vfr_mkv, write_video
@@ -48,6 +49,20 @@ def run_child(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 def stderr_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+class FailsOnFrameFive:
+    """A processor that raises RuntimeError(message) on its sixth frame (frame 5) only."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.calls = 0
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 6:
+            raise RuntimeError(self.message)
+        return frame
 
 
 class TestRunInProcess:
@@ -113,18 +128,8 @@ class TestRunInProcess:
     ):
         """A processor raising on frame 5 ends the run (no hang): exit 1, one stderr line,
         the traceback in the log, the partial summary still written."""
-
-        class FailsOnFifth:
-            def __init__(self) -> None:
-                self.calls = 0
-
-            def __call__(self, frame: np.ndarray) -> np.ndarray:
-                self.calls += 1
-                if self.calls == 6:
-                    raise RuntimeError("bad\nframe")
-                return frame
-
-        monkeypatch.setitem(builtin_processors._FACTORIES, "blur", FailsOnFifth)
+        monkeypatch.setitem(builtin_processors._FACTORIES, "blur",
+                            lambda: FailsOnFrameFive("bad\nframe"))  # fmt: skip
         logs, summary = tmp_path / "logs", tmp_path / "s.json"
         code = main(
             ["run", "synthetic:64x48@30:100", "--processor", "blur", "--log-dir", str(logs),
@@ -141,18 +146,8 @@ class TestRunInProcess:
     def test_on_error_skip_logs_counts_and_goes_on(self, tmp_path: Path, capfd, monkeypatch):
         """--on-error skip: the frame that raises is logged with its index and counted in
         frames_failed; every other frame is processed and the run exits 0."""
-
-        class FailsOnSixth:
-            def __init__(self) -> None:
-                self.calls = 0
-
-            def __call__(self, frame: np.ndarray) -> np.ndarray:
-                self.calls += 1
-                if self.calls == 6:
-                    raise RuntimeError("bad frame")
-                return frame
-
-        monkeypatch.setitem(builtin_processors._FACTORIES, "blur", FailsOnSixth)
+        monkeypatch.setitem(builtin_processors._FACTORIES, "blur",
+                            lambda: FailsOnFrameFive("bad frame"))  # fmt: skip
         logs, summary = tmp_path / "logs", tmp_path / "s.json"
         code = main(
             ["run", "synthetic:64x48@30:1", "--processor", "blur", "--on-error", "skip",
@@ -584,14 +579,6 @@ class TestOutputPaths:
             assert f"output      {frames} frames -> {out}" in result.stdout
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 class TestSignals:
     @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
     def test_a_signal_mid_run_leaves_a_playable_output_and_a_complete_log(
@@ -608,7 +595,7 @@ class TestSignals:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            _wait_for(lambda: "frame 20:" in log_text(logs), 30, "the child to process 20 frames")
+            wait_until(lambda: "frame 20:" in log_text(logs), "20 frames logged", timeout=30)
             child.send_signal(signum)
             stdout, stderr = child.communicate(timeout=30)
         finally:
