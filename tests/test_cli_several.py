@@ -19,6 +19,7 @@ import pytest
 
 from framepipe.cli import main
 from framepipe.pipeline.report import SUMMARY_KEYS
+from helpers import wait_until
 from streams import StreamServer
 from video_files import write_video
 
@@ -217,15 +218,17 @@ def test_the_stats_server_of_a_run_shows_each_stream_with_its_worker(tmp_path: P
             return list(document.get("streams", []))
 
         def after(frames: list[int]) -> list[dict[str, Any]]:
-            deadline = time.monotonic() + 30
-            while True:
+            def passed() -> list[dict[str, Any]] | None:
                 entries = streams()
                 if len(entries) == 2 and all(
                     e["frames_processed"] > n for e, n in zip(entries, frames, strict=True)
                 ):
                     return entries
-                assert time.monotonic() < deadline, f"counters never passed {frames}: {entries}"
-                time.sleep(0.1)
+                return None
+
+            return wait_until(
+                passed, lambda: f"counters to pass {frames}: {streams()}", timeout=30, interval=0.1
+            )
 
         first = after([0, 0])
         second = after([entry["frames_processed"] + 10 for entry in first])
@@ -284,11 +287,15 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
         text=True,
         start_new_session=True,
     )
+
+    def workers_ran() -> bool:
+        if _log_shows_frames(tmp_path / "logs", ["a", "b"]):
+            return True
+        assert child.poll() is None, "the run ended before both workers logged a frame"
+        return False
+
     try:
-        deadline = time.monotonic() + 30
-        while not _log_shows_frames(tmp_path / "logs", ["a", "b"]):
-            assert time.monotonic() < deadline and child.poll() is None, "workers never ran"
-            time.sleep(0.05)
+        wait_until(workers_ran, "both workers to log a frame", timeout=30)
         descendants = psutil.Process(child.pid).children(recursive=True)
         assert len(descendants) >= 2
         if how == "ctrl-c to the group":

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from framepipe.logging import configure
+from helpers import wait_until
 from logging_helpers import GateHandler, ListHandler, log_lines
 
 MODES = ["async", "sync"]
@@ -212,9 +212,7 @@ class TestAsyncCallers:
         for thread in threads:
             thread.start()
         started.wait()
-        deadline = time.monotonic() + 30
-        while log.get_stats()["accepted"] < 5_000 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: log.get_stats()["accepted"] >= 5_000, "5,000 records", timeout=30)
         log.stop()
         stats = log.get_stats()
         running.clear()
@@ -305,14 +303,10 @@ class TestSyncMode:
 
 def test_records_reach_the_sink_without_flush_within_the_flush_interval() -> None:
     """A lone INFO record is written by the idle writer's next look, with no flush() call."""
-    import time
-
     handler = ListHandler()
     log = configure(handlers=[handler])
     log.info("on its own")
-    deadline = time.monotonic() + 10.0
-    while not handler.lines and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: handler.lines, "the record to be written", timeout=10)
     assert handler.lines == ["INFO framepipe: on its own"]
 
 
