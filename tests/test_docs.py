@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import unicodedata
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from helpers import wait_until
 
 PROJECT = Path(__file__).resolve().parent.parent
 README = PROJECT / "README.md"
@@ -231,11 +232,13 @@ def served_document(args: list[str], tmp_path: Path, *, ready: str) -> dict[str,
             if found or not line:
                 break
         assert found, f"no stats server address on stderr (exit {process.poll()})"
-        deadline = time.monotonic() + 30
+        url = found.group(0) + "/system-resources"
         document: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+
+        def has_frames() -> dict[str, Any] | None:
+            nonlocal document
             try:
-                with no_proxy.open(found.group(0) + "/system-resources", timeout=5) as answer:
+                with no_proxy.open(url, timeout=5) as answer:
                     document = json.load(answer)
             except OSError:  # not answering yet
                 document = {}
@@ -243,8 +246,11 @@ def served_document(args: list[str], tmp_path: Path, *, ready: str) -> dict[str,
             entries = entries if isinstance(entries, list) else [entries]
             if all(entry and entry.get("frames_processed", 0) > 0 for entry in entries):
                 return document
-            time.sleep(0.2)
-        raise AssertionError(f"no {ready} with frames within 30 s: {document}")
+            return None
+
+        return wait_until(
+            has_frames, lambda: f"{ready} with frames: {document}", timeout=30, interval=0.2
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

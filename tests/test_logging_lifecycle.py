@@ -631,41 +631,44 @@ class TestOtherThreads:
             worker.join(10)
     """
 
+    FLOOD_AND_WAIT = """
+        flood(log)
+        announce_ready(log)
+        time.sleep(60)
+    """
+
+    def assert_sigterm_drains_then_chains(self, tmp_path: Path, setup: str) -> None:
+        """After PREVIOUS_HANDLER and ``setup`` (which leaves the logger in ``log``), a flood and
+        SIGTERM mid-backlog: every record is written, then the previous handler runs and exits 3.
+        """
+        parts = (self.PREVIOUS_HANDLER, setup, self.FLOOD_AND_WAIT)
+        child = RunningChild(tmp_path, "".join(textwrap.dedent(part) for part in parts))
+        returncode, err, log_text = child.signal_mid_backlog(signal.SIGTERM)
+        assert returncode == 3, err
+        assert f"previous handler saw {FLOOD}" in child.stdout
+        assert_all_records(log_text)
+
     def test_reconfiguring_from_a_worker_thread_keeps_sigterm_draining_the_new_logger(
         self, tmp_path
     ) -> None:
         """configure() again from a worker thread: SIGTERM still drains the new logger's
         backlog and still reaches the handler that was there before the first configure()."""
-        child = RunningChild(tmp_path, textwrap.dedent(self.PREVIOUS_HANDLER) + textwrap.dedent("""
+        self.assert_sigterm_drains_then_chains(tmp_path, """
             configure(log_dir="first-logs")
             in_thread(make_logger)
             log = get_logger()
-            flood(log)
-            announce_ready(log)
-            time.sleep(60)
-        """))
-        returncode, err, log_text = child.signal_mid_backlog(signal.SIGTERM)
-        assert returncode == 3, err
-        assert f"previous handler saw {FLOOD}" in child.stdout
-        assert_all_records(log_text)
+        """)
 
     def test_stop_from_a_worker_thread_keeps_the_previous_handler_chained(
         self, tmp_path
     ) -> None:
         """After stop() on a worker thread and a new configure() on the main thread, SIGTERM
         drains the new logger and still reaches the handler from before."""
-        child = RunningChild(tmp_path, textwrap.dedent(self.PREVIOUS_HANDLER) + textwrap.dedent("""
+        self.assert_sigterm_drains_then_chains(tmp_path, """
             for _ in range(3):
                 in_thread(make_logger(slow=False).stop)
             log = make_logger()
-            flood(log)
-            announce_ready(log)
-            time.sleep(60)
-        """))
-        returncode, err, log_text = child.signal_mid_backlog(signal.SIGTERM)
-        assert returncode == 3, err
-        assert f"previous handler saw {FLOOD}" in child.stdout
-        assert_all_records(log_text)
+        """)
 
 
 class TestStop:
