@@ -25,6 +25,17 @@ def plain_types(value: object) -> set[str]:
     return {type(value).__module__}
 
 
+class SnapshotsOnly:
+    """A provider with nothing but ``snapshot()``, taken from ``run``: no histograms, pid or
+    node."""
+
+    def __init__(self, run: SyntheticRun) -> None:
+        self.run = run
+
+    def snapshot(self):  # type: ignore[no-untyped-def]
+        return self.run.snapshot()
+
+
 class TestStreamReading:
     def test_a_stream_carries_its_snapshot_without_the_frame_in_plain_values(self) -> None:
         """No numpy value crosses the pipe, and the frame stays behind."""
@@ -58,15 +69,9 @@ class TestStreamReading:
     def test_where_a_stream_runs_comes_from_its_provider(self) -> None:
         """A provider's ``pid`` and ``node`` (a worker, a Ray actor) travel with the stream."""
 
-        class Elsewhere:
+        class Elsewhere(SnapshotsOnly):
             pid = 4242
             node = "node-7"
-
-            def __init__(self, run: SyntheticRun) -> None:
-                self.run = run
-
-            def snapshot(self):  # type: ignore[no-untyped-def]
-                return self.run.snapshot()
 
         with SyntheticRun() as run:
             run.wait_for_frames(1)
@@ -76,16 +81,9 @@ class TestStreamReading:
     def test_histograms_are_left_out_for_a_provider_without_them(self) -> None:
         """Only providers with histograms() carry them."""
 
-        class Only:
-            def __init__(self, run: SyntheticRun) -> None:
-                self.run = run
-
-            def snapshot(self):  # type: ignore[no-untyped-def]
-                return self.run.snapshot()
-
         with SyntheticRun() as run:
             run.wait_for_frames(1)
-            state = stream_reading(run.snapshot(), Only(run))  # type: ignore[arg-type]
+            state = stream_reading(run.snapshot(), SnapshotsOnly(run))  # type: ignore[arg-type]
         assert state.frame_histogram is None and state.age_histogram is None
 
 
