@@ -1,4 +1,5 @@
-"""Tests for framepipe.streams._worker: signals a worker gets, and a parent that dies."""
+"""Tests for framepipe.streams._worker: signals a worker gets, a parent that dies, and
+processors that raise what ``except Exception`` does not catch."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import time
 
 import pytest
 
+import faulty_processors
 from framepipe import PipelineConfig
-from framepipe.streams import start_streams
+from framepipe.streams import run_streams, start_streams
 from framepipe.streams._messages import Finished, WorkerMessage
 from framepipe.streams._worker import Stopper, run_stream
 from framepipe.streams.job import StreamJob
@@ -76,6 +78,44 @@ class TestStops:
         assert isinstance(finished, Finished) and finished.summary is not None
         assert finished.end_reason == "stopped" and finished.error is None
         assert finished.summary.frames_processed == 0
+
+
+class TestBaseExceptions:
+    @pytest.mark.parametrize(
+        ("processor", "cause"),
+        [
+            ("exits", "SystemExit: 3"),  # sys.exit(3) in a library
+            ("interrupts", "KeyboardInterrupt"),  # the processor's own, not Ctrl-C
+            ("raises_base_exception", "BaseException: out of band"),
+        ],
+    )
+    def test_the_stream_s_error_is_the_real_cause(self, processor: str, cause: str) -> None:
+        """The stream fails with what was raised and how far it got, not as a worker that
+        never started."""
+        report = run_streams(
+            ["synthetic:64x48@30:30"], processor=f"faulty_processors:{processor}"
+        )
+        (stream,) = report.streams
+        frames = faulty_processors.FRAMES_BEFORE_FAULT
+        assert stream.error == f"{cause} after {frames} processed frames"
+        assert stream.ended == "error" and stream.exit == 1
+        assert stream.summary.frames_processed == frames
+
+    def test_finished_carries_the_report_of_what_was_processed(self) -> None:
+        """The worker's last message has the run's report, though the run never returned one."""
+        faulty_processors.frames_seen.clear()
+        job = StreamJob(
+            "scene", "synthetic:64x48@30:30", ("faulty_processors:exits",), PipelineConfig(),
+            cv_threads=1,
+        )
+        sent = Sent()
+        assert run_stream(job, sent, Stopper()) == 1  # type: ignore[arg-type]
+        finished = sent.messages[-1]
+        assert isinstance(finished, Finished) and finished.summary is not None
+        assert finished.error == "SystemExit: 3 after 5 processed frames"
+        assert finished.end_reason == "error"
+        assert finished.summary.frames_processed == faulty_processors.FRAMES_BEFORE_FAULT
+        assert finished.summary.processor == "faulty_processors:exits"
 
 
 def test_a_worker_stops_when_its_parent_dies() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from framepipe._text import one_line
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
+from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
 from framepipe.pipeline.sources import SourceError
 from framepipe.streams._messages import STOP, Finished, Snapshot, Started, WorkerMessage
@@ -74,6 +75,7 @@ def run_stream(job: StreamJob, channel: SupervisorLink, stopper: Stopper) -> int
     """Build the pipeline, run it while sending snapshots, and always send ``Finished``."""
     finished = Finished(None, None, "the worker ended before the run started")
     log: PipelineLogger | None = None
+    pipeline: Pipeline | None = None
     try:
         _limit_threads(job.cv_threads)
         log = _setup_logging(job.log_target, job.name)
@@ -86,8 +88,11 @@ def run_stream(job: StreamJob, channel: SupervisorLink, stopper: Stopper) -> int
             finished = _run(pipeline)
         finally:
             sender.stop()
-    except Exception as exc:  # anything unforeseen still ends in one line for the supervisor
-        finished = Finished(None, None, one_line(exc))
+    # Anything unforeseen still ends in one line for the supervisor, with what was done. That
+    # includes SystemExit, KeyboardInterrupt or a bare BaseException raised by a processor: the
+    # pipeline catches only Exception, and the worker ignores Ctrl-C, so none is a stop request.
+    except BaseException as exc:
+        finished = _failed(job, pipeline, exc)
         if log is not None:
             log.exception("stream %s failed", job.name)
     finally:
@@ -104,6 +109,20 @@ def _run(pipeline: Pipeline) -> Finished:
     except (SourceError, OutputError) as exc:
         return Finished(None, None, str(exc))
     return Finished(report, report.end_reason, report.truncation_error)
+
+
+def _failed(job: StreamJob, pipeline: Pipeline | None, exc: BaseException) -> Finished:
+    """How a run that raised ``exc`` ended: the cause and, once the pipeline exists, the report
+    its last snapshot tells."""
+    if pipeline is None:
+        return Finished(None, None, one_line(exc))
+    report = PipelineReport.from_snapshot(
+        pipeline.snapshot().without_frame(),
+        source=str(job.source),
+        processor=pipeline.processor_name,
+    )
+    error = f"{one_line(exc)} after {report.frames_processed} processed frames"
+    return Finished(report, report.end_reason, error)
 
 
 def _limit_threads(count: int) -> None:
