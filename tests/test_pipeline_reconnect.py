@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,21 @@ def _read_frames(source: Source, count: int, timeout: float = 20.0) -> int:
     return got
 
 
+def _reconnecting(server: StreamServer, log: RecordingLog, **options: Any) -> ReconnectingSource:
+    """A source on ``server``'s stream that reopens the same URL when it is lost."""
+    return ReconnectingSource(_open(server.url), lambda: _open(server.url), log, **options)
+
+
+def _read_while_restarting(source: Source, server: StreamServer, after_s: float, count: int) -> int:
+    """Read up to ``count`` frames while ``server`` is started again ``after_s`` seconds on."""
+    restarter = threading.Timer(after_s, server.start)
+    restarter.start()
+    try:
+        return _read_frames(source, count, timeout=30)
+    finally:
+        restarter.join(20)
+
+
 class TestBackoff:
     def test_waits_double_up_to_the_cap_with_jitter_of_at_most_half(self) -> None:
         """Attempt n waits between half and all of min(cap, 0.5 * 2**(n-1)) seconds."""
@@ -63,18 +79,11 @@ class TestAgainstARealStream:
     def test_a_killed_server_that_comes_back_is_reconnected(self, server: StreamServer) -> None:
         """Kill ffmpeg mid-run, start it again on the same port: frames flow again, counted."""
         log = RecordingLog()
-        source = ReconnectingSource(
-            _open(server.url), lambda: _open(server.url), log, max_backoff_s=0.5
-        )
+        source = _reconnecting(server, log, max_backoff_s=0.5)
         try:
             assert _read_frames(source, 15) == 15
             server.kill()
-            restarter = threading.Timer(1.5, server.start)
-            restarter.start()
-            try:
-                assert _read_frames(source, 200, timeout=30) == 200
-            finally:
-                restarter.join(20)
+            assert _read_while_restarting(source, server, after_s=1.5, count=200) == 200
             assert source.reconnects == 1
             assert source.disconnected_s > 0.5
             assert source.state == "running"
@@ -88,19 +97,12 @@ class TestAgainstARealStream:
     def test_a_stalled_server_counts_as_a_disconnect(self, server: StreamServer) -> None:
         """SIGSTOP keeps the connection open with nothing arriving: after the read timeout it
         is a disconnect, and a restarted server is reconnected."""
-        log = RecordingLog()
-        source = ReconnectingSource(
-            _open(server.url), lambda: _open(server.url), log, max_backoff_s=0.5
-        )
+        source = _reconnecting(server, RecordingLog(), max_backoff_s=0.5)
         try:
             assert _read_frames(source, 10) == 10
             server.pause()
-            restarter = threading.Timer(2.5, server.start)  # kills the paused one first
-            restarter.start()
-            try:
-                assert _read_frames(source, 60, timeout=30) == 60
-            finally:
-                restarter.join(20)
+            # start() kills the paused server first
+            assert _read_while_restarting(source, server, after_s=2.5, count=60) == 60
             assert source.reconnects == 1
         finally:
             source.release()
@@ -108,9 +110,7 @@ class TestAgainstARealStream:
     def test_attempts_that_run_out_end_in_a_source_error(self, server: StreamServer) -> None:
         """No server comes back: after the given attempts, SourceError says the stream is lost."""
         log = RecordingLog()
-        source = ReconnectingSource(
-            _open(server.url), lambda: _open(server.url), log, attempts=3, max_backoff_s=0.2
-        )
+        source = _reconnecting(server, log, attempts=3, max_backoff_s=0.2)
         try:
             assert _read_frames(source, 5) == 5
             server.kill()
@@ -126,13 +126,8 @@ class TestAgainstARealStream:
     def test_cancelling_ends_the_reconnect_wait_at_once(self, server: StreamServer) -> None:
         """A stop while waiting to reconnect returns None (end) within a fraction of a second."""
         stop = threading.Event()
-        source = ReconnectingSource(
-            _open(server.url),
-            lambda: _open(server.url),
-            RecordingLog(),
-            max_backoff_s=30.0,
-            cancelled=stop.is_set,
-            rng=random.Random(1),
+        source = _reconnecting(
+            server, RecordingLog(), max_backoff_s=30.0, cancelled=stop.is_set, rng=random.Random(1)
         )
         try:
             assert _read_frames(source, 5) == 5
