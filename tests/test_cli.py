@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
 from framepipe.cli import main
+from helpers import child_command
 
 Capture = pytest.CaptureFixture[str]
-_HEAVY = ("cv2", "numpy")
 
 
 def _modules_loaded_after(argv: list[str]) -> tuple[int, set[str]]:
     """Run ``main(argv)`` in a fresh interpreter; its exit code and the heavy modules it loaded."""
-    code = (
-        "import sys\n"
-        "from framepipe.cli import main\n"
-        f"rc = main({argv!r})\n"
-        "import json\n"
-        f"print(json.dumps([m for m in {_HEAVY!r} if m in sys.modules]))\n"
-        "print(rc)\n"
-    )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+        child_command("cli_imports", *argv), capture_output=True, text=True, timeout=60, check=True
     ).stdout.splitlines()
-    return int(out[-1]), set(json.loads(out[-2]))
+    report = json.loads(out[-1])
+    return report["rc"], set(report["loaded"])
 
 
 class TestLightCommands:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import typing
 
 import pytest
 
 import framepipe.typing as fp_typing
 from framepipe.logging import address, configure
+from helpers import child_command
 
 
 class TestPublicTypes:
@@ -41,14 +41,10 @@ class TestPublicTypes:
 
     def test_log_types_do_not_import_numpy(self) -> None:
         """Importing the logging types leaves numpy unloaded, so the logger stays light."""
-        code = (
-            "import json, sys\n"
-            "from framepipe.typing import LogStats, Overflow, LogMode\n"
-            "print(json.dumps('numpy' in sys.modules))\n"
-        )
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-        )
+            child_command("log_types_imports"), capture_output=True, text=True, timeout=60,
+            check=True,
+        )  # fmt: skip
         assert json.loads(out.stdout) is False
 
 
