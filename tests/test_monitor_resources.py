@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -18,6 +17,7 @@ from framepipe.monitor.reading import StreamReading
 from framepipe.monitor.resources import ProcessSampler, WorkerSamplers
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.status import RunStatus
+from helpers import child_command
 from monitor_helpers import SyntheticRun, request, wait_for_json, watched_run
 
 LOGGING_TYPES = {
@@ -140,10 +140,7 @@ STREAM_TYPES: dict[str, object] = {
 @pytest.fixture
 def worker() -> Iterator[subprocess.Popen[bytes]]:
     """A real child process standing in for a stream's worker; never outlives the test."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE,
-    )
+    child = subprocess.Popen(child_command("ready_then_wait"), stdout=subprocess.PIPE)
     try:
         assert child.stdout is not None
         child.stdout.readline()  # running Python: measured now, it has its own memory
