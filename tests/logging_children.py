@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
-import sys
 import threading
 
 from framepipe.logging import connect, get_logger
-
-
-class Shown:
-    """An argument of the program's own type: rendered in the child, which has the object."""
-
-    def __str__(self) -> str:
-        return "shown-in-child"
-
-
-class BadStr:
-    """An argument whose __str__ raises: its record is lost alone, in the child."""
-
-    def __str__(self) -> str:
-        raise RuntimeError("str broke")
 
 
 def log_records(address: str, stream: str, count: int) -> None:
@@ -64,24 +48,6 @@ def log_then_kill(address: str, flushed: int, more: int, queue_size: int) -> Non
     for i in range(flushed, flushed + more):
         log.info("record %d", i)
     os.kill(os.getpid(), signal.SIGKILL)
-
-
-def log_every_kind(address: str) -> None:
-    """One record of each kind the child must make portable."""
-    log = connect(address, stream="kinds")
-    log.info("user object %s", Shown())
-    log.info("cannot be rendered %s", BadStr())
-    log.info("mapping %(w)dx%(h)d", {"w": 640, "h": 480})
-    log.warning("with extra", extra={"camera": Shown()})
-    try:
-        raise ValueError("bad frame 7")
-    except ValueError:
-        log.exception("processor failed")
-    logging.getLogger("thirdparty").warning("stdlib record %s", "here")
-    if not log.flush(timeout=30):
-        raise SystemExit(3)
-    stats = log.get_stats()
-    sys.stdout.write(f"{stats['accepted']} {stats['written']} {stats['errors']}\n")
 
 
 def pool_task(index: int) -> int:

@@ -13,7 +13,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from framepipe.logging import (
 )
 from framepipe.logging._channel import CHANNEL_FORMAT
 from framepipe.logging._sinks import DEFAULT_DATEFMT
+from helpers import child_command
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX processes")
 
@@ -230,12 +230,9 @@ def test_every_kind_of_record_crosses_over_as_it_would_be_written_in_the_child(
     """User objects, mappings, extra, exceptions and logging records: rendered the same."""
     log = configure(log_dir=tmp_path, capture_stdlib=False)
     child = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, logging_children; logging_children.log_every_kind(sys.argv[1])",
-         address()],
-        capture_output=True, text=True, timeout=JOIN_TIMEOUT_S,
-        env={**os.environ, "PYTHONPATH": os.path.dirname(logging_children.__file__)},
-    )
+        child_command("log_every_kind", address()), capture_output=True, text=True,
+        timeout=JOIN_TIMEOUT_S,
+    )  # fmt: skip
     assert child.returncode == 0, child.stderr
     assert child.stdout.split() == ["6", "5", "1"]  # accepted, written (acknowledged), errors
     assert child.stderr.count("--- Logging error ---") == 1  # the bad one, reported in the child
@@ -336,26 +333,12 @@ def test_address_is_one_string_for_the_life_of_the_logger(tmp_path: Path) -> Non
     assert address() != first
 
 
-BEFORE_CONFIGURE = """
-import os, sys
-from framepipe.logging import address, get_logger
-for step in ("fresh", "implicit"):
-    if step == "implicit":
-        os.environ["FRAMEPIPE_LOG_DIR"] = ""  # the implicit logger writes to stderr only
-        get_logger("lib").info("a library's first record")
-    try:
-        address()
-    except RuntimeError as exc:
-        print(step, exc)
-"""
-
-
 def test_address_before_configure_says_to_configure_first() -> None:
     """In a fresh process, and with only a library's implicit logger: no channel to offer."""
     child = subprocess.run(
-        [sys.executable, "-c", BEFORE_CONFIGURE], capture_output=True, text=True,
+        child_command("address_before_configure"), capture_output=True, text=True,
         timeout=JOIN_TIMEOUT_S,
-    )
+    )  # fmt: skip
     expected = (
         "framepipe.logging.address() needs this process's logger: call "
         "framepipe.logging.configure() first"
@@ -427,21 +410,12 @@ def test_a_connection_without_the_key_is_turned_away(tmp_path: Path) -> None:
     assert len(parsed_lines(log)) == 100
 
 
-PARENT = """
-import sys, threading
-from framepipe.logging import address, configure
-configure(log_dir=sys.argv[1], capture_stdlib=False)
-print(address(), flush=True)
-threading.Event().wait(60)
-"""
-
-
 def test_a_child_whose_parent_is_killed_counts_what_it_can_no_longer_send(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The parent dies of SIGKILL: what it acknowledged is written, later records are errors."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        child_command("serve_log_channel", tmp_path), stdout=subprocess.PIPE, text=True
     )
     try:
         assert parent.stdout is not None
