@@ -7,8 +7,6 @@ import logging
 import os
 import re
 import subprocess
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -17,21 +15,22 @@ import pytest
 
 from framepipe.logging import configure, get_logger
 from framepipe.logging._config import ROOT_NAME
+from helpers import child_command
 from logging_helpers import ListHandler, log_lines
 
 
-def run_script(
-    script: str, cwd: Path, log_dir_env: str | None = None, prelude: str = ""
+def run_fresh(
+    scenario: str, cwd: Path, *args: str, log_dir_env: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``prelude`` and ``script`` in a fresh Python in ``cwd``; FRAMEPIPE_LOG_DIR is set
-    only when given."""
+    """Run a scenario of ``tests/children/fresh_logger.py`` in a fresh Python in ``cwd``;
+    FRAMEPIPE_LOG_DIR is set only when given."""
     env = {k: v for k, v in os.environ.items() if k != "FRAMEPIPE_LOG_DIR"}
     if log_dir_env is not None:
         env["FRAMEPIPE_LOG_DIR"] = log_dir_env
-    code = textwrap.dedent(prelude) + textwrap.dedent(script)
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
-    )
+        child_command("fresh_logger", scenario, *args), cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
 
 
 class TestValidation:
@@ -87,14 +86,7 @@ class TestDefaults:
 
     def test_get_logger_configures_defaults_on_first_record_only(self, tmp_path) -> None:
         """In a fresh process, get_logger() creates no file until something is logged."""
-        script = (
-            "import os\n"
-            "from framepipe.logging import get_logger\n"
-            "log = get_logger(__name__)\n"
-            "print(os.path.exists('logs'))\n"
-            "log.info('first')\n"
-        )
-        result = run_script(script, tmp_path)
+        result = run_fresh("get_logger_then_log", tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "False"
         [log_file] = (tmp_path / "logs").glob("logs_*.txt")
@@ -102,12 +94,7 @@ class TestDefaults:
 
     def test_log_dir_none_writes_only_to_stderr(self, tmp_path) -> None:
         """configure(log_dir=None) creates no directory and no file; records go to stderr."""
-        result = run_script("""
-            from framepipe.logging import configure
-            log = configure(log_dir=None)
-            log.warning("on stderr")
-            print(log.get_stats()["log_file"])
-        """, tmp_path)
+        result = run_fresh("log_dir_none", tmp_path)
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "None"
         assert result.stderr.strip().endswith("WARNING  framepipe: on stderr")
@@ -125,29 +112,13 @@ class TestIsConfigured:
     def test_it_turns_true_with_the_first_record_not_with_get_logger(self, tmp_path) -> None:
         """is_configured() says whether a logger exists: get_logger() alone makes none, and
         asking creates no file."""
-        result = run_script("""
-            import json, os
-            from framepipe.logging import get_logger, is_configured
-            log = get_logger("lib")
-            seen = [is_configured(), os.path.exists("logs")]
-            log.info("first")
-            seen.append(is_configured())
-            print(json.dumps(seen))
-        """, tmp_path)
+        result = run_fresh("is_configured_by_a_first_record", tmp_path)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == [False, False, True]
 
     def test_configure_makes_it_true(self, tmp_path) -> None:
         """After configure() this process has a logger, and it stays so after stop()."""
-        result = run_script("""
-            import json
-            from framepipe.logging import configure, is_configured
-            before = is_configured()
-            log = configure(log_dir=None)
-            during = is_configured()
-            log.stop()
-            print(json.dumps([before, during, is_configured()]))
-        """, tmp_path)
+        result = run_fresh("is_configured_by_configure", tmp_path)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout) == [False, True, True]
 
@@ -178,21 +149,11 @@ class TestOwnLogFile:
         """Three processes configure the same log_dir in the same second and rotate: every file,
         rotated ones included, holds the records of exactly one process, and all of them."""
         log_dir = tmp_path / "logs"
-        script = (
-            "import os, sys, time\n"
-            "from framepipe.logging import configure\n"
-            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
-            "log = configure(log_dir=sys.argv[1], max_bytes=4000, backup_count=100)\n"
-            "for i in range(300):\n"
-            "    log.info('pid %d record %d', os.getpid(), i)\n"
-            "assert log.flush(10)\n"
-            "print(log.get_stats()['log_file'])\n"
-        )
         # All three wait for the same moment, early in a whole second, to create their file.
         start_at = str(int(time.time()) + 2 + 0.1)
         children = [
             subprocess.Popen(
-                [sys.executable, "-c", script, str(log_dir), start_at],
+                child_command("configure_at", log_dir, start_at),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )
             for _ in range(3)
@@ -262,33 +223,13 @@ class TestReconfiguration:
         assert handler.lines == ["DEBUG detail: child debug"]
 
 
-PROCESS_WIDE_STATE = """
-    import json, logging, signal, sys, threading
-
-    def process_wide():
-        return {
-            "sigterm": repr(signal.getsignal(signal.SIGTERM)),
-            "sigint": repr(signal.getsignal(signal.SIGINT)),
-            "excepthook": repr(sys.excepthook),
-            "thread_excepthook": repr(threading.excepthook),
-            "root_handlers": repr(logging.getLogger().handlers),
-            "root_level": logging.getLogger().level,
-        }
-"""
-
-
 class TestImplicitConfigure:
     """A library's first record configures a logger that touches nothing process-wide."""
 
     def test_a_librarys_first_record_installs_no_hook_and_no_root_handler(self, tmp_path) -> None:
         """Signal handlers, excepthooks and the root logger are as the app left them; the record
         is still written at exit."""
-        result = run_script("""
-            from framepipe.logging import get_logger
-            before = process_wide()
-            get_logger("lib").info("from a library")
-            print(json.dumps([before, process_wide()]))
-        """, tmp_path, prelude=PROCESS_WIDE_STATE)
+        result = run_fresh("a_library_logs", tmp_path)
         assert result.returncode == 0, result.stderr
         before, after = json.loads(result.stdout)
         assert after == before
@@ -297,13 +238,7 @@ class TestImplicitConfigure:
 
     def test_an_explicit_configure_after_it_installs_the_hooks(self, tmp_path) -> None:
         """The app's own configure() takes over: signal hook and root handler are installed."""
-        result = run_script("""
-            from framepipe.logging import configure, get_logger
-            before = process_wide()
-            get_logger("lib").info("from a library")
-            configure(log_dir=None)
-            print(json.dumps([before, process_wide()]))
-        """, tmp_path, prelude=PROCESS_WIDE_STATE)
+        result = run_fresh("the_app_configures_after_a_library", tmp_path)
         assert result.returncode == 0, result.stderr
         before, after = json.loads(result.stdout)
         assert after["sigterm"] != before["sigterm"]
@@ -311,10 +246,8 @@ class TestImplicitConfigure:
 
     def test_framepipe_log_dir_names_the_directory(self, tmp_path) -> None:
         """FRAMEPIPE_LOG_DIR=<dir>: the file goes there, and no ./logs appears."""
-        result = run_script("""
-            from framepipe.logging import get_logger
-            get_logger("lib").info("into the chosen dir")
-        """, tmp_path, log_dir_env=str(tmp_path / "chosen"))
+        result = run_fresh("library_record", tmp_path, "INFO", "into the chosen dir",
+                           log_dir_env=str(tmp_path / "chosen"))  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert not (tmp_path / "logs").exists()
         [log_file] = (tmp_path / "chosen").glob("logs_*.txt")
@@ -322,10 +255,7 @@ class TestImplicitConfigure:
 
     def test_an_empty_framepipe_log_dir_sends_records_to_stderr_only(self, tmp_path) -> None:
         """FRAMEPIPE_LOG_DIR="": no directory, no file; the record is on stderr."""
-        result = run_script("""
-            from framepipe.logging import get_logger
-            get_logger("lib").warning("on stderr")
-        """, tmp_path, log_dir_env="")
+        result = run_fresh("library_record", tmp_path, "WARNING", "on stderr", log_dir_env="")
         assert result.returncode == 0, result.stderr
         assert list(tmp_path.iterdir()) == []
         assert result.stderr.strip().endswith("WARNING  lib: on stderr")
@@ -333,11 +263,8 @@ class TestImplicitConfigure:
     def test_an_unwritable_log_dir_falls_back_to_stderr_without_raising(self, tmp_path) -> None:
         """The library's log call never raises: the record goes to stderr, with one note why."""
         (tmp_path / "file").write_text("")
-        result = run_script("""
-            from framepipe.logging import get_logger
-            get_logger("lib").warning("still logged")
-            print("returned")
-        """, tmp_path, log_dir_env=str(tmp_path / "file" / "logs"))
+        result = run_fresh("library_record", tmp_path, "WARNING", "still logged",
+                           log_dir_env=str(tmp_path / "file" / "logs"))  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == "returned"
         note, record = result.stderr.strip().splitlines()

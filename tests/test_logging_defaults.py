@@ -8,7 +8,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ import pytest
 import framepipe.logging
 from framepipe.logging import _defaults, configure
 from framepipe.logging._notes import stderr_note
+from helpers import child_command
 
 PACKAGE = Path(framepipe.logging.__file__).parent
 
@@ -54,18 +54,11 @@ class TestDefaults:
     def test_the_implicit_configuration_runs_with_the_same_defaults(self, tmp_path: Path) -> None:
         """A first record without configure() gets the queue, policy, levels and mode that
         configure() would give."""
-        code = (
-            "import json\n"
-            "from framepipe.logging import get_logger\n"
-            "log = get_logger()\n"
-            "log.info('first')\n"
-            "print(json.dumps(log.get_stats()))\n"
-        )
         env = {**os.environ, "FRAMEPIPE_LOG_DIR": ""}
         out = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-            timeout=60, check=True,
-        )
+            child_command("fresh_logger", "implicit_stats"), cwd=tmp_path, env=env,
+            capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
         stats = json.loads(out.stdout)
         assert (stats["queue_maxsize"], stats["overflow"], stats["mode"]) == (
             _defaults.QUEUE_SIZE, _defaults.OVERFLOW, _defaults.MODE
