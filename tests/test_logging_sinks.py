@@ -8,12 +8,12 @@ import logging
 import os
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 
 from framepipe.logging._sinks import BatchRotatingFileHandler, BatchWriteError, default_log_path
+from helpers import child_command
 
 
 def lines(handler: logging.Handler, n: int, text: str = "x" * 50) -> list[str]:
@@ -85,31 +85,10 @@ def test_default_log_path_is_named_after_local_time(tmp_path) -> None:
     assert default_log_path(tmp_path, when) == str(tmp_path / "logs_20261129_140509.txt")
 
 
-_FILE_SIZE_LIMIT_SCRIPT = """
-import json, resource, signal, sys
-from pathlib import Path
-from framepipe.logging import configure
-
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
-log = configure(log_dir=sys.argv[1], max_bytes=0)
-soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, hard))  # the disk is "full" at 10 kB a file
-for i in range(500):
-    log.info("record %05d %s", i, "y" * 40)
-log.flush(timeout=30)
-resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space is back
-for i in range(500, 600):
-    log.info("record %05d %s", i, "y" * 40)
-log.flush(timeout=30)
-lines = [l for f in sorted(Path(sys.argv[1]).iterdir()) for l in f.read_text().splitlines()]
-print(json.dumps({"stats": log.get_stats(), "lines": lines}))
-"""
-
-
 def test_records_counted_as_errors_never_reach_the_file_later(tmp_path) -> None:
     """On a full disk a line is written whole and counted, or counted as an error and never seen."""
     result = subprocess.run(
-        [sys.executable, "-c", _FILE_SIZE_LIMIT_SCRIPT, str(tmp_path)],
+        child_command("log_past_a_file_size_limit", tmp_path),
         capture_output=True, text=True, timeout=60, check=True,
     )
     report = json.loads(result.stdout)
