@@ -23,17 +23,11 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
+from framepipe.pipeline.report import SUMMARY_KEYS
 from helpers import wait_until
 from mounts import read_only_dir, tmpfs
 from streams import StreamServer
 from video_files import count_frames, write_vfr_mkv, write_video
-
-SUMMARY_KEYS = [
-    "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
-    "reconnects", "disconnected_s", "duration_s",
-    "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
-    "frame_age_ms", "log",
-]  # fmt: skip
 
 
 def log_text(log_dir: Path) -> str:
@@ -49,6 +43,15 @@ def run_child(argv: list[str]) -> subprocess.CompletedProcess[str]:
 
 def stderr_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def output_failure(result: subprocess.CompletedProcess[str]) -> str:
+    """The run failed writing its output: exit 1 and one line on stderr, which is returned."""
+    assert result.returncode == 1
+    lines = stderr_lines(result.stderr)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("framepipe: error: output failed on frame ")
+    return lines[0]
 
 
 class FailsOnFrameFive:
@@ -77,7 +80,7 @@ class TestRunInProcess:
         )  # fmt: skip
         assert code == 0
         data = json.loads(summary.read_text())
-        assert list(data) == SUMMARY_KEYS
+        assert list(data) == list(SUMMARY_KEYS)  # test_pipeline_report pins the documented list
         assert data["source"] == "clip.avi"
         assert data["processor"] == "edges"
         assert (data["frames_read"], data["frames_processed"], data["frames_dropped"]) == (
@@ -538,11 +541,7 @@ class TestOutputPaths:
              "--log-dir", str(tmp_path / "logs")],
             capture_output=True, text=True, timeout=120, preexec_fn=limit_file_size,
         )  # fmt: skip
-        assert result.returncode == 1
-        lines = stderr_lines(result.stderr)
-        assert len(lines) == 1, lines
-        assert lines[0].startswith("framepipe: error: output failed on frame ")
-        assert f"(file size limit of {limit} bytes reached)" in lines[0]
+        assert f"(file size limit of {limit} bytes reached)" in output_failure(result)
         written = count_frames(out)
         assert 0 < written < 300
         assert f"output      {written} frames -> {out}" in result.stdout
@@ -569,11 +568,7 @@ class TestOutputPaths:
                 ["run", "synthetic:640x360@30:20", "--processor", "none", "--output", str(out),
                  "--log-dir", str(tmp_path / "logs"), "--quiet"]
             )  # fmt: skip
-            assert result.returncode == 1
-            lines = stderr_lines(result.stderr)
-            assert len(lines) == 1, lines
-            assert lines[0].startswith("framepipe: error: output failed on frame ")
-            assert "no space left on device" in lines[0]
+            assert "no space left on device" in output_failure(result)
             frames = count_frames(out)
             assert (0 < frames < 600) if playable else frames == 0
             assert f"output      {frames} frames -> {out}" in result.stdout
