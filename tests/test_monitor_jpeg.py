@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from framepipe.monitor.jpeg import MIN_INTERVAL_S, JpegCache
+from framepipe.monitor.jpeg import MIN_INTERVAL_S, JpegCache, PreviewError
 from monitor_helpers import request, watched_run
 
 
@@ -64,6 +64,40 @@ class TestJpegCache:
     ) -> None:
         """Whatever a processor returns is shown: other depths are scaled to 8 bits."""
         assert decode(JpegCache().get(image)).shape == shape
+
+    @pytest.mark.parametrize(
+        ("output", "reason"),
+        [
+            (np.zeros((48, 64, 2), np.float32), r"shape \(48, 64, 2\): an image has 1, 3 or 4"),
+            (np.zeros((0, 0, 3), np.uint8), r"the frame is empty \(shape \(0, 0, 3\)\)"),
+            (np.zeros((48, 64, 5), np.uint8), r"shape \(48, 64, 5\): an image has 1, 3 or 4"),
+            ("not a frame", "the frame is a str, not an image array"),  # returned in its place
+            (np.zeros((48, 64), np.complex64), "OpenCV cannot encode a complex64 frame"),
+        ],
+    )
+    def test_what_is_no_image_raises_preview_error_saying_why(
+        self, output: object, reason: str
+    ) -> None:
+        """A processor's output that cannot be a JPEG is a PreviewError, never OpenCV's own."""
+        with pytest.raises(PreviewError, match=reason):
+            JpegCache().get(output)  # type: ignore[arg-type]
+
+    def test_a_frame_that_cannot_be_encoded_is_tried_once_and_the_next_good_one_shown(
+        self,
+    ) -> None:
+        """The error is the cached outcome, for that frame and within the interval; the next
+        frame that is an image is encoded as usual."""
+        now = [0.0]
+        cache = JpegCache(min_interval_s=0.25, clock=lambda: now[0])
+        bad = frame(1, (48, 64, 5))
+        for _ in range(3):
+            with pytest.raises(PreviewError):
+                cache.get(bad)
+        with pytest.raises(PreviewError):
+            cache.get(frame(2))  # within the interval: the last outcome
+        now[0] = 0.25
+        assert decode(cache.get(frame(3))).shape == (48, 64, 3)
+        assert cache.encodes == 1
 
     @pytest.mark.parametrize("kwargs", [{"min_interval_s": -1.0}, {"quality": 0}, {"quality": 101}])
     def test_bad_settings_are_refused(self, kwargs: dict[str, float]) -> None:

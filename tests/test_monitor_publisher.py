@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 import pickle
+from typing import Any
 
 import numpy as np
+import pytest
 
 from framepipe.monitor.providers import Monitored
-from framepipe.monitor.publisher import Publisher, stream_reading
+from framepipe.monitor.publisher import NO_PREVIEW, Publisher, stream_reading
 from framepipe.monitor.reading import read_message
+from framepipe.pipeline.live import PipelineSnapshot
+from helpers import wait_until
 from monitor_helpers import SyntheticRun
 
 
@@ -122,3 +127,97 @@ class TestPublisher:
         assert b"numpy" not in pickle.dumps(reading)
         assert reading.streams["main"].snapshot.frames_processed >= 2
         assert not isinstance(reading.streams["main"].snapshot.fps, np.floating)
+
+
+class Returns:
+    """A run whose latest frame is ``output``: what a processor returned in place of a frame."""
+
+    def __init__(self, run: SyntheticRun, output: object) -> None:
+        self.run, self.output = run, output
+
+    def snapshot(self) -> PipelineSnapshot:
+        return dataclasses.replace(self.run.snapshot(), latest_frame=self.output)  # type: ignore[arg-type]
+
+
+class Collected(io.BytesIO):
+    """A server's stdin that keeps what was written (also once closed); ``broken`` makes
+    writes fail as a pipe to a process that is gone does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+        self.broken = False
+        self.writes = 0  # attempts, failed ones too
+
+    def write(self, data: Any) -> int:
+        self.writes += 1
+        if self.broken:
+            raise BrokenPipeError(32, "Broken pipe")
+        chunk = bytes(data)
+        self.data += chunk
+        return len(chunk)
+
+
+def monitor_records(caplog: pytest.LogCaptureFixture, level: int) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "framepipe.monitor" and r.levelno == level]
+
+
+class TestFailures:
+    def test_a_frame_that_is_no_image_is_the_reading_s_frame_error_logged_once(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """The reading carries why there is no picture, for the server to answer with; the
+        warning is logged once however many readings carry it."""
+        with SyntheticRun() as run:
+            run.wait_for_frames(1)
+            publisher = Publisher(
+                Monitored(streams={"main": Returns(run, "not a frame")}),
+                io.BytesIO(),
+            )
+            publisher.want_frames()
+            readings = [publisher.reading() for _ in range(5)]
+        for reading in readings:
+            assert reading.jpeg is None
+            assert reading.frame_error == f"{NO_PREVIEW}: the frame is a str, not an image array"
+        (warning,) = monitor_records(caplog, logging.WARNING)
+        assert NO_PREVIEW in warning.getMessage()
+
+    def test_a_reading_that_raises_is_logged_once_and_publishing_goes_on(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An exception in the thread's loop ends nothing: one ERROR, then readings again."""
+        calls = [0]
+
+        def clock() -> float:
+            calls[0] += 1
+            if calls[0] <= 3:
+                raise RuntimeError("clock broke")
+            return float(calls[0])
+
+        out = Collected()
+        publisher = Publisher(Monitored(streams={}, clock=clock), out, interval_s=0.01)
+        publisher.start()
+        try:
+            wait_until(lambda: out.data, "a reading after the failures")
+        finally:
+            publisher.stop(5.0)
+        (error,) = monitor_records(caplog, logging.ERROR)
+        assert "clock broke" in error.getMessage() and error.exc_info is not None
+
+    def test_a_server_that_is_gone_is_left_to_its_watcher_and_attach_resumes(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Writes to a broken pipe are not errors of the publisher's (the server's watcher
+        reports the process); attach() sends to the new one and closes the old."""
+        broken, fresh = Collected(), Collected()
+        broken.broken = True
+        publisher = Publisher(Monitored(streams={}), broken, interval_s=0.01)
+        publisher.start()
+        try:
+            wait_until(lambda: broken.writes >= 3, "three writes to the broken pipe")
+            publisher.attach(fresh)
+            wait_until(lambda: fresh.data, "a reading written to the new output")
+        finally:
+            publisher.stop(5.0)
+        assert broken.closed and not caplog.records
+        assert read_message(io.BytesIO(bytes(fresh.data))) is not None

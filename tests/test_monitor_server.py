@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import numpy as np
 import pytest
 
-from framepipe.monitor import DEFAULT_HOST, DEFAULT_PORT, serve
-from helpers import wait_until
+from framepipe import Pipeline
+from framepipe.monitor import DEFAULT_HOST, DEFAULT_PORT, StatsServer, serve
+from framepipe.monitor import server as server_module
+from framepipe.typing import Frame
+from helpers import process_ended, wait_until
 from monitor_helpers import open_stream, read_event, request, watched_run
 
 
@@ -115,6 +124,116 @@ class TestSlowClients:
             finally:
                 half.close()
                 stalled.close()
+
+
+# Processor outputs that pass the pipeline but cannot be shown as a JPEG.
+UNSHOWABLE: dict[str, Callable[[Frame], object]] = {
+    "two-channel float": lambda frame: np.zeros((48, 64, 2), np.float32),
+    "empty array": lambda frame: np.zeros((0, 0, 3), np.uint8),
+    "five channels": lambda frame: np.zeros((48, 64, 5), np.uint8),
+    "a string": lambda frame: "not a frame",
+}
+
+
+@contextmanager
+def pipeline_run(processor: Callable[[Frame], object]) -> Iterator[Pipeline]:
+    """A real pipeline on a paced synthetic scene, run on a thread and stopped on the way out."""
+    # Outputs that are no frame pass the pipeline, which is the point here.
+    pipeline = Pipeline("synthetic:64x48@30:900", processor=processor, realtime=True)  # type: ignore[arg-type]
+    thread = threading.Thread(target=pipeline.run, name="pipeline-run", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: pipeline.snapshot().frames_processed >= 3, "three frames processed")
+        yield pipeline
+    finally:
+        pipeline.stop()
+        thread.join(timeout=20)
+
+
+def _answers_healthz(server: StatsServer) -> bool:
+    try:
+        return request(server, "/healthz").status == 200
+    except OSError:
+        return False
+
+
+def _preview_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "framepipe.monitor" and "JPEG" in r.getMessage()]
+
+
+@pytest.mark.usefixtures("logs_in_tmp")
+class TestFaults:
+    @pytest.mark.parametrize("kind", list(UNSHOWABLE))
+    def test_a_frame_that_cannot_be_shown_is_an_error_answer_and_serving_goes_on(
+        self, kind: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """/frame.jpg of a frame that is no image answers 500 with the reason, as many times as
+        asked, logged once; every endpoint keeps answering."""
+        caplog.set_level(logging.WARNING, logger="framepipe.monitor")
+        with pipeline_run(UNSHOWABLE[kind]) as pipeline, serve(port=0, pipeline=pipeline) as server:
+            for _ in range(3):
+                answer = request(server, "/frame.jpg")
+                assert answer.status == 500, answer
+                assert "cannot be shown as JPEG" in answer.json()["error"]
+                assert request(server, "/healthz").status == 200
+                assert request(server, "/system-resources").status == 200
+            assert pipeline.snapshot().state == "running"
+        assert len(_preview_warnings(caplog)) == 1, caplog.records
+
+    def test_an_mjpeg_stream_of_such_frames_is_an_error_answer(self) -> None:
+        """/stream.mjpg says why there is no picture instead of an endless empty stream."""
+        with pipeline_run(UNSHOWABLE["five channels"]) as pipeline, serve(
+            port=0, pipeline=pipeline
+        ) as server:
+            with open_stream(server, "/stream.mjpg") as stream:
+                assert stream.status == 500
+                body = stream.read()
+            assert b"cannot be shown as JPEG" in body
+            assert request(server, "/healthz").status == 200
+
+    def test_a_killed_server_process_is_logged_and_restarted_on_the_same_port(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """SIGKILL of the server's process mid-run: an ERROR says so, and a new process serves
+        the same address, with the run's frames."""
+        caplog.set_level(logging.WARNING, logger="framepipe.monitor")
+        with pipeline_run(lambda frame: frame) as pipeline, serve(
+            port=0, pipeline=pipeline
+        ) as server:
+            address, killed = server.address, server.pid
+            os.kill(killed, signal.SIGKILL)
+            wait_until(lambda: process_ended(killed), "the server process to end")
+            wait_until(lambda: server.pid != killed and _answers_healthz(server),
+                       "a new server process answering /healthz", timeout=20)  # fmt: skip
+            assert server.address == address
+            answer = request(server, "/system-resources")
+            assert answer.status == 200 and answer.json()["pipeline"]["frames_processed"] > 0
+            assert request(server, "/frame.jpg").status == 200
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors and str(killed) in errors[0].getMessage(), caplog.records
+
+    def test_a_server_process_that_keeps_dying_is_given_up_on_and_says_so(
+        self, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After the last restart allowed dies too, an ERROR says monitoring is off, the port
+        stays closed, and stop() still ends everything."""
+        monkeypatch.setattr(server_module, "MAX_RESTARTS", 1)
+        monkeypatch.setattr(server_module, "RESTART_BACKOFF_S", 0.05)
+        caplog.set_level(logging.WARNING, logger="framepipe.monitor")
+        with pipeline_run(lambda frame: frame) as pipeline, serve(
+            port=0, pipeline=pipeline
+        ) as server:
+            first = server.pid
+            os.kill(first, signal.SIGKILL)
+            wait_until(lambda: server.pid != first and _answers_healthz(server),
+                       "the one restart allowed", timeout=20)  # fmt: skip
+            os.kill(server.pid, signal.SIGKILL)
+            wait_until(lambda: any("not restarted again" in r.getMessage() for r in caplog.records),
+                       lambda: f"the give-up ERROR: {caplog.records}", timeout=20)  # fmt: skip
+            assert not _answers_healthz(server)
+        wait_until(
+            lambda: not monitor_threads(), lambda: f"no monitor threads: {monitor_threads()}"
+        )
 
 
 def _outward_address() -> str | None:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from framepipe.monitor.jpeg import PreviewError
 from framepipe.monitor.reading import Reading, StreamReading
 from framepipe.monitor.store import FRAME_WAIT_S, ReadingError, Store
 from framepipe.pipeline.live import PipelineSnapshot
@@ -90,3 +91,17 @@ class TestJpeg:
         finally:
             later.join(timeout=5)
         assert time.monotonic() - started < FRAME_WAIT_S
+
+    def test_a_frame_that_cannot_be_shown_raises_its_reason_until_one_can(self) -> None:
+        """A reading's frame_error replaces the picture (an older one would be a wrong one)
+        until a reading brings a JPEG again."""
+        store = Store()
+        store.put(Reading(published_at=1.0, streams={"main": stream()}, jpeg=b"old"))
+        store.put(Reading(published_at=1.1, streams={"main": stream()}, frame_error="no image"))
+        with pytest.raises(PreviewError, match="no image"):
+            store.jpeg()
+        store.put(Reading(published_at=1.2, streams={"main": stream()}))  # nothing new: the same
+        with pytest.raises(PreviewError, match="no image"):
+            store.jpeg()
+        store.put(Reading(published_at=1.3, streams={"main": stream()}, jpeg=b"new"))
+        assert store.jpeg() == b"new"

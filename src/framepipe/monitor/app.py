@@ -76,5 +76,6 @@ class MonitorApp:
         )
 
     def frame_jpeg(self) -> bytes | None:
-        """The latest processed frame as JPEG; None before any frame."""
+        """The latest processed frame as JPEG; None before any frame. Raises
+        :class:`~framepipe.monitor.jpeg.PreviewError` when that frame is no image."""
         return self.store.jpeg() if self.has_stream else None

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from framepipe.monitor.app import MonitorApp
+from framepipe.monitor.jpeg import PreviewError
 from framepipe.monitor.store import ReadingError
 
 __all__ = ["ENDPOINTS", "Handler"]
@@ -129,11 +130,19 @@ class Handler(BaseHTTPRequestHandler):
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
             return
-        jpeg = self.app.frame_jpeg()
+        try:
+            jpeg = self.app.frame_jpeg()
+        except PreviewError as exc:
+            self._no_preview(exc, head=head)
+            return
         if jpeg is None:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no frame yet"}, head=head)
             return
         self._send(HTTPStatus.OK, "image/jpeg", jpeg, head=head)
+
+    def _no_preview(self, exc: PreviewError, *, head: bool) -> None:
+        """The latest frame is no image (a processor's output): a 500 that says so."""
+        self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": str(exc)}, head=head)
 
     def _events(self, *, head: bool) -> None:
         """Server-Sent Events: the ``/system-resources`` document once a second."""
@@ -148,16 +157,24 @@ class Handler(BaseHTTPRequestHandler):
                 return
 
     def _mjpeg(self, *, head: bool) -> None:
-        """Each new JPEG of the latest frame as one part of a ``multipart/x-mixed-replace``."""
+        """Each new JPEG of the latest frame as one part of a ``multipart/x-mixed-replace``.
+
+        A frame that cannot be shown is a 500 that says why at the start, and ends the stream
+        later (its status line is gone by then; the client's reconnect hears why).
+        """
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
+            return
+        try:
+            jpeg = self.app.frame_jpeg()
+        except PreviewError as exc:
+            self._no_preview(exc, head=head)
             return
         self._start_stream(f"multipart/x-mixed-replace; boundary={_BOUNDARY}")
         if head:
             return
         sent: bytes | None = None
         while True:
-            jpeg = self.app.frame_jpeg()
             if jpeg is not None and jpeg is not sent:
                 header = (
                     f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
@@ -167,6 +184,7 @@ class Handler(BaseHTTPRequestHandler):
                 sent = jpeg
             if self.app.stopping.wait(MJPEG_POLL_S):
                 return
+            jpeg = self.app.frame_jpeg()
 
     # -- answers ---------------------------------------------------------------------------------
 

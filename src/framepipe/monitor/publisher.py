@@ -14,17 +14,20 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 from framepipe._snapshot import PipelineSnapshot
-from framepipe.monitor.jpeg import JpegCache
+from framepipe._text import one_line
+from framepipe.monitor._once import OncePerKind
+from framepipe.monitor.jpeg import JpegCache, PreviewError
 from framepipe.monitor.providers import HistogramProvider, Monitored, SnapshotProvider
 from framepipe.monitor.reading import HistogramData, Reading, StreamReading, write_message
 
 if TYPE_CHECKING:
     from framepipe.pipeline.histogram import HistogramReading
 
-__all__ = ["INTERVAL_S", "Publisher", "stream_reading"]
+__all__ = ["INTERVAL_S", "NO_PREVIEW", "Publisher", "stream_reading"]
 
 INTERVAL_S = 0.1
 FRAMES_WANTED_S = 2.0  # after the server last asked for frames, keep encoding this long
+NO_PREVIEW = "the latest frame cannot be shown as JPEG"
 
 
 def stream_reading(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> StreamReading:
@@ -76,14 +79,26 @@ def _plain(reading: HistogramReading) -> HistogramData:
 
 
 class Publisher:
-    """Builds readings from ``monitored`` and writes them to ``out`` (the server's stdin)."""
+    """Builds readings from ``monitored`` and writes them to ``out`` (the server's stdin).
+
+    Nothing that goes wrong in a reading ends the thread: each kind of failure is logged once
+    through ``failures`` and publishing goes on. A write to a server process that is gone is
+    left to whoever watches that process (a ``StatsServer`` starts a new one and hands it to
+    :meth:`attach`).
+    """
 
     def __init__(
-        self, monitored: Monitored, out: IO[bytes], interval_s: float = INTERVAL_S
+        self,
+        monitored: Monitored,
+        out: IO[bytes],
+        interval_s: float = INTERVAL_S,
+        failures: OncePerKind | None = None,
     ) -> None:
         self._monitored = monitored
         self._out = out
+        self._out_lock = threading.Lock()  # the thread's writes and a restart's first reading
         self._interval_s = interval_s
+        self._failures = failures if failures is not None else OncePerKind()
         self._jpeg = JpegCache()
         self._sent_jpeg: bytes | None = None
         self._frames_wanted_until = float("-inf")
@@ -110,10 +125,25 @@ class Publisher:
         except Exception as exc:  # reported by the server as a 500, the run goes on
             error = f"{type(exc).__name__}: {exc}"
         published_at = self._monitored.clock()
-        return Reading(published_at, streams, log_stats, self._frame(snapshots), error)
+        jpeg, frame_error = self._frame(snapshots)
+        return Reading(published_at, streams, log_stats, jpeg, error, frame_error)
 
-    def publish(self) -> None:
-        write_message(self._out, self.reading())
+    def publish(self, out: IO[bytes] | None = None) -> None:
+        """Write a reading to ``out``, by default the server this publisher serves."""
+        reading = self.reading()
+        with self._out_lock:
+            write_message(self._out if out is None else out, reading)
+
+    def attach(self, out: IO[bytes]) -> None:
+        """From now on write to ``out`` (a new server process), starting with the latest frame;
+        the previous output is closed."""
+        with self._out_lock:
+            old, self._out = self._out, out
+            self._sent_jpeg = None
+            try:
+                old.close()
+            except OSError:
+                pass  # a broken pipe to a process that is gone
 
     def start(self) -> None:
         self._thread.start()
@@ -126,27 +156,43 @@ class Publisher:
         else:
             self._close()
 
-    def _frame(self, snapshots: dict[str, PipelineSnapshot]) -> bytes | None:
-        """A new JPEG of the first stream's latest frame when a client wants one, else None."""
+    def _frame(self, snapshots: dict[str, PipelineSnapshot]) -> tuple[bytes | None, str | None]:
+        """A new JPEG of the first stream's latest frame when a client wants one (else None),
+        or why that frame cannot be shown."""
         if time.monotonic() > self._frames_wanted_until or not snapshots:
-            return None
-        jpeg = self._jpeg.get(next(iter(snapshots.values())).latest_frame)
+            return None, None
+        try:
+            jpeg = self._jpeg.get(next(iter(snapshots.values())).latest_frame)
+        except PreviewError as exc:  # what the processor returned is not an image
+            reason = f"{NO_PREVIEW}: {exc}"
+            self._failures.warning("preview", f"{reason}; frame requests are answered with this")
+            return None, reason
+        except Exception as exc:
+            self._failures.error("encoding the latest frame", exc)
+            return None, f"{NO_PREVIEW}: {one_line(exc)}"
         if jpeg is None or jpeg is self._sent_jpeg:
-            return None
+            return None, None
         self._sent_jpeg = jpeg
-        return jpeg
+        return jpeg, None
 
     def _run(self) -> None:
         try:
             while not self._stop.wait(self._interval_s):
-                self.publish()
-        except (OSError, ValueError):
-            pass  # the server process is gone
+                try:
+                    self.publish()
+                except Exception as exc:  # one bad reading must not end the monitoring
+                    if not self._server_gone(exc):
+                        self._failures.error("publishing a reading", exc)
         finally:
             self._close()
 
+    def _server_gone(self, exc: Exception) -> bool:
+        """A write to a server process that has ended (a broken or closed pipe)."""
+        return isinstance(exc, OSError) or (isinstance(exc, ValueError) and self._out.closed)
+
     def _close(self) -> None:
-        try:
-            self._out.close()
-        except OSError:
-            pass
+        with self._out_lock:
+            try:
+                self._out.close()
+            except OSError:
+                pass

@@ -48,8 +48,10 @@ class StreamReading:
 class Reading:
     """Everything the server reports, taken at ``published_at`` on the watched process's clock.
 
-    ``jpeg`` is the latest frame when it changed since the last reading, else None. ``error`` is
-    set when the streams could not be read; the server answers 500 with it.
+    ``jpeg`` is the latest frame when it changed since the last reading, else None;
+    ``frame_error`` says why the latest frame cannot be shown as JPEG, when it cannot (the
+    server answers its frame requests with it). ``error`` is set when the streams could not be
+    read; the server answers 500 with it.
     """
 
     published_at: float
@@ -57,6 +59,7 @@ class Reading:
     log_stats: dict[str, Any] | None = None
     jpeg: bytes | None = None
     error: str | None = None
+    frame_error: str | None = None
 
 
 @dataclass(frozen=True)

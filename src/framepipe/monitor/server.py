@@ -4,14 +4,18 @@ Answering HTTP in Python holds the GIL; done in the frame loop's process, 10 cli
 times a second slowed the loop's median frame by a fifth. So the server runs in a child process
 (``framepipe.monitor.host``), and this process only sends it a reading ten times a second from a
 background thread. The child binds the address (loopback unless told otherwise), ends when this
-process closes its stdin or dies, and ignores Ctrl-C, which is this process's to handle.
+process closes its stdin or dies, and ignores Ctrl-C, which is this process's to handle. A child
+that ends by itself (killed, crashed) is logged as an ERROR and started again on the same address,
+a few times at most, with a growing pause between attempts.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from framepipe._closing import Closing
+from framepipe.monitor._once import LOGGER_NAME, OncePerKind
 from framepipe.monitor.providers import (
     DEFAULT_STREAM,
     LogStatsProvider,
@@ -42,6 +47,85 @@ _START_HOST = (
 )
 START_TIMEOUT_S = 30.0  # a cold interpreter on a busy machine can take seconds to start
 STOP_TIMEOUT_S = 5.0
+MAX_RESTARTS = 3  # in a row: a server process that keeps dying is left dead, and logged so
+RESTART_BACKOFF_S = 0.5  # before the first restart; doubled before each next one
+STEADY_S = 60.0  # a process that served this long before it died starts the count afresh
+
+
+class _Child:
+    """One server process: its stdin, the thread reading its stdout, when it started."""
+
+    def __init__(self, want_frames: Callable[[], None]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _START_HOST, str(Path(__file__).resolve().parents[2])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.started_at = time.monotonic()
+        stdin, stdout = self.process.stdin, self.process.stdout
+        assert stdin is not None and stdout is not None  # both are pipes
+        self.stdin = stdin
+        self._want_frames = want_frames
+        self._failures = OncePerKind()
+        self._first_line: queue.Queue[str] = queue.Queue(maxsize=1)
+        self._reader = threading.Thread(
+            target=self._read, args=(stdout,), name="framepipe-monitor-reader", daemon=True
+        )
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self, config: HostConfig, publisher: Publisher) -> tuple[str, int]:
+        """Send the settings and a first reading (before any client can connect); the address
+        bound. Raises ``OSError`` when it cannot be bound, RuntimeError when the child fails."""
+        write_message(self.stdin, config)
+        publisher.publish(self.stdin)
+        try:
+            line = self._first_line.get(timeout=START_TIMEOUT_S)
+        except queue.Empty:
+            raise RuntimeError(f"stats server did not start within {START_TIMEOUT_S:g} s") from None
+        kind, _, rest = line.partition(" ")
+        if kind == "listening":
+            port, _, host = rest.partition(" ")
+            return host, int(port)
+        if kind == "error":
+            errno, _, message = rest.partition(" ")
+            raise OSError(int(errno), message)
+        code = self.process.wait(STOP_TIMEOUT_S)
+        raise RuntimeError(f"stats server process ended on start (exit code {code})")
+
+    def end(self, timeout: float) -> None:
+        """Wait for the process, which its closed stdin ends; kill it if it does not."""
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+        self._reader.join(timeout)
+
+    def abandon(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(STOP_TIMEOUT_S)
+        try:
+            self.stdin.close()
+        except OSError:
+            pass  # the pipe is broken: nothing was waiting to be written that matters now
+        self._reader.join(STOP_TIMEOUT_S)
+
+    def _read(self, stdout: IO[bytes]) -> None:
+        """The first line is the address or the bind error; later lines ask for frames."""
+        try:
+            with stdout:
+                first = stdout.readline().decode(errors="replace").strip()
+                self._first_line.put(first)
+                for line in stdout:
+                    if line.strip() == b"frame":
+                        self._want_frames()
+        except Exception as exc:  # frames are then not asked for; everything else still works
+            self._failures.error("reading the server process's requests", exc)
 
 
 class StatsServer(Closing):
@@ -49,28 +133,23 @@ class StatsServer(Closing):
 
     def __init__(self, monitored: Monitored, host: str, port: int) -> None:
         self._stopped = False
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", _START_HOST, str(Path(__file__).resolve().parents[2])],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None  # both are pipes
-        self._publisher = Publisher(monitored, stdin)
-        self._first_line: queue.Queue[str] = queue.Queue(maxsize=1)
-        self._reader = threading.Thread(
-            target=self._read_child, args=(stdout,), name="framepipe-monitor-reader", daemon=True
-        )
-        self._reader.start()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # stop() against the swap to a restarted process
+        self._monitored = monitored
+        self._child = _Child(self._want_frames)
+        self._publisher = Publisher(monitored, self._child.stdin)
         try:
-            streams = tuple(monitored.streams)
-            write_message(stdin, HostConfig(host, port, monitored.stall_s, os.getpid(), streams))
-            self._publisher.publish()  # the first reading, before any client can connect
-            self._address = self._wait_for_address()
+            self._address = self._child.start(self._config(host, port), self._publisher)
         except BaseException:
-            self._abandon()
+            self._stopped = True
+            self._publisher.stop(0.0)
+            self._child.abandon()
             raise
         self._publisher.start()
+        self._watcher = threading.Thread(
+            target=self._watch, name="framepipe-monitor-watcher", daemon=True
+        )
+        self._watcher.start()
         atexit.register(self.stop)  # a program that never calls stop() still ends the child tidily
 
     @property
@@ -85,22 +164,21 @@ class StatsServer(Closing):
 
     @property
     def pid(self) -> int:
-        """The server process's id."""
-        return self._process.pid
+        """The server process's id (a new one after a restart)."""
+        return self._child.pid
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
         """Close every connection and end the server process; calling it again does nothing."""
-        if self._stopped:
-            return
-        self._stopped = True
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stopping.set()
+            child = self._child
         atexit.unregister(self.stop)
         self._publisher.stop(timeout)
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout)
-        self._reader.join(timeout)
+        child.end(timeout)
+        self._watcher.join(timeout)
 
     def close(self) -> None:
         """The same as :meth:`stop`, so ``with serve(...):`` stops the server on every path."""
@@ -110,37 +188,85 @@ class StatsServer(Closing):
         state = "stopped" if self._stopped else "serving"
         return f"<StatsServer {self.url} ({state})>"
 
-    def _read_child(self, stdout: IO[bytes]) -> None:
-        """The first line is the address or the bind error; later lines ask for frames."""
-        with stdout:
-            first = stdout.readline().decode(errors="replace").strip()
-            self._first_line.put(first)
-            for line in stdout:
-                if line.strip() == b"frame":
-                    self._publisher.want_frames()
+    def _config(self, host: str, port: int) -> HostConfig:
+        monitored = self._monitored
+        return HostConfig(host, port, monitored.stall_s, os.getpid(), tuple(monitored.streams))
 
-    def _wait_for_address(self) -> tuple[str, int]:
-        try:
-            line = self._first_line.get(timeout=START_TIMEOUT_S)
-        except queue.Empty:
-            raise RuntimeError(f"stats server did not start within {START_TIMEOUT_S:g} s") from None
-        kind, _, rest = line.partition(" ")
-        if kind == "listening":
-            port, _, host = rest.partition(" ")
-            return host, int(port)
-        if kind == "error":
-            errno, _, message = rest.partition(" ")
-            raise OSError(int(errno), message)
-        code = self._process.wait(STOP_TIMEOUT_S)
-        raise RuntimeError(f"stats server process ended on start (exit code {code})")
+    def _want_frames(self) -> None:
+        self._publisher.want_frames()
 
-    def _abandon(self) -> None:
-        self._stopped = True
+    def _watch(self) -> None:
+        """Wait for the server process to end; one that ends by itself is logged and replaced."""
+        failures = OncePerKind()
+        restarts = 0
+        while True:
+            child = self._child
+            code = child.process.wait()
+            if self._stopping.is_set():
+                return
+            try:
+                if time.monotonic() - child.started_at >= STEADY_S:
+                    restarts = 0  # it served a good while: this is a new failure, not a series
+                restarts = self._replace(child, code, restarts)
+            except Exception as exc:
+                failures.error("restarting the server process", exc)
+                return
+            if restarts > MAX_RESTARTS:
+                return
+
+    def _replace(self, dead: _Child, code: int, restarts: int) -> int:
+        """Log the end of ``dead``, start another on the same address; the restarts so far
+        (more than :data:`MAX_RESTARTS`: none was started, and none will be)."""
+        log = logging.getLogger(LOGGER_NAME)
+        host, port = self._address
+        dead.end(STOP_TIMEOUT_S)  # reaped, and its reader has seen the end of its output
+        log.error(
+            "stats server process %d ended unexpectedly (%s): %s:%d does not answer until "
+            "it is restarted",
+            dead.pid, _describe_exit(code), host, port,
+        )  # fmt: skip
+        while restarts < MAX_RESTARTS:
+            restarts += 1
+            if self._stopping.wait(RESTART_BACKOFF_S * 2 ** (restarts - 1)):
+                return restarts
+            try:
+                child = _Child(self._want_frames)
+            except OSError as exc:
+                log.error("stats server restart %d of %d failed: %s", restarts, MAX_RESTARTS, exc)
+                continue
+            try:
+                child.start(self._config(host, port), self._publisher)
+            except (OSError, RuntimeError) as exc:
+                child.abandon()
+                log.error("stats server restart %d of %d on %s:%d failed: %s",
+                          restarts, MAX_RESTARTS, host, port, exc)  # fmt: skip
+                continue
+            with self._lock:
+                if self._stopping.is_set():  # stop() came while it started: it owns no process
+                    child.abandon()
+                    return restarts
+                self._child = child
+                self._publisher.attach(child.stdin)
+            log.warning(
+                "stats server restarted on %s:%d (process %d, restart %d of %d)",
+                host, port, child.pid, restarts, MAX_RESTARTS,
+            )  # fmt: skip
+            return restarts
+        log.error(
+            "stats server on %s:%d not restarted again after %d restarts: monitoring is off",
+            host, port, MAX_RESTARTS,
+        )  # fmt: skip
         self._publisher.stop(0.0)
-        if self._process.poll() is None:
-            self._process.kill()
-        self._process.wait(STOP_TIMEOUT_S)
-        self._reader.join(STOP_TIMEOUT_S)
+        return restarts + 1
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def serve(

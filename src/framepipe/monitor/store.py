@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from framepipe._snapshot import PipelineSnapshot
+from framepipe.monitor.jpeg import PreviewError
 from framepipe.monitor.providers import default_stall_s
 from framepipe.monitor.reading import Reading
 
@@ -56,14 +57,19 @@ class Store:
         self._reading = Reading(published_at=0.0)
         self._received_at = clock()
         self._jpeg: bytes | None = None
-        self._jpeg_at = float("-inf")
+        self._frame_error: str | None = None  # why the latest frame cannot be shown
+        self._frame_at = float("-inf")  # when the latest frame's JPEG, or error, arrived
 
     def put(self, reading: Reading) -> None:
         with self._changed:
             self._reading = reading
             self._received_at = self._clock()
             if reading.jpeg is not None:
-                self._jpeg, self._jpeg_at = reading.jpeg, self._received_at
+                self._jpeg, self._frame_error = reading.jpeg, None
+                self._frame_at = self._received_at
+            elif reading.frame_error is not None:  # an older picture would be a wrong one
+                self._jpeg, self._frame_error = None, reading.frame_error
+                self._frame_at = self._received_at
             self._changed.notify_all()
 
     def view(self) -> View:
@@ -81,17 +87,20 @@ class Store:
         """The latest frame as JPEG, asking the watched process to keep them coming.
 
         A client after a quiet spell waits up to :data:`FRAME_WAIT_S` for a fresh one: frames
-        are only encoded while someone is looking.
+        are only encoded while someone is looking. Raises :class:`PreviewError` when the latest
+        frame cannot be shown as JPEG.
         """
         self._want_frames()
         asked_at = self._clock()
         deadline = asked_at + FRAME_WAIT_S
         with self._changed:
-            while self._clock() - self._jpeg_at > FRAME_FRESH_S:
+            while self._clock() - self._frame_at > FRAME_FRESH_S:
                 remaining = deadline - self._clock()
                 if remaining <= 0 or (self._received_at > asked_at and not self._has_frame()):
                     break  # out of time, or a reading since the request says there is no frame
                 self._changed.wait(remaining)
+            if self._frame_error is not None:
+                raise PreviewError(self._frame_error)
             return self._jpeg
 
     def _has_frame(self) -> bool:
