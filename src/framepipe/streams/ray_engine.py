@@ -249,6 +249,7 @@ class RayWorker:
         self._code: int | None = None
         self.death: str | None = None  # how the attempt ended when the actor died
         self._trouble: str | None = None  # the last error a poll met, until a reply comes
+        self._repoll_at: float | None = None  # Ray restarts the actor: ask again from then on
         self._stop_ref: Any = None
         self._answers: _Answers | None = None
         self._began = time.monotonic()
@@ -260,6 +261,9 @@ class RayWorker:
         return self._pid
 
     def messages(self) -> list[WorkerMessage]:
+        if self._repoll_at is not None and time.monotonic() >= self._repoll_at:
+            self._repoll_at = None
+            self.ref = self._poll()
         ref = self.ref
         if ref is None:
             return []
@@ -323,8 +327,17 @@ class RayWorker:
 
     def _lost(self, exc: BaseException) -> None:
         """A poll failed: ask again once. A new run means Ray restarted the actor (this attempt
-        ended); the same run, a passing fault; a second failure, the actor is dead for good."""
+        ended); the same run, a passing fault; a second failure, the actor is dead for good.
+
+        Ray says an actor it is restarting is *unavailable* (a poll then fails at once, however
+        long the restart takes): that is no failure of its own, so the poll is asked again every
+        ``POLL_WAIT_S`` until the restarted run answers or Ray says the actor died."""
         cause = _cause(exc)
+        unavailable = getattr(self._ray.exceptions, "ActorUnavailableError", ())
+        if isinstance(exc, unavailable) and self._slot.alive:
+            self._trouble = self._trouble or cause  # the first says how the run ended
+            self._repoll_at = time.monotonic() + POLL_WAIT_S
+            return
         if self._trouble is None and self._slot.alive:
             self._trouble = cause
             self.ref = self._poll()
