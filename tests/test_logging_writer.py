@@ -205,3 +205,26 @@ class TestDrainSpeed:
         assert writer.join(timeout=30)
         assert len(sink.messages) == 8_000
         assert pause.calls == 0
+
+
+class SlowNotices(BatchCounter):
+    """A sink that takes its time over the drop notice, as a slow disk would over any line."""
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        if any("log records because the log queue was full" in line for line in lines):
+            time.sleep(0.3)
+        super().write_lines(lines)
+
+
+def test_a_flush_returns_after_the_drops_before_it_are_in_the_log() -> None:
+    """flush() means what was logged before it is written: the notice of the records dropped
+    before it too, however slowly the sink takes that notice."""
+    queue = backlog(9, size=5)
+    marker = Marker("flush")
+    queue.put_marker(marker)  # in the writer's first batch, with the records that fit
+    sink = SlowNotices()
+    writer = run_writer(queue, sink)
+    assert marker.done.wait(timeout=10)
+    notices = [m for m in sink.messages if "because the log queue was full" in m]
+    stop(queue, writer)
+    assert notices == ["dropped 5 log records because the log queue was full (INFO: 5)"]

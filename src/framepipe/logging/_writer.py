@@ -127,6 +127,8 @@ class Writer:
         if marker.kind == "stop":
             self._stop_requested = True
         else:
+            # What was lost before the flush belongs to what the flush promises is written.
+            self._report_drops(force=True)
             self.dispatcher.flush()
         marker.done.set()
 
