@@ -153,12 +153,10 @@ class StreamActor:
         try:
             self._code = run_stream(job, self._outbox, self._stopper)
         finally:
-            # Every record accepted so far written by the driver (it answers meanwhile). The
-            # writer says how many records it dropped once the flush made room, just after the
-            # flush returned: a second flush has that notice written before the run's end.
+            # Every record accepted so far written by the driver (it answers meanwhile), with
+            # the notice of any the actor's queue dropped.
             deadline = time.monotonic() + FLUSH_WAIT_S
-            for _ in range(2):
-                while not self._log.flush(1.0) and time.monotonic() < deadline:
-                    pass
+            while not self._log.flush(1.0) and time.monotonic() < deadline:
+                pass
             self._done.set()
             self._news.set()
