@@ -271,7 +271,7 @@ class TestCustomProcessors:
     def test_the_console_script_imports_processors_from_the_current_directory(self, tmp_path: Path):
         """`framepipe run --processor filters:darken` in the directory holding filters.py
         works, as `python -m` would (the console script's own directory is on the path)."""
-        exe = shutil.which("framepipe")
+        exe = shutil.which("framepipe", path=os.path.dirname(sys.executable))
         if exe is None:
             pytest.fail("the framepipe console script is not installed (pip install -e .)")
         (tmp_path / "filters.py").write_text(PLUGIN)
@@ -640,7 +640,7 @@ class TestSignals:
 class TestConsoleScript:
     def test_the_installed_command_runs_the_default_scene_shortened(self, tmp_path: Path):
         """The ``framepipe`` console script runs a small scene and prints the summary."""
-        exe = shutil.which("framepipe")
+        exe = shutil.which("framepipe", path=os.path.dirname(sys.executable))
         if exe is None:
             pytest.fail("the framepipe console script is not installed (pip install -e .)")
         result = subprocess.run(

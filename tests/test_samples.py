@@ -152,7 +152,7 @@ def test_custom_processor_example_processes_the_sample_clip_and_writes_video_and
 def test_the_sample_processors_run_from_the_command_line_by_import_path(tmp_path: Path) -> None:
     """In samples/, `framepipe run sample.mp4 --processor custom_processor:pixelate
     --processor custom_processor:BrightnessMeter` runs the function and one meter instance."""
-    exe = shutil.which("framepipe")
+    exe = shutil.which("framepipe", path=os.path.dirname(sys.executable))
     if exe is None:
         pytest.fail("the framepipe console script is not installed (pip install -e .)")
     summary = tmp_path / "s.json"

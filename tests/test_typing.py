@@ -27,10 +27,16 @@ class TestPublicTypes:
         assert typing.get_args(getattr(fp_typing, alias)) == values
 
     def test_frame_aliases_resolve_on_first_use(self) -> None:
-        """Frame, ProcessorFn and ProcessorSpec are real aliases once asked for."""
+        """Frame, ProcessorFn and ProcessorSpec are real aliases once asked for; Frame is a
+        numpy ndarray of any dtype, with ndarray as its origin on every Python and numpy."""
         import numpy as np
 
         assert typing.get_origin(fp_typing.Frame) is np.ndarray
+        dtype = typing.get_args(fp_typing.Frame)[1]
+        assert typing.get_origin(dtype) is np.dtype
+        assert typing.get_args(dtype) == (typing.Any,)
+        frame_fn = typing.get_args(fp_typing.ProcessorFn)
+        assert frame_fn[0] == [fp_typing.Frame]
         assert fp_typing.ProcessorFn is not None
         assert fp_typing.ProcessorSpec is not None
 

@@ -87,9 +87,12 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in ("Frame", "ProcessorFn", "ProcessorSpec"):
-        import numpy.typing as npt
+        import numpy as np
 
-        frame = npt.NDArray[Any]
+        # What npt.NDArray[Any] stands for, spelt out: where numpy declares NDArray with a `type`
+        # statement (newer numpy, on newer Pythons), get_origin(NDArray[Any]) is that alias
+        # object, not ndarray. Spelt out, Frame is the same ndarray alias on every version.
+        frame = np.ndarray[Any, np.dtype[Any]]
         processor_fn = Callable[[frame], frame | None]
         aliases = {
             "Frame": frame,
