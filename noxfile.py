@@ -1,0 +1,90 @@
+"""nox sessions: the test suite on every Python framepipe supports.
+
+``nox -s tests`` runs the suite once per version in ``PYTHONS``, each in a fresh virtualenv with
+``.[test]`` installed; ``nox -s tests-3.13`` runs one version, and arguments after ``--`` go to
+pytest (``nox -s tests -- tests/test_typing.py``).
+
+An interpreter is found on ``PATH`` (``python3.X``) or, where pyenv is installed, in its versions
+directory (``$(pyenv root)/versions/3.X.*/bin``), which is put on ``PATH`` here, before nox looks
+for interpreters. A version found nowhere is named when the noxfile loads, and its session is
+skipped (nox's "interpreter not found"); ``nox --error-on-missing-interpreters`` makes that a
+failure.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import nox
+
+# The versions of pyproject.toml's classifiers.
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+nox.options.sessions = ["tests"]
+
+
+def _pyenv_root() -> str | None:
+    """pyenv's root directory: ``$PYENV_ROOT``, ``pyenv root``, or None without pyenv."""
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return None
+    try:
+        out = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _pyenv_bin_dirs(versions: list[str]) -> dict[str, str]:
+    """For each version, the bin directory of pyenv's newest install of it that has python3.X."""
+    root = _pyenv_root()
+    found: dict[str, str] = {}
+    if root is None:
+        return found
+    for version in versions:
+        candidates = sorted(
+            glob.glob(os.path.join(root, "versions", f"{version}.*", "bin", f"python{version}")),
+            key=lambda p: [int(part) if part.isdigit() else -1 for part in
+                           os.path.basename(os.path.dirname(os.path.dirname(p))).split(".")],
+        )  # fmt: skip
+        if candidates:
+            found[version] = os.path.dirname(candidates[-1])
+    return found
+
+
+def _find_interpreters(versions: list[str]) -> list[str]:
+    """Puts pyenv's interpreters that PATH lacks on PATH; returns the versions found nowhere.
+
+    pyenv's shims are not relied on: a shim answers only for the versions pyenv has selected.
+    """
+    path = os.environ.get("PATH", "")
+    shims = os.path.join(_pyenv_root() or "\0", "shims")
+    plain_path = os.pathsep.join(d for d in path.split(os.pathsep) if d != shims)
+    on_path = {v for v in versions if shutil.which(f"python{v}", path=plain_path)}
+    added = [d for v, d in _pyenv_bin_dirs(versions).items() if v not in on_path]
+    if added:
+        os.environ["PATH"] = os.pathsep.join([*added, path])
+    return [v for v in versions if shutil.which(f"python{v}") is None]
+
+
+MISSING = _find_interpreters(PYTHONS)
+if MISSING:
+    print(
+        f"nox: no interpreter for Python {', '.join(MISSING)} on PATH or in pyenv's versions;"
+        " those sessions are skipped",
+        file=sys.stderr,
+    )
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Installs .[test] and runs pytest, with any arguments given after ``--``."""
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
