@@ -134,4 +134,18 @@ def test_terminal_report_has_header_table_modes_verdicts_and_noise() -> None:
     assert "  loguru: skipped: loguru is not importable" in lines
     assert any(line.startswith("verdict slow:5: ") for line in lines)
     assert "noise: without logging, the mean frame time varied by up to 0.0 us" in text
-    assert lines[-1] == "note: 1 run(s) still had queued records when the drain timed out"
+    assert lines[-1] == "note: 1 run still had queued records when the drain timed out"
+
+
+def test_terminal_report_says_one_frame_one_repeat_and_runs_in_the_plural() -> None:
+    """One frame, one repeat: singular in the header; two undrained runs: plural in the note."""
+    import dataclasses
+
+    result = slow_sink_result()
+    result = dataclasses.replace(
+        result, config=dataclasses.replace(result.config, frames=1, repeat=1)
+    )
+    result.cells[2].undrained_runs = 2
+    lines = format_report(result, result_rows(result), MACHINE).splitlines()
+    assert lines[0].startswith("framepipe bench: edges on synthetic (64x48), 1 frame x 1 repeat, ")
+    assert lines[-1] == "note: 2 runs still had queued records when the drain timed out"

@@ -77,7 +77,7 @@ def test_fail_survives_a_closed_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_print_out_reports_a_reader_that_went_away(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pipe whose reader exited (``| head``): False instead of BrokenPipeError, and the
+    """A pipe whose reader exited (``| head``): the problem instead of BrokenPipeError, and the
     stream is pointed at the null device so a later flush is quiet."""
     from framepipe.cli._console import print_out
 
@@ -85,11 +85,24 @@ def test_print_out_reports_a_reader_that_went_away(monkeypatch: pytest.MonkeyPat
     os.close(read_end)
     with open(write_end, "w") as broken:
         monkeypatch.setattr(sys, "stdout", broken)
-        assert print_out("summary") is False
+        assert print_out("summary", "the summary") == (
+            "cannot print the summary: stdout is closed (broken pipe)"
+        )
         broken.write("more")
         broken.flush()  # no BrokenPipeError: the descriptor now leads to the null device
     monkeypatch.undo()
-    assert print_out("summary") is True
+    assert print_out("summary", "the summary") is None
+
+
+def test_print_out_reports_a_process_started_without_stdout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Started with descriptor 1 closed (``>&-``), Python has no ``sys.stdout``: the text is
+    not printed, and that is a problem like a broken pipe."""
+    from framepipe.cli._console import print_out
+
+    monkeypatch.setattr(sys, "stdout", None)
+    assert print_out("report", "the report") == "cannot print the report: stdout is closed"
 
 
 class TestAddParsedOption:

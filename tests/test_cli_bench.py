@@ -206,17 +206,18 @@ def test_a_signal_mid_benchmark_says_what_was_done_and_leaves_no_temporary_files
     assert list(temp.iterdir()) == []
 
 
+@pytest.mark.parametrize(("modes", "runs"), [("sync", "2 runs"), ("none", "1 run")])
 def test_ctrl_c_while_a_stream_source_opens_stops_at_once(
-    bench_child: Callable[[list[str]], subprocess.Popen[str]],
+    bench_child: Callable[[list[str]], subprocess.Popen[str]], modes: str, runs: str
 ) -> None:
     """A server that accepts and never answers: Ctrl-C ends the open at once (the open timeout
-    is 10 s) with exit 130 and one line."""
+    is 10 s) with exit 130 and one line, which counts the runs planned (one run: singular)."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         server.settimeout(60)
         url = f"tcp://127.0.0.1:{server.getsockname()[1]}"
-        child = bench_child(["bench", "--source", url, "--modes", "sync", "--repeat", "1",
+        child = bench_child(["bench", "--source", url, "--modes", modes, "--repeat", "1",
                              "--sink", "file", "--log-every", "1", "--quiet"])  # fmt: skip
         connection, _ = server.accept()  # the child is inside the open now
         with connection:
@@ -226,7 +227,7 @@ def test_ctrl_c_while_a_stream_source_opens_stops_at_once(
             _, err = child.communicate(timeout=30)
             waited = time.monotonic() - started
     assert child.returncode == 130
-    assert err.splitlines() == ["framepipe: error: interrupted by SIGINT after 0 of 2 runs"]
+    assert err.splitlines() == [f"framepipe: error: interrupted by SIGINT after 0 of {runs}"]
     assert waited < 5.0  # far from the 10 s open timeout, with room for a busy machine
 
 
@@ -307,4 +308,20 @@ def test_a_closed_stdout_still_gets_the_json_written_and_one_error_line(tmp_path
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "framepipe: error: cannot print the report: stdout is closed (broken pipe)"
+    ]
+
+
+def test_a_stdout_closed_from_the_start_is_one_error_line(tmp_path: Path) -> None:
+    """``framepipe bench ... >&-`` (no descriptor 1 at all): the JSON report is written, the
+    report that cannot be printed is one line and exit 1."""
+    report_path = tmp_path / "r.json"
+    result = subprocess.run(
+        ["bash", "-c", 'exec >&-; exec "$0" -m framepipe "$@"', sys.executable, *TINY,
+         "--json", str(report_path)],
+        stderr=subprocess.PIPE, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert json.loads(report_path.read_text(encoding="utf-8"))["results"]
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "framepipe: error: cannot print the report: stdout is closed"
     ]

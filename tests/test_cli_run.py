@@ -840,3 +840,65 @@ class TestLiveStreamDrops:
         data = json.loads(summary.read_text())
         assert (data["frames_processed"], data["reconnects"], data["disconnected_s"]) == (10, 0, 0)
         assert "reconnect" not in log_text(logs)
+
+
+def run_without_stdout(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m framepipe ARGV`` started with descriptor 1 closed (``>&-``)."""
+    return subprocess.run(
+        ["bash", "-c", 'exec >&-; exec "$0" -m framepipe "$@"', sys.executable, *argv],
+        stderr=subprocess.PIPE, text=True, timeout=120,
+    )  # fmt: skip
+
+
+class TestStartedWithStdoutClosed:
+    def test_the_summary_that_cannot_be_printed_is_one_error_line(self, tmp_path: Path):
+        """``framepipe run ... >&-``: no stdout at all is a summary not printed, exit 1, one
+        line, and the summary JSON is still written."""
+        summary = tmp_path / "s.json"
+        result = run_without_stdout(
+            ["run", "synthetic:160x120@30:1", "--quiet", "--log-dir", str(tmp_path / "logs"),
+             "--summary-json", str(summary)]
+        )  # fmt: skip
+        assert result.returncode == 1
+        assert stderr_lines(result.stderr) == [
+            "framepipe: error: cannot print the summary: stdout is closed"
+        ]
+        assert json.loads(summary.read_text())["frames_processed"] == 30
+
+
+class TestStreamNameInOneOutput:
+    def test_the_placeholder_takes_the_default_name(self, tmp_path: Path):
+        """``--output {stream}.avi`` with one source and no --name: the name several streams
+        would give the source, never a file named ``{stream}.avi``."""
+        clip = write_video(tmp_path / "clip.avi", frames=5)
+        out = tmp_path / "out"
+        out.mkdir()
+        code = main(
+            ["run", str(clip), "--output", str(out / "{stream}-done.avi"), "--quiet",
+             "--log-dir", str(tmp_path / "logs")]
+        )  # fmt: skip
+        assert code == 0
+        assert sorted(path.name for path in out.iterdir()) == ["clip-done.avi"]
+        assert count_frames(out / "clip-done.avi") == 5
+
+    def test_the_placeholder_takes_the_given_name(self, tmp_path: Path, capsys):
+        """``--name door``: the placeholder becomes ``door``, and the summary names that file."""
+        code = main(
+            ["run", "synthetic:64x48@30:1", "--name", "door", "--output",
+             str(tmp_path / "{stream}.avi"), "--quiet", "--log-dir", str(tmp_path / "logs")]
+        )  # fmt: skip
+        assert code == 0
+        assert (tmp_path / "door.avi").is_file()
+        assert not (tmp_path / "{stream}.avi").exists()
+        assert str(tmp_path / "door.avi") in capsys.readouterr().out
+
+    def test_the_placeholder_is_checked_with_the_name(self, tmp_path: Path, capsys):
+        """The output checked before the run is the one written: naming the source is refused."""
+        clip = write_video(tmp_path / "clip.avi", frames=5)
+        code = main(
+            ["run", str(clip), "--output", str(tmp_path / "{stream}.avi"), "--quiet",
+             "--log-dir", str(tmp_path / "logs")]
+        )  # fmt: skip
+        assert code == 2
+        assert clip.is_file() and count_frames(clip) == 5
+        assert "{stream}" not in capsys.readouterr().err

@@ -325,3 +325,41 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
     assert {r["stream"] for r in records} >= {"a", "b"}
     assert any("stop requested after" in r[0] for r in records if r["stream"] == "a")
     assert_no_gaps(records)  # a clean stop loses nothing
+
+
+class TestFailureLine:
+    """The verdict under the summary: how many of the streams failed, and why."""
+
+    @staticmethod
+    def report(*errors: str | None) -> Any:
+        from framepipe.pipeline.report import PipelineReport
+        from framepipe.streams.report import StreamResult, StreamsReport
+
+        unknown = PipelineReport.from_snapshot(None, source="x", processor="none")
+        results = tuple(
+            StreamResult(
+                stream=f"s{index}",
+                summary=unknown,
+                pid=10 + index,
+                exit=0 if error is None else 1,
+                error=error,
+                ended="end" if error is None else "failed",
+                cv_threads=1,
+            )
+            for index, error in enumerate(errors)
+        )
+        return StreamsReport(results, 1.0, 1)
+
+    def test_every_stream_ok_is_no_line(self) -> None:
+        from framepipe.cli._several import failure_line
+
+        assert failure_line(self.report(None, None)) is None
+
+    def test_one_stream_is_singular(self) -> None:
+        """The one stream of a Ray run: "1 of 1 stream failed", never "1 streams"."""
+        from framepipe.cli._several import failure_line
+
+        assert failure_line(self.report("gone")) == "1 of 1 stream failed: s0 (gone)"
+        assert failure_line(self.report(None, "bad", "worse")) == (
+            "2 of 3 streams failed: s1 (bad), s2 (worse)"
+        )

@@ -47,6 +47,14 @@ class TestProgressReporter:
         assert "4.2 ms/frame  misses 1  dropped 2" in text
         assert "26 frames  10.0 FPS" in text
 
+    def test_the_status_line_of_one_frame_says_frame(self):
+        """The first frame of a live source: "1 frame", not "1 frames"."""
+        stream = io.StringIO()
+        reporter = ProgressReporter(stream, clock=ManualClock(start=1.0))
+        reporter(snapshot(1, total=None, elapsed=0.5))
+        reporter.close()
+        assert stream.getvalue().startswith("\r1 frame  2.0 FPS  ")
+
     def test_close_without_updates_writes_nothing(self):
         """A run that failed before its first frame leaves the terminal untouched."""
         stream = io.StringIO()

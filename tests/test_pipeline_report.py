@@ -145,6 +145,20 @@ class TestPipelineReport:
         assert "reconnects  2, 4.2 s without a connection" in text
         assert "reconnects" not in make_report().to_text()
 
+    def test_text_summary_says_one_of_a_kind_in_the_singular(self):
+        """One frame written, one record, one error: no "1 frames" in the summary."""
+        log = {"written": 1, "dropped": 0, "errors": 1, "mode": "async", "log_file": "l.txt"}
+        text = make_report(log=log, output="out.mp4", frames_written=1).to_text()
+        assert "log         1 record written, 0 dropped, 1 error (async) -> l.txt" in text
+        assert "output      1 frame -> out.mp4" in text
+
+    def test_a_truncation_of_a_one_frame_file_says_frame(self):
+        info = SourceInfo("clip.mkv", "file", 30.0, 64, 48, 1, False, cut_off=True)
+        report = make_report(frames_read=0, end_reason="end", source_info=info)
+        assert report.truncation_error == (
+            "truncated video: clip.mp4 ended after 0 of 1 frame (processed what decoded)"
+        )
+
 
 def last_snapshot(**overrides: object) -> PipelineSnapshot:
     """What a worker sent last before it died: 30 frames in about 2 s, a live source."""

@@ -34,6 +34,14 @@ def test_a_line_shows_state_frames_rate_and_the_budget_figures() -> None:
     assert line.endswith("misses 0  dropped 0")
 
 
+def test_one_frame_is_singular_and_the_columns_stay_aligned() -> None:
+    """One frame is "1 frame", padded to the width of "frames", so the FPS column stays."""
+    one = status_line("door", snapshot(1), name_width=6)
+    two = status_line("door", snapshot(2), name_width=6)
+    assert "      1 frame   " in one and "1 frames" not in one
+    assert one.index("FPS") == two.index("FPS")
+
+
 def test_a_terminal_gets_its_lines_redrawn_in_place() -> None:
     """The second update moves the cursor up over the first block, one line per stream."""
     out, clock = Terminal(), ManualClock()

@@ -105,3 +105,11 @@ def test_a_stream_known_only_from_its_last_snapshot_shows_dashes_for_unknown_tim
     killed = result("cam0", summary=PipelineReport.from_snapshot(
         snapshot, source="cam0", processor="none"))  # fmt: skip
     assert killed.frames_processed == 30
+
+
+def test_one_stream_one_record_and_one_error_are_singular() -> None:
+    """The lines under the table say "1 stream", "1 record", "1 error", never "1 streams"."""
+    log = {"written": 1, "dropped": 0, "errors": 1, "mode": "async", "log_file": "l.txt"}
+    lines = StreamsReport((result("cam0"),), 1.5, 1, log=log).to_text().splitlines()
+    assert "1 stream in 1.50 s, OpenCV threads per worker: 1" in lines
+    assert "log: 1 record written, 0 dropped, 1 error (async) -> l.txt" in lines

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from framepipe._text import plural
 from framepipe.bench.rows import BASELINE_MODE, ResultRow
 from framepipe.bench.runner import BenchResult
 from framepipe.bench.stats import NS_PER_MS
@@ -49,7 +50,7 @@ def write_plot(result: BenchResult, rows: list[ResultRow], path: Path) -> None:
             _frame_boxes(axes[1][column], result, sink, budget_ms)
         figure.suptitle(
             f"framepipe bench: {result.processor} on {result.source}\n"
-            f"{result.config.frames} frames x {result.config.repeat} repeats, "
+            f"{plural(result.config.frames, 'frame')} x {plural(result.config.repeat, 'repeat')}, "
             f"budget {budget_ms:.1f} ms"
         )
         figure.savefig(Path(path), dpi=80)

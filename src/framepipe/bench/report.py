@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from framepipe._text import plural
 from framepipe.bench.rows import BASELINE_MODE, ResultRow, result_rows
 from framepipe.bench.runner import BenchResult
 from framepipe.bench.stats import NS_PER_US
@@ -196,7 +197,8 @@ def format_report(result: BenchResult, rows: list[ResultRow], machine: dict[str,
     height, width = result.frame_shape[:2]
     lines = [
         f"framepipe bench: {result.processor} on {result.source} ({width}x{height}), "
-        f"{config.frames} frames x {config.repeat} repeats, budget {config.budget_ms:.1f} ms; "
+        f"{plural(config.frames, 'frame')} x {plural(config.repeat, 'repeat')}, "
+        f"budget {config.budget_ms:.1f} ms; "
         f"{machine['cpus']} CPUs, Python {machine['python']}, OpenCV {machine['opencv']}",
         format_table(rows),
         "",
@@ -214,5 +216,7 @@ def format_report(result: BenchResult, rows: list[ResultRow], machine: dict[str,
         )
     undrained = sum(cell.undrained_runs for cell in result.cells)
     if undrained:
-        lines.append(f"note: {undrained} run(s) still had queued records when the drain timed out")
+        lines.append(
+            f"note: {plural(undrained, 'run')} still had queued records when the drain timed out"
+        )
     return "\n".join(lines)

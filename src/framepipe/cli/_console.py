@@ -37,22 +37,24 @@ def note(text: str) -> None:
         pass
 
 
-def print_out(text: str) -> bool:
-    """Print ``text`` on stdout; False when no one reads it any more (a closed pipe or terminal).
+def print_out(text: str, what: str) -> str | None:
+    """Print ``text`` on stdout; None when printed, else the problem, naming ``what`` was not
+    printed (``"cannot print the summary: stdout is closed"``).
 
-    Then stdout is pointed at the null device, so the interpreter's own flush at exit does not
-    print a second error. With no stdout at all (started with it closed) there is nothing to do.
+    A closed pipe or terminal (no one reads any more) points stdout at the null device, so the
+    interpreter's own flush at exit does not print a second error. A process started with no
+    stdout at all (``>&-``: Python's ``sys.stdout`` is None) cannot print either.
     """
     stream = sys.stdout
     if stream is None:
-        return True
+        return f"cannot print {what}: stdout is closed"
     try:
         stream.write(text + "\n")
         stream.flush()
     except (OSError, ValueError):
         _silence(stream)
-        return False
-    return True
+        return f"cannot print {what}: stdout is closed (broken pipe)"
+    return None
 
 
 def _silence(stream: TextIO) -> None:

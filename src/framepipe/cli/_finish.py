@@ -39,8 +39,9 @@ def finish(
     if summary is not None:
         if summary_json is not None:
             found += write_summary(summary, Path(summary_json))
-        if not print_out(summary.to_text()):
-            found.append("cannot print the summary: stdout is closed (broken pipe)")
+        problem = print_out(summary.to_text(), "the summary")
+        if problem is not None:
+            found.append(problem)
     found += verdict
     return fail("; ".join(found)) if found else EXIT_OK
 

@@ -9,8 +9,23 @@ from framepipe._paths import OutputPath, check_outputs
 from framepipe.pipeline.output import check_output_path
 from framepipe.pipeline.sources import parse_source
 from framepipe.streams.api import stream_output
+from framepipe.streams.names import stream_names
 
-__all__ = ["check_run_outputs"]
+__all__ = ["check_run_outputs", "single_output"]
+
+
+def single_output(args: argparse.Namespace) -> str | None:
+    """``--output`` of a run with one source: ``{stream}`` in it becomes the stream's name, the
+    one several streams would give that source (``--name``, else the default), as they do.
+
+    Without ``{stream}`` the path is taken as given. ValueError for a bad ``--name``;
+    SourceError when the source does not parse.
+    """
+    output: str | None = args.output
+    if output is None or "{stream}" not in output:
+        return output
+    (name,) = stream_names([args.source], args.name)
+    return stream_output(output, name)
 
 
 def check_run_outputs(
@@ -19,13 +34,15 @@ def check_run_outputs(
     """Every output: usable, not a source, distinct. ValueError (a ``PathError``) if not.
 
     ``names`` are the streams' names when there are several; each then gets its own ``--output``.
+    With one source, ``{stream}`` in ``--output`` is its name (``single_output``).
     """
     outputs = []
-    if args.output is not None:
+    output = single_output(args) if names is None else args.output
+    if output is not None:
         videos = (
-            [("--output", args.output)]
+            [("--output", output)]
             if names is None
-            else [(f"--output ({name})", stream_output(args.output, name)) for name in names]
+            else [(f"--output ({name})", stream_output(output, name)) for name in names]
         )
         for flag, path in videos:
             check_output_path(path)

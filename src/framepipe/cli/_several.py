@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from framepipe._text import plural
 from framepipe.cli._args import config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
@@ -32,7 +33,7 @@ from framepipe.streams.progress import StreamsProgress
 from framepipe.streams.ray_engine import RayNotInstalled, RayStartError, require_ray
 from framepipe.streams.report import StreamsReport
 
-__all__ = ["run"]
+__all__ = ["failure_line", "run"]
 
 _WAIT_S = 0.25  # how often the main thread redraws the progress and checks for the end
 
@@ -122,11 +123,16 @@ def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> 
         progress.close(handle.snapshot())
     if server is not None:
         server.stop()
+    failure = failure_line(report)
+    return finish(report, args.summary_json, problems, [] if failure is None else [failure])
+
+
+def failure_line(report: StreamsReport) -> str | None:
+    """``"1 of 3 streams failed: cam1 (why)"``; None when every stream ended cleanly."""
     failed = [stream for stream in report.streams if not stream.ok]
-    verdict = []
-    if failed:
-        verdict.append(
-            f"{len(failed)} of {len(report.streams)} streams failed: "
-            + ", ".join(f"{stream.stream} ({stream.error})" for stream in failed)
-        )
-    return finish(report, args.summary_json, problems, verdict)
+    if not failed:
+        return None
+    return (
+        f"{len(failed)} of {plural(len(report.streams), 'stream')} failed: "
+        + ", ".join(f"{stream.stream} ({stream.error})" for stream in failed)
+    )

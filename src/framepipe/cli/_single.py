@@ -7,12 +7,13 @@ This is the application: the one place that configures logging for a single run 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from framepipe.cli._args import config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
-from framepipe.cli._outputs import check_run_outputs
+from framepipe.cli._outputs import check_run_outputs, single_output
 from framepipe.cli._signals import Interrupted, raise_interrupt, stop_on_signals
 from framepipe.logging import Logger, configure
 from framepipe.monitor import StatsServer
@@ -33,7 +34,8 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
     try:
         check_run_outputs(args, [args.source], None)
         check_processor(processors)  # imports now, so a typo costs no camera or stream open
-        config = config_from_args(args)
+        # ``{stream}`` in --output is the stream's name, as with several sources.
+        config = dataclasses.replace(config_from_args(args), output=single_output(args))
     except (SourceError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
     if args.cv_threads is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from framepipe._native_logging import quiet_native_logging
 from framepipe._paths import OutputPath, PathError, check_outputs
+from framepipe._text import plural
 from framepipe.bench.modes import DEFAULT_MODE_NAMES, create_modes, parse_modes
 from framepipe.bench.runner import DEFAULT_BUDGET_MS, BenchConfig, PlannedRun, run_benchmark
 from framepipe.bench.sinks import SinkSpec, parse_sinks
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
                 )
     except Interrupted as stop:
         return fail(
-            f"interrupted by {stop.name} after {completed} of {total} runs", stop.exit_code
+            f"interrupted by {stop.name} after {completed} of {plural(total, 'run')}",
+            stop.exit_code,
         )
 
     from framepipe.bench.report import format_report, machine_info, to_json_dict, write_json
@@ -193,8 +195,9 @@ def run(args: argparse.Namespace) -> int:
             write(path)
         except OSError as exc:  # checked before the run, but a disk can still fill up meanwhile
             problems.append(f"cannot write {flag} {path}: {exc.strerror or exc}")
-    if not print_out(format_report(result, rows, machine)):
-        problems.append("cannot print the report: stdout is closed (broken pipe)")
+    problem = print_out(format_report(result, rows, machine), "the report")
+    if problem is not None:
+        problems.append(problem)
     return fail("; ".join(problems), EXIT_FAILURE) if problems else EXIT_OK
 
 

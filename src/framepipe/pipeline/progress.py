@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from framepipe._text import plural
+
 __all__ = ["Progress", "ProgressReporter"]
 
 _REFRESH_S = 0.5
@@ -69,7 +71,7 @@ class ProgressReporter:
 
     def _write_status(self, progress: Progress) -> None:
         fps = progress.frames_processed / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
-        line = f"{progress.frames_processed} frames  {fps:.1f} FPS  {_postfix(progress)}"
+        line = f"{plural(progress.frames_processed, 'frame')}  {fps:.1f} FPS  {_postfix(progress)}"
         padding = " " * max(0, self._last_line_len - len(line))
         self.stream.write(f"\r{line}{padding}")
         self.stream.flush()

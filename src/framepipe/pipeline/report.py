@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from framepipe._text import plural
 from framepipe.pipeline.sources import SourceInfo
 from framepipe.pipeline.stats import FrameSummary
 from framepipe.typing import DropPolicy
@@ -158,9 +159,10 @@ class PipelineReport:
             return None
         info = self.source_info
         expected = info.frame_count if info is not None else None
+        declared = "an unknown number of frames" if expected is None else plural(expected, "frame")
         return (
             f"truncated video: {self.source} ended after {self.frames_read} of "
-            f"{expected} frames (processed what decoded)"
+            f"{declared} (processed what decoded)"
         )
 
     def to_text(self) -> str:
@@ -188,12 +190,12 @@ class PipelineReport:
         log = self.log
         if log:
             lines.append(
-                f"log         {log.get('written', 0)} records written, "
-                f"{log.get('dropped', 0)} dropped, {log.get('errors', 0)} errors "
+                f"log         {plural(log.get('written', 0), 'record')} written, "
+                f"{log.get('dropped', 0)} dropped, {plural(log.get('errors', 0), 'error')} "
                 f"({log.get('mode', '?')}) -> {log.get('log_file')}"
             )
         if self.output is not None:
-            lines.append(f"output      {self.frames_written} frames -> {self.output}")
+            lines.append(f"output      {plural(self.frames_written, 'frame')} -> {self.output}")
         return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
+from framepipe._text import plural
 from framepipe.pipeline.live import PipelineSnapshot
 
 __all__ = ["StreamsProgress", "status_line"]
@@ -24,7 +25,8 @@ PLAIN_REFRESH_S = 5.0
 def status_line(name: str, snapshot: PipelineSnapshot, name_width: int = 0) -> str:
     """One stream's state, frames, rate, p99 frame time, misses and drops."""
     return (
-        f"{name:<{name_width}}  {snapshot.state:<8}  {snapshot.frames_processed:>7} frames  "
+        f"{name:<{name_width}}  {snapshot.state:<8}  "
+        f"{plural(snapshot.frames_processed, 'frame', width=7):<14}  "
         f"{snapshot.fps:6.1f} FPS  p99 {snapshot.frame_ms.get('p99', 0.0):7.2f} ms  "
         f"misses {snapshot.budget_misses}  dropped {snapshot.frames_dropped}"
     )

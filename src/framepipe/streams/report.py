@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framepipe._text import plural
 from framepipe.pipeline.report import PipelineReport
 
 __all__ = ["Attempt", "StreamResult", "StreamsReport"]
@@ -156,14 +157,15 @@ class StreamsReport:
             if stream.error is not None:
                 lines.append(f"{stream.stream}: {stream.error}")
         lines.append(
-            f"{len(self.streams)} streams in {self.duration_s:.2f} s, "
+            f"{plural(len(self.streams), 'stream')} in {self.duration_s:.2f} s, "
             f"OpenCV threads per worker: {self.cv_threads}"
         )
         log = self.log
         if log:
             lines.append(
-                f"log: {log.get('written', 0)} records written, {log.get('dropped', 0)} dropped, "
-                f"{log.get('errors', 0)} errors ({log.get('mode', '?')}) -> {log.get('log_file')}"
+                f"log: {plural(log.get('written', 0), 'record')} written, "
+                f"{log.get('dropped', 0)} dropped, {plural(log.get('errors', 0), 'error')} "
+                f"({log.get('mode', '?')}) -> {log.get('log_file')}"
             )
         return "\n".join(lines)
 
