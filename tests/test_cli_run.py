@@ -24,7 +24,7 @@ from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
 from framepipe.pipeline.report import SUMMARY_KEYS
-from helpers import wait_until
+from helpers import child_command, wait_until
 from mounts import read_only_dir, tmpfs
 from streams import StreamServer
 from video_files import count_frames, write_vfr_mkv, write_video
@@ -520,6 +520,18 @@ class TestOutputPaths:
             "framepipe: error: cannot print the summary: stdout is closed (broken pipe)"
         ]
         assert json.loads(summary.read_text())["frames_processed"] == 30
+
+    @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+    def test_the_missing_descriptor_is_held_on_the_null_device(self, tmp_path: Path):
+        """Descriptor 1 closed at start would go to the next file opened (the log), and what
+        native code prints on stdout with it: it is held on the null device instead."""
+        result = subprocess.run(
+            ["bash", "-c", 'exec >&-; exec "$0" "$@"',
+             *child_command("descriptor_one_after_main", "run", "synthetic:64x48@30:1",
+                            "--quiet", "--log-dir", tmp_path / "logs")],
+            stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.stderr.strip().splitlines()[-1] == f"fd1={os.devnull} rc=1"
 
     def test_a_video_that_cannot_be_written_fails_the_run_and_the_summary_says_what_is_in_it(
         self, tmp_path: Path

@@ -9,6 +9,7 @@ the user's behalf and hands typed values to the libraries below (``pipeline``, `
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -81,6 +82,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code (0 ok, 1 failure, 2 usage)."""
+    _hold_standard_descriptors()
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)
     try:
@@ -93,6 +95,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Commands turn the first stop signal into a clean stop; one that reaches here is a
         # second signal, or a Ctrl-C before a command took the signals over: work was cut short.
         return fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _hold_standard_descriptors() -> None:
+    """Put the null device on stdin, stdout or stderr where the process started without one.
+
+    The next file opened (the log, a video) would otherwise get that number, and whatever native
+    code prints to stdout or stderr would land in it. Python's own ``sys.stdout`` stays None, so
+    a summary that cannot be printed is still reported.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
 
 
 def _chosen_subcommand(argv: Sequence[str] | None) -> str | None:
