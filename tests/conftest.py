@@ -1,8 +1,10 @@
-"""Shared fixtures: every test starts and ends without a running process-wide logger; logs of
-the implicit defaults in a temporary directory for the modules that ask for it."""
+"""Shared fixtures: every test starts and ends without a running process-wide logger and with
+the stop signals' handlers it found; logs of the implicit defaults in a temporary directory for
+the modules that ask for it."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,12 +12,25 @@ import pytest
 
 from framepipe.logging import get_logger
 
+# A handler a test leaves behind would change what every later test, and every child process it
+# starts, does with that signal (SIG_IGN is inherited across exec).
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
 
 @pytest.fixture(autouse=True)
-def _stop_process_logger() -> Iterator[None]:
-    """Stop whatever logger a test configured, so its writer thread and hooks do not leak."""
+def _process_state_restored() -> Iterator[None]:
+    """Stop whatever logger a test configured, so its writer thread and hooks do not leak; then
+    every test must have left the stop signals' handlers as it found them."""
+    before = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
     yield
     get_logger().stop()
+    after = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    changed = {signal.Signals(n).name: after[n] for n in _STOP_SIGNALS if after[n] != before[n]}
+    for signum, handler in before.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    assert not changed, f"the test left signal handlers behind: {changed}"
 
 
 @pytest.fixture

@@ -79,6 +79,10 @@ def main(mode: str, log_dir: str, out: str, at: int) -> None:
     pipeline: Pipeline | None = None
     if mode == "sigterm":  # an application that stops its pipeline on SIGTERM
         signal.signal(signal.SIGTERM, lambda signum, frame: pipeline and pipeline.stop())
+    if mode == "sigint":
+        # Python's own KeyboardInterrupt, even when started with SIGINT ignored (as a shell
+        # without job control starts a command run in the background).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     log = configure(log_dir=log_dir, queue_size=100_000)
     noisy = Noisy(log, mode, at)
     pipeline = Pipeline(
