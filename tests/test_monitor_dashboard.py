@@ -77,6 +77,17 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+@pytest.fixture(autouse=True)
+def _leave_the_page(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, leave its page: once a test's server has stopped, the page goes on
+    retrying it, and those connection errors would land in the next test's console log."""
+    yield
+    if "browser" in request.fixturenames:
+        driver = request.getfixturevalue("browser")
+        driver.get("about:blank")
+        driver.get_log("browser")  # what the old page said on its way out belongs to no test
+
+
 def text(driver: Any, element_id: str) -> str:
     return str(driver.find_element("id", element_id).text)
 
