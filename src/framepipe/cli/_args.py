@@ -52,13 +52,8 @@ def _int_in_range(text: str, low: int, high: int | None, expected: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"must be a positive integer, but got {text!r}")
-    return value
+    """A count from 1 up."""
+    return _int_in_range(text, 1, None, "a positive integer")
 
 
 def positive_float(text: str) -> float:

@@ -1,4 +1,5 @@
-"""Where ``framepipe run`` writes, checked before anything opens: video, summary and log."""
+"""Where ``framepipe run`` writes, checked before anything opens: video, summary and log, and
+the window ``--display`` needs."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import argparse
 from collections.abc import Sequence
 
 from framepipe._paths import OutputPath, check_outputs
+from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import check_output_path
 from framepipe.pipeline.sources import parse_source
 from framepipe.streams.api import stream_output
 from framepipe.streams.names import stream_names
 
-__all__ = ["check_run_outputs", "single_output"]
+__all__ = ["check_run_outputs", "display_unavailable", "single_output"]
 
 
 def single_output(args: argparse.Namespace) -> str | None:
@@ -55,3 +57,14 @@ def check_run_outputs(
     ]
     for source in files or [None]:
         check_outputs(outputs, source)
+
+
+def display_unavailable(args: argparse.Namespace) -> str | None:
+    """Why ``--display`` cannot show a window here (no screen); None when it can or is off."""
+    if not args.display:
+        return None
+    try:
+        check_display()
+    except DisplayUnavailable as exc:
+        return str(exc)
+    return None

@@ -19,12 +19,11 @@ from framepipe.cli._args import config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
-from framepipe.cli._outputs import check_run_outputs
+from framepipe.cli._outputs import check_run_outputs, display_unavailable
 from framepipe.cli._signals import stop_on_signals
 from framepipe.logging import Logger, configure, get_logger
 from framepipe.logging import address as log_address
 from framepipe.monitor import StatsServer
-from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.sources import SourceError
 from framepipe.streams.api import StreamsHandle, start_streams
 from framepipe.streams.job import LogTarget, portable_processor
@@ -50,11 +49,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         ray_options = _ray_options(args)
     except (SourceError, ValueError, RayNotInstalled) as exc:
         return fail(str(exc), EXIT_USAGE)
-    if args.display:
-        try:
-            check_display()
-        except DisplayUnavailable as exc:
-            return fail(str(exc), EXIT_FAILURE)
+    no_display = display_unavailable(args)
+    if no_display is not None:
+        return fail(no_display, EXIT_FAILURE)
     try:
         log = configure(log_dir=args.log_dir, mode=args.log_mode)
     except (ValueError, OSError) as exc:

@@ -13,13 +13,12 @@ from framepipe.cli._args import config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
-from framepipe.cli._outputs import check_run_outputs, single_output
+from framepipe.cli._outputs import check_run_outputs, display_unavailable, single_output
 from framepipe.cli._signals import Interrupted, raise_interrupt, stop_on_signals
 from framepipe.logging import Logger, configure
 from framepipe.monitor import StatsServer
 from framepipe.monitor.providers import DEFAULT_STREAM
 from framepipe.pipeline import Pipeline, PipelineError, PipelineReport, Source
-from framepipe.pipeline.display import DisplayUnavailable, check_display
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.processors import check_processor
 from framepipe.pipeline.progress import ProgressReporter
@@ -42,11 +41,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         import cv2
 
         cv2.setNumThreads(args.cv_threads)
-    if args.display:
-        try:
-            check_display()
-        except DisplayUnavailable as exc:
-            return fail(str(exc), EXIT_FAILURE)
+    no_display = display_unavailable(args)
+    if no_display is not None:
+        return fail(no_display, EXIT_FAILURE)
     # The source opens before the log file is created, so a source that does not open leaves
     # no empty log behind.
     try:
