@@ -56,7 +56,7 @@ class PacedLoop:
         self.source = source
         self.budget_ms = 1000 / FPS
         self.window = LiveWindow()
-        self.pair = FrameHistograms.for_budget(self.budget_ms)
+        self.pair = FrameHistograms.fixed()
         self.processed = 0
         self.misses = 0
         self.started = time.perf_counter()

@@ -38,7 +38,7 @@ class SyntheticRun:
         self.source = open_source(spec)
         self.budget_ms = budget_ms
         self.window = LiveWindow()
-        self.pair = FrameHistograms.for_budget(budget_ms)
+        self.pair = FrameHistograms.fixed()
         self.state = "starting"
         self.frames_read = 0
         self.frames_processed = 0

@@ -76,7 +76,7 @@ class Stream:
     """A snapshot provider that answers what it is set to, and counts frames in histograms."""
 
     current: PipelineSnapshot
-    pairs: FrameHistograms = field(default_factory=lambda: FrameHistograms.for_budget(40.0))
+    pairs: FrameHistograms = field(default_factory=lambda: FrameHistograms.fixed())
 
     def snapshot(self) -> PipelineSnapshot:
         return self.current

@@ -1,34 +1,91 @@
-"""FrameHistogram: cumulative per-frame buckets the frame loop feeds and any thread reads."""
+"""FrameHistogram: per-frame counts in fixed buckets that the frame loop feeds and any thread
+reads, the same bounds for every stream so they add up."""
 
 from __future__ import annotations
 
 import threading
+import time
+from itertools import pairwise
 
+import numpy as np
 import pytest
 
-from framepipe.pipeline.histogram import (
-    BUDGET_MULTIPLES,
-    FrameHistogram,
-    FrameHistograms,
-    budget_bounds,
-)
+from framepipe._snapshot import HistogramCounts, merge_histograms
+from framepipe.pipeline import Pipeline
+from framepipe.pipeline.histogram import BUCKET_BOUNDS, FrameHistogram, FrameHistograms
+from framepipe.typing import Frame
 
 
-class TestBudgetBounds:
-    def test_bounds_fall_exactly_on_the_budget_and_its_half_double_and_triple(self) -> None:
-        """A 33.3 ms budget gives boundaries at exactly 0.5x, 1x, 2x and 3x of 0.0333 s."""
-        budget_s = 33.3 / 1000
-        bounds = budget_bounds(budget_s)
-        for multiple in (0.5, 1.0, 2.0, 3.0):
-            assert budget_s * multiple in bounds
-        assert list(bounds) == sorted(set(bounds))
-        assert len(bounds) == len(BUDGET_MULTIPLES)
+def bucket_quantile(q: float, reading: HistogramCounts) -> float:
+    """Prometheus' ``histogram_quantile``: linear interpolation inside the bucket holding the
+    q-th value (the first bucket starts at 0)."""
+    rank = q * reading.count
+    lower, below = 0.0, 0
+    for bound, cumulative in zip(reading.bounds, reading.cumulative, strict=False):
+        if cumulative >= rank:
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return reading.bounds[-1]
 
-    @pytest.mark.parametrize("budget_s", [0.0, -1.0, float("inf"), float("nan")])
-    def test_a_budget_that_is_not_positive_and_finite_is_refused(self, budget_s: float) -> None:
-        """Buckets need a real budget to be placed around."""
-        with pytest.raises(ValueError, match="budget_s must be"):
-            budget_bounds(budget_s)
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def takes_50_us(frame: Frame) -> Frame:
+    busy(50e-6)
+    return frame
+
+
+def takes_20_ms(frame: Frame) -> Frame:
+    time.sleep(0.020)
+    return frame
+
+
+class TestBucketBounds:
+    def test_bounds_span_10_us_to_10_s_at_most_a_factor_2_apart(self) -> None:
+        """Log-spaced in seconds, 3 to 4 a decade: any estimate within a bucket is within 2x."""
+        assert BUCKET_BOUNDS[0] == 1e-5
+        assert BUCKET_BOUNDS[-1] == 10.0
+        assert all(b / a <= 2.0 for a, b in pairwise(BUCKET_BOUNDS))
+        for low in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0):
+            in_decade = [b for b in BUCKET_BOUNDS if low <= b < low * 10]
+            assert 3 <= len(in_decade) - sum(b in (1 / 60, 1 / 30) for b in in_decade) <= 4
+
+    def test_the_budgets_of_60_and_30_fps_are_exact_bounds(self) -> None:
+        """``le`` 1/60 and 1/30 answer "within budget" for the common frame rates."""
+        assert 1 / 60 in BUCKET_BOUNDS
+        assert 1 / 30 in BUCKET_BOUNDS
+
+    def test_bounds_are_the_same_whatever_the_budget_or_stream(self) -> None:
+        """Two pipelines at 15 and 30 FPS count in the same buckets, so their sum is valid."""
+        slow = Pipeline("synthetic:32x32@15:1")
+        fast = Pipeline("synthetic:32x32@30:1")
+        slow.run()
+        fast.run()
+        slow_reading = slow.snapshot().frame_histogram
+        fast_reading = fast.snapshot().frame_histogram
+        assert slow_reading is not None and fast_reading is not None
+        assert slow_reading.bounds == fast_reading.bounds == BUCKET_BOUNDS
+        assert slow_reading.merged(fast_reading).count == 45
+
+    @pytest.mark.parametrize(("processor", "seconds"), [(takes_50_us, 50e-6), (takes_20_ms, 0.02)])
+    def test_quantiles_from_the_buckets_are_within_2x_of_the_runs_own(
+        self, processor: object, seconds: float
+    ) -> None:
+        """p50 and p99 estimated from the buckets as Prometheus does match the summary's."""
+        pipeline = Pipeline("synthetic:32x32@30:2", processor=processor)  # type: ignore[arg-type]
+        report = pipeline.run()
+        reading = pipeline.snapshot().frame_histogram
+        assert reading is not None and reading.count == report.frames_processed == 60
+        for name, q in (("p50", 0.5), ("p99", 0.99)):
+            truth = report.frame_ms[name] / 1000
+            estimate = bucket_quantile(q, reading)
+            assert truth / 2 <= estimate <= truth * 2, (name, truth, estimate)
+        assert report.frame_ms["p50"] / 1000 >= seconds
 
 
 class TestFrameHistogram:
@@ -89,12 +146,46 @@ class TestFrameHistogram:
         assert histogram.read().count == 200_000
 
 
+class TestMergingReadings:
+    def test_two_readings_add_up_bucket_by_bucket(self) -> None:
+        """A stream's counts over two attempts are the sum of each attempt's."""
+        first, second = FrameHistogram(), FrameHistogram()
+        for value in (0.001, 0.02):
+            first.observe(value)
+        second.observe(0.5)
+        merged = first.read().merged(second.read())
+        assert merged.count == 3
+        assert merged.sum == pytest.approx(0.521)
+        both = FrameHistogram()
+        for value in (0.001, 0.02, 0.5):
+            both.observe(value)
+        assert merged.cumulative == both.read().cumulative
+
+    def test_readings_on_other_bounds_are_refused(self) -> None:
+        """Adding counts of different buckets would make a histogram that lies."""
+        with pytest.raises(ValueError, match="different bounds"):
+            FrameHistogram((1.0,)).read().merged(FrameHistogram((2.0,)).read())
+
+    def test_a_missing_reading_leaves_the_other_as_it_is(self) -> None:
+        reading = FrameHistogram().read()
+        assert merge_histograms(None, reading) is reading
+        assert merge_histograms(reading, None) is reading
+        assert merge_histograms(None, None) is None
+
+
 class TestFrameHistograms:
-    def test_for_budget_places_both_histograms_around_the_budget(self) -> None:
-        """Frame time and frame age share the budget's boundaries, in seconds."""
-        pair = FrameHistograms.for_budget(40.0)
-        assert 0.04 in pair.frame.bounds
-        assert pair.age.bounds == pair.frame.bounds
+    def test_both_histograms_use_the_shared_bounds(self) -> None:
+        """Frame time and frame age count in the same fixed buckets, in seconds."""
+        pair = FrameHistograms.fixed()
+        assert pair.frame.bounds == pair.age.bounds == BUCKET_BOUNDS
         pair.observe(frame_s=0.01, age_s=0.05)
         assert pair.frame.read().count == 1
         assert pair.age.read().sum == pytest.approx(0.05)
+
+    def test_a_snapshot_carries_the_runs_histograms(self) -> None:
+        """What a worker sends its supervisor holds the bucket counts, frame or not."""
+        pipeline = Pipeline("synthetic:32x32@30:1", processor=lambda f: np.ascontiguousarray(f))
+        pipeline.run()
+        bare = pipeline.snapshot().without_frame()
+        assert bare.frame_histogram is not None and bare.frame_histogram.count == 30
+        assert bare.age_histogram is not None and bare.age_histogram.count == 30

@@ -15,10 +15,44 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from framepipe.typing import Frame
 
-__all__ = ["PipelineSnapshot", "RunState"]
+__all__ = ["HistogramCounts", "PipelineSnapshot", "RunState", "merge_histograms"]
 
 # reconnecting: running, but the live source dropped and is being reopened (no frames meanwhile).
 RunState = Literal["starting", "running", "reconnecting", "stopping", "ended"]
+
+
+@dataclass(frozen=True)
+class HistogramCounts:
+    """One distribution in fixed buckets: cumulative counts (the last one is +Inf) and the sum
+    of the values, in seconds. Two readings with the same bounds add up (:meth:`merged`), so a
+    stream's counts can be summed over the processes that ran it."""
+
+    bounds: tuple[float, ...]
+    cumulative: tuple[int, ...]
+    sum: float
+
+    @property
+    def count(self) -> int:
+        return self.cumulative[-1]
+
+    def merged(self, other: HistogramCounts) -> HistogramCounts:
+        """The counts of both readings together; ValueError when their bounds differ."""
+        if other.bounds != self.bounds:
+            raise ValueError(
+                f"histograms with different bounds cannot be added: {self.bounds!r} and "
+                f"{other.bounds!r}"
+            )
+        cumulative = tuple(a + b for a, b in zip(self.cumulative, other.cumulative, strict=True))
+        return HistogramCounts(self.bounds, cumulative, self.sum + other.sum)
+
+
+def merge_histograms(
+    first: HistogramCounts | None, second: HistogramCounts | None
+) -> HistogramCounts | None:
+    """Both readings added up; either one alone when the other is None."""
+    if first is None or second is None:
+        return second if first is None else first
+    return first.merged(second)
 
 
 @dataclass(frozen=True)
@@ -31,7 +65,9 @@ class PipelineSnapshot:
     injected), None before the first frame. ``latest_frame`` is the last processed frame itself,
     not a copy: treat it as read-only; :meth:`without_frame` is what crosses a process boundary.
     ``reconnects`` and ``disconnected_s`` count a live source's drops and the seconds it spent
-    without a connection (a drop in progress included).
+    without a connection (a drop in progress included). ``frame_histogram`` and
+    ``age_histogram`` count every processed frame of the run in fixed buckets (seconds), None
+    where nobody counted them.
     """
 
     state: RunState
@@ -50,6 +86,8 @@ class PipelineSnapshot:
     last_frame_at: float | None
     latest_frame: Frame | None
     disconnected_s: float = 0.0
+    frame_histogram: HistogramCounts | None = None
+    age_histogram: HistogramCounts | None = None
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         """Seconds from the last processed frame to ``now`` (same clock), None before any."""

@@ -21,7 +21,7 @@ from framepipe.monitor.providers import HistogramProvider, Monitored, SnapshotPr
 from framepipe.monitor.reading import HistogramData, Reading, StreamReading, write_message
 
 if TYPE_CHECKING:
-    from framepipe.pipeline.histogram import HistogramReading
+    from framepipe._snapshot import HistogramCounts
 
 __all__ = ["INTERVAL_S", "NO_PREVIEW", "Publisher", "stream_reading"]
 
@@ -34,11 +34,17 @@ def stream_reading(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> St
     """A stream's snapshot, without its frame and in plain values, with the provider's
     histograms if it keeps them and where it runs if it says."""
     frame_histogram = age_histogram = None
-    if isinstance(provider, HistogramProvider):
+    if snapshot.frame_histogram is not None and snapshot.age_histogram is not None:
+        # Counted where the stream runs (this process, a worker, a Ray actor).
+        frame_histogram, age_histogram = _plain(snapshot.frame_histogram), _plain(
+            snapshot.age_histogram
+        )
+    elif isinstance(provider, HistogramProvider):
         pair = provider.histograms()
         frame_histogram, age_histogram = _plain(pair.frame.read()), _plain(pair.age.read())
+    bare = dataclasses.replace(snapshot, frame_histogram=None, age_histogram=None)
     return StreamReading(
-        snapshot=_plain_snapshot(snapshot),
+        snapshot=_plain_snapshot(bare),
         frame_histogram=frame_histogram,
         age_histogram=age_histogram,
         node=_node(provider),
@@ -74,7 +80,7 @@ def _pid(provider: SnapshotProvider) -> int | None:
     return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
-def _plain(reading: HistogramReading) -> HistogramData:
+def _plain(reading: HistogramCounts) -> HistogramData:
     return reading.bounds, reading.cumulative, float(reading.sum)
 
 

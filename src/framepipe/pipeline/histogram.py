@@ -1,4 +1,8 @@
-"""Per-frame histograms with boundaries around the budget, fed by the loop, read by anyone.
+"""Per-frame histograms in fixed buckets, fed by the loop, read by anyone.
+
+Every stream uses the same bucket bounds (:data:`BUCKET_BOUNDS`, in seconds), so its histograms
+add up across streams and restarts (``sum by (le)`` in Prometheus) and resolve a 10 µs frame as
+well as a 10 s one; the budget is a metric of its own.
 
 The frame loop is the only writer: ``observe()`` is a bisect and two plain stores, no lock and
 no allocation. A reader copies the counts in one step and makes them cumulative itself, so the
@@ -13,37 +17,37 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
+from framepipe._snapshot import HistogramCounts
+
 __all__ = [
-    "BUDGET_MULTIPLES",
+    "BUCKET_BOUNDS",
     "FrameHistogram",
     "FrameHistograms",
     "HistogramReading",
-    "budget_bounds",
+    "log_spaced_bounds",
 ]
 
-# Bucket boundaries as multiples of the budget: exactly 1x, so "within budget" is one bucket
-# read, and 0.5x, 2x, 3x, so how close or how far over shows without guessing.
-BUDGET_MULTIPLES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+HistogramReading = HistogramCounts  # what ``FrameHistogram.read()`` returns
+
+# Four bounds a decade (10^(k/4), rounded: neighbours are at most 1.8x apart, so an estimate
+# from the buckets is within a factor 2 of the truth) from 10 µs to 10 s.
+_MANTISSAS = ("1", "1.8", "3.2", "5.6")
+# The budgets of 60 and 30 FPS as exact bounds: "within budget" is one bucket read.
+COMMON_BUDGETS_S = (1 / 60, 1 / 30)
 
 
-def budget_bounds(budget_s: float) -> tuple[float, ...]:
-    """Bucket upper bounds in seconds for a budget of ``budget_s`` seconds."""
-    if not (math.isfinite(budget_s) and budget_s > 0):
-        raise ValueError(f"budget_s must be a positive number of seconds, but got {budget_s!r}")
-    return tuple(budget_s * multiple for multiple in BUDGET_MULTIPLES)
+def log_spaced_bounds(first_exponent: int = -5, last_exponent: int = 1) -> tuple[float, ...]:
+    """``1, 1.8, 3.2, 5.6`` times each power of ten from ``10**first_exponent`` up to
+    ``10**last_exponent`` included; each is the float its decimal spelling reads as."""
+    bounds = [
+        float(f"{mantissa}e{exponent}")
+        for exponent in range(first_exponent, last_exponent)
+        for mantissa in _MANTISSAS
+    ]
+    return (*bounds, float(f"1e{last_exponent}"))
 
 
-@dataclass(frozen=True)
-class HistogramReading:
-    """Cumulative bucket counts (the last one is +Inf) and the sum of the observed values."""
-
-    bounds: tuple[float, ...]
-    cumulative: tuple[int, ...]
-    sum: float
-
-    @property
-    def count(self) -> int:
-        return self.cumulative[-1]
+BUCKET_BOUNDS: tuple[float, ...] = tuple(sorted({*log_spaced_bounds(), *COMMON_BUDGETS_S}))
 
 
 class FrameHistogram:
@@ -51,7 +55,7 @@ class FrameHistogram:
 
     __slots__ = ("_counts", "_sum", "bounds")
 
-    def __init__(self, bounds: Sequence[float]) -> None:
+    def __init__(self, bounds: Sequence[float] = BUCKET_BOUNDS) -> None:
         values = tuple(float(bound) for bound in bounds)
         increasing = all(a < b for a, b in pairwise(values))
         if not values or not increasing or values[0] <= 0 or not math.isfinite(values[-1]):
@@ -67,10 +71,10 @@ class FrameHistogram:
         self._counts[bisect_left(self.bounds, value)] += 1
         self._sum += value
 
-    def read(self) -> HistogramReading:
+    def read(self) -> HistogramCounts:
         """The counts so far, from any thread."""
         counts = self._counts.copy()  # one step under the GIL: never half a list
-        return HistogramReading(self.bounds, tuple(accumulate(counts)), self._sum)
+        return HistogramCounts(self.bounds, tuple(accumulate(counts)), float(self._sum))
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,9 @@ class FrameHistograms:
     age: FrameHistogram
 
     @classmethod
-    def for_budget(cls, budget_ms: float) -> FrameHistograms:
-        bounds = budget_bounds(budget_ms / 1000)
-        return cls(frame=FrameHistogram(bounds), age=FrameHistogram(bounds))
+    def fixed(cls) -> FrameHistograms:
+        """Both on :data:`BUCKET_BOUNDS`, the bounds every stream shares."""
+        return cls(frame=FrameHistogram(), age=FrameHistogram())
 
     def observe(self, frame_s: float, age_s: float) -> None:
         """Count one processed frame (frame loop only)."""

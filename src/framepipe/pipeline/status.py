@@ -22,8 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RunStatus"]
 
-_PLACEHOLDER_BUDGET_MS = 33.3  # buckets before the run knows its budget (no frame lands in them)
-
 _DOWN = ("reconnecting", "connecting")  # a live source's states in which no frame arrives
 
 
@@ -39,7 +37,7 @@ class RunStatus:
         self.source = source
         self.budget_ms = budget_ms
         self.window = LiveWindow()
-        self.histograms = FrameHistograms.for_budget(budget_ms or _PLACEHOLDER_BUDGET_MS)
+        self.histograms = FrameHistograms.fixed()
         self._reader: FrameReader | None = None
         self._buffer: FrameBuffer[CapturedFrame] | None = None
         self._stats: FrameStats | None = None
@@ -59,8 +57,6 @@ class RunStatus:
         """The run's stages, once built (the source is open, so its name is final)."""
         self.source = source
         self.budget_ms = budget_ms
-        # Buckets around the run's real budget; replaced before the first frame is counted.
-        self.histograms = FrameHistograms.for_budget(budget_ms)
         self._reader, self._buffer, self._stats, self._live = reader, buffer, stats, live
 
     def frame_failed(self) -> None:
@@ -110,4 +106,6 @@ class RunStatus:
             last_frame_at=window.last_finished_at,
             latest_frame=window.latest_frame,
             disconnected_s=disconnected_s,
+            frame_histogram=self.histograms.frame.read(),
+            age_histogram=self.histograms.age.read(),
         )
