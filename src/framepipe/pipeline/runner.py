@@ -172,8 +172,8 @@ class Pipeline:
         return self._status.snapshot(self.clock())
 
     def histograms(self) -> FrameHistograms:
-        """Every processed frame of the current (or last) run counted in buckets around the
-        budget: frame time and frame age, in seconds (what ``/metrics`` exports)."""
+        """Every processed frame of the current (or last) run counted in fixed buckets: frame
+        time and frame age, in seconds (what ``/metrics`` exports)."""
         return self._status.histograms
 
     def run(self) -> PipelineReport:
