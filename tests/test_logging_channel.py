@@ -451,3 +451,82 @@ def test_configure_after_connect_writes_under_the_process_name_again(tmp_path: P
     address()
     log.info("mine")
     assert [m["stream"] for m in parsed_lines(log)] == ["MainProcess"]
+
+
+def test_a_wrong_key_is_a_connection_error_and_the_channel_goes_on(tmp_path: Path) -> None:
+    """A key the channel does not know fails the challenge: ``ConnectionError``, as documented
+    for a channel that cannot be joined, and the channel still admits the right key."""
+    log = configure(log_dir=tmp_path, capture_stdlib=False)
+    channel = address()
+    wrong = channel[:-64] + ("00" if channel[-64:-62] != "00" else "11") + channel[-62:]
+    with pytest.raises(ConnectionError, match="refused this process's key"):
+        connect(wrong)
+    with SPAWN.Pool(1, initializer=connect, initargs=(channel,)) as pool:
+        pool.map(logging_children.pool_task, [0])
+        pool.close()
+        pool.join()
+    assert len(parsed_lines(log)) == 100
+
+
+class SilentChannel:
+    """A real listening socket where the channel's would be: it accepts each connection, sends
+    ``says`` (nothing, or a fragment of a challenge) and then keeps quiet until told to go."""
+
+    HOLD_S = 60.0  # it hangs up by itself at the latest after this long
+
+    def __init__(self, directory: Path, says: bytes) -> None:
+        import socket
+        import threading
+
+        self.path = str(directory / "channel")
+        self.says = says
+        self.released = threading.Event()
+        self.accepted = threading.Event()
+        self.hung_up_first = False
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.bind(self.path)
+        self._socket.listen(1)
+        self._thread = threading.Thread(target=self._serve, name="silent-channel", daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"framepipe-log:{self.path}#{'ab' * 32}"
+
+    def _serve(self) -> None:
+        sock, _ = self._socket.accept()
+        with sock:
+            self.accepted.set()
+            sock.sendall(self.says)
+            self.hung_up_first = not self.released.wait(self.HOLD_S)
+
+    def close(self) -> None:
+        self.released.set()
+        self._thread.join(timeout=self.HOLD_S)
+        self._socket.close()
+
+
+@pytest.mark.parametrize(
+    "says",
+    [
+        b"",  # accepts and never speaks
+        b"\x00\x00\x00\x30#CHAL",  # the start of a challenge, then nothing
+    ],
+    ids=["silent", "stalls-mid-message"],
+)
+def test_a_channel_that_accepts_and_stalls_is_a_connection_error_within_the_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, says: bytes
+) -> None:
+    """The key's challenge is part of connecting: the whole of it runs under the one handshake
+    timeout, so connect() gives up while the other end still holds the connection."""
+    from framepipe.logging import _channel
+
+    monkeypatch.setattr(_channel, "HANDSHAKE_TIMEOUT_S", 0.5)
+    silent = SilentChannel(tmp_path, says)
+    try:
+        with pytest.raises(ConnectionError, match=r"did not answer within 0\.5 s"):
+            connect(silent.address, stream="impatient")
+        assert silent.accepted.is_set()
+    finally:
+        silent.close()
+    assert not silent.hung_up_first, "connect() returned only once the other end hung up"

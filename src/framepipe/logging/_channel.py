@@ -21,17 +21,19 @@ import os
 import secrets
 import shutil
 import socket
+import struct
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import (
-    Client,
     Connection,
     answer_challenge,
     deliver_challenge,
 )
-from typing import Any, Protocol
+from multiprocessing.reduction import ForkingPickler
+from typing import Any, Protocol, cast
 
 from framepipe.logging._notes import stderr_note
 from framepipe.typing import ChannelStats
@@ -57,7 +59,8 @@ SCHEME = "framepipe-log:"
 MAX_IN_FLIGHT = 4
 # How long a receiver sleeps in poll() before it looks whether the channel is closing.
 RECV_POLL_S = 0.1
-# How long a connecting process may take to introduce itself, and to get the settings back.
+# How long a connecting process may take to connect, prove its key, introduce itself and get
+# the settings back: one deadline for all of it.
 HANDSHAKE_TIMEOUT_S = 10.0
 # How long a flush or bye asked for by a sender waits for this process's writer.
 FLUSH_TIMEOUT_S = 10.0
@@ -97,35 +100,126 @@ def parse_address(address: object) -> tuple[str, bytes]:
 
 
 def open_channel(
-    address: str, stream: str, timeout: float = HANDSHAKE_TIMEOUT_S
+    address: str, stream: str, timeout: float | None = None
 ) -> tuple[Connection, dict[str, Any]]:
-    """Connect to the channel at ``address``, introduce this process; the connection and the
-    settings the parent's logger runs with. ``ConnectionError`` when the parent cannot be
-    reached or does not answer."""
+    """Connect to the channel at ``address``, prove the key, introduce this process; the
+    connection and the settings the parent's logger runs with.
+
+    All of it -- the socket's connect, the key's challenge both ways, the hello and the settings
+    -- runs under one deadline, ``timeout`` seconds (``HANDSHAKE_TIMEOUT_S`` by default): a
+    socket that accepts and never speaks cannot hold a process at its start. ``ValueError`` for a
+    bad address; ``ConnectionError`` when the parent cannot be reached, refuses the key or does
+    not answer in time.
+    """
     path, key = parse_address(address)
+    limit = HANDSHAKE_TIMEOUT_S if timeout is None else timeout
+    line = _Handshake(path, time.monotonic() + limit)
     try:
-        conn = Client(path, family="AF_UNIX", authkey=key)
-    except OSError as exc:
+        line.connect()
+        # As Client() does: answer the channel's challenge, then challenge it. The functions
+        # use only send_bytes and recv_bytes, which the handshake speaks.
+        answer_challenge(cast(Connection, line), key)
+        deliver_challenge(cast(Connection, line), key)
+        line.send(("hello", PROTOCOL, stream, os.getpid(), _process_name()))
+        reply = line.recv()
+    except TimeoutError:
+        line.close()
+        raise ConnectionError(
+            f"the parent's log channel did not answer within {limit:g} s"
+        ) from None
+    except AuthenticationError:
+        line.close()
         msg = (
-            f"cannot reach the parent's log channel ({exc.strerror or exc}); its logger must "
-            "be running (address() is valid until the parent's logger stops)"
+            "the parent's log channel refused this process's key; the address must be the one "
+            "address() returned for the running logger"
         )
         raise ConnectionError(msg) from None
-    try:
-        conn.send(("hello", PROTOCOL, stream, os.getpid(), _process_name()))
-        if not conn.poll(timeout):
-            raise ConnectionError(f"the parent's log channel did not answer within {timeout:g} s")
-        reply = conn.recv()
     except (OSError, EOFError) as exc:
-        conn.close()
-        raise ConnectionError(f"the parent's log channel closed the connection ({exc!r})") from None
-    except ConnectionError:
-        conn.close()
-        raise
+        line.close()
+        msg = (
+            f"cannot reach the parent's log channel ({_reason(exc)}); its logger must be "
+            "running (address() is valid until the parent's logger stops)"
+        )
+        raise ConnectionError(msg) from None
+    except Exception as exc:  # not a framepipe channel speaking: a garbled challenge or reply
+        line.close()
+        raise ConnectionError(
+            f"unexpected answer from the parent's log channel ({type(exc).__name__})"
+        ) from None
     if not (isinstance(reply, tuple) and reply[:1] == ("settings",)):
-        conn.close()
+        line.close()
         raise ConnectionError(f"unexpected answer from the parent's log channel: {reply!r}")
-    return conn, reply[1]
+    return line.connection(), reply[1]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "it closed the connection"
+    strerror = exc.strerror if isinstance(exc, OSError) else None
+    return strerror or str(exc) or type(exc).__name__
+
+
+class _Handshake:
+    """A connection's first messages, each read and write bounded by one deadline.
+
+    ``multiprocessing``'s ``Client()`` blocks in the key's challenge for as long as the other
+    end keeps quiet. This speaks the same framing (a signed 4-byte big-endian length, then the
+    bytes; ``-1`` and an 8-byte length for a long one) over a socket whose every call gets the
+    time left, so the stdlib's own challenge functions run on it unchanged; once the handshake is
+    done, the socket becomes an ordinary ``Connection``.
+    """
+
+    def __init__(self, path: str, deadline: float) -> None:
+        self._path = path
+        self._deadline = deadline
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+
+    def connect(self) -> None:
+        self._arm()
+        self._socket.connect(self._path)
+
+    def send_bytes(self, buf: bytes) -> None:
+        size = len(buf)
+        header = struct.pack("!i", size) if size <= 0x7FFFFFFF else struct.pack("!iQ", -1, size)
+        self._arm()
+        self._socket.sendall(header + buf)
+
+    def recv_bytes(self, maxlength: int | None = None) -> bytes:
+        (size,) = struct.unpack("!i", self._read(4))
+        if size == -1:
+            (size,) = struct.unpack("!Q", self._read(8))
+        if maxlength is not None and size > maxlength:
+            raise OSError("bad message length")
+        return self._read(size)
+
+    def send(self, message: object) -> None:
+        self.send_bytes(bytes(ForkingPickler.dumps(message)))
+
+    def recv(self) -> Any:
+        return ForkingPickler.loads(self.recv_bytes())
+
+    def connection(self) -> Connection:
+        self._socket.settimeout(None)  # blocking again, as Connection expects
+        return Connection(self._socket.detach())
+
+    def close(self) -> None:
+        self._socket.close()
+
+    def _read(self, size: int) -> bytes:
+        chunks = bytearray()
+        while len(chunks) < size:
+            self._arm()
+            chunk = self._socket.recv(size - len(chunks))
+            if not chunk:
+                raise EOFError
+            chunks += chunk
+        return bytes(chunks)
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._socket.settimeout(left)
 
 
 def _process_name() -> str:
