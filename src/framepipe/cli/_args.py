@@ -11,15 +11,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from framepipe.pipeline import PipelineConfig
+from framepipe.pipeline.processors import check_processor
 
 __all__ = [
     "add_budget_ms",
     "add_parsed_option",
     "argparse_type",
+    "check_processor_imports",
     "config_from_args",
     "non_negative_int",
     "port_number",
@@ -123,3 +125,20 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         if hasattr(args, field.name)
     }
     return PipelineConfig(**values)
+
+
+def check_processor_imports(processors: Sequence[str]) -> None:
+    """Import what ``--processor`` names (``check_processor``): ValueError if it does not.
+
+    A module that calls ``sys.exit()`` while it imports is a module that does not import, not
+    the end of the command.
+    """
+    for spec in processors:
+        try:
+            check_processor([spec])
+        except SystemExit as exc:
+            module = spec.partition(":")[0]
+            raise ValueError(
+                f"processor {spec!r}: cannot import module {module!r} "
+                f"(it called sys.exit({exc.code!r}))"
+            ) from None

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from framepipe.cli._args import config_from_args
+from framepipe._text import one_line
+from framepipe.cli._args import check_processor_imports, config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
@@ -20,7 +21,6 @@ from framepipe.monitor import StatsServer
 from framepipe.monitor.providers import DEFAULT_STREAM
 from framepipe.pipeline import Pipeline, PipelineError, PipelineReport, Source
 from framepipe.pipeline.output import OutputError
-from framepipe.pipeline.processors import check_processor
 from framepipe.pipeline.progress import ProgressReporter
 from framepipe.pipeline.sources import OpenCancelled, SourceError, open_source
 
@@ -32,7 +32,7 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
     # Everything a user can get wrong is checked before anything is opened or written.
     try:
         check_run_outputs(args, [args.source], None)
-        check_processor(processors)  # imports now, so a typo costs no camera or stream open
+        check_processor_imports(processors)  # now, so a typo costs no camera or stream open
         # ``{stream}`` in --output is the stream's name, as with several sources.
         config = dataclasses.replace(config_from_args(args), output=single_output(args))
     except (SourceError, ValueError) as exc:
@@ -104,6 +104,10 @@ def _run_pipeline(
             failure = str(exc)
         except PipelineError as exc:
             failure, report = str(exc), exc.report
+        except KeyboardInterrupt:  # a second stop signal: the user will not wait
+            raise
+        except BaseException as exc:  # SystemExit or a bare BaseException out of a processor
+            failure, report = _out_of_band(pipeline, exc, log)
         finally:
             if progress is not None:
                 try:
@@ -118,3 +122,16 @@ def _run_pipeline(
     if report is not None and failure is None and report.truncation_error is not None:
         verdict.append(report.truncation_error)
     return finish(report, args.summary_json, problems, verdict)
+
+
+def _out_of_band(pipeline: Pipeline, exc: BaseException, log: Logger) -> tuple[str, PipelineReport]:
+    """A run a processor ended with something no ``except Exception`` stops (``sys.exit()`` in a
+    library, a bare BaseException): a processor failure, with what its last snapshot tells."""
+    log.error("processor failed: %s", one_line(exc), exc_info=exc)
+    report = PipelineReport.from_snapshot(
+        pipeline.snapshot().without_frame(),
+        source=str(pipeline.source),
+        processor=pipeline.processor_name,
+    )
+    done = f"after {report.frames_processed} processed frames"
+    return f"processor failed: {one_line(exc)} {done}", report
