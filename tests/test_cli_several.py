@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -168,6 +169,82 @@ class TestSeveralSources:
                              "--output", str(tmp_path / "out.avi")))  # fmt: skip
         assert code == 2
         assert "is the source file" in capsys.readouterr().err
+
+
+BROKEN_INIT = """\
+class Broken:
+    def __init__(self):
+        raise RuntimeError("no model")
+
+    def __call__(self, frame):
+        return frame
+"""
+
+EXITS_AT_IMPORT = """\
+import sys
+
+sys.exit(7)
+
+
+class Broken:
+    def __call__(self, frame):
+        return frame
+"""
+
+
+class TestCheckedBeforeAnyWorkerStarts:
+    """What a user can get wrong is found before a worker starts, as with one source."""
+
+    def test_a_busy_stats_port_is_exit_1_and_no_worker_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A port another program listens on: one line naming --stats-port, exit 1, and the
+        log shows no worker started."""
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            code = main(run_args(tmp_path, SHORT, SHORT, "--stats-port", str(port)))
+        assert code == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"framepipe: error: --stats-port {port}: ")
+        assert not any("started (source" in record[0] for record in one_log(tmp_path / "logs"))
+        assert not (tmp_path / "summary.json").exists()
+
+    @pytest.mark.parametrize(
+        ("module", "message"),
+        [
+            (
+                BROKEN_INIT,
+                "processor 'brokenplugin:Broken': Broken() failed: RuntimeError: no model",
+            ),
+            (
+                EXITS_AT_IMPORT,
+                "processor 'brokenplugin:Broken': cannot import module "
+                "'brokenplugin' (it called sys.exit(7))",
+            ),
+        ],
+        ids=["init-raises", "exits-at-import"],
+    )
+    def test_a_processor_that_cannot_be_built_is_exit_2_before_the_log(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        module: str,
+        message: str,
+    ) -> None:
+        """A class whose ``__init__`` raises, or a module calling ``sys.exit()`` as it imports:
+        one line, exit 2, no log directory made."""
+        plugins = tmp_path / "plugins"
+        plugins.mkdir()
+        (plugins / "brokenplugin.py").write_text(module)
+        monkeypatch.syspath_prepend(str(plugins))
+        code = main(run_args(tmp_path, SHORT, SHORT, "--processor", "brokenplugin:Broken"))
+        assert code == 2
+        assert capsys.readouterr().err.strip().splitlines() == [f"framepipe: error: {message}"]
+        assert not (tmp_path / "logs").exists()
+        sys.modules.pop("brokenplugin", None)
 
 
 def test_a_stats_server_watches_every_stream_when_a_stats_port_is_given(

@@ -15,7 +15,7 @@ import argparse
 from typing import Any
 
 from framepipe._text import plural
-from framepipe.cli._args import config_from_args
+from framepipe.cli._args import check_processor_imports, config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
@@ -24,6 +24,7 @@ from framepipe.cli._signals import stop_on_signals
 from framepipe.logging import Logger, configure, get_logger
 from framepipe.logging import address as log_address
 from framepipe.monitor import StatsServer
+from framepipe.pipeline.processors import resolve_processor
 from framepipe.pipeline.sources import SourceError
 from framepipe.streams.api import StreamsHandle, start_streams
 from framepipe.streams.job import LogTarget, portable_processor
@@ -44,7 +45,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
     try:
         names = stream_names(sources, args.name)
         config = config_from_args(args)
+        check_processor_imports(processors)
         portable_processor(processors)
+        resolve_processor(processors)  # a class is built once here: an __init__ that raises
         check_run_outputs(args, sources, names)
         ray_options = _ray_options(args)
     except (SourceError, ValueError, RayNotInstalled) as exc:
@@ -69,11 +72,24 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
                 # One log: every worker writes through this process's writer.
                 log_target=LogTarget(args.log_dir, args.log_mode, address=log_address()),
                 logger=get_logger("framepipe.streams"),
+                start=False,  # the stats server binds its port first
                 **ray_options,
             )
         except RayStartError as exc:  # Ray would not start, or the cluster is out of reach
             return fail(str(exc), EXIT_FAILURE)
-        return _supervise(args, handle, log)
+        server: StatsServer | None = None
+        if args.stats_port is not None:
+            try:
+                server = start_stats_server(args, log, handle.streams)
+            except (OSError, RuntimeError) as exc:
+                handle.close()
+                return fail(f"--stats-port {args.stats_port}: {exc}", EXIT_FAILURE)
+        try:
+            handle.start()
+            return _supervise(args, handle, log)
+        finally:
+            if server is not None:
+                server.stop()
     finally:
         log.stop()
 
@@ -90,13 +106,6 @@ def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> int:
     progress = None if args.quiet else StreamsProgress(handle.names)
-    problems: list[str] = []
-    server: StatsServer | None = None
-    if args.stats_port is not None:
-        try:
-            server = start_stats_server(args, log, handle.streams)
-        except (OSError, RuntimeError) as exc:
-            problems.append(f"--stats-port {args.stats_port}: {exc}")
     report: StreamsReport | None = None
 
     def stop(signum: int) -> None:
@@ -106,8 +115,6 @@ def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> 
         handle.kill()
 
     with stop_on_signals(stop, kill) as received:
-        if problems:
-            handle.stop()
         noted = False
         while report is None:
             report = handle.wait(_WAIT_S)
@@ -118,10 +125,8 @@ def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> 
                 progress.update(handle.snapshot())
     if progress is not None:
         progress.close(handle.snapshot())
-    if server is not None:
-        server.stop()
     failure = failure_line(report)
-    return finish(report, args.summary_json, problems, [] if failure is None else [failure])
+    return finish(report, args.summary_json, [], [] if failure is None else [failure])
 
 
 def failure_line(report: StreamsReport) -> str | None:

@@ -105,6 +105,8 @@ class StreamsHandle(Closing):
         log_stats: Any = None,
         stop_timeout_s: float = STOP_TIMEOUT_S,
         close_engine: Callable[[], None] | None = None,
+        *,
+        start: bool = True,
     ) -> None:
         self._supervisor = supervisor
         self._close_engine = close_engine
@@ -117,6 +119,16 @@ class StreamsHandle(Closing):
         self._error: BaseException | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="framepipe-supervisor", daemon=True)
+        self._started = False
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the workers (once; ``start_streams(..., start=False)`` leaves it to the caller,
+        who may first serve ``streams``)."""
+        if self._started:
+            raise RuntimeError("the streams were started already")
+        self._started = True
         atexit.register(self._at_exit)
         self._thread.start()
 
@@ -164,7 +176,16 @@ class StreamsHandle(Closing):
             atexit.unregister(self._at_exit)
 
     def close(self) -> None:
-        """Stop every stream and wait for the workers; kill the ones that do not stop in time."""
+        """Stop every stream and wait for the workers; kill the ones that do not stop in time.
+
+        Streams that were never started start none: only the engine is closed.
+        """
+        if not self._started:
+            self._started = True  # and never will be
+            if self._close_engine is not None:
+                self._close_engine()
+            self._done.set()
+            return
         self.stop()
         if not self._done.wait(self._stop_timeout_s + 5.0):
             self.kill()
@@ -191,6 +212,7 @@ def start_streams(
     stop_timeout_s: float = STOP_TIMEOUT_S,
     ray_address: str | None = None,
     ray_cpus_per_stream: float = 1.0,
+    start: bool = True,
 ) -> StreamsHandle:
     """Start a worker per source and return the handle (see :class:`StreamsHandle`).
 
@@ -209,6 +231,9 @@ def start_streams(
     ``ray_address`` is the cluster to join (None: a local Ray instance, shut down at the end),
     ``ray_cpus_per_stream`` the CPUs each actor asks for (and the default ``cv_threads``).
     Every actor's log records reach ``logger``'s writer (see ``framepipe.streams.ray_engine``).
+
+    ``start=False``: nothing runs until ``handle.start()``, so ``handle.streams`` can be served
+    first (``handle.close()`` instead closes the engine and starts nothing).
 
     ValueError for anything malformed, SourceError for a source that does not parse,
     ``RayNotInstalled`` (an ImportError) without Ray, ``RayStartError`` when Ray cannot start
@@ -241,7 +266,9 @@ def start_streams(
     )
     # An engine made here from its name is closed here (a local Ray instance shut down).
     close = getattr(made, "close", None) if isinstance(engine, str) else None
-    return StreamsHandle(supervisor, _log_stats(logger), stop_timeout_s, close_engine=close)
+    return StreamsHandle(
+        supervisor, _log_stats(logger), stop_timeout_s, close_engine=close, start=start
+    )
 
 
 def run_streams(
