@@ -21,7 +21,7 @@ DOCUMENTED_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
     "reconnects", "disconnected_s", "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
-    "frame_age_ms", "log",
+    "frame_age_ms", "percentiles_estimated", "log",
 ]  # fmt: skip
 
 
@@ -86,7 +86,10 @@ class TestPipelineReport:
     def test_to_dict_values_are_exactly_the_documented_ones(self):
         """Holding a FrameSummary changes nothing in the JSON: the values the report was given,
         as given, and zero for the counts it was not."""
-        not_given = {"frames_failed": 0, "reconnects": 0, "disconnected_s": 0.0}
+        not_given = {
+            "frames_failed": 0, "reconnects": 0, "disconnected_s": 0.0,
+            "percentiles_estimated": False,
+        }  # fmt: skip
         assert make_report().to_dict() == {**RUN, **FIGURES, **not_given}
 
     def test_to_dict_returns_copies(self):
@@ -196,6 +199,7 @@ class TestFromSnapshot:
             "longest_miss_streak": None,
             "frame_ms": {"mean": None, "p50": 4.25, "p95": None, "p99": 9.5, "max": 12.0},
             "frame_age_ms": {"p50": 6.5, "p99": 20.125, "max": None},
+            "percentiles_estimated": True,  # the last 300 frames, not the run
             "log": {},
         }
         assert list(report.to_dict()) == list(SUMMARY_KEYS)

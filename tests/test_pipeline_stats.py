@@ -1,10 +1,17 @@
-"""Tests for framepipe.pipeline.stats: per-frame budget statistics on a hand-driven clock."""
+"""Tests for framepipe.pipeline.stats: per-frame budget statistics on a hand-driven clock, in
+memory that stays flat however long the run."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import pickle
+import tracemalloc
+
+import numpy as np
 import pytest
 
-from framepipe.pipeline.stats import FrameStats, FrameSummary, MissStreak
+from framepipe.pipeline.stats import FrameStats, FrameSummary, MissStreak, merged_timings
 from helpers import ManualClock
 
 
@@ -111,3 +118,145 @@ class TestFrameStats:
         """The budget must be a positive number of milliseconds."""
         with pytest.raises(ValueError, match="budget_ms must be positive, but got"):
             FrameStats(budget_ms=budget)
+
+
+def lognormal_ms(count: int) -> list[float]:
+    """Frame times as a camera loop sees them: mostly a few ms, a long tail to tens of ms."""
+    return np.random.default_rng(7).lognormal(mean=1.5, sigma=0.6, size=count).tolist()
+
+
+def bimodal_ms(count: int) -> list[float]:
+    """Two kinds of frames: 80 % around 4 ms, 20 % (a heavy detector step) around 40 ms."""
+    rng = np.random.default_rng(11)
+    fast = rng.normal(4.0, 0.5, size=count)
+    slow = rng.normal(40.0, 4.0, size=count)
+    return np.clip(np.where(rng.random(count) < 0.8, fast, slow), 0.05, None).tolist()
+
+
+def within(estimate: float, exact: float, relative: float = 0.01) -> bool:
+    return abs(estimate - exact) <= relative * abs(exact) + 1e-3  # + the summary's rounding
+
+
+class TestBoundedMemory:
+    """A run of any length: exact percentiles for the first frames, then a sketch within 1 %."""
+
+    @pytest.mark.parametrize("distribution", [lognormal_ms, bimodal_ms])
+    def test_a_million_frames_take_no_more_memory_after_the_first_200_000(self, distribution):
+        """tracemalloc sees no growth from frame 200,000 to frame 1,000,000 (the arrays of
+        every frame's time and age would grow 12.8 MB), and p50/p99 of frame time and age are
+        within 1 % of numpy's exact values over every frame."""
+        clock = ManualClock()
+        stats = FrameStats(budget_ms=1000 / 30, clock=clock)  # exact for 108,000 frames
+        frame_ms = distribution(1_000_000)
+        wait_s = 0.002  # each frame waited 2 ms in the buffer: age = 2 ms + frame time
+        grown_by: list[int] = []
+        try:
+            for i, ms in enumerate(frame_ms):
+                if i == 200_000:
+                    tracemalloc.start()
+                    base = tracemalloc.get_traced_memory()[0]
+                elif i % 200_000 == 0 and i:
+                    grown_by.append(tracemalloc.get_traced_memory()[0] - base)
+                started = stats.begin_frame()
+                clock.now += ms / 1000
+                stats.finish_frame(started, started - wait_s)
+            grown_by.append(tracemalloc.get_traced_memory()[0] - base)
+        finally:
+            tracemalloc.stop()
+        assert max(grown_by) < 64 * 1024, grown_by  # a few new buckets at most
+        summary = stats.summary()
+        assert summary.frames_processed == 1_000_000
+        assert summary.percentiles_estimated
+        times = np.asarray(frame_ms)
+        ages = times + wait_s * 1000
+        exact = dict(zip(("p50", "p99"), np.percentile(times, [50, 99]), strict=True))
+        exact_age = dict(zip(("p50", "p99"), np.percentile(ages, [50, 99]), strict=True))
+        for key in ("p50", "p99"):
+            assert within(summary.frame_ms[key], exact[key]), (key, summary.frame_ms, exact)
+            assert within(summary.frame_age_ms[key], exact_age[key]), (key, summary.frame_age_ms)
+        # The mean and max are kept exactly, not estimated.
+        assert summary.frame_ms["mean"] == pytest.approx(times.mean(), abs=1e-3)
+        assert summary.frame_ms["max"] == pytest.approx(times.max(), abs=1e-3)
+
+    def test_percentiles_are_exact_up_to_the_exact_count_and_estimated_after(self):
+        """With exact_frames=100: 100 frames give numpy's exact percentiles and say so; the
+        101st switches to the sketch, which says it estimates, within 1 %."""
+        clock = ManualClock()
+        stats = FrameStats(budget_ms=20.0, clock=clock, exact_frames=100)
+        run_frames(stats, clock, [float(ms) for ms in range(1, 101)])
+        exact = stats.summary()
+        assert not exact.percentiles_estimated
+        assert exact.frame_ms["p99"] == pytest.approx(99.01)
+        run_frames(stats, clock, [50.0])
+        estimated = stats.summary()
+        assert estimated.percentiles_estimated and estimated.frames_processed == 101
+        values = [float(ms) for ms in range(1, 101)] + [50.0]
+        for key, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+            assert within(estimated.frame_ms[key], float(np.percentile(values, q)))
+        assert estimated.frame_ms["max"] == 100.0
+        assert estimated.frame_ms["mean"] == pytest.approx(sum(values) / 101, abs=1e-3)
+
+    def test_by_default_the_percentiles_are_exact_for_an_hour_at_the_budget_s_rate(self):
+        """A 30 FPS source (budget 33.3 ms) keeps 108,000 frames exact; 10 FPS 36,000."""
+        assert FrameStats(budget_ms=1000 / 30).exact_frames == 108_000
+        assert FrameStats(budget_ms=100.0).exact_frames == 36_000
+
+    @pytest.mark.parametrize("exact_frames", [-1, 1.5, True])
+    def test_rejects_an_exact_count_that_is_not_a_count(self, exact_frames):
+        with pytest.raises(ValueError, match="exact_frames must be an integer >= 0"):
+            FrameStats(budget_ms=10.0, exact_frames=exact_frames)
+
+    def test_the_summary_carries_every_frame_in_sketches_that_travel(self):
+        """The summary's sketches count every frame, exact or not, and survive pickling (a
+        worker sends its summary to its supervisor)."""
+        clock = ManualClock()
+        stats = FrameStats(budget_ms=20.0, clock=clock, exact_frames=10)
+        run_frames(stats, clock, [5.0] * 30)
+        summary = pickle.loads(pickle.dumps(stats.summary()))
+        assert summary.frame_sketch is not None and summary.frame_sketch.count == 30
+        assert summary.age_sketch is not None and summary.age_sketch.count == 30
+        run_frames(stats, clock, [5.0])
+        assert summary.frame_sketch.count == 30  # a copy: the run goes on without changing it
+
+
+def summary_of(frame_ms: list[float], exact_frames: int | None = None) -> FrameSummary:
+    clock = ManualClock()
+    stats = FrameStats(budget_ms=20.0, clock=clock, exact_frames=exact_frames)
+    run_frames(stats, clock, frame_ms, age_extra_ms=1.0)
+    return stats.summary()
+
+
+class TestMergedTimings:
+    """Several runs' percentiles together: a stream's restarts, the total over streams."""
+
+    def test_two_runs_merge_into_the_percentiles_of_all_their_frames(self):
+        """One fast run and one slow run: the merged p50 and p99 are those of both together,
+        within 1 %, and say they are estimated; the mean and max are exact."""
+        fast, slow = lognormal_ms(3000), [ms * 5 for ms in lognormal_ms(1000)]
+        merged = merged_timings([summary_of(fast), summary_of(slow)])
+        both = np.asarray(fast + slow)
+        assert merged.percentiles_estimated
+        for key, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+            assert within(merged.frame_ms[key], float(np.percentile(both, q))), key
+        assert within(merged.frame_age_ms["p99"], float(np.percentile(both + 1.0, 99)))
+        assert merged.frame_ms["mean"] == pytest.approx(both.mean(), abs=1e-3)
+        assert merged.frame_ms["max"] == pytest.approx(both.max(), abs=1e-3)
+
+    def test_one_run_with_frames_keeps_its_own_exact_figures(self):
+        """A restart that processed nothing changes nothing: still exact."""
+        only = summary_of([float(ms) for ms in range(1, 101)])
+        merged = merged_timings([summary_of([]), only])
+        assert (merged.frame_ms, merged.frame_age_ms) == (only.frame_ms, only.frame_age_ms)
+        assert not merged.percentiles_estimated
+
+    def test_a_run_known_only_from_a_snapshot_adds_its_max(self):
+        """A killed run's summary has no sketch: its max still counts, its window does not."""
+        killed = dataclasses.replace(summary_of([99.0, 1.0]), frame_sketch=None, age_sketch=None)
+        merged = merged_timings([summary_of([5.0] * 10), killed])
+        assert merged.frame_ms["max"] == 99.0
+        assert merged.frame_ms["p50"] == pytest.approx(5.0, rel=0.01)
+        assert merged.percentiles_estimated
+
+    def test_no_frames_anywhere_is_unknown(self):
+        merged = merged_timings([summary_of([]), summary_of([])])
+        assert all(math.isnan(value) for value in merged.frame_ms.values())

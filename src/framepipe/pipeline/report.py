@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from framepipe._stats import QuantileSketch
 from framepipe._text import plural
 from framepipe.pipeline.sources import SourceInfo
 from framepipe.pipeline.stats import FrameSummary
@@ -39,6 +40,7 @@ SUMMARY_KEYS = (
     "longest_miss_streak",
     "frame_ms",
     "frame_age_ms",
+    "percentiles_estimated",
     "log",
 )
 
@@ -132,6 +134,18 @@ class PipelineReport:
     def frame_age_ms(self) -> dict[str, float]:
         return self.frame_stats.frame_age_ms
 
+    @property
+    def percentiles_estimated(self) -> bool:
+        return self.frame_stats.percentiles_estimated
+
+    @property
+    def frame_sketch(self) -> QuantileSketch | None:
+        return self.frame_stats.frame_sketch
+
+    @property
+    def age_sketch(self) -> QuantileSketch | None:
+        return self.frame_stats.age_sketch
+
     def to_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready plain values, with exactly the documented keys.
 
@@ -180,11 +194,12 @@ class PipelineReport:
             lines.append(
                 f"reconnects  {self.reconnects}, {self.disconnected_s:.1f} s without a connection"
             )
+        estimated = "  (percentiles estimated, within 1 %)" if self.percentiles_estimated else ""
         lines += [
             f"budget      {self.budget_ms:.1f} ms: {self.budget_misses} missed "
             f"({self.budget_miss_pct:.1f} %), longest streak {self.longest_miss_streak}",
             f"frame ms    mean {f['mean']:.2f}  p50 {f['p50']:.2f}  p95 {f['p95']:.2f}  "
-            f"p99 {f['p99']:.2f}  max {f['max']:.2f}",
+            f"p99 {f['p99']:.2f}  max {f['max']:.2f}{estimated}",
             f"frame age   p50 {a['p50']:.2f}  p99 {a['p99']:.2f}  max {a['max']:.2f} ms",
         ]
         log = self.log
