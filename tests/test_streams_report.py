@@ -31,15 +31,21 @@ def result(name: str, **overrides: Any) -> StreamResult:
     return StreamResult(**values)
 
 
-def test_the_total_adds_up_frames_rates_misses_and_drops_including_restarts() -> None:
-    """Frames of a run that was restarted count too; fps is the sum of the streams' rates."""
+def test_the_total_adds_up_frames_rates_misses_and_drops_of_the_streams_summaries() -> None:
+    """A restarted stream's summary counts every attempt already (the supervisor adds them),
+    so its frames count once, as in its row and its JSON; fps is the sum of the streams' rates."""
     first = result("a", summary=summary(100, 50.0, misses=2, dropped=1))
-    second = result("b", summary=summary(40, 20.5, misses=3), restarts=(Attempt(11, -9, "x", 7),))
-    total = StreamsReport((first, second), duration_s=2.5, cv_threads=1).total
+    second = result("b", summary=summary(47, 20.5, misses=3), restarts=(Attempt(11, -9, "x", 7),))
+    report = StreamsReport((first, second), duration_s=2.5, cv_threads=1)
+    total = report.total
+    assert second.to_dict()["frames_processed"] == second.frames_processed == 47
+    timings = {key: total.pop(key) for key in ("frame_ms", "frame_age_ms", "percentiles_estimated")}
     assert total == {
         "frames_processed": 147, "fps": 70.5, "budget_misses": 5, "frames_dropped": 1,
         "duration_s": 2.5, "streams": 2, "failed": 0, "cv_threads": 1,
     }  # fmt: skip
+    # Summaries without sketches: no percentile over both is known, the larger max is.
+    assert timings["frame_ms"]["max"] == 6.0 and timings["percentiles_estimated"]
 
 
 def test_the_json_is_strict_even_with_numbers_that_are_not_finite() -> None:
@@ -62,8 +68,8 @@ def test_a_failed_stream_is_not_ok_and_its_error_is_under_the_table() -> None:
     assert lines[0].split() == ["stream", "pid", "exit", "ended", "frames", "dropped", "FPS",
                                 "misses", "p99", "ms", "age", "p99", "ms"]  # fmt: skip
     assert lines[1].split() == ["cam0", "10", "0", "end", "100", "0", "50.0", "0", "4.50", "9.25"]
-    assert lines[2].split()[:5] == ["cam1", "10", "-9", "crashed", "103"]
-    assert lines[3].split()[:2] == ["total", "203"]
+    assert lines[2].split()[:5] == ["cam1", "10", "-9", "crashed", "100"]  # as its JSON
+    assert lines[3].split()[:2] == ["total", "200"]
     assert "cam1: pid 12 killed by SIGKILL, restarted" in lines
     assert "cam1: killed by SIGKILL" in lines
 
@@ -81,11 +87,16 @@ def test_the_json_is_each_stream_s_report_then_how_its_worker_ended() -> None:
         '"budget_ms": 33.3, "budget_misses": 2, "budget_miss_pct": 0.0, '
         '"longest_miss_streak": 1, '
         '"frame_ms": {"mean": 4.0, "p50": 3.5, "p95": 4.25, "p99": 4.5, "max": 6.0}, '
-        '"frame_age_ms": {"p50": 7.0, "p99": 9.25, "max": null}, "log": {"written": 3}, '
+        '"frame_age_ms": {"p50": 7.0, "p99": 9.25, "max": null}, '
+        '"percentiles_estimated": false, "log": {"written": 3}, '
         '"pid": 10, "exit": 0, "error": null, "ended": "end", "restarts": [{"pid": 9, '
-        '"exit": -9, "error": "killed by SIGKILL", "frames_processed": 7}], "cv_threads": 1, '
-        '"node": null}], "total": {"frames_processed": 107, "fps": 50.0, "budget_misses": 2, '
-        '"frames_dropped": 1, "duration_s": 2.5, "streams": 1, "failed": 0, "cv_threads": 1}, '
+        '"exit": -9, "error": "killed by SIGKILL", "frames_processed": 7}], "restart_count": 1, '
+        '"cv_threads": 1, '
+        '"node": null}], "total": {"frames_processed": 100, "fps": 50.0, "budget_misses": 2, '
+        '"frames_dropped": 1, "duration_s": 2.5, "streams": 1, "failed": 0, "cv_threads": 1, '
+        '"frame_ms": {"mean": 4.0, "p50": 3.5, "p95": 4.25, "p99": 4.5, "max": 6.0}, '
+        '"frame_age_ms": {"p50": 7.0, "p99": 9.25, "max": null}, '
+        '"percentiles_estimated": false}, '
         '"log": {"written": 5}}'
     )
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,11 +73,12 @@ class TestDeadWorkers:
             scene_pid, live_pid = handle.streams["scene"].pid, handle.streams["live"].pid
             assert live_pid is not None
             os.kill(live_pid, signal.SIGKILL)
+            at_kill = frames(handle, "live")  # counts go on from here in the next worker
             server.start()  # the stream's one client is gone: serve the next one
             wait_until(
                 lambda: (
                     handle.streams["live"].pid not in (None, live_pid)
-                    and frames(handle, "live") >= 5
+                    and frames(handle, "live") >= at_kill + 5
                 ),
                 "a restarted live worker with frames",
                 timeout=40.0,
@@ -123,6 +127,71 @@ class TestStopping:
         assert stream.error == "did not stop within 1 s, killed"
         assert stream.exit == -signal.SIGKILL
         assert pid is not None and not psutil.pid_exists(pid)
+
+
+def _http(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def _metric(text: str, name: str, stream: str) -> float:
+    match = re.search(rf'^{name}{{stream="{stream}"}} (\S+)$', text, re.MULTILINE)
+    assert match is not None, f"no {name} for {stream}"
+    return float(match.group(1))
+
+
+class TestRestartedCounts:
+    def test_a_restarted_streams_counters_never_go_down_anywhere(self) -> None:
+        """A worker SIGKILLed and restarted: its counters in the snapshot and in /metrics go on
+        from where they were, while it waits to restart it is down (source_up 0, /readyz 503
+        naming it), and its summary JSON and its table row count every attempt."""
+        from framepipe.monitor import serve
+
+        with (
+            start_streams([PACED, PACED], config=REALTIME, names=["cam", "other"],
+                          restart_attempts=1) as handle,
+            serve(0, streams=handle.streams) as server,
+        ):  # fmt: skip
+            wait_until(lambda: frames(handle, "cam") >= 10, "frames on cam", timeout=WAIT_S)
+            pid = handle.streams["cam"].pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            at_kill = frames(handle, "cam")
+            seen: list[tuple[float, float, int, str]] = []  # counts, up, /readyz, its reasons
+
+            def restarted_with_frames() -> bool:
+                metrics = _http(server.url + "metrics")[1]
+                ready = _http(server.url + "readyz")
+                seen.append((
+                    _metric(metrics, "framepipe_frames_processed_total", "cam"),
+                    _metric(metrics, "framepipe_source_up", "cam"),
+                    *ready,
+                ))  # fmt: skip
+                # Until the restarted worker's own counts (a second of frames) show in /metrics.
+                return handle.streams["cam"].pid not in (None, pid) and seen[-1][0] >= at_kill + 30
+
+            wait_until(restarted_with_frames, "cam restarted with frames", timeout=40.0,
+                       interval=0.01)  # fmt: skip
+            handle.stop()
+            report = handle.wait(30.0)
+        counts = [count for count, *_ in seen]
+        assert counts == sorted(counts), counts
+        assert any(up == 0.0 and code == 503 and "cam:" in reasons
+                   for _, up, code, reasons in seen), seen  # fmt: skip
+        assert report is not None
+        cam = report.streams[0]
+        assert cam.restarts[0].pid == pid
+        entry = cam.to_dict()
+        assert entry["frames_processed"] >= counts[-1]
+        assert entry["frames_processed"] == report.total["frames_processed"] - (
+            report.streams[1].summary.frames_processed
+        )
+        row = next(line for line in report.to_text().splitlines() if line.startswith("cam "))
+        assert row.split()[4] == str(entry["frames_processed"])
+        assert entry["frames_read"] >= entry["frames_processed"]
 
 
 class DiedElsewhere:

@@ -23,6 +23,7 @@ from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams._messages import Finished, Snapshot, Started, WorkerMessage
+from framepipe.streams._totals import carried, counted_with
 from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
@@ -59,6 +60,7 @@ class _Stream:
     snapshot: PipelineSnapshot | None = None
     finished: Finished | None = None
     restarts: list[Attempt] = field(default_factory=list)
+    earlier: PipelineSnapshot | None = None  # the attempts before this one, their counts summed
     restart_at: float | None = None
     killed: str | None = None  # why the supervisor killed this attempt
     result: StreamResult | None = None
@@ -123,16 +125,22 @@ class Supervisor:
         return self._streams[name].node
 
     def snapshot(self, name: str) -> PipelineSnapshot:
-        """The stream's latest snapshot (no frame), as its worker last sent it."""
+        """The stream's latest snapshot (no frame), as its worker last sent it, with the counts
+        of its earlier attempts added: a restarted stream's counters never go down. Between
+        attempts it is ``starting`` with no frame yet (not delivering frames)."""
         stream = self._streams[name]
         latest = stream.snapshot
         if latest is None:
             config = stream.job.config
-            latest = RunStatus(_source_text(stream.job), config.budget_ms or 0.0).snapshot(0.0)
+            source = stream.earlier.source if stream.earlier is not None else None
+            latest = RunStatus(
+                source or _source_text(stream.job), config.budget_ms or 0.0
+            ).snapshot(0.0)
+        latest = carried(stream.earlier, latest)
         if stream.result is not None and latest.state != "ended":
             return dataclasses.replace(latest, state="ended")
-        if stream.restart_at is not None:
-            return dataclasses.replace(latest, state="starting")
+        if stream.restart_at is not None:  # the ended attempt's counts; no frames flow
+            return dataclasses.replace(latest, state="starting", last_frame_at=None, fps=0.0)
         return latest
 
     def run(self) -> StreamsReport:
@@ -169,6 +177,8 @@ class Supervisor:
 
     def _start(self, stream: _Stream) -> None:
         stream.restart_at = None
+        if stream.snapshot is not None:  # a restart: the ended attempt's counts go on
+            stream.earlier = carried(stream.earlier, stream.snapshot)
         stream.finished, stream.killed, stream.pid, stream.snapshot = None, None, None, None
         try:
             stream.worker = self._engine.start(stream.job)
@@ -231,15 +241,15 @@ class Supervisor:
             )  # fmt: skip
             stream.restart_at = self._clock() + delay  # the last snapshot stays until then
             return
-        summary = (
-            finished.summary
-            if finished is not None and finished.summary is not None
-            else PipelineReport.from_snapshot(
-                stream.snapshot,
+        if finished is not None and finished.summary is not None:
+            summary = counted_with(finished.summary, stream.earlier)
+        else:
+            last = stream.snapshot
+            summary = PipelineReport.from_snapshot(
+                stream.earlier if last is None else carried(stream.earlier, last),
                 source=_source_text(stream.job),
                 processor=stream.job.processor_name,
             )
-        )
         ended = finished.end_reason if finished is not None else None
         stream.result = StreamResult(
             stream=name,

@@ -42,7 +42,10 @@ class Attempt:
 
 @dataclass(frozen=True)
 class StreamResult:
-    """One stream's last run: its report, its process and how it ended.
+    """One stream: its report, its last process and how it ended.
+
+    The report's counters (frames, drops, misses, failures, reconnects) count every attempt of
+    a restarted stream; its times, rates and percentiles are the last attempt's.
 
     ``exit`` is the worker's exit code (negative: killed by that signal; None: it never
     started); ``error`` None and ``exit`` 0 mean it ended cleanly. ``node``: the machine that
@@ -65,10 +68,8 @@ class StreamResult:
 
     @property
     def frames_processed(self) -> int:
-        """Processed in every run of this stream, restarts included."""
-        return self.summary.frames_processed + sum(
-            attempt.frames_processed for attempt in self.restarts
-        )
+        """Processed in every run of this stream, restarts included (the summary's count)."""
+        return self.summary.frames_processed
 
     def to_dict(self) -> dict[str, Any]:
         return {
