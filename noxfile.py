@@ -2,7 +2,9 @@
 
 ``nox -s tests`` runs the suite once per version in ``PYTHONS``, each in a fresh virtualenv with
 ``.[test]`` installed; ``nox -s tests-3.13`` runs one version, and arguments after ``--`` go to
-pytest (``nox -s tests -- tests/test_typing.py``).
+pytest (``nox -s tests -- tests/test_typing.py``). ``nox -s quick`` runs the suite without its
+slowest modules (``SLOW_MODULES``: child processes, servers, Ray, long runs), about a minute a
+version; CI runs it on the versions between the oldest and the newest, which it tests in full.
 
 An interpreter is found on ``PATH`` (``python3.X``) or, where pyenv is installed, in its versions
 directory (``$(pyenv root)/versions/3.X.*/bin``), which is put on ``PATH`` here, before nox looks
@@ -25,6 +27,28 @@ import nox
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 
 nox.options.sessions = ["tests"]
+
+# The modules that take most of the suite's time (each several seconds or more): ``quick`` leaves
+# them out. Everything else, new modules included, is in the quick subset.
+SLOW_MODULES = [
+    "tests/test_cli_bench.py",
+    "tests/test_cli_run.py",
+    "tests/test_cli_several.py",
+    "tests/test_docs.py",
+    "tests/test_logging_channel.py",
+    "tests/test_logging_lifecycle.py",
+    "tests/test_monitor_dashboard.py",
+    "tests/test_monitor_server.py",
+    "tests/test_pipeline_reconnect.py",
+    "tests/test_pipeline_runner.py",
+    "tests/test_pipeline_stats_server.py",
+    "tests/test_reliability.py",
+    "tests/test_soak.py",
+    "tests/test_streams_api.py",
+    "tests/test_streams_ray.py",
+    "tests/test_streams_supervisor.py",
+    "tests/test_streams_worker.py",
+]
 
 
 def _pyenv_root() -> str | None:
@@ -88,3 +112,11 @@ def tests(session: nox.Session) -> None:
     """Installs .[test] and runs pytest, with any arguments given after ``--``."""
     session.install(".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS)
+def quick(session: nox.Session) -> None:
+    """Installs .[test] and runs the suite without ``SLOW_MODULES``."""
+    session.install(".[test]")
+    ignored = [f"--ignore={module}" for module in SLOW_MODULES]
+    session.run("pytest", *ignored, *session.posargs)
