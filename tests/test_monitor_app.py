@@ -172,7 +172,7 @@ class _Connection:
 
 def ask(app: MonitorApp, path: str, method: str = "GET", accept: str | None = None) -> Answer:
     """One request through the Handler, in memory; the answer as the client reads it."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: test", "Connection: close"]
+    lines = [f"{method} {path} HTTP/1.1", "Host: localhost", "Connection: close"]
     if accept is not None:
         lines.append(f"Accept: {accept}")
     connection = _Connection(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -345,7 +345,7 @@ class TestMetrics:
         assert metric(text, "framepipe_frames_dropped_total", stream="main") == 2
         assert metric(text, "framepipe_source_up", stream="main") == 1
         assert metric(text, "framepipe_frame_seconds_count", stream="main") == 3
-        assert metric(text, "framepipe_log_records_total", state="written") == 117
+        assert metric(text, "framepipe_log_records_written_total") == 117
         assert metric(text, "framepipe_log_queue_depth") == 3
 
     def test_a_stalled_stream_is_down(self) -> None:
@@ -425,7 +425,7 @@ class TestRouting:
 class TestEvents:
     def test_an_event_is_the_system_resources_document(self) -> None:
         """/events sends the retry interval, then the document as a data line; on shutdown
-        (``stopping``) the stream ends after it."""
+        (``stopping``) the final document goes as an ``end`` event and the stream ends."""
         process = watched(snapshot())
         process.app.stopping.set()
         answer = ask(process.app, "/events")
@@ -433,6 +433,8 @@ class TestEvents:
         assert answer.headers["content-type"] == "text/event-stream"
         retry, data = answer.body.decode().strip().split("\n\n")
         assert retry == "retry: 1000"
+        kind, _, data = data.partition("\n")
+        assert kind == "event: end"
         assert data.startswith("data: ")
         event = json.loads(data[len("data: ") :])
         assert event["pipeline"]["frames_processed"] == 30

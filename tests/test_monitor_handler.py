@@ -177,7 +177,7 @@ class TestEvents:
     def test_head_of_a_stream_is_headers_only(self, server: StatsServer) -> None:
         """HEAD /events answers the stream's headers and closes."""
         with socket.create_connection(server.address, timeout=5) as sock:
-            sock.sendall(b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n")
+            sock.sendall(b"HEAD /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
             data = b""
             while chunk := sock.recv(4096):
                 data += chunk

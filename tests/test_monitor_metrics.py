@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
 from pathlib import Path
 
@@ -19,8 +20,12 @@ COUNTERS = {
     "framepipe_frames_processed",
     "framepipe_frames_dropped",
     "framepipe_budget_misses",
-    "framepipe_source_reconnects",
-    "framepipe_log_records",
+    "framepipe_frames_failed",
+    "framepipe_reconnects",
+    "framepipe_disconnected_seconds",
+    "framepipe_log_records_accepted",
+    "framepipe_log_records_written",
+    "framepipe_log_write_errors",
     "framepipe_log_records_dropped",
 }
 HISTOGRAMS = {"framepipe_frame_seconds", "framepipe_frame_age_seconds"}
@@ -29,9 +34,10 @@ GAUGES = {
     "framepipe_log_queue_capacity",
     "framepipe_budget_seconds",
     "framepipe_source_up",
+    "framepipe_build_info",
 }
 # Bounded label names only: no paths, command lines or per-frame values.
-ALLOWED_LABELS = {"stream", "state", "level", "le"}
+ALLOWED_LABELS = {"stream", "level", "le", "version"}
 
 
 def scrape(server: StatsServer) -> dict[str, prometheus_client.Metric]:
@@ -91,6 +97,14 @@ class TestExposition:
         assert labels <= ALLOWED_LABELS
         assert value(families, "framepipe_frames_processed_total", stream="main") > 0
 
+    def test_build_info_names_the_version(self) -> None:
+        """One ``framepipe_build_info`` sample, value 1, labelled with the installed version."""
+        with watched_run() as (_, server):
+            families = scrape(server)
+        (sample,) = families["framepipe_build_info"].samples
+        assert sample.value == 1
+        assert sample.labels["version"] == importlib.metadata.version("framepipe")
+
     def test_histogram_buckets_are_the_fixed_bounds_whatever_the_budget(self) -> None:
         """``le`` is the shared log-spaced bounds in seconds (1/30 exactly among them); the
         budget is a gauge of its own."""
@@ -132,14 +146,21 @@ class TestExposition:
         frames = [value(s, "framepipe_frames_processed_total", stream="main") for s in scrapes]
         assert frames[-1] > frames[0]
 
-    def test_log_records_are_counted_by_state_and_drops_by_level(self, tmp_path: Path) -> None:
-        """accepted, written and dropped records, and the dropped ones per level."""
+    def test_log_records_are_counted_once_each_and_drops_by_level(self, tmp_path: Path) -> None:
+        """accepted, written and dropped records in metrics of their own, so no sum over a
+        metric's labels counts a record twice; the dropped ones per level, in one metric."""
         log = stopped_logger_with_drops(tmp_path)
         with serve(port=0, logger=log) as server:
             families = scrape(server)
-        assert value(families, "framepipe_log_records_total", state="accepted") == 1
-        assert value(families, "framepipe_log_records_total", state="written") == 1
-        assert value(families, "framepipe_log_records_total", state="dropped") == 5
+        assert value(families, "framepipe_log_records_accepted_total") == 1
+        assert value(families, "framepipe_log_records_written_total") == 1
+        assert value(families, "framepipe_log_write_errors_total") == 0
+        dropped = [
+            s.value for s in families["framepipe_log_records_dropped"].samples
+            if s.name.endswith("_total")
+        ]
+        assert sum(dropped) == 5
+        assert not [name for name in families if name == "framepipe_log_records"]
         assert value(families, "framepipe_log_records_dropped_total", level="INFO") == 3
         assert value(families, "framepipe_log_records_dropped_total", level="WARNING") == 2
         assert value(families, "framepipe_log_queue_capacity") == 10_000

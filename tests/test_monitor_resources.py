@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import psutil
 import pytest
 
 from framepipe.logging import configure
@@ -17,7 +19,7 @@ from framepipe.monitor.reading import StreamReading
 from framepipe.monitor.resources import ProcessSampler, WorkerSamplers
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.status import RunStatus
-from helpers import child_command
+from helpers import child_command, wait_until
 from monitor_helpers import SyntheticRun, request, wait_for_json, watched_run
 
 LOGGING_TYPES = {
@@ -217,12 +219,27 @@ def _state(pid: int | None, node: str | None = None) -> StreamReading:
 
 
 class TestWorkerSamplers:
+    def test_a_busy_worker_reads_busy_from_its_first_sample(self) -> None:
+        """Before a first interval has passed, CPU is the average since the process started,
+        not 0.0 for a worker spinning from its first instant."""
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            wait_until(
+                lambda: psutil.Process(busy.pid).cpu_times().user > 0.3,
+                lambda: "the busy process to use some CPU",
+            )
+            _, cpu = WorkerSamplers().sample(_state(busy.pid))
+        finally:
+            busy.kill()
+            busy.wait(10)
+        assert cpu is not None and cpu > 5
+
     def test_a_worker_that_ended_reads_as_null(self, worker: subprocess.Popen[bytes]) -> None:
         """A live pid has memory; once that process is gone the next measurement is null."""
         now = [0.0]
         samplers = WorkerSamplers(min_interval_s=0.5, clock=lambda: now[0])
         memory_mb, cpu = samplers.sample(_state(worker.pid))
-        assert memory_mb is not None and memory_mb > 1 and cpu == 0.0
+        assert memory_mb is not None and memory_mb > 1 and cpu is not None and cpu >= 0
         worker.kill()
         worker.wait(10)
         now[0] = 1.0

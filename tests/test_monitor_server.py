@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -114,7 +116,7 @@ class TestSlowClients:
             half.sendall(b"GET /system-reso")  # and nothing more
             stalled = socket.create_connection(server.address, timeout=5)
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # never read
+            stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: localhost\r\n\r\n")  # never read
             try:
                 before = run.frames_processed
                 for _ in range(20):
@@ -245,3 +247,58 @@ def _outward_address() -> str | None:
             return None
         address: str = probe.getsockname()[0]
     return None if address.startswith("127.") else address
+
+
+class TestManyClients:
+    def test_200_simultaneous_requests_are_all_answered_within_2_s(self) -> None:
+        """A burst of connections waits in the listen queue instead of being turned away."""
+        with serve(port=0) as server:
+            barrier = threading.Barrier(200)
+            answered: list[float] = []
+            failures: list[BaseException] = []
+
+            def ask() -> None:
+                try:
+                    barrier.wait(30)
+                    started = time.monotonic()
+                    with socket.create_connection(server.address, timeout=30) as sock:
+                        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+                                     b"Connection: close\r\n\r\n")
+                        data = b""
+                        while chunk := sock.recv(4096):
+                            data += chunk
+                    assert data.startswith(b"HTTP/1.1 200"), data[:40]
+                    answered.append(time.monotonic() - started)
+                except BaseException as exc:
+                    failures.append(exc)
+
+            threads = [threading.Thread(target=ask) for _ in range(200)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(60)
+        assert not failures, failures[:3]
+        assert len(answered) == 200
+        assert max(answered) < 2.0, sorted(answered)[-5:]
+
+
+class TestTheEnd:
+    def test_an_open_event_stream_receives_the_final_reading_then_ends(self) -> None:
+        """stop() publishes the run's last state and the page hears it as an ``end`` event
+        before the server goes, then the stream closes."""
+        pipeline = Pipeline("synthetic:32x32@30:1", processor="none")
+        server = serve(port=0, pipeline=pipeline)
+        try:
+            with open_stream(server, "/events") as events:
+                read_event(events)
+                report = pipeline.run()
+                started = time.monotonic()
+                server.stop()
+                rest = events.read().decode()
+                assert time.monotonic() - started < 2.0
+        finally:
+            server.stop()
+        assert "event: end\n" in rest
+        final = json.loads(rest.split("event: end\ndata: ", 1)[1].split("\n", 1)[0])
+        assert final["pipeline"]["state"] == "ended"
+        assert final["pipeline"]["frames_processed"] == report.frames_processed == 30

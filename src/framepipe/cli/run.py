@@ -20,6 +20,7 @@ from framepipe._native_logging import quiet_native_logging
 from framepipe.cli import _several, _single
 from framepipe.cli._args import (
     add_parsed_option,
+    non_negative_float,
     non_negative_int,
     port_number,
     positive_cpus,
@@ -27,6 +28,7 @@ from framepipe.cli._args import (
     positive_int,
 )
 from framepipe.cli._console import EXIT_USAGE, fail
+from framepipe.cli._monitoring import check_stats_flags, stats_host
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.config import ON_ERROR
 from framepipe.pipeline.output import CODECS
@@ -175,11 +177,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve /system-resources, /metrics, /healthz, /readyz and a dashboard on PORT "
         "(0: a free port; the address is printed and logged)",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--stats-host",
-        default="127.0.0.1",
+        stats_host,
+        default=None,
         metavar="HOST",
-        help="address the stats server binds (default: %(default)s, this machine only)",
+        help="address the stats server binds (default: 127.0.0.1, this machine only; "
+        "0.0.0.0 opens the stats and previews to the network)",
+    )
+    parser.add_argument(
+        "--stats-allow-host",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a host name the stats server answers to besides IP addresses and localhost "
+        "(repeat for more); other names get 403, a guard against DNS rebinding",
     )
     add_parsed_option(
         parser,
@@ -221,6 +234,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="restart a stream whose worker failed or died, with backoff, up to N times "
         f"(default: {LIVE_RESTART_ATTEMPTS} for cameras and streams, 0 for files)",
+    )
+    add_parsed_option(
+        parser,
+        "--hang-timeout-s",
+        non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="a frame loop that makes no progress for S seconds while it runs is hung: a "
+        "worker is killed and restarted as a failed one; one source logs its stack "
+        "(default: %(default)s; 0: off)",
     )
     parser.add_argument(
         "--fail-fast",
@@ -265,6 +288,9 @@ def run(args: argparse.Namespace) -> int:
         ):
             if value is not None:
                 return fail(f"{flag} needs --engine ray", EXIT_USAGE)
+    stats_usage = check_stats_flags(args)
+    if stats_usage is not None:
+        return fail(stats_usage, EXIT_USAGE)
     if args.more_sources or args.engine != "local":
         return _several.run(args, processors)
     return _single.run(args, processors)

@@ -10,12 +10,15 @@ from typing import Any
 from prometheus_client.exposition import choose_encoder
 
 from framepipe.monitor.health import not_ready_reasons
+from framepipe.monitor.hosts import LOCAL_NAMES
 from framepipe.monitor.metrics import build_registry, render
 from framepipe.monitor.recent import Recent
 from framepipe.monitor.resources import ProcessSampler, WorkerSamplers, system_resources
 from framepipe.monitor.store import Store
 
 __all__ = ["MonitorApp", "Readiness"]
+
+LOCAL_ALLOWED = frozenset(LOCAL_NAMES)
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,17 @@ class MonitorApp:
     polling fast cost no more than that.
     """
 
-    def __init__(self, store: Store, *, has_stream: bool, pid: int | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        has_stream: bool,
+        pid: int | None = None,
+        allowed_hosts: frozenset[str] = LOCAL_ALLOWED,
+    ) -> None:
         self.store = store
         self.has_stream = has_stream
+        self.allowed_hosts = allowed_hosts  # ``Host`` names answered besides IP addresses
         self.sampler = ProcessSampler(pid)
         self.workers = WorkerSamplers()  # the streams' worker processes
         self.registry = build_registry(store, pid)

@@ -8,6 +8,7 @@ is what browsers and Prometheus do, except for the two endless streams.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from functools import cache
 from http import HTTPStatus
@@ -17,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from framepipe.monitor.app import MonitorApp
+from framepipe.monitor.hosts import host_allowed, host_name
 from framepipe.monitor.jpeg import PreviewError
 from framepipe.monitor.store import ReadingError
 
@@ -90,6 +92,16 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, *, head: bool) -> None:
         path = urlsplit(self.path).path
         self._answered = False
+        host = self.headers.get("Host")
+        if not host_allowed(host, self.app.allowed_hosts):
+            refusal = (
+                f"host {host_name(host or '')!r} is not answered here (a guard against DNS "
+                "rebinding): use an IP address or localhost, or allow the name with "
+                "--stats-allow-host"
+            )
+            self.close_connection = True
+            self._send_json(HTTPStatus.FORBIDDEN, {"error": refusal}, head=head)
+            return
         try:
             if path in _ASSETS:
                 name, content_type = _ASSETS[path]
@@ -149,12 +161,18 @@ class Handler(BaseHTTPRequestHandler):
         self._start_stream("text/event-stream")
         if head:
             return
+        streaming = getattr(self.server, "streaming", None)
+        if streaming is not None:
+            streaming(threading.current_thread())
         self.wfile.write(f"retry: {int(EVENT_INTERVAL_S * 1000)}\n\n".encode())
         while True:
+            ending = self.app.stopping.is_set()
             data = json.dumps(self.app.system_resources(), separators=(",", ":"))
-            self.wfile.write(f"data: {data}\n\n".encode())
-            if self.app.stopping.wait(EVENT_INTERVAL_S):
+            if ending:  # the final reading: the page shows it and stops listening
+                self.wfile.write(f"event: end\ndata: {data}\n\n".encode())
                 return
+            self.wfile.write(f"data: {data}\n\n".encode())
+            self.app.stopping.wait(EVENT_INTERVAL_S)
 
     def _mjpeg(self, *, head: bool) -> None:
         """Each new JPEG of the latest frame as one part of a ``multipart/x-mixed-replace``.

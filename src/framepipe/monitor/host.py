@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from framepipe.monitor.app import MonitorApp
 from framepipe.monitor.handler import Handler
+from framepipe.monitor.hosts import allowed_hosts
 from framepipe.monitor.reading import HostConfig, Reading, read_message
 from framepipe.monitor.store import Store
 
@@ -27,6 +28,8 @@ __all__ = ["HTTPServer", "main"]
 
 NICENESS = 10  # under CPU contention the frame loop comes first
 CLOSE_TIMEOUT_S = 5.0
+FINAL_DELIVERY_S = 1.5  # at the end, how long open pages get to receive the final reading
+LISTEN_BACKLOG = 1024  # the kernel caps it (somaxconn); the stdlib's 5 turns clients away
 _POLL_S = 0.1
 _DEMAND_INTERVAL_S = 0.5  # at most two "frame" lines a second
 
@@ -36,13 +39,20 @@ class HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False  # the stdlib would join every thread without a timeout
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], app: MonitorApp) -> None:
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.app = app
         self._lock = threading.Lock()
         self._connections: dict[Any, threading.Thread] = {}
+        self._streaming: set[threading.Thread] = set()  # connections sending /events
         super().__init__(address, Handler)
+
+    def streaming(self, thread: threading.Thread) -> None:
+        """``thread`` serves an event stream: at the end, it sends the final reading itself."""
+        with self._lock:
+            self._streaming.add(thread)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -62,6 +72,14 @@ class HTTPServer(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up or timed out is not an error worth a traceback on stderr."""
+
+    def finish_streams(self, timeout: float) -> None:
+        """Let the event streams send the final reading and end (the stop is set already)."""
+        with self._lock:
+            streaming = [t for t in self._connections.values() if t in self._streaming]
+        deadline = time.monotonic() + timeout
+        for thread in streaming:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def close_connections(self, timeout: float) -> None:
         with self._lock:
@@ -117,7 +135,12 @@ def main() -> int:
         return 2
     store = Store(config.stall_s, want_frames=_Demand(out))
     store.put(first)
-    app = MonitorApp(store, has_stream=bool(config.streams), pid=config.parent_pid)
+    app = MonitorApp(
+        store,
+        has_stream=bool(config.streams),
+        pid=config.parent_pid,
+        allowed_hosts=allowed_hosts(config.host, config.allowed_hosts),
+    )
     try:
         server = HTTPServer((config.host, config.port), app)
     except OSError as exc:
@@ -133,9 +156,10 @@ def main() -> int:
         while (reading := read_message(source)) is not None:
             store.put(reading)
     finally:
-        app.stopping.set()
+        app.stopping.set()  # event streams send the final reading, then end
         server.shutdown()
         thread.join(CLOSE_TIMEOUT_S)
+        server.finish_streams(FINAL_DELIVERY_S)
         server.close_connections(CLOSE_TIMEOUT_S)
         server.server_close()
     return 0

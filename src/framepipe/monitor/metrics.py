@@ -9,6 +9,7 @@ metrics is ``stream``: no paths or command lines, so the series stay bounded.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -22,31 +23,60 @@ from prometheus_client.exposition import choose_encoder
 
 from framepipe.monitor.health import stream_problem
 from framepipe.monitor.reading import HistogramData
+from framepipe.monitor.resources import WorkerUsage
 from framepipe.monitor.store import Store, View
 
-__all__ = ["FramepipeCollector", "build_registry", "render"]
+__all__ = ["FramepipeCollector", "build_registry", "build_version", "render"]
 
 # (metric name without _total, stream attribute, help)
 _STREAM_COUNTERS = (
     ("framepipe_frames_read", "frames_read", "Frames the reader delivered from the source."),
     ("framepipe_frames_processed", "frames_processed", "Frames that went through the processor."),
     ("framepipe_frames_dropped", "frames_dropped", "Frames skipped for a newer one (latest)."),
+    ("framepipe_frames_failed", "frames_failed", "Frames the processor failed on, skipped."),
     ("framepipe_budget_misses", "budget_misses", "Processed frames that took over the budget."),
-    ("framepipe_source_reconnects", "reconnects", "Times the source was reopened."),
+    ("framepipe_reconnects", "reconnects", "Times a dropped live source was reopened."),
+    (
+        "framepipe_disconnected_seconds",
+        "disconnected_s",
+        "Seconds a live source spent without a connection.",
+    ),
 )
-_LOG_STATES = ("accepted", "written", "dropped")
+# (metric name without _total, log counter, help): each a count of its own, none overlapping
+# another's label values, so a sum over a metric's labels is a number of records.
+_LOG_COUNTERS = (
+    ("framepipe_log_records_accepted", "accepted", "Log records taken into the queue."),
+    ("framepipe_log_records_written", "written", "Log records written by the sinks."),
+    ("framepipe_log_write_errors", "errors", "Log records a sink failed to write."),
+)
+
+
+def build_version() -> str:
+    """The installed framepipe's version, or ``unknown`` when it runs from a bare tree."""
+    try:
+        return version("framepipe")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class FramepipeCollector:
     """Builds every framepipe metric from the latest reading, at scrape time."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, workers: WorkerUsage | None = None) -> None:
         self._store = store
+        self._workers = workers if workers is not None else WorkerUsage()
+        self._version = build_version()
 
     def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "framepipe_build_info", "The framepipe serving these metrics.", labels=["version"]
+        )
+        info.add_metric([self._version], 1.0)
+        yield info
         view = self._store.view()
         yield from self._stream_metrics(view)
         yield from _histograms(view)
+        yield from self._worker_metrics(view)
         stats = view.reading.log_stats
         if stats is not None:
             yield from _log_metrics(stats)
@@ -73,6 +103,30 @@ class FramepipeCollector:
             up.add_metric([label], 0.0 if stream_problem(snapshot, view.now, stall_s) else 1.0)
         yield budget
         yield up
+
+    def _worker_metrics(self, view: View) -> Iterator[Metric]:
+        """Memory and CPU of each stream's worker process, where the stream has one here."""
+        memory = GaugeMetricFamily(
+            "framepipe_worker_resident_memory_bytes",
+            "Resident memory of the process running the stream (a worker).",
+            labels=["stream"],
+        )
+        cpu = CounterMetricFamily(
+            "framepipe_worker_cpu_seconds",
+            "CPU time of the process running the stream (a restarted worker starts again at 0).",
+            labels=["stream"],
+        )
+        seen = False
+        for label, stream in view.reading.streams.items():
+            usage = self._workers.usage(stream)
+            if usage is not None:
+                seen = True
+                memory.add_metric([label], float(usage.rss_bytes))
+                cpu.add_metric([label], usage.cpu_seconds)
+        self._workers.keep_only(view.reading.streams.values())
+        if seen:
+            yield memory
+            yield cpu
 
 
 def _histograms(view: View) -> Iterator[Metric]:
@@ -106,16 +160,12 @@ def _add_histogram(family: HistogramMetricFamily, label: str, data: HistogramDat
 
 
 def _log_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
-    records = CounterMetricFamily(
-        "framepipe_log_records",
-        "Log records by what became of them: accepted into the queue, written, dropped.",
-        labels=["state"],
-    )
-    for state in _LOG_STATES:
-        records.add_metric([state], stats.get(state, 0))
-    yield records
+    for name, key, help_text in _LOG_COUNTERS:
+        yield CounterMetricFamily(name, help_text, value=stats.get(key, 0))
     dropped = CounterMetricFamily(
-        "framepipe_log_records_dropped", "Log records dropped, by level.", labels=["level"]
+        "framepipe_log_records_dropped",
+        "Log records dropped (never written), by level: the queue was full or the logger stopped.",
+        labels=["level"],
     )
     for level, count in sorted(stats.get("dropped_by_level", {}).items()):
         dropped.add_metric([str(level)], count)

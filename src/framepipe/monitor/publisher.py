@@ -184,13 +184,17 @@ class Publisher:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self._interval_s):
-                try:
-                    self.publish()
-                except Exception as exc:  # one bad reading must not end the monitoring
-                    if not self._server_gone(exc):
-                        self._failures.error("publishing a reading", exc)
+                self._publish_once()
+            self._publish_once()  # the final reading (a run's "ended" and its last counts)
         finally:
             self._close()
+
+    def _publish_once(self) -> None:
+        try:
+            self.publish()
+        except Exception as exc:  # one bad reading must not end the monitoring
+            if not self._server_gone(exc):
+                self._failures.error("publishing a reading", exc)
 
     def _server_gone(self, exc: Exception) -> bool:
         """A write to a server process that has ended (a broken or closed pipe)."""

@@ -71,6 +71,7 @@ class HostConfig:
     stall_s: float | None
     parent_pid: int  # whose memory, CPU and process_* metrics to report
     streams: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # host names answered besides localhost and IP addresses
 
 
 def write_message(stream: IO[bytes], message: object) -> None:

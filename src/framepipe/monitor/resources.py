@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
@@ -15,7 +16,9 @@ from framepipe.monitor.reading import StreamReading
 
 __all__ = [
     "ProcessSampler",
+    "ProcessUsage",
     "WorkerSamplers",
+    "WorkerUsage",
     "logging_part",
     "pipeline_part",
     "stream_part",
@@ -54,7 +57,7 @@ class ProcessSampler:
         self._lock = threading.Lock()  # server threads only; the frame loop never takes it
         self._at = clock()
         self._memory_mb = self._read_memory_mb()
-        self._cpu_percent = 0.0
+        self._cpu_percent = self._average_cpu_percent()
 
     def sample(self) -> tuple[float, float]:
         """``(memory_mb, cpu_percent)``, each rounded to 0.1."""
@@ -68,6 +71,61 @@ class ProcessSampler:
 
     def _read_memory_mb(self) -> float:
         return round(float(self._process.memory_info().rss) / 2**20, 1)
+
+    def _average_cpu_percent(self) -> float:
+        """CPU since the process started: what to show before a first interval has passed
+        (a worker that just started would otherwise read 0.0 for its busiest seconds)."""
+        times = self._process.cpu_times()
+        alive_s = time.time() - float(self._process.create_time())
+        if alive_s <= 0:
+            return 0.0
+        return round(100.0 * float(times.user + times.system) / alive_s, 1)
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """A process's resident memory and the CPU time it used so far."""
+
+    rss_bytes: int
+    cpu_seconds: float
+
+
+class WorkerUsage:
+    """Memory and CPU time of the processes running the streams, for ``/metrics``.
+
+    Only a process on this machine is read (a Ray actor elsewhere has no local pid); one that is
+    gone or not ours to read has no usage.
+    """
+
+    def __init__(self, host: str | None = None) -> None:
+        self._host = socket.gethostname() if host is None else host
+        self._lock = threading.Lock()
+        self._processes: dict[int, psutil.Process] = {}
+
+    def usage(self, stream: StreamReading) -> ProcessUsage | None:
+        pid = stream.pid
+        if pid is None or (stream.node is not None and stream.node != self._host):
+            return None
+        try:
+            with self._lock:
+                process = self._processes.get(pid)
+                if process is None:
+                    process = self._processes[pid] = psutil.Process(pid)
+            with process.oneshot():
+                times = process.cpu_times()
+                rss = process.memory_info().rss
+        except psutil.Error:
+            with self._lock:
+                self._processes.pop(pid, None)
+            return None
+        return ProcessUsage(int(rss), float(times.user + times.system))
+
+    def keep_only(self, streams: Iterable[StreamReading]) -> None:
+        """Forget the processes no stream reports any more."""
+        pids = {stream.pid for stream in streams}
+        with self._lock:
+            for pid in set(self._processes) - pids:
+                del self._processes[pid]
 
 
 class WorkerSamplers:

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -131,7 +131,10 @@ class _Child:
 class StatsServer(Closing):
     """A running stats server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
 
-    def __init__(self, monitored: Monitored, host: str, port: int) -> None:
+    def __init__(
+        self, monitored: Monitored, host: str, port: int, allow_hosts: tuple[str, ...] = ()
+    ) -> None:
+        self._allow_hosts = allow_hosts
         self._stopped = False
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # stop() against the swap to a restarted process
@@ -190,7 +193,10 @@ class StatsServer(Closing):
 
     def _config(self, host: str, port: int) -> HostConfig:
         monitored = self._monitored
-        return HostConfig(host, port, monitored.stall_s, os.getpid(), tuple(monitored.streams))
+        return HostConfig(
+            host, port, monitored.stall_s, os.getpid(), tuple(monitored.streams),
+            self._allow_hosts,
+        )  # fmt: skip
 
     def _want_frames(self) -> None:
         self._publisher.want_frames()
@@ -279,6 +285,7 @@ def serve(
     stall_s: float | None = None,
     clock: Callable[[], float] = time.perf_counter,
     streams: Mapping[str, SnapshotProvider] | None = None,
+    allow_hosts: Sequence[str] = (),
 ) -> StatsServer:
     """Serve the stats of this process, its logger and (optionally) its streams, in the background.
 
@@ -288,6 +295,8 @@ def serve(
     ``logger`` defaults to the process-wide logger. ``stall_s`` is how old the last frame may get
     before ``/readyz`` says 503 (default: 3 s or 10 budgets, whichever is longer); ``clock`` is
     the clock of the snapshots' ``last_frame_at``. Port 0 picks a free port (see ``.address``).
+    ``allow_hosts`` are host names answered besides IP addresses, ``localhost`` and ``host``
+    (requests naming any other ``Host`` get a 403: a guard against DNS rebinding).
     Raises ``OSError`` when the address cannot be bound.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
@@ -299,4 +308,4 @@ def serve(
     if streams is None:
         streams = {} if pipeline is None else {stream: pipeline}
     monitored = Monitored(streams=dict(streams), logger=logger, stall_s=stall_s, clock=clock)
-    return StatsServer(monitored, host, port)
+    return StatsServer(monitored, host, port, tuple(allow_hosts))
