@@ -5,11 +5,14 @@ user runs it."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import wait_until
 
 PLUGIN = """\
 import sys
@@ -84,3 +87,46 @@ def test_a_processor_module_that_exits_at_import_is_a_usage_error(tmp_path: Path
         "(it called sys.exit(7))"
     ]
     assert not (tmp_path / "logs").exists()
+
+
+SPINS = """\
+frames = 0
+
+
+def spins(frame):
+    global frames
+    frames += 1
+    while frames > 5:
+        pass
+    return frame
+"""
+
+
+def test_a_hung_frame_loop_is_logged_with_its_stack_and_ctrl_c_still_ends_the_run(
+    tmp_path: Path,
+) -> None:
+    """A processor in ``while True`` after 5 frames: past --hang-timeout-s the log has an ERROR
+    with the frame loop's stack; Ctrl-C then ends the run: exit 0 and the summary JSON."""
+    (tmp_path / "plugin.py").write_text(SPINS)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "framepipe", "run", "synthetic:64x48@30:30", "--processor",
+         "plugin:spins", "--hang-timeout-s", "1", "--quiet", "--log-dir", "logs",
+         "--summary-json", "s.json"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+
+        def log() -> str:
+            return "".join(path.read_text() for path in (tmp_path / "logs").glob("logs_*.txt*"))
+
+        wait_until(lambda: "frame loop hung" in log(), "the hang in the log", timeout=60.0)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert json.loads((tmp_path / "s.json").read_text())["frames_processed"] == 5
+    hang = log().split("frame loop hung", 1)[1]
+    assert "ERROR" in log().split("frame loop hung", 1)[0].splitlines()[-1]
+    assert "hung on frame 5: no progress for 1 s" in log()
+    assert 'plugin.py", line 7 in spins' in hang and "in _loop" in hang

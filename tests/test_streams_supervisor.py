@@ -22,7 +22,7 @@ from framepipe.streams._messages import Started, WorkerMessage
 from framepipe.streams._supervisor import Supervisor, describe_exit
 from framepipe.streams.engine import WorkerHandle
 from framepipe.streams.job import StreamJob
-from helpers import wait_until
+from helpers import wait_for_frames, wait_until
 from streams import StreamServer
 
 PACED = "synthetic:64x48@30:30"  # with realtime=True: 30 s unless stopped
@@ -260,3 +260,52 @@ class TestWhatAnEngineTells:
 def test_a_worker_exit_is_described_in_words(code: int | None, text: str) -> None:
     """The signal by name, with the usual cause of the common ones."""
     assert describe_exit(code) == text
+
+
+class TestHungWorkers:
+    def test_a_processor_that_never_returns_is_killed_as_hung_and_restarted(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A frame loop stuck in its processor: after the hang timeout the worker is killed,
+        reported as hung on its frame, and restarted under the restart policy."""
+        monkeypatch.setenv(STUCK_MARKER_ENV, str(tmp_path / "stuck"))
+        report = run_streams(
+            [PACED], processor="faulty_processors:stuck", config=REALTIME, restart_attempts=1,
+            hang_timeout_s=1.0,
+        )  # fmt: skip
+        (stream,) = report.streams
+        assert [attempt.error for attempt in stream.restarts] == [
+            "hung on frame 0: no progress for 1 s"
+        ]
+        assert stream.error == "hung on frame 0: no progress for 1 s"
+        assert stream.exit == -signal.SIGKILL and stream.pid != stream.restarts[0].pid
+
+    def test_a_stopped_worker_is_hung_and_a_reconnecting_one_is_not(self) -> None:
+        """SIGSTOP on one worker: it sends nothing more, is killed as hung and restarted; a live
+        stream whose server is gone reconnects for longer than the timeout and is left alone."""
+        with (
+            StreamServer() as server,
+            start_streams([PACED, server.url], config=REALTIME, names=["frozen", "live"],
+                          restart_attempts=1, hang_timeout_s=1.0) as handle,
+        ):  # fmt: skip
+            wait_for_frames(handle, 5, timeout=WAIT_S)
+            frozen, live = handle.streams["frozen"].pid, handle.streams["live"].pid
+            assert frozen is not None
+            server.kill()  # the live stream drops and reconnects from now on
+            os.kill(frozen, signal.SIGSTOP)
+            wait_until(
+                lambda: handle.streams["frozen"].pid not in (None, frozen)
+                and handle.streams["live"].snapshot().state == "reconnecting",
+                "the frozen worker replaced while the live one reconnects", timeout=WAIT_S,
+            )  # fmt: skip
+            wait_until(lambda: frames(handle, "frozen") > 5, "the new worker's frames",
+                       timeout=WAIT_S)  # fmt: skip
+            assert handle.streams["live"].pid == live
+            handle.stop()
+            report = handle.wait(30.0)
+        assert report is not None
+        restarted, reconnecting = report.streams
+        assert restarted.restarts[0].pid == frozen
+        error = restarted.restarts[0].error
+        assert error is not None and error.startswith("hung on frame ")
+        assert restarted.ok and reconnecting.restarts == () and reconnecting.pid == live

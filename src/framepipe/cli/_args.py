@@ -23,6 +23,7 @@ __all__ = [
     "argparse_type",
     "check_processor_imports",
     "config_from_args",
+    "non_negative_float",
     "non_negative_int",
     "port_number",
     "positive_cpus",
@@ -56,6 +57,17 @@ def _int_in_range(text: str, low: int, high: int | None, expected: str) -> int:
 def positive_int(text: str) -> int:
     """A count from 1 up."""
     return _int_in_range(text, 1, None, "a positive integer")
+
+
+def non_negative_float(text: str) -> float:
+    """Seconds that may be 0 (``--hang-timeout-s 0``: off)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number >= 0, but got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"must be a number >= 0, but got {text!r}")
+    return value
 
 
 def positive_float(text: str) -> float:

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
                 names,
                 cv_threads=args.cv_threads,
                 restart_attempts=args.restart_attempts,
+                hang_timeout_s=args.hang_timeout_s,
                 fail_fast=args.fail_fast,
                 # One log: every worker writes through this process's writer.
                 log_target=LogTarget(args.log_dir, args.log_mode, address=log_address()),

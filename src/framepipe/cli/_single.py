@@ -16,6 +16,7 @@ from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server, stream_name
 from framepipe.cli._outputs import check_run_outputs, display_unavailable, single_output
 from framepipe.cli._signals import Interrupted, raise_interrupt, stop_on_signals
+from framepipe.cli._watchdog import HangWatch
 from framepipe.logging import Logger, configure
 from framepipe.monitor import StatsServer
 from framepipe.monitor.providers import DEFAULT_STREAM
@@ -99,14 +100,25 @@ def _run_pipeline(
 ) -> int:
     report: PipelineReport | None = None
     failure: str | None = None
-    with stop_on_signals(stop=lambda signum: pipeline.stop(), abort=raise_interrupt) as received:
+    watch = HangWatch(pipeline, args.hang_timeout_s, log)
+
+    def stop(signum: int) -> None:
+        if watch.hung:  # the frame in hand will not end by itself: interrupt it
+            raise_interrupt(signum)
+        pipeline.stop()
+
+    with watch, stop_on_signals(stop=stop, abort=raise_interrupt) as received:
         try:
             report = pipeline.run()
         except (SourceError, OutputError) as exc:
             failure = str(exc)
         except PipelineError as exc:
             failure, report = str(exc), exc.report
-        except KeyboardInterrupt:  # a second stop signal: the user will not wait
+        except Interrupted:
+            if not watch.hung:
+                raise  # a second stop signal: the user will not wait
+            report = _hung_report(pipeline)
+        except KeyboardInterrupt:
             raise
         except BaseException as exc:  # SystemExit or a bare BaseException out of a processor
             failure, report = _out_of_band(pipeline, exc, log)
@@ -124,6 +136,16 @@ def _run_pipeline(
     if report is not None and failure is None and report.truncation_error is not None:
         verdict.append(report.truncation_error)
     return finish(report, args.summary_json, problems, verdict)
+
+
+def _hung_report(pipeline: Pipeline) -> PipelineReport:
+    """The summary of a run stopped while its frame loop hung: what its last snapshot tells."""
+    report = PipelineReport.from_snapshot(
+        pipeline.snapshot().without_frame(),
+        source=str(pipeline.source),
+        processor=pipeline.processor_name,
+    )
+    return dataclasses.replace(report, end_reason="stopped")
 
 
 def _out_of_band(pipeline: Pipeline, exc: BaseException, log: Logger) -> tuple[str, PipelineReport]:

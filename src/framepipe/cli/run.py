@@ -20,6 +20,7 @@ from framepipe._native_logging import quiet_native_logging
 from framepipe.cli import _several, _single
 from framepipe.cli._args import (
     add_parsed_option,
+    non_negative_float,
     non_negative_int,
     port_number,
     positive_cpus,
@@ -233,6 +234,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="restart a stream whose worker failed or died, with backoff, up to N times "
         f"(default: {LIVE_RESTART_ATTEMPTS} for cameras and streams, 0 for files)",
+    )
+    add_parsed_option(
+        parser,
+        "--hang-timeout-s",
+        non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="a frame loop that makes no progress for S seconds while it runs is hung: a "
+        "worker is killed and restarted as a failed one; one source logs its stack "
+        "(default: %(default)s; 0: off)",
     )
     parser.add_argument(
         "--fail-fast",

@@ -28,9 +28,10 @@ from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
-__all__ = ["POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
+__all__ = ["HANG_TIMEOUT_S", "POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
 
 POLL_S = 0.1
+HANG_TIMEOUT_S = 30.0  # a running worker whose frame loop moves no further for this long hangs
 STOP_TIMEOUT_S = 15.0  # a stop is a frame away; opening a stream may take its open timeout
 MAX_RESTART_BACKOFF_S = 30.0
 
@@ -65,6 +66,9 @@ class _Stream:
     killed: str | None = None  # why the supervisor killed this attempt
     result: StreamResult | None = None
     node: str | None = None  # where the worker runs, when the engine says (Ray)
+    # The frame loop's last move: (frames processed, frames failed, state), and when it came.
+    progress: tuple[int, int, str] | None = None
+    progress_at: float = 0.0
 
 
 class Supervisor:
@@ -79,6 +83,7 @@ class Supervisor:
         fail_fast: bool = False,
         logger: Any = None,
         stop_timeout_s: float = STOP_TIMEOUT_S,
+        hang_timeout_s: float = HANG_TIMEOUT_S,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -99,6 +104,7 @@ class Supervisor:
         self._fail_fast = fail_fast
         self._log = logger
         self._stop_timeout_s = stop_timeout_s
+        self._hang_timeout_s = hang_timeout_s  # 0: never judged hung
         self._clock = clock
         self._rng = rng or random.Random()
         self._stop_requested = False
@@ -169,6 +175,8 @@ class Supervisor:
         for stream in self._streams.values():
             if stream.restart_at is not None and now >= stream.restart_at:
                 self._start(stream)
+            elif self._hang_timeout_s and not self._stop_requested:
+                self._kill_if_hung(stream, now)
         running = [s.worker for s in self._streams.values() if s.worker is not None]
         self._engine.wait(running, POLL_S)
         for stream in self._streams.values():
@@ -180,6 +188,7 @@ class Supervisor:
         if stream.snapshot is not None:  # a restart: the ended attempt's counts go on
             stream.earlier = carried(stream.earlier, stream.snapshot)
         stream.finished, stream.killed, stream.pid, stream.snapshot = None, None, None, None
+        stream.progress = None
         try:
             stream.worker = self._engine.start(stream.job)
         except Exception as exc:
@@ -213,6 +222,7 @@ class Supervisor:
         for message in messages:
             if isinstance(message, Snapshot):
                 stream.snapshot = message.snapshot
+                self._note_progress(stream, message.snapshot)
             elif isinstance(message, Started):
                 stream.pid = message.pid
             elif isinstance(message, Finished):
@@ -269,6 +279,31 @@ class Supervisor:
         if self._fail_fast and not self._stop_requested:
             self._log.warning("stopping every stream: %s failed and --fail-fast is set", name)
             self.stop()
+
+    def _note_progress(self, stream: _Stream, snapshot: PipelineSnapshot) -> None:
+        mark = (snapshot.frames_processed, snapshot.frames_failed, snapshot.state)
+        if mark != stream.progress:
+            stream.progress, stream.progress_at = mark, self._clock()
+
+    def _kill_if_hung(self, stream: _Stream, now: float) -> None:
+        """Kill a worker whose frame loop has not moved for the hang timeout while it should run.
+
+        Only a ``running`` stream is judged: one still opening its source, reconnecting a live
+        one or stopping is waiting on purpose. A worker that sends nothing at all (stopped with
+        SIGSTOP) keeps the state of its last snapshot, and is judged by it.
+        """
+        progress = stream.progress
+        if stream.worker is None or stream.killed is not None or progress is None:
+            return
+        processed, failed, state = progress
+        if state != "running" or now - stream.progress_at < self._hang_timeout_s:
+            return
+        stream.killed = (
+            f"hung on frame {processed + failed}: no progress for {self._hang_timeout_s:g} s"
+        )
+        self._log.error("stream %s: worker %s %s, killed", stream.job.name, stream.pid,
+                        stream.killed)  # fmt: skip
+        stream.worker.kill()
 
     def _may_restart(self, stream: _Stream) -> bool:
         return not self._stop_requested and len(stream.restarts) < stream.restart_attempts

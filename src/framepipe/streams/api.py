@@ -23,7 +23,7 @@ from framepipe._closing import Closing
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.sources import parse_source
-from framepipe.streams._supervisor import STOP_TIMEOUT_S, Supervisor
+from framepipe.streams._supervisor import HANG_TIMEOUT_S, STOP_TIMEOUT_S, Supervisor
 from framepipe.streams.engine import ENGINES, Engine, LocalEngine
 from framepipe.streams.job import LogTarget, StreamJob, portable_processor
 from framepipe.streams.names import stream_names
@@ -210,6 +210,7 @@ def start_streams(
     log_target: LogTarget | None = None,
     logger: Any = None,
     stop_timeout_s: float = STOP_TIMEOUT_S,
+    hang_timeout_s: float = HANG_TIMEOUT_S,
     ray_address: str | None = None,
     ray_cpus_per_stream: float = 1.0,
     start: bool = True,
@@ -225,7 +226,9 @@ def start_streams(
     ``log_target``: where workers log (default: through this process's log channel when the
     application configured ``framepipe.logging``, so every stream's records land in its one log;
     else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
-    events (default ``get_logger("framepipe.streams")``).
+    events (default ``get_logger("framepipe.streams")``). ``hang_timeout_s``: a worker whose
+    frame loop makes no progress that long while it runs (a processor that never returns, a
+    stopped process) is killed, reported as hung and restarted as a failed one is (0: never).
 
     ``engine="ray"`` runs each stream in a Ray actor (``pip install 'framepipe[ray]'``):
     ``ray_address`` is the cluster to join (None: a local Ray instance, shut down at the end),
@@ -263,6 +266,7 @@ def start_streams(
         fail_fast=fail_fast,
         logger=logger,
         stop_timeout_s=stop_timeout_s,
+        hang_timeout_s=_seconds_or_off(hang_timeout_s, "hang_timeout_s"),
     )
     # An engine made here from its name is closed here (a local Ray instance shut down).
     close = getattr(made, "close", None) if isinstance(engine, str) else None
@@ -320,6 +324,12 @@ def _jobs(
             stream_config = dataclasses.replace(config, output=stream_output(config.output, name))
         jobs.append(StreamJob(name, source, portable, stream_config, cv_threads, log_target))
     return jobs, attempts
+
+
+def _seconds_or_off(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"{name} must be a number of seconds >= 0, but got {value!r}")
+    return float(value)
 
 
 def _restart_attempts(given: int | Sequence[int] | None, live: list[bool]) -> list[int]:
