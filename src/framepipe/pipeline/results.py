@@ -1,0 +1,288 @@
+"""The results file: what processors found in each frame, one JSON line per frame, off the loop.
+
+A processor may return ``(frame, results)``; the frame loop hands ``results`` to
+:meth:`ResultsWriter.submit`, which only puts a tuple in a bounded queue and never waits: when
+the queue is full the line is dropped and counted. The writer thread turns each entry into a line
+``{"stream", "frame", "t", "results"}`` (numpy scalars and arrays become numbers and lists),
+writes it to the file (rotated by size, like the log) or to stdout, and calls ``on_results``.
+
+Counts are exact: every submitted entry ends as exactly one of ``written``, ``dropped`` (queue
+full, or submitted after the writer closed) or ``errors`` (a value JSON cannot encode, or a
+failed write). A callback that raises is counted in ``callback_errors`` (its line is written).
+Each kind of problem is reported once on the ``report`` callback, never as a traceback on the
+loop.
+
+Results are encoded on the writer thread: a processor must not change a results value after it
+returned it (return a new list or dict per frame, as the built-ins do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import math
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from framepipe._closing import Closing
+from framepipe._text import one_line
+
+__all__ = [
+    "ResultsCallback",
+    "ResultsLine",
+    "ResultsStats",
+    "ResultsWriter",
+    "encode_results",
+]
+
+# A line the writer thread still has to write: the frame loop puts at most this many ahead.
+QUEUE_SIZE = 1024
+# Steady-state work between two pauses, in seconds: a frame loop waiting for the GIL behind a
+# backlog of lines waits about this long, not a whole switch interval (as the log's writer).
+BUDGET_S = 0.0005
+PAUSE_S = 0.00005
+CLOSE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ResultsLine:
+    """One frame's results, as written: ``t`` is the frame's capture time in epoch seconds."""
+
+    stream: str
+    frame: int
+    t: float
+    results: Any
+
+
+ResultsCallback = Callable[[ResultsLine], None]
+
+
+@dataclass(frozen=True)
+class ResultsStats:
+    """What became of the submitted lines: ``written + dropped + errors`` is every line
+    submitted; ``callback_errors`` counts written lines whose ``on_results`` call raised."""
+
+    written: int
+    dropped: int
+    errors: int
+    callback_errors: int = 0
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays made plain Python, for ``json``."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def encode_results(line: ResultsLine) -> str:
+    """The JSON line for ``line`` (no newline); ValueError or TypeError if it cannot be one.
+
+    NaN and infinities are refused too: they are not JSON, and a reader would choke on them.
+    """
+    document = {
+        "stream": line.stream,
+        "frame": line.frame,
+        "t": round(line.t, 6) if math.isfinite(line.t) else None,
+        "results": _plain(line.results),
+    }
+    return json.dumps(document, allow_nan=False, separators=(",", ":"))
+
+
+class _FailureKept:
+    """A handler mixin: a failed write is kept in ``failure`` for the writer to count, not
+    printed as the stdlib's ``handleError`` does."""
+
+    failure: BaseException | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failure = sys.exc_info()[1]
+
+    def take_failure(self) -> BaseException | None:
+        """The failure of the writes since the last call, if any."""
+        failure, self.failure = self.failure, None
+        return failure
+
+
+class _FileLines(_FailureKept, logging.handlers.RotatingFileHandler):
+    """The stdlib's size rotation, one message per line."""
+
+    def __init__(self, path: Path, max_bytes: int, backup_count: int) -> None:
+        super().__init__(path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
+
+
+class _StdoutLines(_FailureKept, logging.StreamHandler):  # type: ignore[type-arg]
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+
+class ResultsWriter(Closing):
+    """Writes results lines on a thread of its own; ``submit`` never blocks the caller.
+
+    ``path`` is a file (created with its directory's checks left to the caller) or ``"-"`` for
+    stdout. ``max_bytes`` > 0 rotates the file at that size, keeping ``backup_count`` old ones.
+    ``report`` receives one line per kind of problem, the first time it happens.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_bytes: int = 0,
+        backup_count: int = 5,
+        queue_size: int = QUEUE_SIZE,
+        on_results: ResultsCallback | None = None,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, but got {queue_size}")
+        if max_bytes < 0 or backup_count < 0:
+            raise ValueError(
+                f"max_bytes and backup_count must not be negative, "
+                f"but got {max_bytes} and {backup_count}"
+            )
+        self.path = str(path)
+        self._handler: _FileLines | _StdoutLines = (
+            _StdoutLines() if self.path == "-" else _FileLines(Path(path), max_bytes, backup_count)
+        )
+        self._on_results = on_results
+        self._report = report
+        self._queue: queue.Queue[ResultsLine | None] = queue.Queue(maxsize=queue_size)
+        self._written = 0
+        self._dropped = 0  # the submitting thread's count
+        self._errors = 0
+        self._callback_errors = 0
+        self._left_behind = 0  # the writer thread's count of lines dropped after a stuck close
+        self._abandoned = threading.Event()
+        self._reported: set[str] = set()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="framepipe-results", daemon=True)
+        self._thread.start()
+
+    def submit(self, stream: str, frame: int, t: float, results: Any) -> bool:
+        """Queue one frame's results; False (and counted as dropped) when the queue is full."""
+        if self._closed:
+            self._dropped += 1
+            return False
+        try:
+            self._queue.put_nowait(ResultsLine(stream, frame, t, results))
+        except queue.Full:
+            self._dropped += 1
+            return False
+        return True
+
+    def stats(self) -> ResultsStats:
+        return ResultsStats(
+            written=self._written, dropped=self._dropped + self._left_behind, errors=self._errors,
+            callback_errors=self._callback_errors,
+        )  # fmt: skip
+
+    def close(self, timeout: float = CLOSE_TIMEOUT_S) -> ResultsStats:
+        """Write what is queued, stop the thread and close the file; idempotent.
+
+        A writer still stuck after ``timeout`` seconds (a callback that does not return) is
+        left to end by itself: the lines it had not taken yet count as dropped.
+        """
+        if not self._closed:
+            self._closed = True
+            deadline = time.monotonic() + timeout
+            try:
+                while self._thread.is_alive():  # the end marker waits for the lines before it
+                    try:
+                        self._queue.put(
+                            None, timeout=min(0.1, max(0.0, deadline - time.monotonic()))
+                        )
+                        break
+                    except queue.Full:
+                        if time.monotonic() >= deadline:
+                            break
+            finally:
+                self._thread.join(max(0.0, deadline - time.monotonic()))
+                self._abandoned.set()
+                if not self._thread.is_alive():
+                    self._close_handler()
+        return self.stats()
+
+    def _close_handler(self) -> None:
+        try:
+            self._handler.close()
+        except OSError:
+            pass  # the flush of lines whose failed writes were already counted
+
+    def _run(self) -> None:
+        worked_since = time.perf_counter()
+        try:
+            while not self._abandoned.is_set():
+                try:
+                    line = self._queue.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if line is None:
+                    return
+                self._write(line)
+                if time.perf_counter() - worked_since > BUDGET_S:
+                    time.sleep(PAUSE_S)  # hands the GIL back to the frame loop
+                    worked_since = time.perf_counter()
+            self._drop_left_behind()
+            self._close_handler()
+        except BaseException:
+            self._drop_left_behind()
+            raise
+
+    def _drop_left_behind(self) -> None:
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if line is not None:
+                self._left_behind += 1
+
+    def _write(self, line: ResultsLine) -> None:
+        try:
+            text = encode_results(line)
+        except (TypeError, ValueError) as exc:
+            where = f"frame {line.frame} of {line.stream}"
+            self._fail("encode", f"results of {where} are not JSON: {one_line(exc)}")
+            return
+        handler = self._handler
+        handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+        failure = handler.take_failure()
+        if failure is not None:
+            self._fail("write", f"cannot write results to {self.path}: {one_line(failure)}")
+            return
+        self._written += 1
+        if self._on_results is not None:
+            try:
+                self._on_results(line)
+            except Exception as exc:
+                self._callback_errors += 1
+                self._tell_once("callback", f"on_results raised: {one_line(exc)}")
+
+    def _fail(self, kind: str, message: str) -> None:
+        self._errors += 1
+        self._tell_once(kind, message)
+
+    def _tell_once(self, kind: str, message: str) -> None:
+        if kind not in self._reported:
+            self._reported.add(kind)
+            if self._report is not None:
+                try:
+                    self._report(message)
+                except Exception:
+                    pass

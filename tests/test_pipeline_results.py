@@ -1,0 +1,172 @@
+"""The results file: one JSON line per frame with results, written off the caller's thread."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framepipe.pipeline.results import ResultsLine, ResultsWriter, encode_results
+from helpers import wait_until
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "framepipe-results"]
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+class TestEncodeResults:
+    def test_numpy_values_become_plain_numbers_and_lists(self) -> None:
+        """Scalars, arrays and tuples of numpy come out as JSON numbers and arrays."""
+        results = {"count": np.int64(3), "score": np.float32(0.5), "box": np.array([1, 2, 3, 4])}
+        line = json.loads(encode_results(ResultsLine("door", 7, 1.25, results)))
+        assert line == {
+            "stream": "door",
+            "frame": 7,
+            "t": 1.25,
+            "results": {"count": 3, "score": 0.5, "box": [1, 2, 3, 4]},
+        }
+
+    @pytest.mark.parametrize(
+        "results",
+        [
+            object(),  # no JSON form at all
+            {"score": math.nan},  # not JSON, whatever Python's json accepts by default
+            {"score": np.float64(math.inf)},
+            {(1, 2): "a tuple key"},
+        ],
+    )
+    def test_what_json_cannot_hold_is_refused(self, results: object) -> None:
+        with pytest.raises((TypeError, ValueError)):
+            encode_results(ResultsLine("main", 0, 0.0, results))
+
+
+class TestResultsWriter:
+    def test_every_submitted_line_is_written_in_order(self, tmp_path: Path) -> None:
+        path = tmp_path / "results.jsonl"
+        writer = ResultsWriter(path)
+        for frame in range(100):
+            assert writer.submit("main", frame, 1000.0 + frame, [{"x": frame}])
+        stats = writer.close()
+        lines = _lines(path)
+        assert [line["frame"] for line in lines] == list(range(100))
+        assert lines[5] == {"stream": "main", "frame": 5, "t": 1005.0, "results": [{"x": 5}]}
+        assert (stats.written, stats.dropped, stats.errors) == (100, 0, 0)
+
+    def test_a_value_json_cannot_hold_is_counted_and_reported_once(self, tmp_path: Path) -> None:
+        path = tmp_path / "results.jsonl"
+        reports: list[str] = []
+        writer = ResultsWriter(path, report=reports.append)
+        writer.submit("main", 0, 0.0, {"ok": 1})
+        writer.submit("main", 1, 0.0, {"bad": object()})
+        writer.submit("main", 2, 0.0, {"bad": math.nan})
+        writer.submit("main", 3, 0.0, {"ok": 3})
+        stats = writer.close()
+        assert [line["frame"] for line in _lines(path)] == [0, 3]
+        assert (stats.written, stats.errors) == (2, 2)
+        assert len(reports) == 1
+        assert "frame 1 of main" in reports[0]
+        assert "\n" not in reports[0]
+
+    def test_a_full_queue_drops_and_counts_without_waiting(self, tmp_path: Path) -> None:
+        """With the writer thread held in a callback, submits past the queue's room return at
+        once, False, and every line is accounted for at the end."""
+        held = threading.Event()
+        release = threading.Event()
+
+        def hold(line: ResultsLine) -> None:
+            held.set()
+            release.wait(30)
+
+        writer = ResultsWriter(tmp_path / "r.jsonl", queue_size=4, on_results=hold)
+        try:
+            writer.submit("main", 0, 0.0, 0)
+            assert held.wait(30)
+            accepted = [writer.submit("main", frame, 0.0, frame) for frame in range(1, 11)]
+        finally:
+            release.set()
+        stats = writer.close()
+        assert accepted == [True] * 4 + [False] * 6
+        assert (stats.written, stats.dropped, stats.errors) == (5, 6, 0)
+        assert [line["frame"] for line in _lines(tmp_path / "r.jsonl")] == [0, 1, 2, 3, 4]
+
+    def test_a_full_disk_counts_each_failed_line_and_says_so_once(self) -> None:
+        reports: list[str] = []
+        writer = ResultsWriter("/dev/full", report=reports.append)
+        for frame in range(5):
+            writer.submit("main", frame, 0.0, {"frame": frame})
+        stats = writer.close()
+        assert (stats.written, stats.errors) == (0, 5)
+        assert len(reports) == 1
+        assert "/dev/full" in reports[0]
+        assert "No space left" in reports[0]
+
+    def test_the_file_rotates_by_size_and_keeps_every_line(self, tmp_path: Path) -> None:
+        path = tmp_path / "results.jsonl"
+        writer = ResultsWriter(path, max_bytes=2000, backup_count=50)
+        for frame in range(300):
+            writer.submit("main", frame, 0.0, {"frame": frame})
+        writer.close()
+        files = sorted(tmp_path.glob("results.jsonl*"))
+        assert len(files) > 3
+        assert all(f.stat().st_size <= 2000 for f in files)
+        frames = sorted(line["frame"] for f in files for line in _lines(f))
+        assert frames == list(range(300))
+
+    def test_a_dash_writes_to_stdout(self, capfd: pytest.CaptureFixture[str]) -> None:
+        writer = ResultsWriter("-")
+        writer.submit("cam", 1, 2.0, ["a"])
+        writer.close()
+        out = capfd.readouterr().out
+        assert json.loads(out) == {"stream": "cam", "frame": 1, "t": 2.0, "results": ["a"]}
+
+    def test_the_callback_runs_on_the_writer_thread_and_its_failure_is_counted(
+        self, tmp_path: Path
+    ) -> None:
+        threads: list[str] = []
+        reports: list[str] = []
+
+        def callback(line: ResultsLine) -> None:
+            threads.append(threading.current_thread().name)
+            if line.frame == 1:
+                raise RuntimeError("the consumer broke")
+
+        writer = ResultsWriter(tmp_path / "r.jsonl", on_results=callback, report=reports.append)
+        for frame in range(3):
+            writer.submit("main", frame, 0.0, frame)
+        stats = writer.close()
+        assert threads == ["framepipe-results"] * 3
+        assert (stats.written, stats.errors, stats.callback_errors) == (3, 0, 1)
+        assert reports == ["on_results raised: RuntimeError: the consumer broke"]
+
+    def test_close_is_idempotent_and_later_submits_are_dropped(self, tmp_path: Path) -> None:
+        writer = ResultsWriter(tmp_path / "r.jsonl")
+        writer.submit("main", 0, 0.0, 0)
+        first = writer.close()
+        assert writer.close() == first
+        assert writer.submit("main", 1, 0.0, 1) is False
+        assert writer.stats().dropped == 1
+        assert not _writer_threads()
+
+    def test_close_is_bounded_when_the_writer_is_stuck(self, tmp_path: Path) -> None:
+        release = threading.Event()
+        writer = ResultsWriter(
+            tmp_path / "r.jsonl", queue_size=1, on_results=lambda line: release.wait(30)
+        )
+        try:
+            writer.submit("main", 0, 0.0, 0)
+            writer.submit("main", 1, 0.0, 1)
+            writer.close(timeout=0.3)  # returns although the thread cannot take the end marker
+        finally:
+            release.set()
+        # Released, the writer ends by itself; the line it never took counts as dropped.
+        wait_until(lambda: not _writer_threads(), "the writer thread to end", timeout=30)
+        stats = writer.stats()
+        assert (stats.written, stats.dropped, stats.errors) == (1, 1, 0)
