@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
+import os
+import struct
+import termios
+from pathlib import Path
 
 from framepipe.pipeline.progress import Progress, ProgressReporter
 from helpers import ManualClock
@@ -20,10 +25,17 @@ def snapshot(processed: int, total: int | None, elapsed: float = 1.0) -> Progres
     )
 
 
+class Terminal(io.StringIO):
+    """What a terminal looks like to the reporter (it asks ``isatty()``)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 class TestProgressReporter:
     def test_a_known_length_gets_a_bar_with_the_count(self):
         """With a total the reporter draws a tqdm bar ending at n/total."""
-        stream = io.StringIO()
+        stream = Terminal()
         reporter = ProgressReporter(stream)
         for n in range(1, 11):
             reporter(snapshot(n, total=10))
@@ -34,7 +46,7 @@ class TestProgressReporter:
 
     def test_a_live_source_gets_a_status_line_at_most_twice_a_second(self):
         """Without a total: one carriage-return status line per 0.5 s of clock, then a newline."""
-        stream = io.StringIO()
+        stream = Terminal()
         clock = ManualClock()
         reporter = ProgressReporter(stream, clock=clock)
         for n in range(1, 31):
@@ -49,7 +61,7 @@ class TestProgressReporter:
 
     def test_the_status_line_of_one_frame_says_frame(self):
         """The first frame of a live source: "1 frame", not "1 frames"."""
-        stream = io.StringIO()
+        stream = Terminal()
         reporter = ProgressReporter(stream, clock=ManualClock(start=1.0))
         reporter(snapshot(1, total=None, elapsed=0.5))
         reporter.close()
@@ -62,3 +74,45 @@ class TestProgressReporter:
         reporter.close()
         reporter.close()
         assert stream.getvalue() == ""
+
+
+class TestNotATerminal:
+    def test_a_file_gets_one_plain_line_every_5_s(self, tmp_path: Path) -> None:
+        """No carriage return and no bar in a log: a line at the first frame, then one per 5 s."""
+        clock = ManualClock(start=0.0)
+        with (tmp_path / "stderr.txt").open("w") as stream:
+            reporter = ProgressReporter(stream, clock=clock)
+            for frame in range(1, 301):
+                reporter(snapshot(frame, total=300, elapsed=frame / 30))
+                clock.advance(1 / 30)
+            reporter.close()
+        text = (tmp_path / "stderr.txt").read_text()
+        assert "\r" not in text and "\x1b" not in text
+        lines = text.splitlines()
+        assert len(lines) == 2  # at 0 s and at 5 s of a 10 s run
+        assert lines[0].startswith("1/300 frames  ")
+        assert lines[1].split("/")[0] in {"151", "152"}  # 5 s of 1/30 s steps, in floats
+
+
+class TestOnA80ColumnTerminal:
+    def test_the_live_status_line_fits_without_a_cut_word(self) -> None:
+        """Every line drawn fits in 79 columns; what does not fit is left out whole."""
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        try:
+            with os.fdopen(slave, "w", closefd=False) as stream:
+                assert stream.isatty()
+                reporter = ProgressReporter(stream, clock=ManualClock(start=1.0, step=1.0))
+                long_run = Progress(123456789, 123456789, 987654321, 12345.5, 123456789, 10.0, None)
+                reporter(long_run)
+                reporter.close()
+            text = os.read(master, 65536).decode()
+        finally:
+            os.close(master)
+            os.close(slave)
+        (line,) = [part for part in text.replace("\r\n", "\n").split("\r") if part.strip()]
+        line = line.rstrip("\n").rstrip()
+        assert 0 < len(line) <= 79, line
+        assert line.startswith("123456789 frames")
+        assert not line.endswith(("misses", "dr", "dropped"))
+        assert "dropped 987654321" not in line  # left out, not cut

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import io
+import os
+import struct
+import termios
 
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.status import RunStatus
@@ -70,3 +75,27 @@ def test_a_terminal_that_is_gone_ends_the_view_quietly() -> None:
     progress = StreamsProgress(["a"], Closed(), ManualClock())
     progress.update({"a": snapshot(1)})
     progress.update({"a": snapshot(2)}, force=True)
+
+
+def test_on_an_80_column_terminal_each_line_fits_leaving_whole_fields_out() -> None:
+    """A real pty of 80 columns: no line over 79 columns, none cut inside a field."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    busy = dataclasses.replace(
+        RunStatus("synthetic", 33.3).snapshot(0.0),
+        state="running", frames_processed=1234567, budget_misses=7654321, frames_dropped=99999,
+    )  # fmt: skip
+    try:
+        with os.fdopen(slave, "w", closefd=False) as stream:
+            view = StreamsProgress(["a-rather-long-camera-name", "b"], stream=stream)
+            view.update({"a-rather-long-camera-name": busy, "b": busy})
+            view.close()
+        text = os.read(master, 65536).decode()
+    finally:
+        os.close(master)
+        os.close(slave)
+    lines = [line.replace("\x1b[K", "") for line in text.replace("\r\n", "\n").split("\n") if line]
+    assert len(lines) == 2
+    for line in lines:
+        assert len(line) <= 79, line
+        assert not line.rstrip().endswith(("dr", "misses", "dropped")), line

@@ -1,9 +1,15 @@
 """Per-frame progress: the :class:`Progress` value a ``Pipeline`` hands its ``progress``
-callback, and the terminal view of it for ``framepipe run`` (a tqdm bar for sources with a known
-length, a one-line status for live sources, both on stderr, refreshed a few times a second)."""
+callback, and the view of it for ``framepipe run`` on stderr.
+
+On a terminal: a tqdm bar for sources with a known length, a one-line status for live sources,
+redrawn a few times a second and never wider than the terminal. Anywhere else (a file, a pipe,
+``docker logs``, journald) a redraw would land in the log as is, so the view is one plain line
+every :data:`PLAIN_REFRESH_S` seconds instead.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,9 +18,10 @@ from typing import Any, TextIO
 
 from framepipe._text import plural
 
-__all__ = ["Progress", "ProgressReporter"]
+__all__ = ["PLAIN_REFRESH_S", "Progress", "ProgressReporter", "fit", "terminal_columns"]
 
 _REFRESH_S = 0.5
+PLAIN_REFRESH_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,12 +46,16 @@ class ProgressReporter:
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
+        self._terminal = _isatty(self.stream)
         self._bar: Any = None
         self._live = False
         self._last_refresh = float("-inf")
         self._last_line_len = 0
 
     def __call__(self, progress: Progress) -> None:
+        if not self._terminal:
+            self._write_plain(progress)
+            return
         if self._bar is None and not self._live:
             if progress.total is not None:
                 from tqdm import tqdm
@@ -69,9 +80,32 @@ class ProgressReporter:
         if refresh:
             self._last_refresh = now
 
+    def _write_plain(self, progress: Progress) -> None:
+        """One line every few seconds, for a log: no carriage return, no bar."""
+        now = self.clock()
+        if now - self._last_refresh < PLAIN_REFRESH_S:
+            return
+        self._last_refresh = now
+        done = plural(progress.frames_processed, "frame")
+        if progress.total is not None:
+            done = f"{progress.frames_processed}/{plural(progress.total, 'frame')}"
+        try:
+            self.stream.write(f"{done}  {_fps(progress):.1f} FPS  {_postfix(progress)}\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self._terminal = True  # written to nothing from now on: the run goes on
+            self._live = True
+            self._last_refresh = float("inf")
+
     def _write_status(self, progress: Progress) -> None:
-        fps = progress.frames_processed / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
-        line = f"{plural(progress.frames_processed, 'frame')}  {fps:.1f} FPS  {_postfix(progress)}"
+        parts = [
+            plural(progress.frames_processed, "frame"),
+            f"{_fps(progress):.1f} FPS",
+            f"{progress.frame_ms:.1f} ms/frame",
+            f"misses {progress.budget_misses}",
+            f"dropped {progress.frames_dropped}",
+        ]
+        line = fit(parts, terminal_columns(self.stream))
         padding = " " * max(0, self._last_line_len - len(line))
         self.stream.write(f"\r{line}{padding}")
         self.stream.flush()
@@ -86,6 +120,37 @@ class ProgressReporter:
             self.stream.write("\n")
             self.stream.flush()
             self._live = False
+
+
+def fit(parts: list[str], columns: int) -> str:
+    """``parts`` joined by two spaces, the last ones left out until the line fits ``columns``
+    (a line cut in the middle of a word says nothing)."""
+    for count in range(len(parts), 0, -1):
+        line = "  ".join(parts[:count])
+        if len(line) <= columns:
+            return line
+    return parts[0][:columns]
+
+
+def terminal_columns(stream: TextIO) -> int:
+    """Columns usable on the terminal ``stream`` writes to (one less than its width, so the
+    cursor never wraps); 80 when it does not say."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        columns = 80
+    return max(20, columns - 1)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _fps(progress: Progress) -> float:
+    return progress.frames_processed / progress.elapsed_s if progress.elapsed_s > 0 else 0.0
 
 
 def _postfix(progress: Progress) -> str:

@@ -1,13 +1,12 @@
 """The live view of several streams: one status line per stream, on stderr.
 
-On a terminal the lines are redrawn in place twice a second (cut to the terminal's width, so a
-wrapped line never throws the redraw off); otherwise, as in a log file or a pipe, the block is
-written every few seconds. A terminal that goes away ends the view, never the run.
+On a terminal the lines are redrawn in place twice a second, each made to fit the terminal's
+width by leaving out its last fields (a wrapped line would throw the redraw off); otherwise, as
+in a log file or a pipe, the block is written every few seconds. A terminal that goes away ends the view, never the run.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -15,6 +14,7 @@ from typing import TextIO
 
 from framepipe._text import plural
 from framepipe.pipeline.live import PipelineSnapshot
+from framepipe.pipeline.progress import fit, terminal_columns
 
 __all__ = ["StreamsProgress", "status_line"]
 
@@ -22,14 +22,21 @@ TERMINAL_REFRESH_S = 0.5
 PLAIN_REFRESH_S = 5.0
 
 
-def status_line(name: str, snapshot: PipelineSnapshot, name_width: int = 0) -> str:
-    """One stream's state, frames, rate, p99 frame time, misses and drops."""
-    return (
-        f"{name:<{name_width}}  {snapshot.state:<8}  "
-        f"{plural(snapshot.frames_processed, 'frame', width=7):<14}  "
-        f"{snapshot.fps:6.1f} FPS  p99 {snapshot.frame_ms.get('p99', 0.0):7.2f} ms  "
-        f"misses {snapshot.budget_misses}  dropped {snapshot.frames_dropped}"
-    )
+def status_line(
+    name: str, snapshot: PipelineSnapshot, name_width: int = 0, columns: int | None = None
+) -> str:
+    """One stream's state, frames, rate, p99 frame time, misses and drops; with ``columns``,
+    the last of them left out until the line fits."""
+    parts = [
+        f"{name:<{name_width}}",
+        f"{snapshot.state:<8}",
+        f"{plural(snapshot.frames_processed, 'frame', width=7):<14}",
+        f"{snapshot.fps:6.1f} FPS",
+        f"p99 {snapshot.frame_ms.get('p99', 0.0):7.2f} ms",
+        f"misses {snapshot.budget_misses}",
+        f"dropped {snapshot.frames_dropped}",
+    ]
+    return "  ".join(parts) if columns is None else fit(parts, columns)
 
 
 class StreamsProgress:
@@ -56,15 +63,15 @@ class StreamsProgress:
         if self._broken or (not force and now - self._last < self._interval_s):
             return
         self._last = now
+        columns = terminal_columns(self.stream) if self._terminal else None
         lines = [
-            status_line(name, snapshots[name], self._width)
+            status_line(name, snapshots[name], self._width, columns)
             for name in self.names
             if name in snapshots
         ]
         if self._terminal:
-            columns = max(20, shutil.get_terminal_size().columns - 1)
             up = f"\x1b[{self._drawn}F" if self._drawn else ""
-            text = up + "".join(f"{line[:columns]}\x1b[K\n" for line in lines)
+            text = up + "".join(f"{line}\x1b[K\n" for line in lines)
             self._drawn = len(lines)
         else:
             text = "".join(f"{line}\n" for line in lines)
