@@ -302,3 +302,15 @@ class TestTheEnd:
         final = json.loads(rest.split("event: end\ndata: ", 1)[1].split("\n", 1)[0])
         assert final["pipeline"]["state"] == "ended"
         assert final["pipeline"]["frames_processed"] == report.frames_processed == 30
+
+
+class TestSeveralStreamsFrames:
+    @pytest.mark.parametrize("path", ["/frame.jpg", "/stream.mjpg"])
+    def test_the_single_frame_urls_answer_404_at_once_naming_the_streams(self, path: str) -> None:
+        """No hanging multipart stream and no "no frame yet" for the whole run."""
+        with watched_run() as (run, _), serve(port=0, streams={"a": run, "b": run}) as server:
+            started = time.monotonic()
+            reply = request(server, path)
+            assert time.monotonic() - started < 5
+        assert reply.status == 404
+        assert reply.json()["streams"] == ["a", "b"]

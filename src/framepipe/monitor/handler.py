@@ -138,9 +138,24 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- frames and streams ----------------------------------------------------------------------
 
+    def _several_streams(self, *, head: bool) -> bool:
+        """With several streams there is no one latest frame: a 404 that says so, at once
+        (a worker's frames stay in its process)."""
+        names = list(self.app.store.view().reading.streams)
+        if len(names) < 2:
+            return False
+        error = {
+            "error": f"{len(names)} streams are watched: there is no single latest frame",
+            "streams": names,
+        }
+        self._send_json(HTTPStatus.NOT_FOUND, error, head=head)
+        return True
+
     def _frame(self, *, head: bool) -> None:
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
+            return
+        if self._several_streams(head=head):
             return
         try:
             jpeg = self.app.frame_jpeg()
@@ -182,6 +197,8 @@ class Handler(BaseHTTPRequestHandler):
         """
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
+            return
+        if self._several_streams(head=head):
             return
         try:
             jpeg = self.app.frame_jpeg()

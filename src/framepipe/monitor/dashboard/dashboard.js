@@ -1,7 +1,7 @@
 // The framepipe dashboard: one Server-Sent Event a second, tiles, plain canvas charts, a preview.
 "use strict";
 
-const HISTORY = 120; // points kept per chart: two minutes
+const HISTORY = 600; // points kept per chart: ten minutes at one a second
 const COLORS = ["#4fc3f7", "#ffb74d", "#ef5350"];
 const history = { fps: [], p50: [], p99: [], budget: [], queue: [], capacity: [], cpu: [], memory: [] };
 const $ = (id) => document.getElementById(id);
@@ -16,7 +16,9 @@ function fmt(value, digits = 1) {
   return value === null || value === undefined ? "-" : Number(value).toFixed(digits);
 }
 
-// Lines on a canvas, scaled to the largest value shown; the last series may be a dashed limit.
+// Lines on a canvas from 0 up to the largest value shown, one point a second, the newest at the
+// right; the axes say the bounds and how many seconds ago the left edge is. The last series may
+// be a dashed limit.
 function draw(canvas, series, dashedLast = false) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth, height = canvas.clientHeight;
@@ -26,17 +28,22 @@ function draw(canvas, series, dashedLast = false) {
   ctx.scale(ratio, ratio);
   const top = Math.max(1e-9, ...series.flat()) * 1.1;
   const span = Math.max(1, ...series.map((values) => values.length - 1)); // fills the width
+  const plot = height - 14; // room for the time axis
   ctx.fillStyle = "#8a96a3";
   ctx.font = "11px system-ui";
   ctx.fillText(fmt(top, top < 10 ? 2 : 0), 2, 11);
+  ctx.fillText("0", 2, plot - 2);
+  ctx.fillText(`${span} s ago`, 2, height - 2);
+  ctx.fillText("now", width - 24, height - 2);
   series.forEach((values, i) => {
     ctx.strokeStyle = COLORS[i];
     ctx.lineWidth = 1.5;
     ctx.setLineDash(dashedLast && i === series.length - 1 ? [5, 4] : []);
     ctx.beginPath();
+    const offset = span - (values.length - 1); // a shorter series ends at "now" too
     values.forEach((value, x) => {
-      const px = (x / span) * width;
-      const py = height - (value / top) * (height - 4);
+      const px = ((x + offset) / span) * width;
+      const py = plot - (value / top) * (plot - 4);
       if (x === 0) ctx.moveTo(px, py); else ctx.lineTo(px, py);
     });
     ctx.stroke();
@@ -153,6 +160,10 @@ function show(doc) {
     el.hidden = !run || (several && !el.classList.contains("preview"));
   });
   $("preview").hidden = several;
+  $("mjpeg-link").hidden = several; // a worker's frames stay in its process
+  // With several streams this process is the supervisor: its own memory and CPU, not a stream's.
+  $("memory-label").textContent = several ? "supervisor memory MB" : "memory MB";
+  $("cpu-label").textContent = several ? "supervisor CPU % of one core" : "CPU % of one core";
   $("no-pipeline").hidden = !!run;
   if (several) {
     showStreams(doc.streams);
@@ -181,9 +192,42 @@ function show(doc) {
   if (run.frames_processed > 0) refreshPreview();
 }
 
-const events = new EventSource("/events");
-events.onmessage = (event) => show(JSON.parse(event.data));
-events.onerror = () => {
-  $("state").textContent = "disconnected";
-  $("state").className = "badge bad";
-};
+// The end of a run comes as an "end" event with the final reading: shown, and no reconnecting.
+// A server that goes away without one is tried again a few times, each wait twice the last,
+// then the page says so and offers a reload.
+const RETRIES = 3;
+let failures = 0;
+let ended = false;
+
+function setBadge(text, kind) {
+  $("state").textContent = text;
+  $("state").className = "badge " + kind;
+}
+
+function connect() {
+  const events = new EventSource("/events");
+  events.onopen = () => { failures = 0; };
+  events.onmessage = (event) => show(JSON.parse(event.data));
+  events.addEventListener("end", (event) => {
+    ended = true;
+    events.close();
+    show(JSON.parse(event.data));
+    setBadge("ended", "");
+    $("updated").textContent = "run ended " + new Date().toLocaleTimeString();
+  });
+  events.onerror = () => {
+    events.close(); // the browser's own retry would go on forever
+    if (ended) return;
+    failures += 1;
+    if (failures > RETRIES) {
+      setBadge("server gone", "bad");
+      $("gone").hidden = false;
+      return;
+    }
+    setBadge(`disconnected, retry ${failures} of ${RETRIES}`, "bad");
+    setTimeout(connect, 1000 * 2 ** (failures - 1));
+  };
+}
+
+$("reload").onclick = () => window.location.reload();
+connect();
