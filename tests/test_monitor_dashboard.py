@@ -8,8 +8,11 @@ browser or driver is ever downloaded. Without them the tests skip, unless
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -190,3 +193,42 @@ def test_several_streams_get_a_row_of_charts_each(browser: Any, tmp_path: Path) 
         assert not browser.find_element("id", "fps").is_displayed()
         assert not browser.find_element("id", "preview").is_displayed()
         assert console_errors(browser) == []
+
+
+def test_the_end_of_a_two_stream_run_shows_ended_and_the_final_counts(
+    browser: Any, tmp_path: Path
+) -> None:
+    """A real ``framepipe run A B``: once it ends the page says ``ended`` with the summary's
+    frame counts, and gives up on the gone server after at most 3 reconnect attempts."""
+    summary = tmp_path / "summary.json"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("framepipe")), "run", "synthetic:64x48@30:4",
+         "synthetic:64x48@30:4", "--realtime", "--quiet", "--name", "left", "--name", "right",
+         "--stats-port", "0", "--summary-json", str(summary), "--log-dir", str(tmp_path / "logs")],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        url = next(
+            line.split("stats server on ", 1)[1].strip()
+            for line in process.stderr if "stats server on " in line
+        )
+        browser.get(url)
+        wait_until(
+            lambda: stream_value(browser, "left", "frames").isdigit(), "a row", timeout=TIMEOUT_S
+        )
+        assert process.wait(60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+        if process.stderr is not None:
+            process.stderr.close()
+    final = {s["stream"]: s["frames_processed"] for s in json.loads(summary.read_text())["streams"]}
+    wait_until(lambda: text(browser, "state") == "ended", "ended on the page", timeout=TIMEOUT_S)
+    shown = {name: int(stream_value(browser, name, "frames")) for name in final}
+    assert shown == final
+    browser.get_log("browser")  # what came before the end
+    time.sleep(10)  # long enough for 3 retries of 1, 2 and 4 s and more
+    assert text(browser, "state") == "ended"
+    assert len(console_errors(browser)) <= 3
