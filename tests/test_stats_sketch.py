@@ -66,7 +66,7 @@ class TestQuantileSketch:
         """Three runs merged read as one run of all their values."""
         rng = np.random.default_rng(6)
         parts = [rng.lognormal(1.0, 0.5, 10_000), rng.lognormal(3.0, 0.3, 5_000), np.zeros(10)]
-        merged = QuantileSketch.merged([sketch_of(part) for part in parts] + [None])
+        merged = QuantileSketch.of([sketch_of(part) for part in parts] + [None])
         whole = np.concatenate(parts)
         assert merged.count == whole.size
         assert merged.sum == pytest.approx(whole.sum())

@@ -76,7 +76,7 @@ def test_a_failed_stream_is_not_ok_and_its_error_is_under_the_table() -> None:
 
 def test_the_json_is_each_stream_s_report_then_how_its_worker_ended() -> None:
     """The summary JSON, exactly: a stream's entry is its report's summary keys, then pid,
-    exit, error, ended, restarts, cv_threads and node."""
+    exit, error, ended, restarts, restart_count, cv_threads and node."""
     restarted = result("a", summary=summary(100, 50.0, misses=2, dropped=1),
                        restarts=(Attempt(9, -9, "killed by SIGKILL", 7),))  # fmt: skip
     document = StreamsReport((restarted,), 2.5, 1, log={"written": 5}).to_dict()

@@ -180,8 +180,14 @@ class QuantileSketch:
         twin.merge(self)
         return twin
 
+    def merged(self, other: QuantileSketch) -> QuantileSketch:
+        """A new sketch of the values of both (as ``HistogramCounts.merged`` adds readings)."""
+        both = self.copy()
+        both.merge(other)
+        return both
+
     @classmethod
-    def merged(
+    def of(
         cls, sketches: Iterable[QuantileSketch | None], relative_accuracy: float = RELATIVE_ACCURACY
     ) -> QuantileSketch:
         """A new sketch of every value of ``sketches`` (None ones skipped)."""

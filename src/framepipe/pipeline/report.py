@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from framepipe._stats import QuantileSketch
 from framepipe._text import plural
 from framepipe.pipeline.sources import SourceInfo
-from framepipe.pipeline.stats import FrameSummary
+from framepipe.pipeline.stats import FrameSummary, with_timings_of
 from framepipe.typing import DropPolicy
 
 if TYPE_CHECKING:
@@ -93,6 +93,13 @@ class PipelineReport:
             disconnected_s=math.nan,
             end_reason="error",
         )
+
+    def with_timings_of(self, earlier: FrameSummary | None) -> PipelineReport:
+        """This report with its frame time and age statistics over the frames of ``earlier``
+        runs (a restarted stream's attempts, merged) too; every count as it is."""
+        if earlier is None:
+            return self
+        return replace(self, frame_stats=with_timings_of(self.frame_stats, earlier))
 
     @property
     def frames_processed(self) -> int:

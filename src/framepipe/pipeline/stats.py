@@ -17,6 +17,7 @@ stream) merge into real percentiles of all their frames (:func:`merged_timings`)
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from array import array
@@ -41,6 +42,7 @@ __all__ = [
     "MissStreak",
     "Timings",
     "merged_timings",
+    "with_timings_of",
 ]
 
 FRAME_MS_KEYS = ("mean", "p50", "p95", "p99", "max")  # the summary's frame time statistics
@@ -301,12 +303,12 @@ def merged_timings(summaries: Iterable[FrameSummary]) -> Timings:
     percentiles are estimated (within 1 %) and the mean and max exact; a summary without a
     sketch (made from a snapshot) adds its max, not its percentiles. None with frames: NaN.
     """
-    with_frames = [summary for summary in summaries if summary.frames_processed > 0]
+    with_frames = [summary for summary in summaries if _timed_frames(summary) > 0]
     if len(with_frames) == 1:
         only = with_frames[0]
         return Timings(dict(only.frame_ms), dict(only.frame_age_ms), only.percentiles_estimated)
-    frames = QuantileSketch.merged(summary.frame_sketch for summary in with_frames)
-    ages = QuantileSketch.merged(summary.age_sketch for summary in with_frames)
+    frames = QuantileSketch.of(summary.frame_sketch for summary in with_frames)
+    ages = QuantileSketch.of(summary.age_sketch for summary in with_frames)
     frame_ms = dict.fromkeys(FRAME_MS_KEYS, math.nan)
     age_ms = dict.fromkeys(AGE_MS_KEYS, math.nan)
     if frames.count:
@@ -317,6 +319,30 @@ def merged_timings(summaries: Iterable[FrameSummary]) -> Timings:
             frame_ms["max"] = _larger(frame_ms["max"], summary.frame_ms.get("max", math.nan))
             age_ms["max"] = _larger(age_ms["max"], summary.frame_age_ms.get("max", math.nan))
     return Timings(frame_ms, age_ms, percentiles_estimated=bool(with_frames))
+
+
+def with_timings_of(summary: FrameSummary, earlier: FrameSummary | None) -> FrameSummary:
+    """``summary`` with its frame time and age statistics taken over the frames of ``earlier``
+    (other runs, merged) as well; its counts as they are. The result merges on in turn."""
+    if earlier is None:
+        return summary
+    timings = merged_timings([earlier, summary])
+    frames = [s.frame_sketch for s in (earlier, summary) if s.frame_sketch is not None]
+    ages = [s.age_sketch for s in (earlier, summary) if s.age_sketch is not None]
+    return dataclasses.replace(
+        summary,
+        frame_ms=timings.frame_ms,
+        frame_age_ms=timings.frame_age_ms,
+        percentiles_estimated=timings.percentiles_estimated,
+        frame_sketch=QuantileSketch.of(frames) if frames else None,
+        age_sketch=QuantileSketch.of(ages) if ages else None,
+    )
+
+
+def _timed_frames(summary: FrameSummary) -> int:
+    """The frames a summary's timings cover: its sketch's, else its count."""
+    sketch = summary.frame_sketch
+    return sketch.count if sketch is not None else summary.frames_processed
 
 
 def _larger(a: float, b: float) -> float:

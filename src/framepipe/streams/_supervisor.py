@@ -21,9 +21,11 @@ from typing import Any
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.stats import FrameSummary
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams._messages import Finished, Snapshot, Started, WorkerMessage
 from framepipe.streams._totals import carried, counted_with
+from framepipe.streams.attempts import AttemptLog, timings_so_far
 from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
@@ -60,7 +62,8 @@ class _Stream:
     pid: int | None = None
     snapshot: PipelineSnapshot | None = None
     finished: Finished | None = None
-    restarts: list[Attempt] = field(default_factory=list)
+    restarts: AttemptLog = field(default_factory=AttemptLog)  # counts all, keeps the last
+    timings: FrameSummary | None = None  # the earlier attempts' frame times and ages, merged
     earlier: PipelineSnapshot | None = None  # the attempts before this one, their counts summed
     restart_at: float | None = None
     killed: str | None = None  # why the supervisor killed this attempt
@@ -184,6 +187,8 @@ class Supervisor:
                 self._poll(stream, stream.worker)
 
     def _start(self, stream: _Stream) -> None:
+        if stream.snapshot is not None or stream.finished is not None:  # a restart
+            stream.timings = timings_so_far(stream.timings, stream.finished, stream.snapshot)
         stream.restart_at = None
         if stream.snapshot is not None:  # a restart: the ended attempt's counts go on
             stream.earlier = carried(stream.earlier, stream.snapshot)
@@ -260,6 +265,7 @@ class Supervisor:
                 source=_source_text(stream.job),
                 processor=stream.job.processor_name,
             )
+        summary = summary.with_timings_of(stream.timings)  # percentiles of every attempt
         ended = finished.end_reason if finished is not None else None
         stream.result = StreamResult(
             stream=name,
@@ -271,6 +277,7 @@ class Supervisor:
             cv_threads=stream.job.cv_threads,
             restarts=tuple(stream.restarts),
             node=stream.node,
+            restart_count=len(stream.restarts),
         )
         if error is None:
             self._log.info("stream %s: worker %s ended (%s)", name, stream.pid, ended)

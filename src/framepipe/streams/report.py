@@ -1,7 +1,8 @@
 """What a run of several streams did: one result per stream, the totals, and the table.
 
 Each stream's entry is the single-stream summary (``PipelineReport.to_dict()``) plus ``stream``,
-``pid``, ``exit``, ``error``, ``ended``, ``restarts``, ``cv_threads`` and ``node`` (the machine
+``pid``, ``exit``, ``error``, ``ended``, ``restarts`` (the last 100),
+``restart_count``, ``cv_threads`` and ``node`` (the machine
 that ran it with the Ray engine, else null). A worker that died without a report (killed,
 crashed) gets one made from its last snapshot (``PipelineReport.from_snapshot``): the same keys,
 with ``null`` where the snapshot does not tell (``frame_ms.mean``, ``frame_ms.p95``, ...).
@@ -16,6 +17,7 @@ from typing import Any
 
 from framepipe._text import plural
 from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.stats import merged_timings
 
 __all__ = ["Attempt", "StreamResult", "StreamsReport"]
 
@@ -61,6 +63,7 @@ class StreamResult:
     cv_threads: int
     restarts: tuple[Attempt, ...] = ()
     node: str | None = None
+    restart_count: int | None = None  # every restart; ``restarts`` may list only the last ones
 
     @property
     def ok(self) -> bool:
@@ -80,6 +83,9 @@ class StreamResult:
             "error": self.error,
             "ended": self.ended,
             "restarts": [attempt.to_dict() for attempt in self.restarts],
+            "restart_count": (
+                len(self.restarts) if self.restart_count is None else self.restart_count
+            ),
             "cv_threads": self.cv_threads,
             "node": self.node,
         }
@@ -115,6 +121,16 @@ class StreamsReport:
             "streams": len(self.streams),
             "failed": sum(not stream.ok for stream in self.streams),
             "cv_threads": self.cv_threads,
+            **self._timings(),
+        }
+
+    def _timings(self) -> dict[str, Any]:
+        """Frame time and age over every frame of every stream, from their merged sketches."""
+        timings = merged_timings(stream.summary.frame_stats for stream in self.streams)
+        return {
+            "frame_ms": timings.frame_ms,
+            "frame_age_ms": timings.frame_age_ms,
+            "percentiles_estimated": timings.percentiles_estimated,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,7 +152,8 @@ class StreamsReport:
         total = self.total
         rows.append(
             ("total", "", "", "", str(total["frames_processed"]), str(total["frames_dropped"]),
-             f"{total['fps']:.1f}", str(total["budget_misses"]), "", "")
+             f"{total['fps']:.1f}", str(total["budget_misses"]), _ms(total["frame_ms"]["p99"]),
+             _ms(total["frame_age_ms"]["p99"]))
         )  # fmt: skip
         widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
         numeric = {1, 2, 4, 5, 6, 7, 8, 9}
