@@ -36,7 +36,7 @@ from framepipe.logging import configure
 from framepipe.monitor import serve
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import LiveWindow, PipelineSnapshot
-from framepipe.pipeline.processors import Frame, get_processor
+from framepipe.pipeline.processors import Frame, get_processor, split_output
 from framepipe.pipeline.sources import open_source
 
 POLLED = ("/", "/system-resources", "/metrics", "/healthz", "/readyz", "/frame.jpg")
@@ -70,7 +70,7 @@ class PacedLoop:
             captured = time.perf_counter()
             frame = self.frames[self.processed % len(self.frames)]
             t0 = time.perf_counter()
-            out = self.processor(frame)
+            out, _ = split_output(self.processor(frame), frame)
             if self.processed % 30 == 0:
                 log.info("frame %d", self.processed)
             t1 = time.perf_counter()

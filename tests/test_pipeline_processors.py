@@ -26,6 +26,7 @@ from framepipe.pipeline.processors import (
     grayscale,
     identity,
     resolve_processor,
+    split_output,
 )
 from framepipe.typing import Frame
 from helpers import child_command
@@ -59,7 +60,8 @@ class TestGetProcessor:
         """Each built-in keeps width, height and dtype (gray/edges may drop the channels)."""
         processor = get_processor(name)
         for index in range(3):
-            out = processor(textured_frame(index))
+            frame = textured_frame(index)
+            out, _ = split_output(processor(frame), frame)
             assert out.dtype == np.uint8
             assert out.shape[:2] == (HEIGHT, WIDTH)
             assert out.ndim == 2 or out.shape[2] == 3
@@ -152,13 +154,63 @@ class TestSimpleProcessors:
             factory()
 
 
+class TestSplitOutput:
+    """What a processor returned, as (frame, results)."""
+
+    @pytest.mark.parametrize(
+        ("output", "expected_frame", "expected_results"),
+        [
+            (None, "input", None),  # None: the frame unchanged, nothing found
+            ("other", "other", None),  # a frame alone
+            (("other", [1]), "other", [1]),  # a frame and its results
+            ((None, {"n": 2}), "input", {"n": 2}),  # the frame unchanged, with results
+            (("other", None), "other", None),  # results None: nothing found
+        ],
+    )
+    def test_a_frame_alone_or_a_pair(
+        self, output: object, expected_frame: str, expected_results: object
+    ) -> None:
+        frames = {"input": np.zeros((2, 2), np.uint8), "other": np.ones((2, 2), np.uint8)}
+        if isinstance(output, tuple):
+            output = (frames.get(output[0]) if output[0] else None, output[1])
+        elif isinstance(output, str):
+            output = frames[output]
+        frame, results = split_output(output, frames["input"])
+        assert frame is frames[expected_frame]
+        assert results == expected_results
+
+    def test_a_chain_keys_results_by_the_steps_that_found_something(self) -> None:
+        def count(frame: Frame) -> tuple[Frame, int]:
+            return frame + 1, int(frame[0, 0])
+
+        def quiet(frame: Frame) -> Frame:
+            return frame
+
+        def found_nothing(frame: Frame) -> tuple[Frame, None]:
+            return frame, None
+
+        chain, name = resolve_processor([count, quiet, found_nothing])
+        frame, results = split_output(chain(np.zeros((2, 2), np.uint8)), np.zeros(1))
+        assert name == "count+quiet+found_nothing"
+        assert frame[0, 0] == 1
+        assert results == {"count": 0}
+        # A chain in which no step found anything returns the frame alone.
+        plain, _ = resolve_processor([quiet, found_nothing])
+        assert isinstance(plain(np.zeros((2, 2), np.uint8)), np.ndarray)
+
+    def test_motion_is_marked_unsafe_to_run_on_frames_in_parallel(self) -> None:
+        assert MotionDetector.parallel_safe is False
+
+
 class TestMotionDetector:
     def test_static_scene_gets_no_boxes_and_is_returned_unchanged(self) -> None:
-        """Nothing moves, so nothing is boxed, including the seeding first frame."""
+        """Nothing moves, so nothing is boxed, including the seeding first frame, and the frame
+        comes back alone, without results."""
         detector = MotionDetector(detect_width=160)
         scene = textured_frame()
         for _ in range(30):
             out = detector(scene.copy())
+            assert isinstance(out, np.ndarray)
             assert detector.last_boxes == []
             np.testing.assert_array_equal(out, scene)
 
@@ -169,7 +221,7 @@ class TestMotionDetector:
         top = 240 // 2 - size // 2
         for x in range(10, 200, 6):
             frame = square_scene(x, size)
-            out = detector(frame)
+            out, regions = split_output(detector(frame), frame)
         assert len(detector.last_boxes) == 1
         bx, by, bw, bh = detector.last_boxes[0]
         # The box covers the square's current position (boxes are scaled up from half size).
@@ -184,6 +236,8 @@ class TestMotionDetector:
         assert tuple(out[by, bx + bw // 2]) == (0, 255, 0)
         assert tuple(frame[by, bx + bw // 2]) == (90, 90, 90)
         assert not np.any(np.all(frame == (0, 255, 0), axis=2))
+        # The same box comes back as the frame's results.
+        assert regions == [{"x": bx, "y": by, "w": bw, "h": bh, "area": bw * bh}]
 
     def test_two_moving_objects_get_two_boxes(self) -> None:
         """Separate movers are boxed separately."""
@@ -201,7 +255,8 @@ class TestMotionDetector:
         """On a single-channel frame the boxes are drawn at 255 instead of the colour."""
         detector = MotionDetector(detect_width=160)
         for x in range(10, 120, 6):
-            out = detector(cv2.cvtColor(square_scene(x), cv2.COLOR_BGR2GRAY))
+            gray = cv2.cvtColor(square_scene(x), cv2.COLOR_BGR2GRAY)
+            out, _ = split_output(detector(gray), gray)
         assert out.ndim == 2
         bx, by, bw, _ = detector.last_boxes[0]
         assert out[by, bx + bw // 2] == 255

@@ -79,8 +79,9 @@ if TYPE_CHECKING:
 
     # An image as OpenCV gives it: HxWx3 BGR uint8 (HxW for gray); processors may return others.
     Frame: TypeAlias = npt.NDArray[Any]
-    # A processor takes a frame and returns the frame to pass on (None: unchanged).
-    ProcessorFn: TypeAlias = Callable[[Frame], Frame | None]
+    # A processor takes a frame and returns the frame to pass on (None: unchanged), or that and
+    # what it found in the frame: (frame, results), results being anything JSON can hold.
+    ProcessorFn: TypeAlias = Callable[[Frame], Frame | tuple[Frame | None, Any] | None]
     # A built-in name, an import path "package.module:attr", a callable, or a list of them.
     ProcessorSpec: TypeAlias = str | ProcessorFn | Sequence[str | ProcessorFn] | None
 
@@ -93,7 +94,7 @@ def __getattr__(name: str) -> Any:
         # statement (newer numpy, on newer Pythons), get_origin(NDArray[Any]) is that alias
         # object, not ndarray. Spelt out, Frame is the same ndarray alias on every version.
         frame = np.ndarray[Any, np.dtype[Any]]
-        processor_fn = Callable[[frame], frame | None]
+        processor_fn = Callable[[frame], frame | tuple[frame | None, Any] | None]
         aliases = {
             "Frame": frame,
             "ProcessorFn": processor_fn,

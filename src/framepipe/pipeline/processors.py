@@ -1,6 +1,10 @@
 """Frame processors: the built-ins, and turning a processor spec into one callable.
 
-A processor is a plain callable ``frame -> frame`` (None: the frame unchanged). Every built-in
+A processor is a plain callable ``frame -> frame`` (None: the frame unchanged), or
+``frame -> (frame, results)`` when it also found something to report about the frame: results
+are anything JSON can hold (numpy values included), None for nothing to report.
+:func:`split_output` tells the two apart. A chain's results are an object keyed by the name of
+each step that reported something for the frame. Every built-in
 takes a uint8 frame (BGR, or single-channel when chained after ``gray``/``edges``) and returns a
 uint8 frame of the same width and height. Stateful processors (``motion``) are classes, so
 :func:`get_processor` hands out a fresh instance per call and two pipelines never share a
@@ -35,11 +39,21 @@ __all__ = [
     "identity",
     "load_import_path",
     "resolve_processor",
+    "split_output",
 ]
 
 PROCESSOR_NAMES: tuple[str, ...] = ("none", "gray", "blur", "edges", "motion")
 
 Box = tuple[int, int, int, int]
+
+
+def split_output(output: object, frame: Frame) -> tuple[Frame, Any]:
+    """A processor's return value as ``(frame, results)``: ``frame`` stands for None, and a
+    plain frame has no results (None)."""
+    if isinstance(output, tuple) and len(output) == 2:
+        processed, results = output
+        return (frame if processed is None else processed), results
+    return (frame if output is None else output), None  # type: ignore[return-value]
 
 
 def _to_gray(frame: Frame) -> Frame:
@@ -102,7 +116,14 @@ class MotionDetector:
     full frame. The first frame only seeds the background model (MOG2 reports everything as
     foreground on it), so it never gets boxes. ``last_boxes`` holds the boxes of the latest
     frame as ``(x, y, w, h)`` in full-frame pixels.
+
+    A frame with moving objects comes back with its regions as results,
+    ``[{"x", "y", "w", "h", "area"}]`` in full-frame pixels; a frame without, as the frame alone.
+    The background model makes each frame depend on the ones before: not safe to run on several
+    frames in parallel.
     """
+
+    parallel_safe = False
 
     def __init__(
         self,
@@ -159,7 +180,7 @@ class MotionDetector:
             boxes.append((x0, y0, x1 - x0, y1 - y0))
         return boxes
 
-    def __call__(self, frame: Frame) -> Frame:
+    def __call__(self, frame: Frame) -> Frame | tuple[Frame, list[dict[str, int]]]:
         self.last_boxes = self.detect(frame)
         if not self.last_boxes:
             return frame
@@ -167,7 +188,10 @@ class MotionDetector:
         color: tuple[int, ...] = self.color if out.ndim == 3 else (255,)
         for x, y, w, h in self.last_boxes:
             cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), color, self.thickness)
-        return out
+        regions = [
+            {"x": x, "y": y, "w": w, "h": h, "area": w * h} for x, y, w, h in self.last_boxes
+        ]
+        return out, regions
 
     def __repr__(self) -> str:
         return f"MotionDetector(detect_width={self.detect_width}, min_area={self.min_area})"
@@ -209,13 +233,15 @@ def resolve_processor(spec: ProcessorSpec) -> tuple[ProcessorFn, str]:
         steps = [_resolve_one(item) for item in spec]
         if len(steps) == 1:
             return steps[0]
-        functions = tuple(fn for fn, _ in steps)
+        named = tuple(steps)
 
-        def chain(frame: Frame) -> Frame | None:
-            for fn in functions:
-                result = fn(frame)
-                frame = frame if result is None else result
-            return frame
+        def chain(frame: Frame) -> Frame | tuple[Frame, dict[str, Any]]:
+            found: dict[str, Any] = {}
+            for fn, name in named:
+                frame, results = split_output(fn(frame), frame)
+                if results is not None:
+                    found[name] = results
+            return (frame, found) if found else frame
 
         return chain, "+".join(name for _, name in steps)
     raise ValueError(

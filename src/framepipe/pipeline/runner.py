@@ -26,7 +26,7 @@ from framepipe.pipeline.display import Display
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
-from framepipe.pipeline.processors import resolve_processor
+from framepipe.pipeline.processors import resolve_processor, split_output
 from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.reconnect import ReconnectingSource, SourceLost
@@ -313,8 +313,7 @@ class Pipeline:
             started = stats.begin_frame()
             stage = "processor"
             try:
-                result = processor(item.image)
-                frame = item.image if result is None else result
+                frame, _results = split_output(processor(item.image), item.image)
                 stage = "output"
                 if output is not None:
                     output.write(frame)
