@@ -32,6 +32,7 @@ from video_files import count_frames
 SHORT = "synthetic:64x48@30:2"  # 60 frames, as fast as they render
 OTHER = "synthetic:32x24@30:3"  # 90 frames
 PACED = "synthetic:64x48@30:30"  # with realtime: 30 s unless stopped
+TWELVE_S = "synthetic:64x48@30:12"  # with realtime: 12 s
 REALTIME = PipelineConfig(realtime=True)
 WAIT_S = 30.0  # actors start in a Ray instance of their own
 NOTICE = re.compile(r"dropped (\d+) log records because the log queue was full \(INFO: \1\)")
@@ -293,6 +294,11 @@ class TestStopping:
         (["--ray-cpus-per-stream", "2"], "--ray-cpus-per-stream needs --engine ray"),
         (["--engine", "ray", "--ray-cpus-per-stream", "0"], "must be a positive number of CPUs"),
         (["--engine", "dask"], "invalid choice: 'dask'"),
+        (
+            ["--engine", "ray", "--ray-address", "nonsense"],
+            "argument --ray-address: must be 'auto', host:port or ray://host:port, but got "
+            "'nonsense'",
+        ),
     ],
 )
 @pytest.mark.parametrize("sources", [[SHORT], [SHORT, SHORT]], ids=["one-source", "two-sources"])
@@ -373,6 +379,7 @@ def test_a_cluster_address_nobody_answers_at_fails_at_once_in_one_line(tmp_path:
         f"framepipe: error: cannot join the Ray cluster at {address}: nothing answers at"
     )
     assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "logs").exists()  # found out before a log was created
 
 
 def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
@@ -388,3 +395,49 @@ def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
         "pip install 'framepipe[ray]'\n"
     )
     assert not (tmp_path / "logs").exists()  # refused before a log was created
+
+
+def test_a_killed_actors_restart_tells_the_cause_and_rays_own_lines_stay_off_stdout(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL of a stream's actor mid-run, with a local Ray instance the command starts: Ray's
+    driver would print its raylet's "A worker died ..." on stdout, amid the summary; it goes to
+    the log instead. The restart names the cause (a process killed, not an exit code 1 it never
+    had), and the log never calls an actor "worker None"."""
+    pytest.importorskip("ray")
+    command = [sys.executable, "-m", "framepipe", "run", TWELVE_S, TWELVE_S, "--name", "a",
+               "--name", "b", "--engine", "ray", "--realtime", "--restart-attempts", "2",
+               "--log-dir", "logs", "--summary-json", "summary.json"]  # fmt: skip
+    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        log = tmp_path / "logs"
+
+        def actor_pid() -> int | None:
+            for path in log.glob("*.txt"):
+                found = re.search(r"stream a: actor pid (\d+)", path.read_text())
+                if found is not None:
+                    return int(found[1])
+            return None
+
+        pid = wait_until(actor_pid, "stream a's actor", timeout=60.0)
+        wait_until(lambda: " frame 30:" in next(log.glob("*.txt")).read_text(),
+                   "stream a's frames", timeout=30.0)  # fmt: skip
+        os.kill(pid, signal.SIGKILL)
+        out, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(10)
+    assert driver.returncode == 0, err
+    assert "(raylet)" not in out and "repeated" not in out, out
+    text = next(log.glob("*.txt")).read_text()
+    assert "worker None" not in text
+    assert "ray (raylet): A worker died or was killed" in text
+    a = json.loads((tmp_path / "summary.json").read_text())["streams"][0]
+    (attempt,) = a["restarts"]
+    assert attempt["pid"] == pid and attempt["exit"] is None
+    assert attempt["error"].startswith(
+        "the actor died (its process ended without a word: killed (SIGKILL, out of memory) or "
+        "crashed); Ray restarted it on node "
+    )

@@ -33,15 +33,34 @@ from framepipe.streams._worker import Stopper, SupervisorLink, run_stream
 from framepipe.streams.job import StreamJob
 from framepipe.streams.ray_logs import ActorConnection, connect_actor
 
-__all__ = ["FLUSH_WAIT_S", "PollReply", "StreamActor", "node_name"]
+__all__ = ["FLUSH_WAIT_S", "PollReply", "StreamActor", "node_name", "ray_node"]
 
 FLUSH_WAIT_S = 60.0  # after the run: how long the actor waits for the driver to write its log
 _DRAIN_TICK_S = 0.05  # once the run ended, polls return this soon while records remain
 
 
 def node_name() -> str:
-    """What the summary and the log call this node: its host name."""
-    return socket.gethostname()
+    """What the summary and the log call this node: see :func:`ray_node`."""
+    return ray_node()[1]
+
+
+def ray_node() -> tuple[str, str]:
+    """This node's Ray ID ('' outside Ray) and its name: the one Ray was given for it (``ray
+    start --node-name``; several nodes on one host need one each), else its host name."""
+    try:
+        import ray
+
+        here = ray.get_runtime_context().get_node_id()
+        state: Any = ray  # ray.nodes() has no annotations
+        for node in state.nodes():
+            if node.get("NodeID") == here:
+                name = node.get("NodeName")
+                if name and name != node.get("NodeManagerAddress"):  # Ray's default: the IP
+                    return here, str(name)
+                return here, socket.gethostname()
+    except Exception:  # outside Ray, or its state cannot be read: the host is still right
+        pass
+    return "", socket.gethostname()
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,8 @@ class PollReply:
     ``exit_code`` is set once the run ended and the driver wrote every record: 0 when the stream
     ended cleanly, 1 when it failed (as a local worker's exit code).
     ``stale``: the actor runs another token than the poll asked for; nothing was taken.
-    ``clock`` is the actor's ``time.perf_counter()`` when it replied.
+    ``clock`` is the actor's ``time.perf_counter()`` when it replied. ``node_id``: the Ray ID
+    of the node named ``node``.
     """
 
     token: str
@@ -62,6 +82,7 @@ class PollReply:
     exit_code: int | None = None
     clock: float = 0.0
     stale: bool = False
+    node_id: str = ""
 
 
 class _Outbox(SupervisorLink):
@@ -99,7 +120,7 @@ class StreamActor:
     def __init__(self, job: StreamJob, log_settings: dict[str, Any]) -> None:
         self.token = uuid.uuid4().hex
         self.pid = os.getpid()
-        self.node = node_name()
+        self.node_id, self.node = ray_node()
         self._news = threading.Event()
         self._outbox = _Outbox(self._news)
         self._stopper = Stopper()
@@ -137,7 +158,8 @@ class StreamActor:
         if done and self._outbox.empty() and not self._channel.waiting():
             exit_code = self._code
         return PollReply(
-            self.token, self.pid, self.node, messages, log, exit_code, time.perf_counter()
+            self.token, self.pid, self.node, messages, log, exit_code, time.perf_counter(),
+            node_id=self.node_id,
         )
 
     def answer(self, token: str, number: int, answers: list[tuple[Any, ...]]) -> None:

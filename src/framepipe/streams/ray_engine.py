@@ -42,6 +42,7 @@ from framepipe.streams.engine import WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.ray_actor import PollReply, StreamActor
 from framepipe.streams.ray_logs import LogPump, channel_settings, driver_core
+from framepipe.streams.ray_output import RayMessages
 
 __all__ = [
     "RAY_INSTALL_HINT",
@@ -49,6 +50,8 @@ __all__ = [
     "RayNotInstalled",
     "RayStartError",
     "RayWorker",
+    "check_ray_address",
+    "parse_ray_address",
     "require_ray",
 ]
 
@@ -60,8 +63,11 @@ LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # only messages travel: Ray's minimum is
 # Ray starts workers at niceness 15, below everything else on the node: a stream's frame loop
 # has a budget to keep, so its actor runs at the default priority, as a local worker does.
 _RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
+# What a poll meets when the actor's process is gone (its connection fails): no cause in itself.
+_CONNECTION_LOST = ("RpcError", "Socket closed", "Connection reset", "connection error")
 # A dead actor's summary comes from its last snapshot; its process's exit status never reaches
-# the driver, so the attempt is reported with this code and the reason as the error.
+# the driver: exit_code() ends the attempt with this code, and `death` says what happened (the
+# supervisor then reports no exit status).
 DIED = 1
 
 
@@ -82,6 +88,39 @@ def require_ray() -> ModuleType:
             f"the ray engine needs Ray, which is not installed: {RAY_INSTALL_HINT}"
         ) from exc
     return ray
+
+
+def parse_ray_address(text: str) -> str:
+    """A cluster's address as Ray takes it: ``auto``, ``local``, ``host:port`` or
+    ``scheme://host[:port]`` (``ray://`` for Ray Client); ValueError for anything else."""
+    address = text.strip()
+    if address in ("auto", "local"):
+        return address
+    scheme, sep, rest = address.partition("://")
+    if sep:
+        well_formed = scheme.isidentifier() and bool(rest) and not any(c.isspace() for c in rest)
+    else:
+        host, _, port = address.rpartition(":")
+        well_formed = (
+            bool(host.strip("[]")) and not any(c.isspace() for c in host)
+            and port.isdigit() and 0 < int(port) < 65536
+        )  # fmt: skip
+    if not well_formed:
+        msg = f"must be 'auto', host:port or ray://host:port, but got {text!r}"
+        raise ValueError(msg)
+    return address
+
+
+def check_ray_address(address: str | None) -> None:
+    """RayStartError when nothing answers at ``address``'s host and port, within seconds
+    (Ray itself would retry for minutes, printing as it goes); ValueError when it is malformed.
+    None, ``auto`` and ``local`` are Ray's to find."""
+    if address is None:
+        return
+    address = parse_ray_address(address)
+    problem = _unreachable(address)
+    if problem is not None:
+        raise RayStartError(f"cannot join the Ray cluster at {address}: {problem}")
 
 
 @dataclass
@@ -107,6 +146,7 @@ class RayEngine:
         *,
         restart_attempts: Mapping[str, int] | None = None,
         logger: Any = None,
+        resources: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         if (
             isinstance(cpus_per_stream, bool)
@@ -116,10 +156,13 @@ class RayEngine:
             raise ValueError(
                 f"cpus_per_stream must be a positive number, but got {cpus_per_stream!r}"
             )
+        if address is not None:
+            address = parse_ray_address(address)
         self._ray = require_ray()
         self.address = address
         self.cpus_per_stream = float(cpus_per_stream)
         self._attempts = dict(restart_attempts or {})
+        self._resources = _checked_resources(resources or {})
         if logger is None:
             from framepipe.logging import get_logger
 
@@ -133,6 +176,7 @@ class RayEngine:
         self._sigterm: Any = None  # the handler ray.init replaced, given back at close()
         self.started_local = False  # this engine started the Ray instance it uses
         self._joined = False  # this engine called ray.init (and so calls ray.shutdown)
+        self._messages = RayMessages(logger)  # Ray's printing, while joined: into the log
         self.start_up_s = self._connect(max(1, len(self._attempts)))
         self._actor_class = self._ray.remote(StreamActor)
         # Every actor's records go through the driver's logger: its settings, its one writer.
@@ -161,9 +205,11 @@ class RayEngine:
                 raise RayStartError(f"cannot {where}: {problem}")
         if threading.current_thread() is threading.main_thread():
             self._sigterm = signal.getsignal(signal.SIGTERM)
+        self._messages.install()
         try:
             ray.init(address=self.address, **options)
         except Exception as exc:
+            self._messages.remove()
             raise RayStartError(f"cannot {where}: {one_line(exc)}") from exc
         self._joined, self.started_local = True, local
         took = time.perf_counter() - began
@@ -199,6 +245,7 @@ class RayEngine:
                 max_task_retries=0,
                 max_concurrency=4,  # a stop or a log answer never waits behind a waiting poll
                 runtime_env=_RUNTIME_ENV,
+                resources=self._resources.get(job.name, {}),
             ).remote(job, self._log_settings)
             slot = self._slots[job.name] = _Slot(actor, attempts)
         slot.ended_alive = False
@@ -221,8 +268,20 @@ class RayEngine:
         self._pump.stop()
         if self._joined:
             self._ray.shutdown()
+            self._messages.remove()
             if self._sigterm is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self._sigterm)  # ray.init's handler goes with it
+
+    def _node_alive(self, node_id: str) -> bool:
+        """Whether Ray counts the node alive (True when it cannot say)."""
+        try:
+            nodes = self._ray.nodes()
+        except Exception:
+            return True
+        for node in nodes:
+            if node.get("NodeID") == node_id:
+                return bool(node.get("Alive"))
+        return True
 
     def _kill(self, slot: _Slot) -> None:
         if slot.alive:
@@ -246,6 +305,7 @@ class RayWorker:
         self._refuse = refuse
         self._pid: int | None = None
         self.node: str | None = None
+        self._node_id = ""  # Ray's ID of that node
         self._code: int | None = None
         self.death: str | None = None  # how the attempt ended when the actor died
         self._trouble: str | None = None  # the last error a poll met, until a reply comes
@@ -314,6 +374,7 @@ class RayWorker:
             )
         self._token = self._slot.token = reply.token
         self._pid, self.node, self._trouble = reply.pid, reply.node, None
+        self._node_id = reply.node_id
         if reply.log:
             self._engine._pump.put(self._answers, list(reply.log), reply.node)
         offset = time.perf_counter() - reply.clock
@@ -346,8 +407,21 @@ class RayWorker:
         self._end(f"the actor died: {cause}")
 
     def _restarted(self, reply: PollReply) -> str:
-        why = f" ({self._trouble})" if self._trouble else ""
-        return f"the actor died{why}; Ray restarted it on node {reply.node}"
+        why = self._why_it_died()
+        return f"the actor died ({why}); Ray restarted it on node {reply.node}"
+
+    def _why_it_died(self) -> str:
+        """The cause of the last run's end, in the place of the symptom its poll met.
+
+        A poll that finds the process gone only sees its connection fail (``RpcError: Socket
+        closed``), whether the node went down or the process was killed: the node's liveness,
+        as Ray's control store has it, tells the two apart."""
+        if self._node_id and not self._engine._node_alive(self._node_id):
+            return f"its node {self.node} was lost"
+        trouble = self._trouble or ""
+        if not trouble or any(mark in trouble for mark in _CONNECTION_LOST):
+            return "its process ended without a word: killed (SIGKILL, out of memory) or crashed"
+        return trouble
 
     def _end(self, why: str) -> None:
         self.death = why
@@ -377,6 +451,28 @@ class _Answers:
     def __call__(self, answers: list[tuple[Any, ...]]) -> None:
         self._actor.answer.remote(self._token, self._number, answers)
         self._number += 1
+
+
+def _checked_resources(
+    resources: Mapping[str, Mapping[str, float]],
+) -> dict[str, dict[str, float]]:
+    """Each stream's custom Ray resources (``{"door": {"site-a": 1}}``): its actor runs, and is
+    restarted, only on a node that offers them. ValueError for anything but positive numbers."""
+    checked: dict[str, dict[str, float]] = {}
+    for stream, wanted in resources.items():
+        for name, amount in wanted.items():
+            if (
+                not isinstance(name, str) or not name
+                or isinstance(amount, bool) or not isinstance(amount, (int, float))
+                or not (math.isfinite(amount) and amount > 0)
+            ):  # fmt: skip
+                msg = (
+                    f"resources of stream {stream!r} must map names to positive numbers, but "
+                    f"got {name!r}: {amount!r}"
+                )
+                raise ValueError(msg)
+        checked[stream] = {name: float(amount) for name, amount in wanted.items()}
+    return checked
 
 
 def _unreachable(address: str) -> str | None:
