@@ -30,7 +30,12 @@ from framepipe.streams.api import StreamsHandle, start_streams
 from framepipe.streams.job import LogTarget, portable_processor
 from framepipe.streams.names import stream_names
 from framepipe.streams.progress import StreamsProgress
-from framepipe.streams.ray_engine import RayNotInstalled, RayStartError, require_ray
+from framepipe.streams.ray_engine import (
+    RayNotInstalled,
+    RayStartError,
+    check_ray_address,
+    require_ray,
+)
 from framepipe.streams.report import StreamsReport
 
 __all__ = ["failure_line", "run"]
@@ -52,6 +57,8 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         ray_options = _ray_options(args)
     except (SourceError, ValueError, RayNotInstalled) as exc:
         return fail(str(exc), EXIT_USAGE)
+    except RayStartError as exc:  # nothing answers at --ray-address: said before a log exists
+        return fail(str(exc), EXIT_FAILURE)
     no_display = display_unavailable(args)
     if no_display is not None:
         return fail(no_display, EXIT_FAILURE)
@@ -77,6 +84,7 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
                 **ray_options,
             )
         except RayStartError as exc:  # Ray would not start, or the cluster is out of reach
+            log.error("%s", exc)  # the log says why it holds nothing else
             return fail(str(exc), EXIT_FAILURE)
         server: StatsServer | None = None
         if args.stats_port is not None:
@@ -97,10 +105,11 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
 
 def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
     """What ``start_streams`` gets for ``--engine ray``; RayNotInstalled (saying how to install
-    it) when Ray is missing."""
+    it) when Ray is missing, RayStartError when nothing answers at ``--ray-address``."""
     if args.engine != "ray":
         return {}
     require_ray()
+    check_ray_address(args.ray_address)
     cpus = 1.0 if args.ray_cpus_per_stream is None else args.ray_cpus_per_stream
     return {"engine": "ray", "ray_address": args.ray_address, "ray_cpus_per_stream": cpus}
 

@@ -35,7 +35,7 @@ from framepipe.pipeline.output import CODECS
 from framepipe.pipeline.processors import PROCESSOR_NAMES
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS
 from framepipe.streams.engine import ENGINES
-from framepipe.streams.ray_engine import RAY_INSTALL_HINT
+from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
 
 __all__ = ["DEFAULT_PROCESSOR", "EPILOG", "add_arguments", "run"]
 
@@ -257,8 +257,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where streams run: 'local', a worker process each (the default), or 'ray', "
         f"a Ray actor each, on a Ray cluster or a local Ray instance ({RAY_INSTALL_HINT})",
     )
-    parser.add_argument(
+    add_parsed_option(
+        parser,
         "--ray-address",
+        parse_ray_address,
         default=None,
         metavar="ADDR",
         help="with --engine ray: the cluster to join ('auto', 'ray://host:10001'); default: "

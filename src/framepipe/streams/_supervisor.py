@@ -203,9 +203,9 @@ class Supervisor:
             return
         stream.pid = stream.worker.pid
         self._log.info(
-            "stream %s: worker %s started (source %s)",
+            "stream %s: worker %sstarted (source %s)",
             stream.job.name,
-            stream.pid,
+            "" if stream.pid is None else f"{stream.pid} ",  # a Ray actor's pid comes later
             _source_text(stream.job),
         )
 
@@ -221,7 +221,8 @@ class Supervisor:
         stream.killed = stream.killed or worker.death
         worker.close()
         stream.worker = None
-        self._ended(stream, code, None)
+        # A worker that died elsewhere has no exit status here: its death says what happened.
+        self._ended(stream, None if worker.death else code, None)
 
     def _receive(self, stream: _Stream, messages: list[WorkerMessage]) -> None:
         for message in messages:
