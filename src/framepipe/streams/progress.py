@@ -2,7 +2,8 @@
 
 On a terminal the lines are redrawn in place twice a second, each made to fit the terminal's
 width by leaving out its last fields (a wrapped line would throw the redraw off); otherwise, as
-in a log file or a pipe, the block is written every few seconds. A terminal that goes away ends the view, never the run.
+in a log file or a pipe, the block is written every few seconds. A terminal that goes away ends
+the view, never the run.
 """
 
 from __future__ import annotations
