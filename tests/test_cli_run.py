@@ -914,3 +914,59 @@ class TestStreamNameInOneOutput:
         assert code == 2
         assert clip.is_file() and count_frames(clip) == 5
         assert "{stream}" not in capsys.readouterr().err
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
+
+
+class TestLoop:
+    def test_the_sample_clip_loops_until_max_frames_and_the_summary_counts_loops(
+        self, tmp_path: Path, capsys
+    ):
+        """samples/sample.mp4 (150 frames) looped for 400: every frame processed, started
+        again twice, the log's frame indexes counting on past the clip's length."""
+        summary, logs = tmp_path / "s.json", tmp_path / "logs"
+        code = main(
+            ["run", str(SAMPLE), "--loop", "--max-frames", "400", "--log-every", "100",
+             "--processor", "none", "--log-dir", str(logs), "--summary-json", str(summary),
+             "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert (data["frames_read"], data["frames_processed"], data["loops"]) == (400, 400, 2)
+        assert list(data) == [*SUMMARY_KEYS, "loops"]
+        frames = [line.split(" frame ")[1].split(":")[0] for line in log_text(logs).splitlines()
+                  if " frame " in line]  # fmt: skip
+        assert frames == ["0", "100", "200", "300"]
+        assert "loops       started again 2 times" in capsys.readouterr().out
+
+    def test_a_generated_clip_loops_in_several_streams(self, tmp_path: Path):
+        """Two looping clips, a worker each: each stream's summary counts its own loops."""
+        a = write_video(tmp_path / "a.avi", frames=20)
+        b = write_video(tmp_path / "b.avi", frames=30)
+        summary = tmp_path / "s.json"
+        code = main(
+            ["run", str(a), str(b), "--loop", "--max-frames", "75", "--processor", "none",
+             "--log-dir", str(tmp_path / "logs"), "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        streams = json.loads(summary.read_text())["streams"]
+        assert [(s["frames_processed"], s["loops"]) for s in streams] == [(75, 3), (75, 2)]
+
+    def test_without_loop_the_summary_has_no_loops_key(self, tmp_path: Path):
+        summary = tmp_path / "s.json"
+        assert main(["run", "synthetic:32x32@30:0.2", "--summary-json", str(summary),
+                     "--log-dir", str(tmp_path / "logs"), "--quiet"]) == 0  # fmt: skip
+        assert "loops" not in json.loads(summary.read_text())
+
+    @pytest.mark.parametrize(
+        "sources", [["0"], ["rtsp://127.0.0.1:9/x"], ["synthetic:32x32@30:0.2", "1"]]
+    )
+    def test_a_live_source_with_loop_is_a_usage_error(self, tmp_path: Path, capfd, sources):
+        """A camera or stream cannot start again: exit 2, one line, nothing opened."""
+        code = main(["run", *sources, "--loop", "--log-dir", str(tmp_path / "logs"), "--quiet"])
+        assert code == 2
+        lines = stderr_lines(capfd.readouterr().err)
+        assert len(lines) == 1 and lines[0].startswith("framepipe: error: --loop: ")
+        assert "cannot start again" in lines[0]
+        assert not (tmp_path / "logs").exists()

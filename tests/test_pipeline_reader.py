@@ -11,19 +11,24 @@ from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.sources import Frame, Source, SourceInfo, open_source
 from helpers import ManualClock
-from video_files import write_vfr_mkv
+from video_files import write_vfr_mkv, write_video
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 
 
 class FailingSource(Source):
     """Yields ``good`` frames, then its read raises (a device unplugged mid-stream)."""
 
-    def __init__(self, good: int) -> None:
+    def __init__(self, good: int, *, fail: bool = True) -> None:
         self.good = good
+        self.fail = fail
         self.released = False
         self.info = SourceInfo("failing", "camera", 30.0, 8, 8, None, True)
 
     def read(self) -> Frame | None:
         if self.good == 0:
+            if not self.fail:
+                return None
             raise OSError("device unplugged")
         self.good -= 1
         return np.zeros((8, 8, 3), np.uint8)
@@ -84,6 +89,24 @@ class ScriptedLiveSource(Source):
 
     def release(self) -> None:
         pass
+
+
+class EmptyAfterRewind(Source):
+    """A real source that starts again when asked, then has no frame (a file emptied while
+    it was read)."""
+
+    def __init__(self, source: Source) -> None:
+        self.source, self.info, self.rewound = source, source.info, False
+
+    def read(self) -> Frame | None:
+        return None if self.rewound else self.source.read()
+
+    def rewind(self) -> bool:
+        self.rewound = True
+        return True
+
+    def release(self) -> None:
+        self.source.release()
 
 
 class HoldingBuffer(FrameBuffer[CapturedFrame]):
@@ -305,3 +328,73 @@ class TestLiveFrameAge:
         """A camera (or a stream that gives no times) is stamped when the reader gets the frame."""
         arrivals, captured = live_capture_times([0.0, 0.5, 0.1], [None, None, None], {0: 1.0}, kind)
         assert captured == arrivals
+
+
+class TestLoop:
+    def test_a_looping_file_starts_again_and_its_frame_indexes_keep_counting(self, tmp_path: Path):
+        """A 20-frame clip read with loop and a limit of 50: indexes 0..49, the clip's frames
+        over again (frame 20 is frame 0's picture), two times started again."""
+        clip = write_video(tmp_path / "clip.avi", frames=20)
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
+        reader = FrameReader(open_source(str(clip)), buffer, loop=True, limit=50)
+        reader.start()
+        frames = drain(buffer)
+        assert reader.join(5.0)
+        assert [f.index for f in frames] == list(range(50))
+        assert reader.loops == 2
+        brightness = [round(float(f.image[:20].mean())) for f in frames]
+        assert brightness[20:40] == brightness[:20] and brightness[40:] == brightness[:10]
+        assert reader.error is None
+
+    def test_the_sample_clip_loops(self):
+        """samples/sample.mp4 (150 frames) read for 320 frames: started again twice."""
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
+        reader = FrameReader(open_source(str(SAMPLE)), buffer, loop=True, limit=320)
+        reader.start()
+        frames = drain(buffer)
+        assert reader.join(5.0)
+        assert (len(frames), reader.loops, reader.error) == (320, 2, None)
+        assert np.array_equal(frames[150].image, frames[0].image)
+
+    def test_without_loop_the_end_is_the_end(self):
+        """The default: a source read once, no time started again."""
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(64, "block")
+        reader = FrameReader(open_source("synthetic:32x32@30:0.5"), buffer)
+        reader.start()
+        assert len(drain(buffer)) == 15
+        assert reader.join(5.0)
+        assert reader.loops == 0
+
+    def test_realtime_pacing_goes_on_across_the_start_again(self):
+        """Paced at its own rate, the first frame of the second pass is due one frame period
+        after the last frame of the first: no burst, no pause."""
+        clock = ManualClock(100.0)
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(16, "block")
+        source = open_source("synthetic:32x32@20:0.25")  # 5 frames, 50 ms apart
+        reader = FrameReader(
+            source, buffer, realtime=True, loop=True, limit=12, clock=clock, sleep=clock.sleep
+        )
+        reader.start()
+        frames = drain(buffer)
+        assert [round(f.captured_at - 100.0, 6) for f in frames] == [
+            round(i * 0.05, 6) for i in range(12)
+        ]
+
+    def test_a_source_that_cannot_start_again_is_an_error(self):
+        """A source without a way back to its start ends the looping run with an error."""
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
+        reader = FrameReader(FailingSource(3, fail=False), buffer, loop=True)
+        reader.start()
+        assert len(drain(buffer)) == 3
+        assert reader.join(5.0)
+        assert "cannot start again" in str(reader.error)
+
+    def test_a_source_that_gives_no_frame_after_starting_again_ends(self, tmp_path: Path):
+        """A pass without a single frame ends the reading instead of spinning."""
+        buffer: FrameBuffer[CapturedFrame] = FrameBuffer(8, "block")
+        source = EmptyAfterRewind(open_source("synthetic:32x32@30:0.1"))
+        reader = FrameReader(source, buffer, loop=True)
+        reader.start()
+        assert len(drain(buffer)) == 3
+        assert reader.join(5.0)
+        assert (reader.loops, reader.error) == (1, None)

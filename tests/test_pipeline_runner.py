@@ -947,3 +947,15 @@ class TestLiveSourceDrops:
         assert report.end_reason == "stopped"
         assert time.monotonic() - started < 10
         assert not any(t.name == "framepipe-reader" for t in threading.enumerate())
+
+
+class TestLoop:
+    def test_a_looping_run_counts_its_loops_and_its_frames_go_on(self):
+        """The synthetic scene (6 frames) looped for 20: 20 processed, started again 3 times."""
+        report = Pipeline("synthetic:32x32@30:0.2", loop=True, max_frames=20).run()
+        assert (report.frames_processed, report.loops, report.to_dict()["loops"]) == (20, 3, 3)
+
+    def test_a_camera_cannot_loop(self):
+        """Said when the pipeline is built, before anything opens."""
+        with pytest.raises(ValueError, match=r"^loop: 0 is live and cannot start again$"):
+            Pipeline(0, loop=True)

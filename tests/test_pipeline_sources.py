@@ -344,3 +344,34 @@ class TestReopen:
                 source.reopen()
         finally:
             source.release()
+
+
+class TestRewind:
+    def test_a_file_goes_back_to_its_first_frame_in_the_same_capture(self, tmp_path: Path):
+        """After the end, ``rewind()`` makes the next read the first frame again."""
+        path = write_video(tmp_path / "clip.avi", frames=5)
+        with open_source(str(path)) as source:
+            first = source.read()
+            while source.read() is not None:
+                pass
+            assert source.rewind()
+            again = source.read()
+        assert first is not None and again is not None
+        assert np.array_equal(first, again)
+
+    def test_the_synthetic_scene_starts_again(self):
+        """The scene's frames are a function of their index: the same pixels a second time."""
+        with open_source("synthetic:32x32@10:0.3") as source:
+            frames = [source.read() for _ in range(3)]
+            assert source.read() is None
+            assert source.rewind()
+            assert np.array_equal(source.read(), frames[0])
+
+    def test_a_camera_cannot_start_again(self):
+        """A live source has no start: the base class says no."""
+        assert not CameraNamed("0").rewind()
+
+    def test_a_released_file_cannot_start_again(self, tmp_path: Path):
+        source = open_source(str(write_video(tmp_path / "clip.avi", frames=5)))
+        source.release()
+        assert not source.rewind()

@@ -33,6 +33,7 @@ from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.config import ON_ERROR
 from framepipe.pipeline.output import CODECS
 from framepipe.pipeline.processors import PROCESSOR_NAMES
+from framepipe.pipeline.sources import SourceError, parse_source
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS
 from framepipe.streams.engine import ENGINES
 from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
@@ -106,6 +107,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="pace a file or the synthetic scene at its own FPS, like a camera "
         "(default: as fast as frames decode)",
+    )
+    parser.add_argument(
+        "--loop",
+        action="store_true",
+        help="a file or the synthetic scene starts again at its end, frame indexes counting "
+        "on, until --max-frames or a stop (not for cameras and streams)",
     )
     parser.add_argument(
         "--drop-policy",
@@ -293,9 +300,25 @@ def run(args: argparse.Namespace) -> int:
     stats_usage = check_stats_flags(args)
     if stats_usage is not None:
         return fail(stats_usage, EXIT_USAGE)
+    loop_usage = _loop_usage(args) if args.loop else None
+    if loop_usage is not None:
+        return fail(loop_usage, EXIT_USAGE)
     if args.more_sources or args.engine != "local":
         return _several.run(args, processors)
     return _single.run(args, processors)
+
+
+def _loop_usage(args: argparse.Namespace) -> str | None:
+    """``--loop`` with a camera or stream among the sources: they have no start to go back to.
+    A source that does not parse is left for the run's own checks to report."""
+    for spec in (args.source, *args.more_sources):
+        try:
+            live = parse_source(spec).is_live
+        except SourceError:
+            continue
+        if live:
+            return f"--loop: {spec} is a camera or stream, which cannot start again"
+    return None
 
 
 def _import_from_cwd() -> None:

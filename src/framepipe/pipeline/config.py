@@ -38,6 +38,8 @@ class PipelineConfig:
     ``budget_ms``: time allowed per frame (None: 1000 / the source's FPS, else 33.3).
     ``log_every``: log every Nth frame. ``output``: write processed frames as a video file.
     ``display``: show frames in a window. ``realtime``: pace a file at its own timestamps.
+    ``loop``: a file (or the synthetic scene) starts again from its first frame at its end, its
+    frame indexes counting on; a live source cannot loop (the ``Pipeline`` says so).
     ``drop_policy``: ``block`` (every frame) or ``latest`` (newest only); None: ``block`` for
     files, ``latest`` for cameras and streams. ``max_frames``: stop after N frames.
     ``buffer_size``: frames between the reader and the loop under ``block``.
@@ -59,6 +61,7 @@ class PipelineConfig:
     output: str | os.PathLike[str] | None = None
     display: bool = False
     realtime: bool = False
+    loop: bool = False
     drop_policy: DropPolicy | None = None
     max_frames: int | None = None
     buffer_size: int = 4
@@ -83,6 +86,7 @@ class PipelineOptions(TypedDict, total=False):
     output: str | os.PathLike[str] | None
     display: bool
     realtime: bool
+    loop: bool
     drop_policy: DropPolicy | None
     max_frames: int | None
     buffer_size: int
@@ -158,6 +162,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "output": _output,
     "display": _flag,
     "realtime": _flag,
+    "loop": _flag,
     "drop_policy": _drop_policy,
     "max_frames": _optional_positive_int,
     "buffer_size": _positive_int,

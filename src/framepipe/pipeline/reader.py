@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from framepipe._closing import Closing
 from framepipe.pipeline.buffer import FrameBuffer
-from framepipe.pipeline.sources import Source
+from framepipe.pipeline.sources import Source, SourceError
 from framepipe.typing import Frame
 
 __all__ = ["CapturedFrame", "FrameReader"]
@@ -55,6 +55,7 @@ class FrameReader(Closing):
         buffer: FrameBuffer[CapturedFrame],
         *,
         realtime: bool = False,
+        loop: bool = False,
         limit: int | None = None,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], object] | None = None,
@@ -64,6 +65,7 @@ class FrameReader(Closing):
         self.source = source
         self.buffer = buffer
         self.realtime = realtime
+        self.loop = loop
         self.limit = limit
         self._clock = clock
         self._stop = threading.Event()
@@ -71,6 +73,7 @@ class FrameReader(Closing):
         self._sleep = sleep if sleep is not None else self._stop.wait
         self._thread: threading.Thread | None = None
         self.frames_read = 0
+        self.loops = 0  # times a looping source started again from its first frame
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -121,16 +124,25 @@ class FrameReader(Closing):
                 self.error = self.error or exc
 
     def _read_all(self) -> None:
-        schedule = _Schedule(self.source.info.fps) if self.realtime else None
+        fps = self.source.info.fps
+        schedule = _Schedule(fps) if self.realtime else None
         made = _SourceClock() if self.source.info.is_live and schedule is None else None
         started: float | None = None
+        pass_start = 0  # frames_read when the current pass over the source began
         while not self._stop.is_set():
             if self.limit is not None and self.frames_read >= self.limit:
                 return
             reading = self._clock()
             image = self.source.read()
             if image is None:
-                return
+                if not self.loop or self.frames_read == pass_start:
+                    return  # the end; or a pass without a frame, which looping would repeat
+                self._start_again()
+                pass_start = self.frames_read
+                if schedule is not None:
+                    # The next pass goes on from where this one ended, a frame period later.
+                    schedule = schedule.next_pass()
+                continue
             index = self.frames_read
             captured_at = self._clock()
             if made is not None:
@@ -151,6 +163,12 @@ class FrameReader(Closing):
                 return  # the consumer cancelled: this frame was never delivered, so not counted
             self.frames_read += 1
 
+    def _start_again(self) -> None:
+        """Loop: back to the source's first frame; SourceError when it cannot go back."""
+        if not self.source.rewind():
+            raise SourceError(f"{self.source.info.name} cannot start again from its first frame")
+        self.loops += 1
+
 
 class _Schedule:
     """When each frame of a paced file is due, in seconds after the first.
@@ -159,23 +177,31 @@ class _Schedule:
     rate where timestamps are missing or do not advance (a stream of unknown or repeated times).
     """
 
-    def __init__(self, fps: float | None) -> None:
+    def __init__(self, fps: float | None, start: float = 0.0) -> None:
+        self._fps = fps
         self._interval = 1.0 / fps if fps else 0.0
+        self._start = start
         self._first: float | None = None
         self._previous: float | None = None
         self._offset: float | None = None
 
+    def next_pass(self) -> _Schedule:
+        """The schedule of the source read again from its start: its first frame is due one
+        frame period after this pass's last."""
+        last = self._start if self._offset is None else self._offset
+        return _Schedule(self._fps, last + self._interval)
+
     def offset(self, timestamp: float | None) -> float:
         if self._offset is None:
             self._first = self._previous = timestamp
-            self._offset = 0.0
+            self._offset = self._start
         elif (
             timestamp is not None
             and self._first is not None
             and self._previous is not None
             and timestamp > self._previous
         ):
-            self._offset = timestamp - self._first
+            self._offset = self._start + timestamp - self._first
             self._previous = timestamp
         else:
             self._offset += self._interval

@@ -69,6 +69,9 @@ class PipelineReport:
     end_reason: EndReason = "end"
     frames_written: int = 0
     output: str | None = None
+    # A looping run: times its source started again (in the summary JSON as ``loops``); None:
+    # the run did not loop, and the key is left out.
+    loops: int | None = None
 
     @classmethod
     def from_snapshot(
@@ -162,6 +165,8 @@ class PipelineReport:
         values: dict[str, Any] = {key: _finite(getattr(self, key)) for key in SUMMARY_KEYS}
         for key in ("frame_ms", "frame_age_ms", "log"):
             values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
+        if self.loops is not None:
+            values["loops"] = self.loops
         return values
 
     @property
@@ -197,6 +202,8 @@ class PipelineReport:
             + (f", {self.frames_failed} failed" if self.frames_failed else "")
             + f", in {self.duration_s:.2f} s ({self.fps:.1f} FPS)",
         ]
+        if self.loops is not None:
+            lines.append(f"loops       started again {plural(self.loops, 'time')}")
         if self.reconnects or self.disconnected_s:
             lines.append(
                 f"reconnects  {self.reconnects}, {self.disconnected_s:.1f} s without a connection"

@@ -151,6 +151,11 @@ class Source(Closing, ABC):
     def release(self) -> None:
         """Free the device or file; idempotent."""
 
+    def rewind(self) -> bool:
+        """Go back to the first frame, for looping; False when this source cannot (a camera or
+        stream has no start to go back to)."""
+        return False
+
     def reopen(
         self,
         *,
@@ -214,6 +219,10 @@ class SyntheticSource(Source):
     def timestamp_s(self) -> float | None:
         return self._timestamp_s
 
+    def rewind(self) -> bool:
+        self._next = 0
+        return not self._released
+
     def release(self) -> None:
         self._released = True
 
@@ -245,6 +254,15 @@ class CaptureSource(Source):
     @property
     def timestamp_s(self) -> float | None:
         return self._timestamp_s
+
+    def rewind(self) -> bool:
+        """A file seeks back to its first frame in the open capture (no reopening)."""
+        if self.info.kind != "file":
+            return False
+        with self._lock:
+            if self._released:
+                return False
+            return bool(self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0))
 
     def release(self) -> None:
         with self._lock:
