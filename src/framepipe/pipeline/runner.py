@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections import deque
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -27,18 +26,11 @@ from framepipe.pipeline.display import Display
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
-from framepipe.pipeline.parallel import Done, FrameWorkers, check_workers, open_workers
 from framepipe.pipeline.processors import resolve_processor, split_output
 from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.reconnect import ReconnectingSource, SourceLost
 from framepipe.pipeline.report import EndReason, PipelineReport
-from framepipe.pipeline.results import (
-    RESULTS_BACKUP_COUNT,
-    RESULTS_MAX_BYTES,
-    ResultsCallback,
-    ResultsWriter,
-)
 from framepipe.pipeline.sources import Source, SourceInfo, SourceSpec, open_source, parse_source
 from framepipe.pipeline.stats import FrameStats, MissStreak
 from framepipe.pipeline.status import RunStatus
@@ -95,9 +87,6 @@ class _Run:
     taken: int = 0  # frames the loop took from the buffer, processed or not
     end: EndReason = "end"
     failure: Failure | None = None
-    results: ResultsWriter | None = None  # where each frame's results go, off the loop
-    epoch_offset: float = 0.0  # wall-clock seconds minus the pipeline's clock, for results' t
-    workers: FrameWorkers | None = None  # parallel processor chains (workers > 1)
 
     def fail(self, message: str, cause: BaseException) -> None:
         """Record a failure; the first one is the run's error."""
@@ -115,9 +104,6 @@ class Pipeline:
     as given in ``processor_spec``. Settings come as ``config=``, as keyword arguments for its
     fields, or both (the keywords replace the config's values). ``logger`` defaults to
     ``get_logger("framepipe.pipeline")``: whatever the application configured.
-    ``on_results`` is called with each frame's results (a ``ResultsLine``) on the results
-    writer's thread, never on the frame loop; ``stream`` is the name results lines carry
-    (default: the source's name).
     """
 
     def __init__(
@@ -129,8 +115,6 @@ class Pipeline:
         logger: PipelineLogger | None = None,
         progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
-        on_results: ResultsCallback | None = None,
-        stream: str | None = None,
         **options: Unpack[PipelineOptions],
     ) -> None:
         for name in _NOT_OPTIONS:
@@ -153,10 +137,7 @@ class Pipeline:
         self.source = source
         self.processor_spec = processor  # the picklable description; ``processor`` is built
         self.processor, self.processor_name = resolve_processor(processor)
-        check_workers(processor, self.config.workers, self.config.worker_kind)
         self.output = self._checked_output(spec)
-        self.on_results = on_results
-        self.stream = stream
         if logger is None:
             from framepipe.logging import get_logger
 
@@ -249,12 +230,6 @@ class Pipeline:
                 stack.callback(self._close_output, run)
             if config.display:
                 run.display = stack.enter_context(Display(f"framepipe: {info.name}"))
-            run.results = self._open_results(stack)
-            run.epoch_offset = time.time() - self.clock()
-            if config.workers > 1:
-                run.workers = stack.enter_context(
-                    open_workers(self.processor_spec, config.workers, config.worker_kind)  # type: ignore[arg-type]
-                )
             status.attach(info.name, budget_ms, reader, buffer, stats, live)
             self._log_start(run)
             stats.start()
@@ -318,28 +293,8 @@ class Pipeline:
             total = min(total, limit) if total is not None else limit
         return total
 
-    def _open_results(self, stack: ExitStack) -> ResultsWriter | None:
-        """The results writer, when a file or a callback wants results; closed with the run."""
-        path = self.config.results
-        if path is None and self.on_results is None:
-            return None
-        try:
-            writer = ResultsWriter(
-                path,
-                max_bytes=RESULTS_MAX_BYTES,
-                backup_count=RESULTS_BACKUP_COUNT,
-                on_results=self.on_results,
-                report=lambda message: self.logger.error("%s", message),
-            )
-        except OSError as exc:
-            raise OutputError(f"cannot write results to {path}: {one_line(exc)}") from None
-        return stack.enter_context(writer)
-
     def _loop(self, run: _Run, status: RunStatus) -> None:
         """Take frames until the end, ``max_frames``, ``stop()`` or a failure; set ``run.end``."""
-        if run.workers is not None:
-            self._parallel_loop(run, status, run.workers)
-            return
         buffer, stats, output, display = run.buffer, run.stats, run.output, run.display
         log, processor, publish = self.logger, self.processor, status.window.publish
         observe = status.histograms.observe
@@ -350,7 +305,6 @@ class Pipeline:
         )
         skip_errors = self.config.on_error == "skip"
         processed = failed_in_a_row = 0
-        submit = self._results_submitter(run, status)
         while True:
             if self._stop_requested:
                 log.info("stop requested after %d frames", processed)
@@ -367,7 +321,7 @@ class Pipeline:
             started = stats.begin_frame()
             stage = "processor"
             try:
-                frame, results = split_output(processor(item.image), item.image)
+                frame, _results = split_output(processor(item.image), item.image)
                 stage = "output"
                 if output is not None:
                     output.write(frame)
@@ -384,8 +338,6 @@ class Pipeline:
                 run.fail(f"{stage} failed on frame {item.index}: {one_line(exc)}", exc)
                 return
             failed_in_a_row = 0
-            if results is not None:
-                submit(item, results)
             if processed % log_every == 0:
                 self._log_frame(item.index, (self.clock() - started) * 1000.0, stats.budget_ms)
             done = stats.finish_frame(started, item.captured_at)
