@@ -404,6 +404,41 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
     assert_no_gaps(records)  # a clean stop loses nothing
 
 
+def test_ctrl_c_while_a_stream_is_still_opening_is_a_stop_not_a_failure(tmp_path: Path) -> None:
+    """A camera that is down spends its time opening (here: a port that takes the connection
+    and never sends a byte). Ctrl-C then stops it as it stops the others: exit 0, both
+    streams ``stopped``, none failed."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"tcp://127.0.0.1:{silent.getsockname()[1]}"
+        argv = run_args(tmp_path, PACED, url, "--realtime", "--name", "scene", "--name", "cam")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "framepipe", *argv],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        try:
+
+            def opening() -> bool:
+                assert child.poll() is None, "the run ended before the camera was opening"
+                return _log_shows_frames(tmp_path / "logs", ["scene"])
+
+            wait_until(opening, "the scene's frames while the camera opens", timeout=30)
+            os.killpg(child.pid, signal.SIGINT)
+            _, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait(10)
+    assert child.returncode == 0, err
+    streams = summary(tmp_path)["streams"]
+    assert isinstance(streams, list)
+    assert [(s["stream"], s["ended"], s["error"]) for s in streams] == [
+        ("scene", "stopped", None),
+        ("cam", "stopped", None),
+    ]
+
+
 class TestFailureLine:
     """The verdict under the summary: how many of the streams failed, and why."""
 

@@ -26,7 +26,7 @@ from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
-from framepipe.pipeline.sources import SourceError
+from framepipe.pipeline.sources import OpenCancelled, SourceError
 from framepipe.streams._messages import STOP, Finished, Snapshot, Started, WorkerMessage
 from framepipe.streams.job import LogTarget, StreamJob
 
@@ -106,6 +106,8 @@ def _run(pipeline: Pipeline) -> Finished:
         report = pipeline.run()
     except PipelineError as exc:
         return Finished(exc.report, exc.report.end_reason, str(exc))
+    except OpenCancelled:  # stopped while its source opened: a stop, not a failure
+        return Finished(None, "stopped", None)
     except (SourceError, OutputError) as exc:
         return Finished(None, None, str(exc))
     return Finished(report, report.end_reason, report.truncation_error)
