@@ -98,11 +98,12 @@ class TestPublisher:
         with SyntheticRun() as run:
             run.wait_for_frames(1)
             publisher = Publisher(Monitored(streams={"main": run}), io.BytesIO())
-            assert publisher.reading().jpeg is None
+            assert publisher.reading().previews.get("main") is None
             publisher.want_frames()
-            first = publisher.reading().jpeg
+            first = publisher.reading().previews.get("main")
             assert first is not None and first[:2] == b"\xff\xd8"
-            assert publisher.reading().jpeg is None  # same frame, or too soon: nothing resent
+            # The same frame, or too soon: nothing is sent again.
+            assert publisher.reading().previews.get("main") is None
 
     def test_a_provider_that_raises_becomes_an_error_reading(self) -> None:
         """The run goes on; the reading carries the error for the server to answer 500 with."""
@@ -177,8 +178,9 @@ class TestFailures:
             publisher.want_frames()
             readings = [publisher.reading() for _ in range(5)]
         for reading in readings:
-            assert reading.jpeg is None
-            assert reading.frame_error == f"{NO_PREVIEW}: the frame is a str, not an image array"
+            assert not reading.previews
+            error = reading.preview_errors["main"]
+            assert error == f"{NO_PREVIEW}: the frame is a str, not an image array"
         (warning,) = monitor_records(caplog, logging.WARNING)
         assert NO_PREVIEW in warning.getMessage()
 

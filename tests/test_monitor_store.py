@@ -59,8 +59,8 @@ class TestJpeg:
     def test_asking_for_a_frame_tells_the_watched_process(self) -> None:
         """Every frame request calls want_frames, so encoding starts only when someone looks."""
         asked = []
-        store = Store(want_frames=lambda: asked.append(1))
-        store.put(Reading(published_at=1.0, streams={"main": stream()}, jpeg=b"jpeg"))
+        store = Store(want_frames=lambda stream: asked.append(1))
+        store.put(Reading(published_at=1.0, streams={"main": stream()}, previews={"main": b"jpeg"}))
         assert store.jpeg() == b"jpeg"
         assert asked == [1]
 
@@ -69,7 +69,9 @@ class TestJpeg:
         store = Store()
         store.put(Reading(published_at=1.0, streams={"main": stream()}))
         later = threading.Timer(
-            0.1, store.put, [Reading(published_at=1.1, streams={"main": stream()}, jpeg=b"new")]
+            0.1,
+            store.put,
+            [Reading(published_at=1.1, streams={"main": stream()}, previews={"main": b"new"})],
         )
         later.start()
         try:
@@ -93,15 +95,16 @@ class TestJpeg:
         assert time.monotonic() - started < FRAME_WAIT_S
 
     def test_a_frame_that_cannot_be_shown_raises_its_reason_until_one_can(self) -> None:
-        """A reading's frame_error replaces the picture (an older one would be a wrong one)
+        """A reading's preview error replaces the picture (an older one would be a wrong one)
         until a reading brings a JPEG again."""
         store = Store()
-        store.put(Reading(published_at=1.0, streams={"main": stream()}, jpeg=b"old"))
-        store.put(Reading(published_at=1.1, streams={"main": stream()}, frame_error="no image"))
+        store.put(Reading(published_at=1.0, streams={"main": stream()}, previews={"main": b"old"}))
+        broken = {"main": "no image"}
+        store.put(Reading(published_at=1.1, streams={"main": stream()}, preview_errors=broken))
         with pytest.raises(PreviewError, match="no image"):
             store.jpeg()
         store.put(Reading(published_at=1.2, streams={"main": stream()}))  # nothing new: the same
         with pytest.raises(PreviewError, match="no image"):
             store.jpeg()
-        store.put(Reading(published_at=1.3, streams={"main": stream()}, jpeg=b"new"))
+        store.put(Reading(published_at=1.3, streams={"main": stream()}, previews={"main": b"new"}))
         assert store.jpeg() == b"new"

@@ -86,7 +86,8 @@ class MonitorApp:
             tuple(not_ready_reasons(streams, limits, view.reading.log_stats, view.now))
         )
 
-    def frame_jpeg(self) -> bytes | None:
-        """The latest processed frame as JPEG; None before any frame. Raises
-        :class:`~framepipe.monitor.jpeg.PreviewError` when that frame is no image."""
-        return self.store.jpeg() if self.has_stream else None
+    def frame_jpeg(self, stream: str | None = None) -> bytes | None:
+        """The latest processed frame of ``stream`` (default: the first) as JPEG; None before
+        any frame. Raises :class:`~framepipe.monitor.jpeg.PreviewError` when that frame is no
+        image."""
+        return self.store.jpeg(stream) if self.has_stream else None

@@ -15,7 +15,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from framepipe.monitor.app import MonitorApp
 from framepipe.monitor.hosts import host_allowed, host_name
@@ -28,6 +28,7 @@ SOCKET_TIMEOUT_S = 10.0  # a client that sends or reads nothing for this long is
 EVENT_INTERVAL_S = 1.0
 MJPEG_POLL_S = 0.25
 _BOUNDARY = "framepipe-frame"
+_KINDS = ("frame.jpg", "stream.mjpg")  # a stream's previews, under /streams/NAME/
 
 # The dashboard's files, served from the package: no CDN, nothing fetched at run time.
 _ASSETS = {
@@ -118,11 +119,15 @@ class Handler(BaseHTTPRequestHandler):
                 status = HTTPStatus.OK if readiness.ready else HTTPStatus.SERVICE_UNAVAILABLE
                 self._send_json(status, readiness.to_dict(), head=head)
             elif path == "/frame.jpg":
-                self._frame(head=head)
+                if not self._several_streams(head=head):
+                    self._frame(head=head)
             elif path == "/events":
                 self._events(head=head)
             elif path == "/stream.mjpg":
-                self._mjpeg(head=head)
+                if not self._several_streams(head=head):
+                    self._mjpeg(head=head)
+            elif path.startswith("/streams/"):
+                self._stream_preview(path, head=head)
             else:
                 error = {"error": f"no such endpoint: {path}", "endpoints": list(ENDPOINTS)}
                 self._send_json(HTTPStatus.NOT_FOUND, error, head=head)
@@ -139,26 +144,38 @@ class Handler(BaseHTTPRequestHandler):
     # -- frames and streams ----------------------------------------------------------------------
 
     def _several_streams(self, *, head: bool) -> bool:
-        """With several streams there is no one latest frame: a 404 that says so, at once
-        (a worker's frames stay in its process)."""
-        names = list(self.app.store.view().reading.streams)
+        """With several streams there is no one latest frame: a 404 naming each stream's own
+        preview URLs, at once."""
+        names = self.app.store.stream_names()
         if len(names) < 2:
             return False
         error = {
-            "error": f"{len(names)} streams are watched: there is no single latest frame",
+            "error": f"{len(names)} streams are watched: each has its own preview, at "
+            "/streams/NAME/frame.jpg and /streams/NAME/stream.mjpg",
             "streams": names,
+            "previews": [f"/streams/{quote(name)}/{kind}" for name in names for kind in _KINDS],
         }
         self._send_json(HTTPStatus.NOT_FOUND, error, head=head)
         return True
 
-    def _frame(self, *, head: bool) -> None:
+    def _stream_preview(self, path: str, *, head: bool) -> None:
+        """``/streams/NAME/frame.jpg`` and ``/streams/NAME/stream.mjpg``."""
+        name, _, kind = unquote(path[len("/streams/") :]).rpartition("/")
+        names = self.app.store.stream_names()
+        if kind not in _KINDS or name not in names:
+            error = {"error": f"no such endpoint: {path}", "streams": names}
+            self._send_json(HTTPStatus.NOT_FOUND, error, head=head)
+        elif kind == "frame.jpg":
+            self._frame(head=head, stream=name)
+        else:
+            self._mjpeg(head=head, stream=name)
+
+    def _frame(self, *, head: bool, stream: str | None = None) -> None:
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
             return
-        if self._several_streams(head=head):
-            return
         try:
-            jpeg = self.app.frame_jpeg()
+            jpeg = self.app.frame_jpeg(stream)
         except PreviewError as exc:
             self._no_preview(exc, head=head)
             return
@@ -189,7 +206,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(f"data: {data}\n\n".encode())
             self.app.stopping.wait(EVENT_INTERVAL_S)
 
-    def _mjpeg(self, *, head: bool) -> None:
+    def _mjpeg(self, *, head: bool, stream: str | None = None) -> None:
         """Each new JPEG of the latest frame as one part of a ``multipart/x-mixed-replace``.
 
         A frame that cannot be shown is a 500 that says why at the start, and ends the stream
@@ -198,10 +215,8 @@ class Handler(BaseHTTPRequestHandler):
         if not self.app.has_stream:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": "no pipeline attached"}, head=head)
             return
-        if self._several_streams(head=head):
-            return
         try:
-            jpeg = self.app.frame_jpeg()
+            jpeg = self.app.frame_jpeg(stream)
         except PreviewError as exc:
             self._no_preview(exc, head=head)
             return
@@ -219,7 +234,7 @@ class Handler(BaseHTTPRequestHandler):
                 sent = jpeg
             if self.app.stopping.wait(MJPEG_POLL_S):
                 return
-            jpeg = self.app.frame_jpeg()
+            jpeg = self.app.frame_jpeg(stream)
 
     # -- answers ---------------------------------------------------------------------------------
 

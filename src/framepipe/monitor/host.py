@@ -1,10 +1,10 @@
 """The stats server's own process, started by ``serve()`` (``python -m framepipe.monitor.host``).
 
 It reads a :class:`HostConfig` and then readings from stdin, serves HTTP from the latest one, and
-writes to stdout one line with the bound address (or the bind error), then ``frame`` lines when
-clients want pictures. It ends when stdin closes, which is also what happens if the watched
-process dies in any way: the server never outlives it. Ctrl-C in the terminal is the watched
-process's to handle, so this one ignores it.
+writes to stdout one line with the bound address (or the bind error), then ``frame NAME`` lines
+when clients want a stream's pictures. It ends when stdin closes, which is also what happens if
+the watched process dies in any way: the server never outlives it. Ctrl-C in the terminal is the
+watched process's to handle, so this one ignores it.
 """
 
 from __future__ import annotations
@@ -95,21 +95,22 @@ class HTTPServer(ThreadingHTTPServer):
 
 
 class _Demand:
-    """Tells the watched process, at most twice a second, that a client wants frames."""
+    """Tells the watched process, at most twice a second per stream, that a client wants that
+    stream's frames."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self._out = out
         self._lock = threading.Lock()
-        self._said_at = float("-inf")
+        self._said_at: dict[str, float] = {}
 
-    def __call__(self) -> None:
+    def __call__(self, stream: str) -> None:
         with self._lock:
             now = time.monotonic()
-            if now - self._said_at < _DEMAND_INTERVAL_S:
+            if now - self._said_at.get(stream, float("-inf")) < _DEMAND_INTERVAL_S:
                 return
-            self._said_at = now
+            self._said_at[stream] = now
             try:
-                self._out.write(b"frame\n")
+                self._out.write(f"frame {stream}\n".encode())
                 self._out.flush()
             except (OSError, ValueError):
                 pass  # the watched process is going away; stdin will close next

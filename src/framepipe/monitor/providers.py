@@ -22,6 +22,7 @@ __all__ = [
     "HistogramProvider",
     "LogStatsProvider",
     "Monitored",
+    "PreviewProvider",
     "SnapshotProvider",
     "default_stall_s",
 ]
@@ -42,6 +43,20 @@ class HistogramProvider(Protocol):
     """A stream that also counts every frame in buckets (for the Prometheus histograms)."""
 
     def histograms(self) -> FrameHistograms: ...
+
+
+@runtime_checkable
+class PreviewProvider(Protocol):
+    """A stream whose frames stay in another process (a worker): it is asked for previews
+    while someone watches, and has the latest one it received.
+
+    ``preview()`` is ``(jpeg, error)``: the latest frame as JPEG, or why it cannot be one;
+    ``(None, None)`` before any. The same object is returned until a new preview arrives.
+    """
+
+    def want_preview(self) -> None: ...
+
+    def preview(self) -> tuple[bytes | None, str | None]: ...
 
 
 class LogStatsProvider(Protocol):

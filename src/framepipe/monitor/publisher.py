@@ -17,7 +17,12 @@ from framepipe._snapshot import PipelineSnapshot
 from framepipe._text import one_line
 from framepipe.monitor._once import OncePerKind
 from framepipe.monitor.jpeg import JpegCache, PreviewError
-from framepipe.monitor.providers import HistogramProvider, Monitored, SnapshotProvider
+from framepipe.monitor.providers import (
+    HistogramProvider,
+    Monitored,
+    PreviewProvider,
+    SnapshotProvider,
+)
 from framepipe.monitor.reading import HistogramData, Reading, StreamReading, write_message
 
 if TYPE_CHECKING:
@@ -105,17 +110,22 @@ class Publisher:
         self._out_lock = threading.Lock()  # the thread's writes and a restart's first reading
         self._interval_s = interval_s
         self._failures = failures if failures is not None else OncePerKind()
-        self._jpeg = JpegCache()
-        self._sent_jpeg: bytes | None = None
-        self._frames_wanted_until = float("-inf")
+        self._jpegs: dict[str, JpegCache] = {}  # per stream whose frames are in this process
+        self._sent: dict[str, object] = {}  # per stream, the preview last sent (identity)
+        self._wanted_until: dict[str, float] = {}  # per stream, until when frames are wanted
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name="framepipe-monitor-publisher", daemon=True
         )
 
-    def want_frames(self) -> None:
-        """The server has a client for frames: encode them for a while."""
-        self._frames_wanted_until = time.monotonic() + FRAMES_WANTED_S
+    def want_frames(self, stream: str | None = None) -> None:
+        """The server has a client for ``stream``'s frames (default: the first stream's):
+        encode them, or ask its worker to, for a while."""
+        if stream is None:
+            stream = next(iter(self._monitored.streams), None)
+            if stream is None:
+                return
+        self._wanted_until[stream] = time.monotonic() + FRAMES_WANTED_S
 
     def reading(self) -> Reading:
         snapshots: dict[str, PipelineSnapshot] = {}
@@ -131,8 +141,8 @@ class Publisher:
         except Exception as exc:  # reported by the server as a 500, the run goes on
             error = f"{type(exc).__name__}: {exc}"
         published_at = self._monitored.clock()
-        jpeg, frame_error = self._frame(snapshots)
-        return Reading(published_at, streams, log_stats, jpeg, error, frame_error)
+        previews, preview_errors = self._frames(snapshots)
+        return Reading(published_at, streams, log_stats, previews, error, preview_errors)
 
     def publish(self, out: IO[bytes] | None = None) -> None:
         """Write a reading to ``out``, by default the server this publisher serves."""
@@ -145,7 +155,7 @@ class Publisher:
         the previous output is closed."""
         with self._out_lock:
             old, self._out = self._out, out
-            self._sent_jpeg = None
+            self._sent.clear()
             try:
                 old.close()
             except OSError:
@@ -162,13 +172,49 @@ class Publisher:
         else:
             self._close()
 
-    def _frame(self, snapshots: dict[str, PipelineSnapshot]) -> tuple[bytes | None, str | None]:
-        """A new JPEG of the first stream's latest frame when a client wants one (else None),
-        or why that frame cannot be shown."""
-        if time.monotonic() > self._frames_wanted_until or not snapshots:
-            return None, None
+    def _frames(
+        self, snapshots: dict[str, PipelineSnapshot]
+    ) -> tuple[dict[str, bytes], dict[str, str]]:
+        """New JPEGs of the streams whose frames a client wants, and why a stream's latest frame
+        cannot be shown, where it cannot."""
+        previews: dict[str, bytes] = {}
+        errors: dict[str, str] = {}
+        now = time.monotonic()
+        for name, snapshot in snapshots.items():
+            if now > self._wanted_until.get(name, float("-inf")):
+                continue
+            provider = self._monitored.streams[name]
+            if isinstance(provider, PreviewProvider):
+                jpeg, error = self._from_worker(name, provider)
+            else:
+                jpeg, error = self._encode(name, snapshot)
+            if error is not None:
+                errors[name] = error
+            elif jpeg is not None and jpeg is not self._sent.get(name):
+                self._sent[name] = jpeg
+                previews[name] = jpeg
+        return previews, errors
+
+    def _from_worker(
+        self, name: str, provider: PreviewProvider
+    ) -> tuple[bytes | None, str | None]:
+        """The latest preview a worker sent; it is asked to go on sending them a while."""
         try:
-            jpeg = self._jpeg.get(next(iter(snapshots.values())).latest_frame)
+            provider.want_preview()
+            jpeg, error = provider.preview()
+        except Exception as exc:
+            self._failures.error(f"asking stream {name} for a preview", exc)
+            return None, None
+        if error is not None:
+            self._failures.warning(f"preview {name}", f"stream {name}: {error}")
+            return None, f"{NO_PREVIEW}: {error}"
+        return jpeg, None
+
+    def _encode(self, name: str, snapshot: PipelineSnapshot) -> tuple[bytes | None, str | None]:
+        """A JPEG of a stream's latest frame, held in this process."""
+        cache = self._jpegs.setdefault(name, JpegCache())
+        try:
+            return cache.get(snapshot.latest_frame), None
         except PreviewError as exc:  # what the processor returned is not an image
             reason = f"{NO_PREVIEW}: {exc}"
             self._failures.warning("preview", f"{reason}; frame requests are answered with this")
@@ -176,10 +222,6 @@ class Publisher:
         except Exception as exc:
             self._failures.error("encoding the latest frame", exc)
             return None, f"{NO_PREVIEW}: {one_line(exc)}"
-        if jpeg is None or jpeg is self._sent_jpeg:
-            return None, None
-        self._sent_jpeg = jpeg
-        return jpeg, None
 
     def _run(self) -> None:
         try:

@@ -48,18 +48,18 @@ class StreamReading:
 class Reading:
     """Everything the server reports, taken at ``published_at`` on the watched process's clock.
 
-    ``jpeg`` is the latest frame when it changed since the last reading, else None;
-    ``frame_error`` says why the latest frame cannot be shown as JPEG, when it cannot (the
-    server answers its frame requests with it). ``error`` is set when the streams could not be
-    read; the server answers 500 with it.
+    ``previews`` holds, per stream, the latest frame as JPEG when it changed since the last
+    reading; ``preview_errors`` says, per stream, why its latest frame cannot be shown as JPEG
+    (the server answers that stream's frame requests with it). ``error`` is set when the
+    streams could not be read; the server answers 500 with it.
     """
 
     published_at: float
     streams: dict[str, StreamReading] = field(default_factory=dict)
     log_stats: dict[str, Any] | None = None
-    jpeg: bytes | None = None
+    previews: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
-    frame_error: str | None = None
+    preview_errors: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

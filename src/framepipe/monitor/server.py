@@ -55,7 +55,7 @@ STEADY_S = 60.0  # a process that served this long before it died starts the cou
 class _Child:
     """One server process: its stdin, the thread reading its stdout, when it started."""
 
-    def __init__(self, want_frames: Callable[[], None]) -> None:
+    def __init__(self, want_frames: Callable[[str], None]) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-c", _START_HOST, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
@@ -122,8 +122,9 @@ class _Child:
                 first = stdout.readline().decode(errors="replace").strip()
                 self._first_line.put(first)
                 for line in stdout:
-                    if line.strip() == b"frame":
-                        self._want_frames()
+                    kind, _, stream = line.decode(errors="replace").strip().partition(" ")
+                    if kind == "frame" and stream:
+                        self._want_frames(stream)
         except Exception as exc:  # frames are then not asked for; everything else still works
             self._failures.error("reading the server process's requests", exc)
 
@@ -198,8 +199,8 @@ class StatsServer(Closing):
             self._allow_hosts,
         )  # fmt: skip
 
-    def _want_frames(self) -> None:
-        self._publisher.want_frames()
+    def _want_frames(self, stream: str) -> None:
+        self._publisher.want_frames(stream)
 
     def _watch(self) -> None:
         """Wait for the server process to end; one that ends by itself is logged and replaced."""

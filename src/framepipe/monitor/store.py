@@ -47,7 +47,7 @@ class Store:
     def __init__(
         self,
         stall_s: float | None = None,
-        want_frames: Callable[[], None] = lambda: None,
+        want_frames: Callable[[str], None] = lambda stream: None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._stall_s = stall_s
@@ -56,20 +56,22 @@ class Store:
         self._changed = threading.Condition()
         self._reading = Reading(published_at=0.0)
         self._received_at = clock()
-        self._jpeg: bytes | None = None
-        self._frame_error: str | None = None  # why the latest frame cannot be shown
-        self._frame_at = float("-inf")  # when the latest frame's JPEG, or error, arrived
+        self._jpegs: dict[str, bytes] = {}  # per stream, its latest frame as JPEG
+        self._frame_errors: dict[str, str] = {}  # per stream, why its latest frame cannot show
+        self._frame_at: dict[str, float] = {}  # when a stream's JPEG, or error, arrived
 
     def put(self, reading: Reading) -> None:
         with self._changed:
             self._reading = reading
-            self._received_at = self._clock()
-            if reading.jpeg is not None:
-                self._jpeg, self._frame_error = reading.jpeg, None
-                self._frame_at = self._received_at
-            elif reading.frame_error is not None:  # an older picture would be a wrong one
-                self._jpeg, self._frame_error = None, reading.frame_error
-                self._frame_at = self._received_at
+            self._received_at = now = self._clock()
+            for name, jpeg in reading.previews.items():
+                self._jpegs[name] = jpeg
+                self._frame_errors.pop(name, None)
+                self._frame_at[name] = now
+            for name, error in reading.preview_errors.items():  # an older picture is wrong
+                self._jpegs.pop(name, None)
+                self._frame_errors[name] = error
+                self._frame_at[name] = now
             self._changed.notify_all()
 
     def view(self) -> View:
@@ -83,26 +85,37 @@ class Store:
     def stall_limit_s(self, stream: PipelineSnapshot) -> float:
         return self._stall_s if self._stall_s is not None else default_stall_s(stream.budget_ms)
 
-    def jpeg(self) -> bytes | None:
-        """The latest frame as JPEG, asking the watched process to keep them coming.
+    def stream_names(self) -> list[str]:
+        with self._changed:
+            return list(self._reading.streams)
+
+    def jpeg(self, stream: str | None = None) -> bytes | None:
+        """The latest frame of ``stream`` (default: the first) as JPEG, asking the watched
+        process to keep them coming.
 
         A client after a quiet spell waits up to :data:`FRAME_WAIT_S` for a fresh one: frames
         are only encoded while someone is looking. Raises :class:`PreviewError` when the latest
         frame cannot be shown as JPEG.
         """
-        self._want_frames()
+        if stream is None:
+            names = self.stream_names()
+            if not names:
+                return None
+            stream = names[0]
+        self._want_frames(stream)
         asked_at = self._clock()
         deadline = asked_at + FRAME_WAIT_S
         with self._changed:
-            while self._clock() - self._frame_at > FRAME_FRESH_S:
+            while self._clock() - self._frame_at.get(stream, float("-inf")) > FRAME_FRESH_S:
                 remaining = deadline - self._clock()
-                if remaining <= 0 or (self._received_at > asked_at and not self._has_frame()):
+                if remaining <= 0 or (self._received_at > asked_at and not self._has_frame(stream)):
                     break  # out of time, or a reading since the request says there is no frame
                 self._changed.wait(remaining)
-            if self._frame_error is not None:
-                raise PreviewError(self._frame_error)
-            return self._jpeg
+            error = self._frame_errors.get(stream)
+            if error is not None:
+                raise PreviewError(error)
+            return self._jpegs.get(stream)
 
-    def _has_frame(self) -> bool:
-        stream = next(iter(self._reading.streams.values()), None)
-        return stream is not None and stream.snapshot.last_frame_at is not None
+    def _has_frame(self, stream: str) -> bool:
+        reading = self._reading.streams.get(stream)
+        return reading is not None and reading.snapshot.last_frame_at is not None

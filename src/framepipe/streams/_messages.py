@@ -14,9 +14,10 @@ from typing import Final
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.report import PipelineReport
 
-__all__ = ["STOP", "Finished", "Snapshot", "Started", "WorkerMessage"]
+__all__ = ["PREVIEW", "STOP", "Finished", "Preview", "Snapshot", "Started", "WorkerMessage"]
 
 STOP: Final = "stop"  # supervisor -> worker: finish the current frame, then end
+PREVIEW: Final = "preview"  # supervisor -> worker: someone watches, send previews a while
 
 
 @dataclass(frozen=True)
@@ -43,4 +44,12 @@ class Finished:
     error: str | None
 
 
-WorkerMessage = Started | Snapshot | Finished
+@dataclass(frozen=True)
+class Preview:
+    """The latest frame as JPEG, or why it cannot be one; sent only while someone watches."""
+
+    jpeg: bytes | None
+    error: str | None = None
+
+
+WorkerMessage = Started | Snapshot | Preview | Finished

@@ -23,7 +23,7 @@ from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.stats import FrameSummary
 from framepipe.pipeline.status import RunStatus
-from framepipe.streams._messages import Finished, Snapshot, Started, WorkerMessage
+from framepipe.streams._messages import Finished, Preview, Snapshot, Started, WorkerMessage
 from framepipe.streams._totals import carried, counted_with
 from framepipe.streams.attempts import AttemptLog, timings_so_far
 from framepipe.streams.engine import Engine, WorkerHandle
@@ -33,6 +33,7 @@ from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 __all__ = ["HANG_TIMEOUT_S", "POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
 
 POLL_S = 0.1
+PREVIEW_ASK_S = 0.5  # how often a watched stream's worker is reminded to send previews
 HANG_TIMEOUT_S = 30.0  # a running worker whose frame loop moves no further for this long hangs
 STOP_TIMEOUT_S = 15.0  # a stop is a frame away; opening a stream may take its open timeout
 MAX_RESTART_BACKOFF_S = 30.0
@@ -72,6 +73,9 @@ class _Stream:
     # The frame loop's last move: (frames processed, frames failed, state), and when it came.
     progress: tuple[int, int, str] | None = None
     progress_at: float = 0.0
+    preview: Preview | None = None  # the latest frame as JPEG, sent while someone watches
+    preview_wanted_at: float = float("-inf")  # set by any thread: a plain store
+    preview_asked_at: float = float("-inf")
 
 
 class Supervisor:
@@ -130,6 +134,16 @@ class Supervisor:
     def pid(self, name: str) -> int | None:
         return self._streams[name].pid
 
+    def want_preview(self, name: str) -> None:
+        """Someone watches this stream: its worker is asked for previews (safe from any
+        thread: it only stores the time)."""
+        self._streams[name].preview_wanted_at = self._clock()
+
+    def preview(self, name: str) -> tuple[bytes | None, str | None]:
+        """The stream's latest preview ``(jpeg, error)``; ``(None, None)`` before any."""
+        preview = self._streams[name].preview
+        return (None, None) if preview is None else (preview.jpeg, preview.error)
+
     def node(self, name: str) -> str | None:
         return self._streams[name].node
 
@@ -180,6 +194,7 @@ class Supervisor:
                 self._start(stream)
             elif self._hang_timeout_s and not self._stop_requested:
                 self._kill_if_hung(stream, now)
+        self._ask_for_previews(now)
         running = [s.worker for s in self._streams.values() if s.worker is not None]
         self._engine.wait(running, POLL_S)
         for stream in self._streams.values():
@@ -231,8 +246,23 @@ class Supervisor:
                 self._note_progress(stream, message.snapshot)
             elif isinstance(message, Started):
                 stream.pid = message.pid
+            elif isinstance(message, Preview):
+                stream.preview = message
             elif isinstance(message, Finished):
                 stream.finished = message
+
+    def _ask_for_previews(self, now: float) -> None:
+        """Pass a watcher's wish on to the worker, at most twice a second (an engine without
+        previews, Ray's, has no ``request_preview``)."""
+        for stream in self._streams.values():
+            watched = now - stream.preview_wanted_at < PREVIEW_ASK_S * 4
+            recently = now - stream.preview_asked_at < PREVIEW_ASK_S
+            if stream.worker is None or not watched or recently:
+                continue
+            ask = getattr(stream.worker, "request_preview", None)
+            if ask is not None:
+                ask()
+            stream.preview_asked_at = now
 
     def _ended(self, stream: _Stream, code: int | None, start_error: str | None) -> None:
         """One attempt ended: keep it as the result, or restart the stream."""

@@ -27,7 +27,15 @@ from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
 from framepipe.pipeline.sources import OpenCancelled, SourceError
-from framepipe.streams._messages import STOP, Finished, Snapshot, Started, WorkerMessage
+from framepipe.streams._messages import (
+    PREVIEW,
+    STOP,
+    Finished,
+    Snapshot,
+    Started,
+    WorkerMessage,
+)
+from framepipe.streams._preview import PreviewSender
 from framepipe.streams.job import LogTarget, StreamJob
 
 __all__ = ["ORPHAN_GRACE_S", "worker_main"]
@@ -47,10 +55,14 @@ def worker_main(job: StreamJob, conn: Connection) -> None:
     # Installed before logging is set up, so the logger's own handler flushes, then calls this.
     signal.signal(signal.SIGTERM, lambda signum, frame: stopper.stop())
     channel.send(Started(os.getpid()))
+    previews = PreviewSender()
     threading.Thread(
-        target=_watch_parent, args=(channel, stopper), name="framepipe-lifeline", daemon=True
+        target=_watch_parent,
+        args=(channel, stopper, previews),
+        name="framepipe-lifeline",
+        daemon=True,
     ).start()
-    raise SystemExit(run_stream(job, channel, stopper))
+    raise SystemExit(run_stream(job, channel, stopper, previews))
 
 
 def _setup_logging(target: LogTarget | None, stream: str) -> PipelineLogger:
@@ -71,7 +83,12 @@ def _setup_logging(target: LogTarget | None, stream: str) -> PipelineLogger:
     return get_logger("framepipe.pipeline")
 
 
-def run_stream(job: StreamJob, channel: SupervisorLink, stopper: Stopper) -> int:
+def run_stream(
+    job: StreamJob,
+    channel: SupervisorLink,
+    stopper: Stopper,
+    previews: PreviewSender | None = None,
+) -> int:
     """Build the pipeline, run it while sending snapshots, and always send ``Finished``."""
     finished = Finished(None, None, "the worker ended before the run started")
     log: PipelineLogger | None = None
@@ -82,7 +99,7 @@ def run_stream(job: StreamJob, channel: SupervisorLink, stopper: Stopper) -> int
         processor = None if job.processor is None else list(job.processor)
         pipeline = Pipeline(job.source, processor=processor, config=job.config, logger=log)
         stopper.attach(pipeline)
-        sender = _SnapshotSender(pipeline, channel, job.snapshot_interval_s)
+        sender = _SnapshotSender(pipeline, channel, job.snapshot_interval_s, previews)
         sender.start()
         try:
             finished = _run(pipeline)
@@ -183,7 +200,9 @@ class Stopper:
             pipeline.stop()
 
 
-def _watch_parent(channel: SupervisorLink, stopper: Stopper) -> None:
+def _watch_parent(
+    channel: SupervisorLink, stopper: Stopper, previews: PreviewSender | None = None
+) -> None:
     """Read the supervisor's messages; end-of-file means the parent is gone: stop, then exit."""
     while True:
         try:
@@ -194,6 +213,8 @@ def _watch_parent(channel: SupervisorLink, stopper: Stopper) -> None:
             return
         if message == STOP:
             stopper.stop()
+        elif message == PREVIEW and previews is not None:
+            previews.want()
 
 
 def _exit_later(delay_s: float) -> None:
@@ -213,8 +234,15 @@ class _SnapshotSender:
     Also sent when the run starts and on its first frame, so the supervisor knows at once.
     """
 
-    def __init__(self, pipeline: Pipeline, channel: SupervisorLink, interval_s: float) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        channel: SupervisorLink,
+        interval_s: float,
+        previews: PreviewSender | None = None,
+    ) -> None:
         self._pipeline = pipeline
+        self._previews = previews
         self._channel = channel
         self._interval_s = interval_s
         self._done = threading.Event()
@@ -234,6 +262,8 @@ class _SnapshotSender:
         seen_frame = False
         while not self._done.wait(_TICK_S if seen_frame else _FAST_TICK_S):
             snapshot = self._pipeline.snapshot()
+            if self._previews is not None:
+                self._previews.tick(snapshot.latest_frame, self._channel)
             first_frame = not seen_frame and snapshot.frames_processed > 0
             if first_frame or time.monotonic() - sent_at >= self._interval_s:
                 seen_frame = seen_frame or first_frame

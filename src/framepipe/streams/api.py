@@ -85,6 +85,14 @@ class StreamView:
     def snapshot(self) -> PipelineSnapshot:
         return self._supervisor.snapshot(self.name)
 
+    def want_preview(self) -> None:
+        """Someone watches: the worker sends its latest frame as JPEG for a while."""
+        self._supervisor.want_preview(self.name)
+
+    def preview(self) -> tuple[bytes | None, str | None]:
+        """The latest preview ``(jpeg, error)`` the worker sent; ``(None, None)`` before any."""
+        return self._supervisor.preview(self.name)
+
     def __repr__(self) -> str:
         return f"<StreamView {self.name} pid={self.pid}>"
 

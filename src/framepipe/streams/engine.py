@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from framepipe.streams._messages import STOP, WorkerMessage
+from framepipe.streams._messages import PREVIEW, STOP, WorkerMessage
 from framepipe.streams._worker import worker_main
 from framepipe.streams.job import StreamJob
 
@@ -117,6 +117,13 @@ class LocalWorker:
             self.conn.send(STOP)
         except (OSError, ValueError):
             pass  # already gone: its exit is what the supervisor sees next
+
+    def request_preview(self) -> None:
+        """Ask the worker for previews for a while (someone watches it)."""
+        try:
+            self.conn.send(PREVIEW)
+        except (OSError, ValueError):
+            pass  # gone: no preview is what the watcher gets
 
     def kill(self) -> None:
         if self.process.exitcode is None:
