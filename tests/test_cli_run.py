@@ -970,3 +970,66 @@ class TestLoop:
         assert len(lines) == 1 and lines[0].startswith("framepipe: error: --loop: ")
         assert "cannot start again" in lines[0]
         assert not (tmp_path / "logs").exists()
+
+
+class TestCameraSettings:
+    def test_the_summary_shows_what_was_asked_and_delivered_and_the_log_warns_once(
+        self, tmp_path: Path, capsys
+    ):
+        """The synthetic scene asked like a camera: it honours size and rate, not a format.
+        The summary has both sides; the format not honoured is one WARNING in the log."""
+        summary, logs = tmp_path / "s.json", tmp_path / "logs"
+        code = main(
+            ["run", "synthetic:64x48@30:1", "--camera-size", "32x24", "--camera-fps", "15",
+             "--camera-fourcc", "MJPG", "--log-dir", str(logs), "--summary-json", str(summary),
+             "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        data = json.loads(summary.read_text())
+        assert data["camera"] == {
+            "requested": {"size": "32x24", "fps": 15.0, "fourcc": "MJPG"},
+            "delivered": {"size": "32x24", "fps": 15.0, "fourcc": None},
+            "not_honoured": ["fourcc"],
+        }
+        assert data["frames_processed"] == 15
+        warnings = [line for line in log_text(logs).splitlines() if "WARNING" in line]
+        assert len(warnings) == 1
+        assert "did not honour fourcc MJPG (delivers unknown)" in warnings[0]
+        assert "(not honoured: fourcc)" in capsys.readouterr().out
+
+    def test_without_camera_flags_the_summary_has_no_camera_key(self, tmp_path: Path):
+        summary = tmp_path / "s.json"
+        assert main(["run", "synthetic:32x32@30:0.2", "--summary-json", str(summary),
+                     "--log-dir", str(tmp_path / "logs"), "--quiet"]) == 0  # fmt: skip
+        assert "camera" not in json.loads(summary.read_text())
+
+    @pytest.mark.parametrize(
+        ("argv", "code", "message"),
+        [
+            (["--camera-size", "1280"], 2, "argument --camera-size: must be WIDTHxHEIGHT"),
+            (["--camera-fps", "0"], 2, "argument --camera-fps: must be a number of frames"),
+            (["--camera-fps", "x"], 2, "argument --camera-fps: must be a number of frames"),
+            (["--camera-fourcc", "MJPEG"], 2, "argument --camera-fourcc: must be four"),
+            ([str(SAMPLE), "--camera-fps", "30"], 2, "camera settings are for a camera or"),
+            (["synthetic:32x32@30:1", str(SAMPLE), "--camera-size", "16x16"], 2, "camera sett"),
+            (["97", "--camera-size", "1280x720"], 1, "camera 97 does not open"),
+        ],
+    )
+    def test_bad_settings_are_one_line_and_an_exit_code(
+        self, tmp_path: Path, capfd, argv: list[str], code: int, message: str
+    ):
+        assert main(["run", *argv, "--log-dir", str(tmp_path / "logs"), "--quiet"]) == code
+        lines = stderr_lines(capfd.readouterr().err)
+        assert len(lines) == 1 and lines[0].startswith(f"framepipe: error: {message}"), lines
+        assert not (tmp_path / "logs").exists()
+
+    def test_several_streams_ask_each_source(self, tmp_path: Path):
+        """Two scenes, a worker each: each stream's summary shows its camera reading."""
+        summary = tmp_path / "s.json"
+        code = main(
+            ["run", "synthetic:64x48@30:0.5", "synthetic:64x48@30:0.5", "--camera-size", "32x24",
+             "--log-dir", str(tmp_path / "logs"), "--summary-json", str(summary), "--quiet"]
+        )  # fmt: skip
+        assert code == 0
+        streams = json.loads(summary.read_text())["streams"]
+        assert [s["camera"]["delivered"]["size"] for s in streams] == ["32x24", "32x24"]

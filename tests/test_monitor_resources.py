@@ -283,3 +283,30 @@ class TestProcessSampler:
             if line.startswith("VmRSS:")
         )
         assert memory_mb == pytest.approx(rss_kb / 1024, abs=5)
+
+
+class TestCameraSettings:
+    def test_a_run_asked_for_camera_settings_shows_what_was_asked_and_delivered(self) -> None:
+        """A real pipeline on the scene asked like a camera: ``camera`` in its part, only
+        there (a run that asked nothing has no such key, as above)."""
+        from framepipe._camera import CameraSettings
+        from framepipe.pipeline import Pipeline
+
+        camera = CameraSettings((32, 24), 15.0, "MJPG")
+        pipeline = Pipeline("synthetic:64x48@30:20", camera=camera, realtime=True, processor=None)
+        runner = threading.Thread(target=pipeline.run, daemon=True)
+        with serve(port=0, pipeline=pipeline) as server:
+            runner.start()
+            try:
+                document = wait_for_json(
+                    server, "/system-resources", lambda doc: "camera" in doc["pipeline"]
+                )
+            finally:
+                pipeline.stop()
+                runner.join(10)
+        assert document["pipeline"]["camera"] == {
+            "requested": {"size": "32x24", "fps": 15.0, "fourcc": "MJPG"},
+            "delivered": {"size": "32x24", "fps": 15.0, "fourcc": None},
+            "not_honoured": ["fourcc"],
+        }
+        assert not runner.is_alive()

@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
+from framepipe._camera import CameraReading, CameraSettings
 from framepipe.pipeline.sources import (
     Frame,
     OpenCancelled,
@@ -20,11 +22,14 @@ from framepipe.pipeline.sources import (
     SourceSpec,
     open_source,
     parse_source,
+    request_camera_settings,
 )
 from framepipe.pipeline.synthetic import SyntheticScene
 from helpers import free_port
 from streams import StreamServer
 from video_files import write_mpegts, write_vfr_mkv, write_video
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 
 
 class TestParseSource:
@@ -375,3 +380,46 @@ class TestRewind:
         source = open_source(str(write_video(tmp_path / "clip.avi", frames=5)))
         source.release()
         assert not source.rewind()
+
+
+class TestCameraSettings:
+    def test_a_capture_that_ignores_the_properties_keeps_its_own_and_says_so(self):
+        """A file's capture takes no size, rate or format: what it reports is its own, and the
+        reading names every setting as not honoured."""
+        capture = cv2.VideoCapture(str(SAMPLE))
+        try:
+            reading = request_camera_settings(capture, CameraSettings((1280, 720), 60.0, "MJPG"))
+        finally:
+            capture.release()
+        assert reading.delivered.size == (640, 360) and reading.delivered.fps == 30.0
+        assert reading.not_honoured() == ("size", "fps", "fourcc")
+
+    def test_the_synthetic_scene_takes_a_size_and_a_rate_but_no_format(self):
+        """Asked like a camera, the scene renders at that size and rate (as long as before);
+        its frames are BGR whatever the format asked for."""
+        camera = CameraSettings((32, 24), 15.0, "MJPG")
+        with open_source("synthetic:64x48@30:2", camera=camera) as source:
+            frame = source.read()
+            info = source.info
+        assert frame is not None and frame.shape == (24, 32, 3)
+        assert (info.width, info.height, info.fps, info.frame_count) == (32, 24, 15.0, 30)
+        assert info.camera == CameraReading(camera, CameraSettings((32, 24), 15.0, None))
+        assert info.camera.not_honoured() == ("fourcc",)
+
+    def test_a_size_beyond_the_scene_is_a_source_error(self):
+        with pytest.raises(SourceError, match="^scene size must be at most"):
+            open_source("synthetic", camera=CameraSettings(size=(9000, 9000)))
+
+    @pytest.mark.parametrize("spec", [str(SAMPLE), "rtsp://127.0.0.1:9/x"])
+    def test_a_file_or_a_stream_cannot_be_asked(self, spec: str):
+        """Said before anything opens, in one line."""
+        with pytest.raises(SourceError, match="^camera settings are for a camera or the synth"):
+            open_source(spec, camera=CameraSettings(fps=30.0))
+
+    def test_a_camera_that_does_not_open_is_the_same_error_with_settings(self):
+        with pytest.raises(SourceError, match="camera 97 does not open"):
+            open_source(97, camera=CameraSettings((1280, 720), 30.0, "MJPG"))
+
+    def test_without_settings_a_source_has_no_camera_reading(self):
+        with open_source("synthetic:32x32@10:0.1") as source:
+            assert source.info.camera is None

@@ -12,6 +12,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from framepipe._camera import CameraReading
+
 if TYPE_CHECKING:
     from framepipe.typing import Frame
 
@@ -85,6 +87,7 @@ class PipelineSnapshot:
     frame_age_ms: dict[str, float]
     last_frame_at: float | None
     latest_frame: Frame | None
+    camera: CameraReading | None = None  # settings asked of a camera and what it delivers
     disconnected_s: float = 0.0
     frame_histogram: HistogramCounts | None = None
     age_histogram: HistogramCounts | None = None

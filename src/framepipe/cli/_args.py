@@ -14,6 +14,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from framepipe._camera import CameraSettings, check_camera_fps
 from framepipe.pipeline import PipelineConfig
 from framepipe.pipeline.processors import check_processor
 
@@ -21,6 +22,8 @@ __all__ = [
     "add_budget_ms",
     "add_parsed_option",
     "argparse_type",
+    "camera_fps",
+    "camera_from_args",
     "check_processor_imports",
     "config_from_args",
     "non_negative_float",
@@ -136,7 +139,26 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
         for field in dataclasses.fields(PipelineConfig)
         if hasattr(args, field.name)
     }
-    return PipelineConfig(**values)
+    return PipelineConfig(**values, camera=camera_from_args(args))
+
+
+def camera_fps(text: str) -> float:
+    """``--camera-fps``: a rate a camera can be asked for."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"must be a number of frames per second, but got {text!r}") from None
+    return check_camera_fps(value)
+
+
+def camera_from_args(args: argparse.Namespace) -> CameraSettings | None:
+    """``--camera-size``, ``--camera-fps`` and ``--camera-fourcc`` as one value (None: none)."""
+    settings = CameraSettings(
+        size=getattr(args, "camera_size", None),
+        fps=getattr(args, "camera_fps", None),
+        fourcc=getattr(args, "camera_fourcc", None),
+    )
+    return None if settings.is_empty else settings
 
 
 def check_processor_imports(processors: Sequence[str]) -> None:

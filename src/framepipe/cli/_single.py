@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
+from framepipe._camera import CameraSettings
 from framepipe._text import one_line
 from framepipe.cli._args import check_processor_imports, config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
     # The source opens before the log file is created, so a source that does not open leaves
     # no empty log behind.
     try:
-        source = _open_source(args.source, args.stall_timeout_s)
+        source = _open_source(args.source, args.stall_timeout_s, config.camera)
     except SourceError as exc:
         return fail(str(exc), EXIT_FAILURE)
     progress = None if args.quiet else ProgressReporter()
@@ -81,12 +82,17 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         log.stop()
 
 
-def _open_source(spec: str | None, stall_timeout_s: float) -> Source:
+def _open_source(
+    spec: str | None, stall_timeout_s: float, camera: CameraSettings | None = None
+) -> Source:
     """Open the source; a stop signal while a camera or stream opens ends the wait."""
     with stop_on_signals(stop=lambda signum: None, abort=raise_interrupt) as received:
         try:
             return open_source(
-                spec, read_timeout_s=stall_timeout_s, cancelled=lambda: bool(received)
+                spec,
+                read_timeout_s=stall_timeout_s,
+                cancelled=lambda: bool(received),
+                camera=camera,
             )
         except Interrupted:  # a second signal, raised by the handler in the wait
             raise OpenCancelled(f"stopped while opening {spec}") from None

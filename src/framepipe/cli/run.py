@@ -16,10 +16,13 @@ import argparse
 import os
 import sys
 
+from framepipe._camera import check_fourcc, parse_camera_size
 from framepipe._native_logging import quiet_native_logging
 from framepipe.cli import _several, _single
 from framepipe.cli._args import (
     add_parsed_option,
+    camera_fps,
+    camera_from_args,
     non_negative_float,
     non_negative_int,
     port_number,
@@ -33,7 +36,7 @@ from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.config import ON_ERROR
 from framepipe.pipeline.output import CODECS
 from framepipe.pipeline.processors import PROCESSOR_NAMES
-from framepipe.pipeline.sources import SourceError, parse_source
+from framepipe.pipeline.sources import SourceError, check_camera_source, parse_source
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS
 from framepipe.streams.engine import ENGINES
 from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
@@ -113,6 +116,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a file or the synthetic scene starts again at its end, frame indexes counting "
         "on, until --max-frames or a stop (not for cameras and streams)",
+    )
+    add_parsed_option(
+        parser,
+        "--camera-size",
+        parse_camera_size,
+        default=None,
+        metavar="WxH",
+        help="ask a camera for this frame size before its first read (the summary shows what "
+        "it delivers; one WARNING when it does not honour it)",
+    )
+    add_parsed_option(
+        parser,
+        "--camera-fps",
+        camera_fps,
+        default=None,
+        metavar="N",
+        help="ask a camera for this frame rate",
+    )
+    add_parsed_option(
+        parser,
+        "--camera-fourcc",
+        check_fourcc,
+        default=None,
+        metavar="CODE",
+        help="ask a camera for this pixel format (MJPG, YUYV, H264, ...)",
     )
     parser.add_argument(
         "--drop-policy",
@@ -300,23 +328,28 @@ def run(args: argparse.Namespace) -> int:
     stats_usage = check_stats_flags(args)
     if stats_usage is not None:
         return fail(stats_usage, EXIT_USAGE)
-    loop_usage = _loop_usage(args) if args.loop else None
-    if loop_usage is not None:
-        return fail(loop_usage, EXIT_USAGE)
+    source_usage = _source_usage(args)
+    if source_usage is not None:
+        return fail(source_usage, EXIT_USAGE)
     if args.more_sources or args.engine != "local":
         return _several.run(args, processors)
     return _single.run(args, processors)
 
 
-def _loop_usage(args: argparse.Namespace) -> str | None:
-    """``--loop`` with a camera or stream among the sources: they have no start to go back to.
-    A source that does not parse is left for the run's own checks to report."""
+def _source_usage(args: argparse.Namespace) -> str | None:
+    """``--loop`` with a camera or stream among the sources (they have no start to go back to),
+    or ``--camera-*`` with a file or stream (they cannot be asked). A source that does not
+    parse is left for the run's own checks to report."""
+    camera = camera_from_args(args)
     for spec in (args.source, *args.more_sources):
         try:
-            live = parse_source(spec).is_live
-        except SourceError:
+            parsed = parse_source(spec)
+            check_camera_source(parsed, camera)
+        except SourceError as exc:
+            if camera is not None and "camera settings" in str(exc):
+                return str(exc)
             continue
-        if live:
+        if args.loop and parsed.is_live:
             return f"--loop: {spec} is a camera or stream, which cannot start again"
     return None
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
+from framepipe._camera import CameraSettings
 from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.output import CODECS
 from framepipe.typing import DropPolicy
@@ -40,6 +41,8 @@ class PipelineConfig:
     ``display``: show frames in a window. ``realtime``: pace a file at its own timestamps.
     ``loop``: a file (or the synthetic scene) starts again from its first frame at its end, its
     frame indexes counting on; a live source cannot loop (the ``Pipeline`` says so).
+    ``camera``: the size, frame rate and pixel format a camera is asked for before its first
+    read (the synthetic scene takes a size and a rate too; a file or stream cannot be asked).
     ``drop_policy``: ``block`` (every frame) or ``latest`` (newest only); None: ``block`` for
     files, ``latest`` for cameras and streams. ``max_frames``: stop after N frames.
     ``buffer_size``: frames between the reader and the loop under ``block``.
@@ -62,6 +65,7 @@ class PipelineConfig:
     display: bool = False
     realtime: bool = False
     loop: bool = False
+    camera: CameraSettings | None = None
     drop_policy: DropPolicy | None = None
     max_frames: int | None = None
     buffer_size: int = 4
@@ -87,6 +91,7 @@ class PipelineOptions(TypedDict, total=False):
     display: bool
     realtime: bool
     loop: bool
+    camera: CameraSettings | None
     drop_policy: DropPolicy | None
     max_frames: int | None
     buffer_size: int
@@ -133,6 +138,11 @@ def _flag(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be True or False, but got {value!r}")
 
 
+def _camera(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, CameraSettings):
+        raise ValueError(f"{name} must be a CameraSettings or None, but got {value!r}")
+
+
 def _drop_policy(name: str, value: Any) -> None:
     if value is not None and value not in DROP_POLICIES:
         raise ValueError(f"{name} must be one of {', '.join(DROP_POLICIES)}, but got {value!r}")
@@ -163,6 +173,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "display": _flag,
     "realtime": _flag,
     "loop": _flag,
+    "camera": _camera,
     "drop_policy": _drop_policy,
     "max_frames": _optional_positive_int,
     "buffer_size": _positive_int,

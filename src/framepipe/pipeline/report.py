@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from framepipe._camera import CameraReading
 from framepipe._stats import QuantileSketch
 from framepipe._text import plural
 from framepipe.pipeline.sources import SourceInfo
@@ -167,7 +168,15 @@ class PipelineReport:
             values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
         if self.loops is not None:
             values["loops"] = self.loops
+        if self.camera is not None:
+            values["camera"] = self.camera.to_dict()
         return values
+
+    @property
+    def camera(self) -> CameraReading | None:
+        """The camera settings asked for and what the camera delivered (``camera`` in the
+        summary JSON when settings were asked for)."""
+        return None if self.source_info is None else self.source_info.camera
 
     @property
     def truncated(self) -> bool:
@@ -204,6 +213,12 @@ class PipelineReport:
         ]
         if self.loops is not None:
             lines.append(f"loops       started again {plural(self.loops, 'time')}")
+        if self.camera is not None:
+            missed = self.camera.not_honoured()
+            lines.append(
+                f"camera      asked for {self.camera.requested}; delivers {self.camera.delivered}"
+                + (f" (not honoured: {', '.join(missed)})" if missed else "")
+            )
         if self.reconnects or self.disconnected_s:
             lines.append(
                 f"reconnects  {self.reconnects}, {self.disconnected_s:.1f} s without a connection"

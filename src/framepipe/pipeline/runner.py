@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from framepipe._camera import CameraReading
 from framepipe._paths import OutputPath, check_outputs
 from framepipe._text import one_line
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
@@ -31,7 +32,14 @@ from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.reconnect import ReconnectingSource, SourceLost
 from framepipe.pipeline.report import EndReason, PipelineReport
-from framepipe.pipeline.sources import Source, SourceInfo, SourceSpec, open_source, parse_source
+from framepipe.pipeline.sources import (
+    Source,
+    SourceInfo,
+    SourceSpec,
+    check_camera_source,
+    open_source,
+    parse_source,
+)
 from framepipe.pipeline.stats import FrameStats, MissStreak
 from framepipe.pipeline.status import RunStatus
 from framepipe.typing import DropPolicy, ProcessorSpec
@@ -134,6 +142,8 @@ class Pipeline:
         )
         if self.config.loop and live:
             raise ValueError(f"loop: {_source_name(source, spec)} is live and cannot start again")
+        if spec is not None:
+            check_camera_source(spec, self.config.camera)  # SourceError for a file or stream
         self.source = source
         self.processor_spec = processor  # the picklable description; ``processor`` is built
         self.processor, self.processor_name = resolve_processor(processor)
@@ -204,6 +214,8 @@ class Pipeline:
         ending = threading.Event()  # set when the run winds down: a reconnect wait ends at once
         source = self._open_source()
         info = source.info
+        if info.camera is not None and info.camera.not_honoured():
+            self._warn_camera(info.name, info.camera)  # once a run: a reconnect asks again quietly
         live = self._reconnecting(source, ending) if info.is_live else None
         policy: DropPolicy = config.drop_policy or ("latest" if info.is_live else "block")
         # Under "latest" one slot is the point: the loop always gets the newest frame.
@@ -230,7 +242,7 @@ class Pipeline:
                 stack.callback(self._close_output, run)
             if config.display:
                 run.display = stack.enter_context(Display(f"framepipe: {info.name}"))
-            status.attach(info.name, budget_ms, reader, buffer, stats, live)
+            status.attach(info.name, budget_ms, reader, buffer, stats, live, info.camera)
             self._log_start(run)
             stats.start()
             reader.start()
@@ -259,7 +271,11 @@ class Pipeline:
             open_timeout_s=self.config.open_timeout_s,
             read_timeout_s=self.config.stall_timeout_s,
             cancelled=lambda: self._stop_requested,
+            camera=self.config.camera,
         )
+
+    def _warn_camera(self, name: str, camera: CameraReading) -> None:
+        self.logger.warning("camera %s did not honour %s", name, camera.describe_not_honoured())
 
     def _reconnecting(self, source: Source, ending: threading.Event) -> ReconnectingSource:
         """A live source that reopens after a drop or a stall, as the config allows."""

@@ -18,6 +18,7 @@ from typing import Literal
 
 import cv2
 
+from framepipe._camera import CameraReading, CameraSettings
 from framepipe._closing import Closing
 from framepipe._paths import PathError, check_name, check_utf8
 from framepipe.pipeline.container import is_cut_off
@@ -33,8 +34,10 @@ __all__ = [
     "SourceInfo",
     "SourceKind",
     "SourceSpec",
+    "check_camera_source",
     "open_source",
     "parse_source",
+    "request_camera_settings",
 ]
 
 SourceKind = Literal["camera", "file", "stream", "synthetic"]
@@ -63,7 +66,9 @@ class SourceInfo:
     no count (OpenCV multiplies duration by the nominal rate, wrong for a variable frame rate),
     and an MP4 cut with an edit list counts frames it never shows. It sizes a progress bar; it is
     never evidence that frames are missing. ``cut_off`` is: the file is shorter than its own
-    container declares (see :mod:`framepipe.pipeline.container`).
+    container declares (see :mod:`framepipe.pipeline.container`). ``camera``: the settings the
+    run asked a camera (or the synthetic scene) for and what it then reported; None when none
+    were asked for.
     """
 
     name: str
@@ -74,6 +79,7 @@ class SourceInfo:
     frame_count: int | None
     is_live: bool
     cut_off: bool = False
+    camera: CameraReading | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,7 @@ class Source(Closing, ABC):
                 open_timeout_s=open_timeout_s,
                 read_timeout_s=read_timeout_s,
                 cancelled=cancelled,
+                camera=self.info.camera.requested if self.info.camera else None,  # asked again
             )
         raise SourceError(f"{name} cannot be reopened (not a camera index or a stream URL)")
 
@@ -189,9 +196,15 @@ class Source(Closing, ABC):
 
 
 class SyntheticSource(Source):
-    """The generated scene, produced as fast as it is read (like a file: not live)."""
+    """The generated scene, produced as fast as it is read (like a file: not live).
 
-    def __init__(self, scene: SyntheticScene) -> None:
+    Asked for camera settings, it takes a size and a frame rate as a camera that honours them
+    does, and no pixel format (its frames are always BGR).
+    """
+
+    def __init__(self, scene: SyntheticScene, camera: CameraSettings | None = None) -> None:
+        if camera is not None:
+            scene = scene.with_camera(camera.size, camera.fps)
         self.scene = scene
         self._renderer = _Renderer(scene)
         self._next = 0
@@ -205,6 +218,9 @@ class SyntheticSource(Source):
             height=scene.height,
             frame_count=scene.frame_count,
             is_live=False,
+            camera=None
+            if camera is None
+            else CameraReading(camera, CameraSettings((scene.width, scene.height), scene.fps)),
         )
 
     def read(self) -> Frame | None:
@@ -277,8 +293,13 @@ def open_source(
     open_timeout_s: float = 10.0,
     read_timeout_s: float | None = None,
     cancelled: Callable[[], bool] | None = None,
+    camera: CameraSettings | None = None,
 ) -> Source:
     """Open ``spec`` (see :func:`parse_source`); raise :class:`SourceError` when it cannot be read.
+
+    ``camera``: settings a camera is asked for before its first read (the synthetic scene takes
+    a size and a rate too); what it then reports is ``info.camera``. SourceError for a file or
+    a stream, which cannot be asked (see :func:`check_camera_source`).
 
     Network streams get a bounded open timeout (``open_timeout_s``) and read timeout
     (``read_timeout_s``, default the open timeout: a read that waits longer fails), and the open
@@ -289,8 +310,12 @@ def open_source(
     if not open_timeout_s > 0:
         raise ValueError(f"open_timeout_s must be positive, but got {open_timeout_s}")
     parsed = parse_source(spec)
+    check_camera_source(parsed, camera)
     if isinstance(parsed.target, SyntheticScene):
-        return SyntheticSource(parsed.target)
+        try:
+            return SyntheticSource(parsed.target, camera)
+        except ValueError as exc:  # a size or rate beyond the scene's limits
+            raise SourceError(str(exc)) from None
     if isinstance(parsed.target, int):
         index = parsed.target
         capture = _guarded_open(
@@ -298,7 +323,10 @@ def open_source(
         )
         if capture is None or not capture.isOpened():
             raise SourceError(f"camera {index} does not open (no such device, or it is busy)")
-        return CaptureSource(capture, _info_from(capture, str(index), "camera", live=True))
+        # Asked before the first read: a driver fixes its format when streaming starts.
+        reading = None if camera is None else request_camera_settings(capture, camera)
+        info = _info_from(capture, str(index), "camera", live=True)
+        return CaptureSource(capture, replace(info, camera=reading))
     target = str(parsed.target)
     if parsed.kind == "stream":
         if read_timeout_s is not None and not read_timeout_s > 0:
@@ -325,6 +353,48 @@ def open_source(
         capture.release()
         raise SourceError(f"not a video file: {target} (no video frames)")
     return CaptureSource(capture, replace(info, cut_off=is_cut_off(target)))
+
+
+def check_camera_source(spec: SourceSpec, camera: CameraSettings | None) -> None:
+    """Camera settings go to a camera or the synthetic scene; a file or a stream has its own
+    format, so asking it is a SourceError (a usage error, said before anything opens)."""
+    if camera is not None and not camera.is_empty and spec.kind in ("file", "stream"):
+        raise SourceError(
+            f"camera settings are for a camera or the synthetic scene, not a {spec.kind} "
+            f"({spec.target})"
+        )
+
+
+def request_camera_settings(capture: cv2.VideoCapture, camera: CameraSettings) -> CameraReading:
+    """Ask ``capture`` for ``camera``'s settings (the format first: a driver picks the sizes and
+    rates it offers by format), then read back what it reports.
+
+    A backend that ignores a property (a file, many drivers for some values) keeps its own; the
+    reading says so (``not_honoured()``).
+    """
+    if camera.fourcc is not None:
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*camera.fourcc))
+    if camera.size is not None:
+        capture.set(cv2.CAP_PROP_FRAME_WIDTH, camera.size[0])
+        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, camera.size[1])
+    if camera.fps is not None:
+        capture.set(cv2.CAP_PROP_FPS, camera.fps)
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    fps = float(capture.get(cv2.CAP_PROP_FPS))
+    delivered = CameraSettings(
+        size=(width, height) if 0 < width <= 16384 and 0 < height <= 16384 else None,
+        fps=fps if 0 < fps < 1000 else None,
+        fourcc=_fourcc_text(capture.get(cv2.CAP_PROP_FOURCC)),
+    )
+    return CameraReading(camera, delivered)
+
+
+def _fourcc_text(value: float) -> str | None:
+    """The four characters of a FOURCC property; None when it is 0 or not printable text."""
+    code = int(value) if value == value and 0 < value < 2**32 else 0  # NaN, negatives: none
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text if code and all(" " <= ch <= "~" for ch in text) else None
 
 
 def _guarded_open(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from framepipe._camera import CameraReading
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import LiveWindow, PipelineSnapshot, RunState
 
@@ -34,6 +35,7 @@ class RunStatus:
 
     def __init__(self, source: str, budget_ms: float = 0.0) -> None:
         self.state: RunState = "starting"
+        self.camera: CameraReading | None = None
         self.source = source
         self.budget_ms = budget_ms
         self.window = LiveWindow()
@@ -53,8 +55,10 @@ class RunStatus:
         buffer: FrameBuffer[CapturedFrame],
         stats: FrameStats,
         live: ReconnectingSource | None = None,
+        camera: CameraReading | None = None,
     ) -> None:
         """The run's stages, once built (the source is open, so its name is final)."""
+        self.camera = camera
         self.source = source
         self.budget_ms = budget_ms
         self._reader, self._buffer, self._stats, self._live = reader, buffer, stats, live
@@ -105,6 +109,7 @@ class RunStatus:
             frame_age_ms=window.frame_age_ms(),
             last_frame_at=window.last_finished_at,
             latest_frame=window.latest_frame,
+            camera=self.camera,
             disconnected_s=disconnected_s,
             frame_histogram=self.histograms.frame.read(),
             age_histogram=self.histograms.age.read(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -88,6 +88,12 @@ class SyntheticScene:
             fps=float(match["fps"]),
             seconds=float(match["seconds"]),
         )
+
+    def with_camera(self, size: tuple[int, int] | None, fps: float | None) -> SyntheticScene:
+        """The scene at the size and rate a camera was asked for, as long as before
+        (``ValueError`` outside the scene's limits)."""
+        width, height = size if size is not None else (self.width, self.height)
+        return replace(self, width=width, height=height, fps=self.fps if fps is None else fps)
 
     def __str__(self) -> str:
         return f"synthetic:{self.width}x{self.height}@{self.fps:g}:{self.seconds:g}"
