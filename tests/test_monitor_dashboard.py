@@ -195,15 +195,28 @@ def test_several_streams_get_a_row_of_charts_each(browser: Any, tmp_path: Path) 
         assert console_errors(browser) == []
 
 
+def preview_width(driver: Any, stream: str) -> int:
+    return int(
+        driver.execute_script(
+            "const row = [...document.querySelectorAll('section.stream')]"
+            "  .find((el) => el.dataset.stream === arguments[0]);"
+            "const img = row && row.querySelector('img.stream-preview');"
+            "return img && img.complete ? img.naturalWidth : 0;",
+            stream,
+        )
+    )
+
+
 def test_the_end_of_a_two_stream_run_shows_ended_and_the_final_counts(
     browser: Any, tmp_path: Path
 ) -> None:
-    """A real ``framepipe run A B``: once it ends the page says ``ended`` with the summary's
-    frame counts, and gives up on the gone server after at most 3 reconnect attempts."""
+    """A real ``framepipe run A B``: each row's preview loads while it runs; once it ends the
+    page says ``ended`` with the summary's frame counts, and gives up on the gone server after
+    at most 3 reconnect attempts."""
     summary = tmp_path / "summary.json"
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("framepipe")), "run", "synthetic:64x48@30:4",
-         "synthetic:64x48@30:4", "--realtime", "--quiet", "--name", "left", "--name", "right",
+        [str(Path(sys.executable).with_name("framepipe")), "run", "synthetic:64x48@30:8",
+         "synthetic:80x60@30:8", "--realtime", "--quiet", "--name", "left", "--name", "right",
          "--stats-port", "0", "--summary-json", str(summary), "--log-dir", str(tmp_path / "logs")],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
@@ -214,9 +227,12 @@ def test_the_end_of_a_two_stream_run_shows_ended_and_the_final_counts(
             for line in process.stderr if "stats server on " in line
         )
         browser.get(url)
-        wait_until(
-            lambda: stream_value(browser, "left", "frames").isdigit(), "a row", timeout=TIMEOUT_S
-        )
+        for name, width in (("left", 64), ("right", 80)):
+            wait_until(
+                lambda name=name, width=width: preview_width(browser, name) == width,
+                f"the preview of {name}",
+                timeout=TIMEOUT_S,
+            )
         assert process.wait(60) == 0
     finally:
         if process.poll() is None:

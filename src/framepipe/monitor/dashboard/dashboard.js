@@ -94,7 +94,14 @@ function streamRow(name) {
     figure.append(canvas, element("figcaption", "", caption));
     charts.append(figure);
   }
-  el.append(title, tiles, charts);
+  const preview = element("img", "stream-preview");
+  preview.alt = `latest frame of ${name}`;
+  const link = element("a");
+  link.href = `/streams/${encodeURIComponent(name)}/stream.mjpg`;
+  link.textContent = "live MJPEG";
+  const side = element("div", "stream-side");
+  side.append(preview, link);
+  el.append(title, tiles, charts, side);
   $("streams").append(el);
   row = { el, history: { fps: [], p50: [], p99: [], budget: [], cpu: [] } };
   rows.set(name, row);
@@ -123,6 +130,10 @@ function showStream(entry) {
   draw(chart("fps"), [h.fps]);
   draw(chart("frame"), [h.p50, h.p99, h.budget], true);
   draw(chart("cpu"), [h.cpu]);
+  if (entry.frames_processed > 0) {
+    refreshImage(row.el.querySelector(".stream-preview"),
+      `/streams/${encodeURIComponent(entry.stream)}/frame.jpg`);
+  }
 }
 
 function showStreams(entries) {
@@ -134,10 +145,15 @@ function showStreams(entries) {
   $("source").textContent = `${entries.length} streams`;
 }
 
-function refreshPreview() {
+// A new picture replaces the shown one only once it has loaded: no flicker, no broken image.
+function refreshImage(img, url) {
   const next = new Image();
-  next.onload = () => { $("preview").src = next.src; };
-  next.src = "/frame.jpg?t=" + Date.now();
+  next.onload = () => { img.src = next.src; };
+  next.src = url + "?t=" + Date.now();
+}
+
+function refreshPreview() {
+  refreshImage($("preview"), "/frame.jpg");
 }
 
 function show(doc) {
