@@ -314,3 +314,15 @@ class TestSeveralStreamsFrames:
             assert time.monotonic() - started < 5
         assert reply.status == 404
         assert reply.json()["streams"] == ["a", "b"]
+
+
+class TestHistory:
+    def test_a_page_opened_mid_run_gets_the_points_since_the_server_started(self) -> None:
+        """One chart point a second, oldest first, with the stream's FPS and frame times."""
+        with watched_run() as (run, server):
+            run.wait_for_frames(10)
+            wait_until(lambda: len(request(server, "/history").json()) >= 3, "3 points", 20)
+            points = request(server, "/history").json()
+        assert points[-1]["pipeline"]["fps"] > 0
+        assert points[-1]["pipeline"]["budget_ms"] > 0
+        assert {"memory_mb", "cpu_percent", "queue_size", "queue_maxsize"} <= set(points[-1])

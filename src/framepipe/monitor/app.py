@@ -10,6 +10,7 @@ from typing import Any
 from prometheus_client.exposition import choose_encoder
 
 from framepipe.monitor.health import not_ready_reasons
+from framepipe.monitor.history import History
 from framepipe.monitor.hosts import LOCAL_NAMES
 from framepipe.monitor.metrics import build_registry, render
 from framepipe.monitor.recent import Recent
@@ -59,6 +60,7 @@ class MonitorApp:
         self.workers = WorkerSamplers()  # the streams' worker processes
         self.registry = build_registry(store, pid)
         self.stopping = threading.Event()  # set on shutdown: endless streams end
+        self.history = History()
         self._metrics: dict[str, Recent[tuple[bytes, str]]] = {}
         self._metrics_lock = threading.Lock()
 
@@ -68,6 +70,10 @@ class MonitorApp:
         return system_resources(
             self.sampler, reading.log_stats, reading.streams, view.now, self.workers
         )
+
+    def record(self) -> None:
+        """Add the current state to the charts' history (once a second, by the server)."""
+        self.history.add(self.system_resources())
 
     def metrics(self, accept: str) -> tuple[bytes, str]:
         _, content_type = choose_encoder(accept)

@@ -43,6 +43,7 @@ ENDPOINTS = (
     "/healthz",
     "/readyz",
     "/events",
+    "/history",
     "/frame.jpg",
     "/stream.mjpg",
 )
@@ -112,6 +113,8 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/metrics":
                 body, content_type = self.app.metrics(self.headers.get("Accept", ""))
                 self._send(HTTPStatus.OK, content_type, body, head=head)
+            elif path == "/history":
+                self._send_json(HTTPStatus.OK, self.app.history.points(), head=head)
             elif path == "/healthz":
                 self._send_json(HTTPStatus.OK, {"status": "ok"}, head=head)
             elif path == "/readyz":

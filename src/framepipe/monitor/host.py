@@ -31,6 +31,7 @@ CLOSE_TIMEOUT_S = 5.0
 FINAL_DELIVERY_S = 1.5  # at the end, how long open pages get to receive the final reading
 LISTEN_BACKLOG = 1024  # the kernel caps it (somaxconn); the stdlib's 5 turns clients away
 _POLL_S = 0.1
+_HISTORY_INTERVAL_S = 1.0
 _DEMAND_INTERVAL_S = 0.5  # at most two "frame" lines a second
 
 
@@ -116,6 +117,15 @@ class _Demand:
                 pass  # the watched process is going away; stdin will close next
 
 
+def _record_history(app: MonitorApp) -> None:
+    """A chart point a second until the server stops; a reading that fails is skipped."""
+    while not app.stopping.wait(_HISTORY_INTERVAL_S):
+        try:
+            app.record()
+        except Exception:  # an error reading (answered as 500 elsewhere): no point this second
+            continue
+
+
 def _say(out: IO[bytes], line: str) -> None:
     out.write(line.encode() + b"\n")
     out.flush()
@@ -153,6 +163,10 @@ def main() -> int:
         target=server.serve_forever, kwargs={"poll_interval": _POLL_S}, daemon=True
     )
     thread.start()
+    recorder = threading.Thread(
+        target=_record_history, args=(app,), name="framepipe-monitor-history", daemon=True
+    )
+    recorder.start()
     try:
         while (reading := read_message(source)) is not None:
             store.put(reading)
@@ -163,6 +177,7 @@ def main() -> int:
         server.finish_streams(FINAL_DELIVERY_S)
         server.close_connections(CLOSE_TIMEOUT_S)
         server.server_close()
+        recorder.join(CLOSE_TIMEOUT_S)
     return 0
 
 

@@ -245,5 +245,26 @@ function connect() {
   };
 }
 
+// A page opened mid-run starts with what the server kept (ten minutes at one point a second).
+function loadHistory(points) {
+  for (const point of points) {
+    push("queue", point.queue_size); push("capacity", point.queue_maxsize);
+    push("cpu", point.cpu_percent); push("memory", point.memory_mb);
+    if (point.pipeline) {
+      push("fps", point.pipeline.fps); push("p50", point.pipeline.p50);
+      push("p99", point.pipeline.p99); push("budget", point.pipeline.budget_ms);
+    }
+    for (const [name, s] of Object.entries(point.streams || {})) {
+      const h = streamRow(name).history;
+      const add = (key, value) => { h[key].push(value); if (h[key].length > HISTORY) h[key].shift(); };
+      add("fps", s.fps); add("p50", s.p50); add("p99", s.p99); add("budget", s.budget_ms);
+      add("cpu", s.cpu_percent || 0);
+    }
+  }
+}
+
 $("reload").onclick = () => window.location.reload();
-connect();
+fetch("/history")
+  .then((reply) => (reply.ok ? reply.json() : []))
+  .then(loadHistory, () => {})
+  .finally(connect);
