@@ -20,8 +20,8 @@ Five scenarios; by default ``long`` and ``churn``, with ``--frames`` ``day`` and
   as they go, the ``none`` processor and a record every 30th frame; judged as ``long``.
 - ``attempts``: ``--attempts`` stream attempts in one supervisor, four streams whose workers fail
   after ten frames and are restarted at once (real worker processes, one log channel); the
-  supervisor's process judged as ``long``, its thread and descriptor peaks at the end against
-  those when warm-up ended.
+  supervisor's process judged as ``long`` for RSS; its threads and descriptors, which rise and
+  fall with each worker, by their floor over the last ten samples against the first ten.
 - ``streams``: ``framepipe run`` with ``--streams`` paced streams and the stats server for
   ``--duration``, a worker SIGKILLed every ``--kill-every`` seconds and ``/system-resources``
   polled ``--poll-hz`` times a second: counters never go down (there or in ``/metrics``), the
@@ -292,10 +292,11 @@ def attempt_churn(attempts: int, max_growth_mb: float, log_dir: Path) -> Verdict
         log.stop()
     samples = sampler.samples
     rss_growth, _, _ = steady_growth(samples)
-    # Workers come and go, each with a pipe and a log connection: compare the peaks.
+    # Workers come and go, each with a pipe and a log connection while it lives: what stays is
+    # the floor between them, which a leak would raise.
     steady = samples[max(5, len(samples) // 5) :]
-    thread_growth = max(s.threads for s in steady[-10:]) - max(s.threads for s in steady[:10])
-    fd_growth = max(s.fds for s in steady[-10:]) - max(s.fds for s in steady[:10])
+    thread_growth = min(s.threads for s in steady[-10:]) - min(s.threads for s in steady[:10])
+    fd_growth = min(s.fds for s in steady[-10:]) - min(s.fds for s in steady[:10])
     streams = report.to_dict()["streams"]
     started = sum(stream["restart_count"] + 1 for stream in streams)
     frames = report.total["frames_processed"]
