@@ -122,7 +122,7 @@ def undocumented(value: Any, page: Path, *, skip_under: tuple[str, ...] = ()) ->
 # --- the flags -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["run", "bench"])
+@pytest.mark.parametrize("command", ["run", "bench", "serve"])
 class TestCommandLinePage:
     """docs/cli.md names every flag of each command, and no flag the command does not have."""
 
@@ -144,7 +144,7 @@ class TestCommandLinePage:
 def test_the_command_line_page_names_no_flag_that_does_not_exist() -> None:
     """Outside the commands' sections too (exit codes, output paths), every flag exists."""
     existing = {"--help", "--version"}
-    for command in ("run", "bench"):
+    for command in ("run", "bench", "serve"):
         existing |= set(FLAG.findall(framepipe(command, "--help")))
     written = set(FLAG.findall(CLI_PAGE.read_text(encoding="utf-8")))
     assert not written - existing

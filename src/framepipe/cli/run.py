@@ -36,7 +36,12 @@ from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.config import ON_ERROR
 from framepipe.pipeline.output import CODECS
 from framepipe.pipeline.processors import PROCESSOR_NAMES
-from framepipe.pipeline.sources import SourceError, check_camera_source, parse_source
+from framepipe.pipeline.sources import (
+    SourceError,
+    check_camera_source,
+    check_loop_source,
+    parse_source,
+)
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS
 from framepipe.streams.engine import ENGINES
 from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
@@ -344,13 +349,16 @@ def _source_usage(args: argparse.Namespace) -> str | None:
     for spec in (args.source, *args.more_sources):
         try:
             parsed = parse_source(spec)
+        except SourceError:
+            continue
+        try:
+            check_loop_source(parsed, args.loop)
+        except SourceError as exc:
+            return f"--loop: {exc}"
+        try:
             check_camera_source(parsed, camera)
         except SourceError as exc:
-            if camera is not None and "camera settings" in str(exc):
-                return str(exc)
-            continue
-        if args.loop and parsed.is_live:
-            return f"--loop: {spec} is a camera or stream, which cannot start again"
+            return str(exc)
     return None
 
 

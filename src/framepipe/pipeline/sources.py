@@ -35,6 +35,7 @@ __all__ = [
     "SourceKind",
     "SourceSpec",
     "check_camera_source",
+    "check_loop_source",
     "open_source",
     "parse_source",
     "request_camera_settings",
@@ -353,6 +354,12 @@ def open_source(
         capture.release()
         raise SourceError(f"not a video file: {target} (no video frames)")
     return CaptureSource(capture, replace(info, cut_off=is_cut_off(target)))
+
+
+def check_loop_source(spec: SourceSpec, loop: bool) -> None:
+    """Looping goes back to a source's start; a camera or stream has none (SourceError)."""
+    if loop and spec.is_live:
+        raise SourceError(f"{spec.target} is a camera or stream, which cannot start again")
 
 
 def check_camera_source(spec: SourceSpec, camera: CameraSettings | None) -> None:

@@ -15,21 +15,17 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from framepipe.pipeline.sources import parse_source
+from framepipe.pipeline.stream_settings import check_stream_name
 
 __all__ = ["check_name", "default_name", "stream_names"]
 
-_SAFE = re.compile(r"[A-Za-z0-9._-]+")
 _UNSAFE_CHAR = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def check_name(name: str) -> str:
-    """Return ``name`` when it can name a stream (and a file); ValueError says what it must be."""
-    if not isinstance(name, str) or not _SAFE.fullmatch(name) or name in (".", ".."):
-        raise ValueError(
-            "stream name must be ASCII letters, digits, '.', '_' or '-' (not '.' or '..'), "
-            f"but got {name!r}"
-        )
-    return name
+    """Return ``name`` when it can name a stream (and a file); ValueError says what it must be
+    (the rule a config file's and a request's stream names follow too)."""
+    return check_stream_name(name)
 
 
 def default_name(source: str | int | None) -> str:

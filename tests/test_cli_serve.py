@@ -1,0 +1,120 @@
+"""Tests for framepipe.cli.serve: ``framepipe serve --config FILE --check``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framepipe.cli import main
+
+SAMPLE = (Path(__file__).resolve().parent.parent / "samples" / "sample.mp4").as_posix()
+
+CAMERAS = f"""
+[defaults]
+processor = ["motion"]
+budget_ms = 33.3
+
+[server]
+port = 5001
+
+[[stream]]
+name = "door"
+source = "rtsp://10.0.0.5/stream1"
+processor = ["samples.custom_processor:pixelate", "edges"]
+
+[[stream]]
+name = "desk"
+source = 0
+camera = {{ size = "1280x720", fps = 30, fourcc = "MJPG" }}
+
+[[stream]]
+name = "demo"
+source = "{SAMPLE}"
+loop = true
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "cameras.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def error_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+class TestCheck:
+    def test_a_good_file_lists_its_streams_and_exits_0(self, tmp_path: Path, capsys, monkeypatch):
+        """Each stream on a line with its source, processor and the settings it changes (the
+        camera at 10.0.0.5 is never contacted: nothing is opened)."""
+        monkeypatch.chdir(Path(__file__).resolve().parent.parent)  # samples.* imports from here
+        path = write(tmp_path, CAMERAS)
+        assert main(["serve", "--config", str(path), "--check"]) == 0
+        out = capsys.readouterr()
+        lines = out.out.splitlines()
+        assert lines[0] == f"{path}: 3 streams"
+        assert lines[1].split()[:5] == ["door", "stream", "rtsp://10.0.0.5/stream1", "processor",
+                                        "samples.custom_processor:pixelate+edges"]  # fmt: skip
+        assert "camera=size:1280x720,fps:30.0,fourcc:MJPG" in lines[2]
+        assert lines[3].split()[:3] == ["demo", "file", SAMPLE] and "loop=true" in lines[3]
+        assert lines[-1] == "server  http://127.0.0.1:5001/"
+        assert out.err == ""
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ('[[stream]]\nname = "a"\nsource = \n', "not valid TOML: Invalid value (at line 3"),
+            ('[[stream]]\nname = "a"\nsource = 0\nbudgt_ms = 1\n',
+             "stream 'a': unknown key 'budgt_ms' (did you mean 'budget_ms'?)"),
+            ('[[stream]]\nname = "a"\nsource = 0\n[[stream]]\nname = "a"\nsource = 1\n',
+             "stream 'a': name 'a' of stream 2 is already the name of stream 1"),
+            ('[[stream]]\nname = "a"\nsource = 0\nlog_every = -1\n',
+             "stream 'a': log_every must be a positive integer, but got -1"),
+            ('[[stream]]\nname = "a"\nsource = "synthetic"\nprocessor = "fp_no_such_mod:f"\n',
+             "stream 'a': processor 'fp_no_such_mod:f': cannot import module 'fp_no_such_mod'"),
+            ('[server]\napi_processors = ["fp_no_such_mod:f"]\n',
+             "[server]: processor 'fp_no_such_mod:f': cannot import module"),
+        ],
+    )  # fmt: skip
+    def test_a_bad_file_is_one_line_naming_file_stream_and_key_exit_2(
+        self, tmp_path: Path, capfd, text: str, message: str
+    ):
+        path = write(tmp_path, text)
+        assert main(["serve", "--config", str(path), "--check"]) == 2
+        out, err = capfd.readouterr()
+        assert out == ""
+        assert len(error_lines(err)) == 1
+        assert error_lines(err)[0].startswith(f"framepipe: error: {path}: {message}")
+
+    def test_a_missing_file_is_exit_2(self, tmp_path: Path, capfd):
+        assert main(["serve", "--config", str(tmp_path / "nope.toml"), "--check"]) == 2
+        assert error_lines(capfd.readouterr().err) == [
+            f"framepipe: error: {tmp_path / 'nope.toml'}: cannot read the file: "
+            "No such file or directory"
+        ]
+
+    def test_without_check_it_says_what_is_required(self, tmp_path: Path, capfd):
+        """Running the service is not available: the command says --check is required."""
+        path = write(tmp_path, CAMERAS)
+        assert main(["serve", "--config", str(path)]) == 2
+        lines = error_lines(capfd.readouterr().err)
+        assert lines == ["framepipe: error: the following arguments are required: --check"]
+
+    def test_the_installed_command_checks_a_file(self, tmp_path: Path):
+        """The console script, as a service manager would call it: exit 0, streams listed."""
+        path = write(tmp_path, f'[[stream]]\nname = "demo"\nsource = "{SAMPLE}"\nloop = true\n')
+        result = subprocess.run(
+            [sys.executable, "-m", "framepipe", "serve", "--config", str(path), "--check"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PYTHONWARNINGS": "error"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[0] == f"{path}: 1 stream"
+        assert result.stderr == ""
