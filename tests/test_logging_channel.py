@@ -530,3 +530,30 @@ def test_a_channel_that_accepts_and_stalls_is_a_connection_error_within_the_time
     finally:
         silent.close()
     assert not silent.hung_up_first, "connect() returned only once the other end hung up"
+
+
+def test_the_channel_lets_go_of_a_connection_that_never_proves_its_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that connects to the channel and keeps quiet holds a receiver only for the
+    handshake's timeout: then the channel hangs up, and it still admits the right key."""
+    import socket
+
+    from framepipe.logging import _channel
+    from framepipe.logging._channel import parse_address
+
+    monkeypatch.setattr(_channel, "HANDSHAKE_TIMEOUT_S", 0.5)
+    log = configure(log_dir=tmp_path, capture_stdlib=False)
+    channel = address()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as quiet:
+        quiet.settimeout(SilentChannel.HOLD_S)  # the test's own bound, far past the channel's
+        quiet.connect(parse_address(channel)[0])
+        received = b""
+        while chunk := quiet.recv(1024):  # the challenge, then the end of the connection
+            received += chunk
+        assert received.startswith(b"\x00\x00\x00")  # a framed challenge came first
+    with SPAWN.Pool(1, initializer=connect, initargs=(channel,)) as pool:
+        pool.map(logging_children.pool_task, [0])
+        pool.close()
+        pool.join()
+    assert len(parsed_lines(log)) == 100

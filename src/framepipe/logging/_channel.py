@@ -113,9 +113,11 @@ def open_channel(
     """
     path, key = parse_address(address)
     limit = HANDSHAKE_TIMEOUT_S if timeout is None else timeout
-    line = _Handshake(path, time.monotonic() + limit)
+    line = _Handshake(
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), time.monotonic() + limit
+    )
     try:
-        line.connect()
+        line.connect(path)
         # As Client() does: answer the channel's challenge, then challenge it. The functions
         # use only send_bytes and recv_bytes, which the handshake speaks.
         answer_challenge(cast(Connection, line), key)
@@ -166,17 +168,17 @@ class _Handshake:
     end keeps quiet. This speaks the same framing (a signed 4-byte big-endian length, then the
     bytes; ``-1`` and an 8-byte length for a long one) over a socket whose every call gets the
     time left, so the stdlib's own challenge functions run on it unchanged; once the handshake is
-    done, the socket becomes an ordinary ``Connection``.
+    done, the socket becomes an ordinary ``Connection``. Both ends use it: a connecting process
+    that never proves its key holds the channel's receiver no longer than the deadline either.
     """
 
-    def __init__(self, path: str, deadline: float) -> None:
-        self._path = path
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
         self._deadline = deadline
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket = sock
 
-    def connect(self) -> None:
+    def connect(self, path: str) -> None:
         self._arm()
-        self._socket.connect(self._path)
+        self._socket.connect(path)
 
     def send_bytes(self, buf: bytes) -> None:
         size = len(buf)
@@ -252,6 +254,7 @@ class ChannelServer:
         self._drain_until = 0.0
         self._receivers: list[threading.Thread] = []
         self._connections: set[Connection] = set()
+        self._handshakes: set[socket.socket] = set()  # accepted, not yet introduced
         self._connected = 0
         self._received = 0
         self._refused = 0
@@ -271,46 +274,53 @@ class ChannelServer:
                 continue
             except OSError:
                 return  # closed
-            sock.setblocking(True)
-            conn = Connection(sock.detach())
             thread = threading.Thread(
-                target=self._serve, args=(conn,), name="framepipe-log-receiver", daemon=True
+                target=self._serve, args=(sock,), name="framepipe-log-receiver", daemon=True
             )
             with self._lock:
                 if self.closing:  # close() came meanwhile: it joins only the receivers it saw
-                    conn.close()
+                    sock.close()
                     return
-                self._connections.add(conn)
+                self._handshakes.add(sock)
                 self._receivers = [t for t in self._receivers if t.is_alive()]
                 self._receivers.append(thread)
             thread.start()
 
     # -- one sender ------------------------------------------------------------------------------
 
-    def _serve(self, conn: Connection) -> None:
+    def _serve(self, sock: socket.socket) -> None:
         introduced = False
+        conn: Connection | None = None
         try:
-            deliver_challenge(conn, self._key)  # as Listener.accept() does
-            answer_challenge(conn, self._key)
-            if not conn.poll(HANDSHAKE_TIMEOUT_S):
-                return
-            hello = conn.recv()
+            # As Listener.accept() does, all of it within the one handshake deadline.
+            line = _Handshake(sock, time.monotonic() + HANDSHAKE_TIMEOUT_S)
+            deliver_challenge(cast(Connection, line), self._key)
+            answer_challenge(cast(Connection, line), self._key)
+            hello = line.recv()
             if not (isinstance(hello, tuple) and hello[:2] == ("hello", PROTOCOL)):
                 return
-            conn.send(("settings", self._settings()))
+            line.send(("settings", self._settings()))
             with self._lock:
+                self._handshakes.discard(sock)
+                conn = line.connection()
+                self._connections.add(conn)
                 self._connected += 1
             introduced = True
             self._receive(conn)
         except (EOFError, OSError):
-            pass  # the sender is gone; everything it sent before is in the queue
+            pass  # the sender is gone, or kept quiet; everything it sent before is in the queue
         except Exception as exc:  # a failed challenge, or a bug: this sender only
             self._note_failure(exc)
         finally:
-            conn.close()
             with self._lock:
-                self._connections.discard(conn)
+                self._handshakes.discard(sock)
+                if conn is not None:
+                    self._connections.discard(conn)
                 self._connected -= introduced
+            if conn is not None:
+                conn.close()
+            else:
+                sock.close()
 
     def _receive(self, conn: Connection) -> None:
         target = self._target
@@ -385,6 +395,9 @@ class ChannelServer:
             except OSError:
                 pass
         self._connections.clear()
+        for sock in list(self._handshakes):
+            sock.close()
+        self._handshakes.clear()
 
 
 def _private_dir() -> str:
