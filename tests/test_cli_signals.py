@@ -11,6 +11,7 @@ import pytest
 from framepipe.cli._signals import (
     STOP_SIGNALS,
     Interrupted,
+    hold_signals,
     ignore,
     raise_interrupt,
     stop_on_signals,
@@ -102,3 +103,46 @@ def test_off_the_main_thread_nothing_is_installed():
     assert not thread.is_alive()
     assert seen == [before]
     assert received_lists == [[]]
+
+
+class TestHeldSignals:
+    """``hold_signals``: from a command's first instruction no stop signal is fatal or lost."""
+
+    def test_a_signal_between_blocks_is_noted_then_acted_on_by_the_next_block(self) -> None:
+        """SIGTERM before any block is only noted; entering a block stops at once with it, and
+        the next signal is that block's abort."""
+        calls: list[tuple[str, int]] = []
+        with hold_signals() as held:
+            _signal_self(signal.SIGTERM)
+            assert held == ["SIGTERM"] and calls == []
+            with stop_on_signals(
+                lambda signum: calls.append(("stop", signum)),
+                lambda signum: calls.append(("abort", signum)),
+            ) as received:
+                assert calls == [("stop", signal.SIGTERM)]
+                _signal_self(signal.SIGINT)
+            assert received == ["SIGTERM", "SIGINT"]
+        assert calls == [("stop", signal.SIGTERM), ("abort", signal.SIGINT)]
+
+    def test_a_signal_after_a_block_is_noted_not_fatal(self) -> None:
+        """Between two blocks (opening a log, starting Ray) the default action never runs."""
+        with hold_signals() as held:
+            with stop_on_signals(ignore, ignore):
+                pass
+            _signal_self(signal.SIGHUP)  # the default action would end this process
+            assert held == ["SIGHUP"]
+
+    def test_leaving_restores_the_handlers_or_ignores_the_signals(self) -> None:
+        """restore=True puts back what was there; restore=False (a command about to exit)
+        leaves every stop signal ignored, which the interpreter's shutdown keeps."""
+        before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+        with hold_signals():
+            pass
+        assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
+        try:
+            with hold_signals(restore=False):
+                pass
+            assert all(signal.getsignal(s) == signal.SIG_IGN for s in STOP_SIGNALS)
+        finally:
+            for signum, handler in before.items():
+                signal.signal(signum, handler)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from importlib import import_module
 
 from framepipe.cli._console import EXIT_INTERRUPTED, EXIT_USAGE, fail
+from framepipe.cli._signals import hold_signals
 
 __all__ = ["build_parser", "main"]
 
@@ -82,7 +83,17 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code (0 ok, 1 failure, 2 usage)."""
+    """Run the command line; return the process exit code (0 ok, 1 failure, 2 usage).
+
+    Stop signals are the command's from here on, before the subcommand is even imported (see
+    ``framepipe.cli._signals``). Run for the process's own command line (``argv`` None), the
+    handler stays when it returns: a signal while the interpreter exits is noted, not fatal.
+    """
+    with hold_signals(restore=argv is not None):
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     _hold_standard_descriptors()
     args_list = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(args_list)

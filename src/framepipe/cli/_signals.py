@@ -9,6 +9,13 @@ kill the workers), or ignores it while cleanup that must not be cut short runs.
 
 The previous handlers are restored on the way out. Off the main thread, where handlers cannot
 be installed, nothing is installed and nothing is received.
+
+A command owns the signals from its first instruction: :func:`hold_signals` (entered by
+``main()`` before anything is imported) installs one handler that notes every stop signal, and
+acts on it only through the block of :func:`stop_on_signals` that is active. Between blocks (the
+imports, opening the log, starting Ray) a signal is noted, never fatal; the next block acts on
+what was noted as soon as it is entered: the first signal is its ``stop``, a second its
+``abort``. So there is no moment at which a stop signal kills the process or is lost.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 __all__ = [
     "STOP_SIGNALS",
     "Interrupted",
+    "hold_signals",
     "ignore",
     "raise_interrupt",
     "stop_on_signals",
@@ -59,27 +67,101 @@ def ignore(signum: int) -> None:
     """Do nothing: the signal is noted in the received list only."""
 
 
+class _Hold:
+    """The signals noted since :func:`hold_signals` began, and the block acting on them."""
+
+    def __init__(self) -> None:
+        self.received: list[str] = []
+        self.actions: tuple[SignalAction, SignalAction] | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        self.received.append(signal.Signals(signum).name)
+        if self.actions is not None:
+            stop, abort = self.actions
+            (stop if len(self.received) == 1 else abort)(signum)
+
+
+_hold: _Hold | None = None
+
+
+@contextmanager
+def hold_signals(*, restore: bool = True) -> Iterator[list[str]]:
+    """Note every stop signal from now on; the blocks of :func:`stop_on_signals` act on them.
+
+    Yields the names of the signals received, in order. ``restore=False`` ignores them on the
+    way out instead of restoring the handlers found: a program about to exit (its output
+    written) then cannot be killed by a stop signal while the interpreter shuts down (which puts
+    back the default action of any handler it finds, but leaves an ignored signal ignored). Off
+    the main thread, or inside another hold, it holds nothing more.
+    """
+    global _hold
+    if threading.current_thread() is not threading.main_thread() or _hold is not None:
+        yield [] if _hold is None else _hold.received
+        return
+    hold = _Hold()
+    previous = _install(hold.handle)
+    _hold = hold
+    try:
+        yield hold.received
+    finally:
+        _hold = None
+        hold.actions = None
+        if restore:
+            _restore(previous)
+        else:
+            for signum in previous:
+                signal.signal(signum, signal.SIG_IGN)
+
+
 @contextmanager
 def stop_on_signals(stop: SignalAction, abort: SignalAction) -> Iterator[list[str]]:
     """Turn the first stop signal into ``stop(signum)`` and any later one into ``abort(signum)``.
 
     Yields the names of the signals received so far, in order (``["SIGINT"]``); the list is
     appended to before the action runs, so an action that raises still leaves its trace.
+    Inside :func:`hold_signals` the signals noted before the block count: entering acts on them
+    at once.
     """
     received: list[str] = []
     if threading.current_thread() is not threading.main_thread():
         yield received
+        return
+    hold = _hold
+    if hold is not None:
+        outer, hold.actions = hold.actions, (stop, abort)
+        try:
+            for count, name in enumerate(hold.received[:2]):
+                (stop if count == 0 else abort)(signal.Signals[name])
+            yield hold.received
+        finally:
+            hold.actions = outer
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(signum).name)
         (stop if len(received) == 1 else abort)(signum)
 
-    previous: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
+    previous = _install(handle)
     try:
-        for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, handle)
         yield received
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        _restore(previous)
+
+
+Handlers = dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None]
+
+
+def _install(handler: Callable[[int, FrameType | None], None]) -> Handlers:
+    previous: Handlers = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, handler)
+    except BaseException:
+        _restore(previous)
+        raise
+    return previous
+
+
+def _restore(previous: Handlers) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)

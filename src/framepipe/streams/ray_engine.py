@@ -207,7 +207,8 @@ class RayEngine:
             self._sigterm = signal.getsignal(signal.SIGTERM)
         self._messages.install()
         try:
-            ray.init(address=self.address, **options)
+            # "local": a Ray instance of its own, never another program's running one.
+            self._init("local" if local else self.address, options)
         except Exception as exc:
             self._messages.remove()
             raise RayStartError(f"cannot {where}: {one_line(exc)}") from exc
@@ -216,6 +217,27 @@ class RayEngine:
         what = "started a local Ray instance" if local else "joined the Ray cluster at %s"
         self._log.info(f"{what} in %.1f s", *([] if local else [self.address]), took)
         return took
+
+    def _init(self, address: str | None, options: dict[str, Any]) -> None:
+        """``ray.init``, leaving SIGTERM to the application's handler when it has one.
+
+        Ray's own handler (``sys.exit``) comes first thing in ``ray.init``; a SIGTERM during the
+        start-up would end the program half-started. It is handed to the application's handler
+        instead, and Ray started again; once started, the application's handler is put back.
+        """
+        ray, ours = self._ray, self._sigterm
+        while True:
+            try:
+                ray.init(address=address, **options)
+            except SystemExit as exc:
+                if exc.code != signal.SIGTERM or not callable(ours):
+                    raise
+                ray.shutdown()  # whatever had started
+                ours(signal.SIGTERM, None)
+                continue
+            if callable(ours):
+                signal.signal(signal.SIGTERM, ours)
+            return
 
     def start(self, job: StreamJob) -> RayWorker:
         if self._closed:
