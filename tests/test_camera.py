@@ -17,7 +17,8 @@ from framepipe._camera import (
 
 class TestParsing:
     @pytest.mark.parametrize(
-        ("text", "size"), [("1280x720", (1280, 720)), ("1x1", (1, 1)), ("16384x16384", (16384,) * 2)]
+        ("text", "size"),
+        [("1280x720", (1280, 720)), ("1x1", (1, 1)), ("16384x16384", (16384, 16384))],
     )
     def test_a_size_is_width_x_height(self, text: str, size: tuple[int, int]):
         assert parse_camera_size(text) == size
@@ -45,25 +46,25 @@ class TestParsing:
 
     @pytest.mark.parametrize("code", ["MJP", "MJPEG", "", "MJ\x00G", "MJPé"])
     def test_other_codes_are_refused(self, code: str):
-        with pytest.raises(ValueError, match="^must be four printable ASCII characters"):
+        with pytest.raises(ValueError, match=r"^must be four printable ASCII characters"):
             check_fourcc(code)
 
     @pytest.mark.parametrize("fps", [0, -1, 1000, math.nan, math.inf, True, "30"])
     def test_a_rate_must_be_a_number_above_0_and_below_1000(self, fps: object):
-        with pytest.raises(ValueError, match="^must be a number of frames per second"):
+        with pytest.raises(ValueError, match=r"^must be a number of frames per second"):
             check_camera_fps(fps)
 
 
 class TestCameraSettings:
     def test_checked_when_made(self):
         """Each setting is checked as the flags check it, the message naming the setting."""
-        with pytest.raises(ValueError, match="^camera fps must be"):
+        with pytest.raises(ValueError, match=r"^camera fps must be"):
             CameraSettings(fps=0)
-        with pytest.raises(ValueError, match="^camera fourcc must be"):
+        with pytest.raises(ValueError, match=r"^camera fourcc must be"):
             CameraSettings(fourcc="MJPEG")
-        with pytest.raises(ValueError, match="^camera size must be"):
+        with pytest.raises(ValueError, match=r"^camera size must be"):
             CameraSettings(size=(1280, 720, 3))  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="^must be WIDTHxHEIGHT"):
+        with pytest.raises(ValueError, match=r"^must be WIDTHxHEIGHT"):
             CameraSettings(size=(0, 720))
 
     def test_as_plain_values(self):

@@ -407,13 +407,13 @@ class TestCameraSettings:
         assert info.camera.not_honoured() == ("fourcc",)
 
     def test_a_size_beyond_the_scene_is_a_source_error(self):
-        with pytest.raises(SourceError, match="^scene size must be at most"):
+        with pytest.raises(SourceError, match=r"^scene size must be at most"):
             open_source("synthetic", camera=CameraSettings(size=(9000, 9000)))
 
     @pytest.mark.parametrize("spec", [str(SAMPLE), "rtsp://127.0.0.1:9/x"])
     def test_a_file_or_a_stream_cannot_be_asked(self, spec: str):
         """Said before anything opens, in one line."""
-        with pytest.raises(SourceError, match="^camera settings are for a camera or the synth"):
+        with pytest.raises(SourceError, match=r"^camera settings are for a camera or the synth"):
             open_source(spec, camera=CameraSettings(fps=30.0))
 
     def test_a_camera_that_does_not_open_is_the_same_error_with_settings(self):
