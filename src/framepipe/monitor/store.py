@@ -36,7 +36,7 @@ class View:
 
     @property
     def first_stream(self) -> PipelineSnapshot | None:
-        """The stream a single-stream answer is about (one stream is all a server has today)."""
+        """The stream a single-stream answer is about: the first one."""
         first = next(iter(self.reading.streams.values()), None)
         return None if first is None else first.snapshot
 
