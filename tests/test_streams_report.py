@@ -124,3 +124,15 @@ def test_one_stream_one_record_and_one_error_are_singular() -> None:
     lines = StreamsReport((result("cam0"),), 1.5, 1, log=log).to_text().splitlines()
     assert "1 stream in 1.50 s, OpenCV threads per worker: 1" in lines
     assert "log: 1 record written, 0 dropped, 1 error (async) -> l.txt" in lines
+
+
+def test_a_workers_records_are_not_called_written_when_the_parent_could_not_write() -> None:
+    """Through the parent's channel a worker counts what the parent took as written; after the
+    parent's writer failed (a full disk) its ``written`` is null and ``sent`` says what it
+    sent. A parent that wrote everything leaves the counters as they are."""
+    worker_log = {"written": 1802, "errors": 0, "channel": {"stream": "a", "connected": True}}
+    stream = result("a", summary=dataclasses.replace(summary(100, 50.0), log=worker_log))
+    full_disk = StreamsReport((stream,), 1.0, 1, log={"written": 0, "errors": 1841}).to_dict()
+    assert full_disk["streams"][0]["log"] == {**worker_log, "written": None, "sent": 1802}
+    fine = StreamsReport((stream,), 1.0, 1, log={"written": 1802, "errors": 0}).to_dict()
+    assert fine["streams"][0]["log"] == worker_log

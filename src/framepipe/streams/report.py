@@ -137,7 +137,10 @@ class StreamsReport:
         """The summary JSON: ``streams``, ``total`` and ``log``; no value that is not finite."""
         document: dict[str, Any] = _finite(
             {
-                "streams": [stream.to_dict() for stream in self.streams],
+                "streams": [
+                    {**entry, "log": _as_written(entry["log"], self.log)}
+                    for entry in (stream.to_dict() for stream in self.streams)
+                ],
                 "total": self.total,
                 "log": dict(self.log),
             }
@@ -186,6 +189,18 @@ class StreamsReport:
                 f"({log.get('mode', '?')}) -> {log.get('log_file')}"
             )
         return "\n".join(lines)
+
+
+def _as_written(log: Mapping[str, Any], parent: Mapping[str, Any]) -> dict[str, Any]:
+    """A worker's log counters, honest about the parent's one writer.
+
+    A worker logging through the parent's channel counts as ``written`` what the parent took;
+    when the parent then failed to write records (``errors``: a full disk), which of them were
+    this worker's is not known: its ``written`` is None and ``sent`` says what the parent took.
+    """
+    if "channel" not in log or not parent.get("errors"):
+        return dict(log)
+    return {**log, "written": None, "sent": log.get("written")}
 
 
 def _row(stream: StreamResult) -> tuple[str, ...]:
