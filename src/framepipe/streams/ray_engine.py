@@ -374,6 +374,11 @@ class RayWorker:
     def kill(self) -> None:
         self._engine._kill(self._slot)
 
+    def request_preview(self) -> None:
+        """Ask the actor for previews for a while (someone watches the stream)."""
+        if self._code is None:
+            self._slot.actor.preview.remote()  # no answer to wait for
+
     def close(self) -> None:
         if self._code == 0:  # ended cleanly: nothing restarts it, so its CPUs go back now
             self._engine._kill(self._slot)
