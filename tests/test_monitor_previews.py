@@ -155,3 +155,37 @@ class TestSeveralStreams:
         status, body = get(f"{two_streams}streams/nobody/frame.jpg")
         assert status == 404
         assert json.loads(body)["streams"] == ["left", "right"]
+
+
+def test_a_ray_actors_stream_has_its_preview_and_histograms(tmp_path: Path) -> None:
+    """``--engine ray``: the actor sends previews while watched, and its bucket counts."""
+    pytest.importorskip("ray")
+    process = subprocess.Popen(
+        [FRAMEPIPE, "run", "synthetic:64x48@30:120", "synthetic:80x60@30:120", "--realtime",
+         "--quiet", "--engine", "ray", "--name", "left", "--name", "right",
+         "--stats-port", "0", "--log-dir", str(tmp_path / "logs")],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        url = next(
+            match.group(1)
+            for line in process.stderr
+            if (match := re.search(r"stats server on (http://\S+/)", line))
+        )
+        wait_until(lambda: _processed(url, "right") > 0, "the actor's first frames", 120)
+        status, body = get(f"{url}streams/right/frame.jpg")
+        if status != 200:  # the first ask reaches the actor after its short wait ran out
+            wait_until(
+                lambda: get(f"{url}streams/right/frame.jpg")[0] == 200, "a preview", 30
+            )
+            status, body = get(f"{url}streams/right/frame.jpg")
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape[1] == 80
+        _, metrics = get(url + "metrics")
+        assert b'framepipe_frame_seconds_bucket{le="+Inf",stream="right"}' in metrics
+    finally:
+        process.terminate()
+        process.wait(60)
+        if process.stderr is not None:
+            process.stderr.close()

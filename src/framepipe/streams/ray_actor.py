@@ -28,7 +28,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from framepipe.streams._messages import Snapshot, Started, WorkerMessage
+from framepipe.streams._messages import Preview, Snapshot, Started, WorkerMessage
+from framepipe.streams._preview import PreviewSender
 from framepipe.streams._worker import Stopper, SupervisorLink, run_stream
 from framepipe.streams.job import StreamJob
 from framepipe.streams.ray_logs import ActorConnection, connect_actor
@@ -95,8 +96,9 @@ class _Outbox(SupervisorLink):
 
     def send(self, message: WorkerMessage) -> bool:
         with self._lock:
-            if isinstance(message, Snapshot):
-                self._items = [item for item in self._items if not isinstance(item, Snapshot)]
+            if isinstance(message, (Snapshot, Preview)):  # only the latest of each is news
+                kind = type(message)
+                self._items = [item for item in self._items if not isinstance(item, kind)]
             self._items.append(message)
         self._news.set()
         return True
@@ -115,7 +117,8 @@ class _Outbox(SupervisorLink):
 
 class StreamActor:
     """One stream in a Ray actor; the constructor starts the run. ``log_settings``: the driver's
-    logger's (``ray_logs.channel_settings``). Methods: ``poll``, ``answer``, ``stop``."""
+    logger's (``ray_logs.channel_settings``). Methods: ``poll``, ``answer``, ``stop``,
+    ``preview``."""
 
     def __init__(self, job: StreamJob, log_settings: dict[str, Any]) -> None:
         self.token = uuid.uuid4().hex
@@ -124,6 +127,7 @@ class StreamActor:
         self._news = threading.Event()
         self._outbox = _Outbox(self._news)
         self._stopper = Stopper()
+        self._previews = PreviewSender()
         self._channel = ActorConnection(self._news)
         self._done = threading.Event()
         self._code = 1
@@ -171,9 +175,13 @@ class StreamActor:
         """Finish the current frame, then end the run (the actor stays for the last polls)."""
         self._stopper.stop()
 
+    def preview(self) -> None:
+        """Someone watches: send the latest frame as JPEG for a while (at most 4 a second)."""
+        self._previews.want()
+
     def _run(self, job: StreamJob) -> None:
         try:
-            self._code = run_stream(job, self._outbox, self._stopper)
+            self._code = run_stream(job, self._outbox, self._stopper, self._previews)
         finally:
             # Every record accepted so far written by the driver (it answers meanwhile), with
             # the notice of any the actor's queue dropped.
