@@ -78,7 +78,8 @@ class TestProgressReporter:
 
 class TestNotATerminal:
     def test_a_file_gets_one_plain_line_every_5_s(self, tmp_path: Path) -> None:
-        """No carriage return and no bar in a log: a line at the first frame, then one per 5 s."""
+        """No carriage return and no bar in a log: a line at the first frame, one per 5 s, and
+        the last count when the run ends."""
         clock = ManualClock(start=0.0)
         with (tmp_path / "stderr.txt").open("w") as stream:
             reporter = ProgressReporter(stream, clock=clock)
@@ -89,9 +90,10 @@ class TestNotATerminal:
         text = (tmp_path / "stderr.txt").read_text()
         assert "\r" not in text and "\x1b" not in text
         lines = text.splitlines()
-        assert len(lines) == 2  # at 0 s and at 5 s of a 10 s run
+        assert len(lines) == 3  # at 0 s and at 5 s of a 10 s run, and at its end
         assert lines[0].startswith("1/300 frames  ")
         assert lines[1].split("/")[0] in {"151", "152"}  # 5 s of 1/30 s steps, in floats
+        assert lines[2].startswith("300/300 frames  ")
 
 
 class TestOnA80ColumnTerminal:
@@ -116,3 +118,21 @@ class TestOnA80ColumnTerminal:
         assert line.startswith("123456789 frames")
         assert not line.endswith(("misses", "dr", "dropped"))
         assert "dropped 987654321" not in line  # left out, not cut
+
+
+class TestALogThatIsGone:
+    def test_a_log_that_is_gone_ends_the_reporting_not_the_run(self) -> None:
+        """A write that fails (a closed pipe) is the last one tried; no error reaches the loop."""
+
+        class Gone(io.StringIO):
+            writes = 0
+
+            def write(self, text: str) -> int:
+                Gone.writes += 1
+                raise OSError(32, "Broken pipe")
+
+        reporter = ProgressReporter(Gone(), clock=ManualClock(start=0.0, step=10.0))
+        for frame in range(1, 5):
+            reporter(snapshot(frame, total=None))
+        reporter.close()
+        assert Gone.writes == 1

@@ -47,12 +47,16 @@ class ProgressReporter:
         self.stream = stream if stream is not None else sys.stderr
         self.clock = clock
         self._terminal = _isatty(self.stream)
+        self._unwritten: Progress | None = None  # not a terminal: the latest, not yet written
+        self._broken = False  # a write failed: nothing more is written
         self._bar: Any = None
         self._live = False
         self._last_refresh = float("-inf")
         self._last_line_len = 0
 
     def __call__(self, progress: Progress) -> None:
+        if self._broken:
+            return
         if not self._terminal:
             self._write_plain(progress)
             return
@@ -84,18 +88,21 @@ class ProgressReporter:
         """One line every few seconds, for a log: no carriage return, no bar."""
         now = self.clock()
         if now - self._last_refresh < PLAIN_REFRESH_S:
+            self._unwritten = progress
             return
         self._last_refresh = now
+        self._unwritten = None
+        self._write_line(progress)
+
+    def _write_line(self, progress: Progress) -> None:
         done = plural(progress.frames_processed, "frame")
         if progress.total is not None:
             done = f"{progress.frames_processed}/{plural(progress.total, 'frame')}"
         try:
             self.stream.write(f"{done}  {_fps(progress):.1f} FPS  {_postfix(progress)}\n")
             self.stream.flush()
-        except (OSError, ValueError):
-            self._terminal = True  # written to nothing from now on: the run goes on
-            self._live = True
-            self._last_refresh = float("inf")
+        except (OSError, ValueError):  # the log or pipe is gone: the run goes on, unreported
+            self._broken = True
 
     def _write_status(self, progress: Progress) -> None:
         parts = [
@@ -112,7 +119,11 @@ class ProgressReporter:
         self._last_line_len = len(line)
 
     def close(self) -> None:
-        """Finish the bar or end the status line; idempotent."""
+        """Finish the bar or end the status line (not on a terminal: write the last count if
+        it is not written yet); idempotent."""
+        if self._unwritten is not None and not self._broken:
+            progress, self._unwritten = self._unwritten, None
+            self._write_line(progress)
         if self._bar is not None:
             self._bar.close()
             self._bar = None
