@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from framepipe.cli import main
+from helpers import process_ended, wait_until
+from video_files import count_frames, write_video
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "samples" / "sample.mp4").as_posix()
 
@@ -98,12 +104,10 @@ class TestCheck:
             "No such file or directory"
         ]
 
-    def test_without_check_it_says_what_is_required(self, tmp_path: Path, capfd):
-        """Running the service is not available: the command says --check is required."""
-        path = write(tmp_path, CAMERAS)
-        assert main(["serve", "--config", str(path)]) == 2
+    def test_the_config_flag_is_required(self, capfd):
+        assert main(["serve", "--check"]) == 2
         lines = error_lines(capfd.readouterr().err)
-        assert lines == ["framepipe: error: the following arguments are required: --check"]
+        assert lines == ["framepipe: error: the following arguments are required: --config"]
 
     def test_the_installed_command_checks_a_file(self, tmp_path: Path):
         """The console script, as a service manager would call it: exit 0, streams listed."""
@@ -118,3 +122,99 @@ class TestCheck:
         assert result.returncode == 0, result.stderr
         assert result.stdout.splitlines()[0] == f"{path}: 1 stream"
         assert result.stderr == ""
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as reply:
+        return json.load(reply)
+
+
+class TestServe:
+    @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+    def test_a_file_s_streams_run_until_a_stop_signal_then_exit_0_with_the_summary(
+        self, tmp_path: Path, stop: signal.Signals
+    ):
+        """A looping generated clip (with its own output) and the scene asked like a camera, each
+        with its own settings, in a real ``framepipe serve``: the stats server shows both; the
+        stop signal ends it with exit 0, the summary, a playable output and no worker left."""
+        clip = write_video(tmp_path / "clip.avi", frames=20)
+        output = tmp_path / "demo.mkv"
+        config = write(tmp_path, f"""
+[defaults]
+processor = "edges"
+realtime = true
+
+[log]
+dir = "{(tmp_path / "logs").as_posix()}"
+
+[server]
+port = 0
+
+[[stream]]
+name = "demo"
+source = "{clip.as_posix()}"
+loop = true
+output = "{output.as_posix()}"
+
+[[stream]]
+name = "scene"
+source = "synthetic:64x48@30:600"
+processor = "none"
+camera = {{ size = "32x24" }}
+""")  # fmt: skip
+        summary, err = tmp_path / "summary.json", tmp_path / "err.txt"
+        with err.open("w") as stderr:
+            service = subprocess.Popen(
+                [sys.executable, "-m", "framepipe", "serve", "--config", str(config),
+                 "--summary-json", str(summary)],
+                stdout=subprocess.PIPE, stderr=stderr, text=True,
+            )  # fmt: skip
+        try:
+            url = wait_until(
+                lambda: next((line.split(" on ")[1].strip() for line in err.read_text().splitlines()
+                              if "stats server on" in line), None),
+                lambda: f"the stats server's address: {err.read_text()}",
+                timeout=30,
+            )  # fmt: skip
+
+            def streams() -> list[dict[str, Any]]:
+                return list(get_json(f"{url}system-resources")["streams"])
+
+            # 30 frames of a 20-frame clip: it has started again.
+            wait_until(
+                lambda: all(s["frames_processed"] >= 30 for s in streams()),
+                lambda: f"both streams to pass 30 frames: {streams()}",
+                timeout=30,
+            )
+            assert [s["stream"] for s in streams()] == ["demo", "scene"]
+            assert streams()[1]["camera"]["delivered"]["size"] == "32x24"
+            service.send_signal(stop)
+            out, _ = service.communicate(timeout=30)
+        finally:
+            if service.poll() is None:
+                service.kill()
+                service.wait(10)
+        assert service.returncode == 0, err.read_text()
+        assert [line.split()[0] for line in out.splitlines()[1:3]] == ["demo", "scene"]
+        data = json.loads(summary.read_text())
+        demo, scene = data["streams"]
+        assert demo["ended"] == scene["ended"] == "stopped"
+        assert demo["loops"] >= 1 and demo["processor"] == "edges" and scene["processor"] == "none"
+        assert count_frames(output) == demo["frames_processed"]
+        assert all(process_ended(entry["pid"]) for entry in data["streams"])
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("", "no [[stream]] to run"),
+            ('[[stream]]\nname = "a"\nsource = "synthetic"\noutput = "x.mkv"\n'
+             '[[stream]]\nname = "b"\nsource = "synthetic"\noutput = "x.mkv"\n',
+             "streams share the output x.mkv"),
+        ],
+    )  # fmt: skip
+    def test_a_file_that_cannot_run_is_exit_2_before_anything_starts(
+        self, tmp_path: Path, capfd, text: str, message: str
+    ):
+        path = write(tmp_path, text)
+        assert main(["serve", "--config", str(path)]) == 2
+        assert error_lines(capfd.readouterr().err) == [f"framepipe: error: {path}: {message}"]

@@ -37,7 +37,7 @@ examples:
 _SUBCOMMANDS = {
     "run": ("framepipe.cli.run", "process a camera, video file or stream in real time"),
     "bench": ("framepipe.cli.bench", "measure what sync and async logging cost per frame"),
-    "serve": ("framepipe.cli.serve", "check a service config file of cameras (--check)"),
+    "serve": ("framepipe.cli.serve", "run the streams of a config file of cameras"),
 }
 
 

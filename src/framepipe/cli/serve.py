@@ -1,33 +1,52 @@
-"""``framepipe serve --config FILE --check``: check a service config file and say what it runs.
+"""``framepipe serve --config FILE``: run the streams a config file names, each with its own
+settings, one log, one stats server, until a stop signal.
 
-The file (``cameras.toml``) names the streams, each with its own settings, the one log and the
-stats server; see :mod:`framepipe.cli._service_config`. ``--check`` reads and checks all of it,
-imports the processors it names (a config file is trusted like code) and prints the streams it
-describes, without opening a source or writing a file.
+The file (``cameras.toml``) names the streams, the one log and the stats server; see
+:mod:`framepipe.cli._service_config`. The whole file is checked, and the processors it names
+imported (a config file is trusted like code), before anything starts. ``--check`` stops there
+and prints the streams it describes. Otherwise each stream runs in a worker process of its own,
+as with ``framepipe run A B``, until SIGTERM or SIGINT (or until every stream has ended), and
+the summary is printed.
 
-Exit codes: 0 the file is good, 2 it is not (one line on stderr naming the file, the stream and
-the key), 1 the listing could not be printed.
+Exit codes: 0 the file is good (``--check``) or every stream ended cleanly, 1 a stream failed or
+the stats server could not start, 2 the file is not good (one line on stderr naming the file,
+the stream and the key).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 
 from framepipe.cli._args import check_processor_imports
 from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
+from framepipe.cli._finish import finish
+from framepipe.cli._monitoring import start_stats_server
 from framepipe.cli._service_config import ServiceConfig, load_service_config
+from framepipe.cli._several import failure_line
+from framepipe.cli._signals import stop_on_signals
 from framepipe.cli.run import _import_from_cwd
+from framepipe.logging import Logger, configure, get_logger
+from framepipe.logging import address as log_address
+from framepipe.monitor import StatsServer
 from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.stream_settings import SettingsError, StreamSettings
+from framepipe.streams.api import StreamsHandle, start_streams
+from framepipe.streams.job import LogTarget
+from framepipe.streams.report import StreamsReport
 
 __all__ = ["EPILOG", "add_arguments", "run"]
 
 EPILOG = """\
 examples:
   framepipe serve --config cameras.toml --check   check the file, list the streams it runs
+  framepipe serve --config cameras.toml           run them until SIGTERM or Ctrl-C
 
-Only --check is available: running the streams of a config file as a service is not.
+The set of streams is the file's: reloading it (SIGHUP) and an API to add or remove streams
+while it runs are not available.
 """
+
+_WAIT_S = 0.25  # how often the main thread looks for the end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,10 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check",
         action="store_true",
-        required=True,
-        help="check the file (every key, the processors it imports) and print the streams it "
-        "describes; exit 0 when it is good, 2 when it is not (required: running the service "
-        "is not available yet)",
+        help="only check the file (every key, the processors it imports) and print the streams "
+        "it describes; exit 0 when it is good, 2 when it is not",
+    )
+    parser.add_argument(
+        "--summary-json", metavar="FILE", default=None, help="write the summary as JSON"
     )
 
 
@@ -55,10 +75,72 @@ def run(args: argparse.Namespace) -> int:
         _check_imports(config)
     except SettingsError as exc:
         return fail(str(exc), EXIT_USAGE)
+    if not args.check:
+        return _serve(config, args.summary_json)
     problem = print_out(describe(config), "the streams")
     if problem is not None:
         return fail(problem, EXIT_FAILURE)
     return EXIT_OK
+
+
+def _serve(config: ServiceConfig, summary_json: str | None) -> int:
+    """Configure the one log, start the stats server and every stream, supervise, summarise."""
+    if not config.streams:
+        return fail(f"{config.path}: no [[stream]] to run", EXIT_USAGE)
+    outputs = [str(s.config.output) for s in config.streams if s.config.output is not None]
+    repeated = sorted({output for output in outputs if outputs.count(output) > 1})
+    if repeated:
+        return fail(f"{config.path}: streams share the output {repeated[0]}", EXIT_USAGE)
+    settings = {key: value for key, value in asdict(config.log).items() if value is not None}
+    log_dir = settings.pop("dir")
+    try:
+        log = configure(log_dir=log_dir, **settings)
+    except (ValueError, OSError) as exc:
+        return fail(f"{config.path}: [log]: {exc}", EXIT_USAGE)
+    server: StatsServer | None = None
+    try:
+        streams = config.streams
+        handle = start_streams(
+            [stream.source for stream in streams],
+            names=[stream.name for stream in streams],
+            configs=[stream.config for stream in streams],
+            processors=[stream.processor for stream in streams],
+            log_target=LogTarget(log_dir, config.log.mode, address=log_address()),
+            logger=get_logger("framepipe.streams"),
+            start=False,  # the stats server binds its port first
+        )
+        where = argparse.Namespace(
+            stats_host=config.server.host,
+            stats_port=config.server.port,
+            stall_s=None,
+            stats_allow_host=None,
+        )
+        try:
+            server = start_stats_server(where, log, handle.streams)
+        except (OSError, RuntimeError) as exc:
+            handle.close()
+            return fail(f"{config.path}: [server]: {exc}", EXIT_FAILURE)
+        handle.start()
+        report = _supervise(handle, log)
+        failure = failure_line(report)
+        return finish(report, summary_json, [], [] if failure is None else [failure])
+    finally:
+        if server is not None:
+            server.stop()
+        log.stop()
+
+
+def _supervise(handle: StreamsHandle, log: Logger) -> StreamsReport:
+    """Wait for the end: the first stop signal stops every stream, a second one kills them."""
+    report: StreamsReport | None = None
+    with stop_on_signals(lambda signum: handle.stop(), lambda signum: handle.kill()) as received:
+        noted = False
+        while report is None:
+            report = handle.wait(_WAIT_S)
+            if received and not noted:
+                log.info("stopping every stream: %s received", received[0])
+                noted = True
+    return report
 
 
 def _check_imports(config: ServiceConfig) -> None:
