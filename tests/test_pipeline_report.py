@@ -21,7 +21,8 @@ DOCUMENTED_KEYS = [
     "source", "processor", "frames_read", "frames_processed", "frames_dropped", "frames_failed",
     "reconnects", "disconnected_s", "duration_s",
     "fps", "budget_ms", "budget_misses", "budget_miss_pct", "longest_miss_streak", "frame_ms",
-    "frame_age_ms", "percentiles_estimated", "log",
+    "frame_age_ms", "percentiles_estimated", "results_written", "results_dropped",
+    "results_errors", "workers", "worker_busy", "log",
 ]  # fmt: skip
 
 
@@ -88,7 +89,8 @@ class TestPipelineReport:
         as given, and zero for the counts it was not."""
         not_given = {
             "frames_failed": 0, "reconnects": 0, "disconnected_s": 0.0,
-            "percentiles_estimated": False,
+            "percentiles_estimated": False, "results_written": 0, "results_dropped": 0,
+            "results_errors": 0, "workers": 1, "worker_busy": [],
         }  # fmt: skip
         assert make_report().to_dict() == {**RUN, **FIGURES, **not_given}
 
@@ -200,6 +202,11 @@ class TestFromSnapshot:
             "frame_ms": {"mean": None, "p50": 4.25, "p95": None, "p99": 9.5, "max": 12.0},
             "frame_age_ms": {"p50": 6.5, "p99": 20.125, "max": None},
             "percentiles_estimated": True,  # the last 300 frames, not the run
+            "results_written": 0,
+            "results_dropped": 0,
+            "results_errors": 0,
+            "workers": 1,
+            "worker_busy": [],
             "log": {},
         }
         assert list(report.to_dict()) == list(SUMMARY_KEYS)

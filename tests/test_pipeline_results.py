@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import statistics
 import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from framepipe.pipeline import Pipeline
 from framepipe.pipeline.results import ResultsLine, ResultsWriter, encode_results
 from helpers import wait_until
+from parallel_processors import odd_results, padded_results
 
 
 def _writer_threads() -> list[threading.Thread]:
@@ -170,3 +177,146 @@ class TestResultsWriter:
         wait_until(lambda: not _writer_threads(), "the writer thread to end", timeout=30)
         stats = writer.stats()
         assert (stats.written, stats.dropped, stats.errors) == (1, 1, 0)
+
+
+# --- results out of a run ------------------------------------------------------------------
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
+
+
+def _quiet_logger(name: str = "framepipe.test.results") -> logging.Logger:
+    log = logging.getLogger(name)
+    log.propagate = True
+    return log
+
+
+class TestPipelineResults:
+    def test_motion_on_the_sample_writes_one_line_per_frame_with_regions(
+        self, tmp_path: Path
+    ) -> None:
+        """Every frame motion found regions on is one valid JSON line, in frame order, with
+        the capture time in epoch seconds; the summary counts them."""
+        path = tmp_path / "motion.jsonl"
+        before = time.time()
+        report = Pipeline(
+            str(SAMPLE), processor="motion", results=path, logger=_quiet_logger(), stream="door"
+        ).run()
+        lines = _lines(path)
+        assert lines, "motion finds moving things in the sample"
+        frames = [line["frame"] for line in lines]
+        assert frames == sorted(frames) and len(set(frames)) == len(frames)
+        assert report.results_written == len(lines) and report.results_dropped == 0
+        assert report.results_errors == 0
+        assert report.to_dict()["results_written"] == len(lines)
+        for line in lines:
+            assert set(line) == {"stream", "frame", "t", "results"} and line["stream"] == "door"
+            assert before - 5 <= line["t"] <= time.time() + 5
+            for region in line["results"]:
+                assert set(region) == {"x", "y", "w", "h", "area"}
+                assert region["area"] == region["w"] * region["h"]
+
+    def test_on_results_is_called_on_the_writer_thread_without_a_file(self) -> None:
+        """A callback alone gets every line, never on the frame loop's thread."""
+        got: list[tuple[int, str]] = []
+        report = Pipeline(
+            str(SAMPLE),
+            processor="motion",
+            logger=_quiet_logger(),
+            on_results=lambda line: got.append((line.frame, threading.current_thread().name)),
+        ).run()
+        assert got and report.results_written == len(got)
+        assert {name for _, name in got} == {"framepipe-results"}
+
+    def test_values_json_cannot_hold_are_counted_and_said_once(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A frame whose results are not JSON is refused and counted; the run goes on; the
+        problem is logged once, without a traceback."""
+        caplog.set_level(logging.ERROR, logger="framepipe.test.results")
+        lines: list[ResultsLine] = []
+        report = Pipeline(
+            "synthetic:64x48@30:2",
+            processor=odd_results,
+            logger=_quiet_logger(),
+            on_results=lines.append,
+        ).run()
+        assert report.results_errors > 0 and report.results_written == len(lines) > 0
+        assert report.results_written + report.results_errors == report.frames_processed
+        said = [r for r in caplog.records if "not JSON" in r.getMessage()]
+        assert len(said) == 1 and said[0].exc_info is None
+
+    def test_the_snapshot_carries_the_counts_and_the_last_results(self, tmp_path: Path) -> None:
+        pipeline = Pipeline(
+            str(SAMPLE), processor="motion", results=tmp_path / "r.jsonl", logger=_quiet_logger()
+        )
+        pipeline.run()
+        snapshot = pipeline.snapshot()
+        lines = _lines(tmp_path / "r.jsonl")
+        assert snapshot.results_written == len(lines)
+        assert snapshot.last_results == {
+            "frame": lines[-1]["frame"], "t": lines[-1]["t"], "results": lines[-1]["results"]
+        }  # fmt: skip
+
+    def test_a_results_file_nobody_reads_never_slows_the_loop(self, tmp_path: Path) -> None:
+        """A FIFO whose reader never reads: the writer blocks once the pipe is full, the loop
+        does not (frame p50 within 1.1x of runs without results, interleaved), and every line
+        that did not get through is counted as dropped."""
+        fifo = tmp_path / "results.fifo"
+        os.mkfifo(fifo)
+        source, frames = "synthetic:64x48@30:100", 2500
+
+        def p50(results: Path | None) -> tuple[float, Any]:
+            report = Pipeline(
+                source, processor=padded_results, results=results, max_frames=frames,
+                logger=_quiet_logger(),
+            ).run()  # fmt: skip
+            return report.frame_ms["p50"], report
+
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+        try:
+            without, with_fifo = [], []
+            for _ in range(3):  # interleaved, so a busy moment hits both kinds
+                without.append(p50(None)[0])
+                value, report = p50(fifo)
+                with_fifo.append(value)
+                assert report.results_dropped > 0, "the pipe and the queue filled up"
+                assert (
+                    report.results_written + report.results_dropped + report.results_errors
+                    == report.frames_processed
+                )
+        finally:
+            os.close(reader)
+        wait_until(lambda: not _writer_threads(), "the writer threads to end once unblocked")
+        assert statistics.median(with_fifo) <= 1.1 * statistics.median(without)
+
+
+class TestResultsFlag:
+    def test_framepipe_run_results_writes_the_file_and_the_summary_counts(
+        self, tmp_path: Path
+    ) -> None:
+        from framepipe.cli import main
+
+        results, summary = tmp_path / "r.jsonl", tmp_path / "s.json"
+        code = main([
+            "run", str(SAMPLE), "--quiet", "--results", str(results),
+            "--summary-json", str(summary), "--log-dir", str(tmp_path / "logs"),
+        ])  # fmt: skip
+        assert code == 0
+        report = json.loads(summary.read_text())
+        lines = _lines(results)
+        assert report["results_written"] == len(lines) > 0
+        assert report["results_dropped"] == report["results_errors"] == 0
+        assert {line["stream"] for line in lines} == {"main"}
+
+    def test_a_results_path_in_a_missing_directory_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from framepipe.cli import main
+
+        code = main([
+            "run", str(SAMPLE), "--quiet", "--results", str(tmp_path / "nope" / "r.jsonl"),
+            "--log-dir", str(tmp_path / "logs"),
+        ])  # fmt: skip
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "does not exist" in err and "Traceback" not in err

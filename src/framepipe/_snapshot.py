@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from framepipe._camera import CameraReading
 
@@ -70,6 +70,9 @@ class PipelineSnapshot:
     without a connection (a drop in progress included). ``frame_histogram`` and
     ``age_histogram`` count every processed frame of the run in fixed buckets (seconds), None
     where nobody counted them.
+    ``results_written``, ``results_dropped`` and ``results_errors`` count the results lines
+    (``framepipe.pipeline.results``); ``last_results`` is the last frame's results that JSON
+    can hold, as plain values ``{"frame", "t", "results"}``, None before any.
     """
 
     state: RunState
@@ -91,6 +94,10 @@ class PipelineSnapshot:
     disconnected_s: float = 0.0
     frame_histogram: HistogramCounts | None = None
     age_histogram: HistogramCounts | None = None
+    results_written: int = 0
+    results_dropped: int = 0
+    results_errors: int = 0
+    last_results: Any = None
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         """Seconds from the last processed frame to ``now`` (same clock), None before any."""

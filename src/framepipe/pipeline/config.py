@@ -24,12 +24,24 @@ from framepipe.pipeline.buffer import DROP_POLICIES
 from framepipe.pipeline.output import CODECS
 from framepipe.typing import DropPolicy
 
-__all__ = ["ON_ERROR", "OnError", "PipelineConfig", "PipelineOptions"]
+__all__ = [
+    "ON_ERROR",
+    "WORKER_KINDS",
+    "OnError",
+    "PipelineConfig",
+    "PipelineOptions",
+    "WorkerKind",
+]
 
 # stop: a processor exception ends the run; skip: the frame is counted as failed and the run
 # goes on (until ``max_consecutive_failures`` frames in a row have failed).
 OnError = Literal["stop", "skip"]
 ON_ERROR: tuple[OnError, ...] = ("stop", "skip")
+
+# Where parallel copies of the processor chain run: threads of this process (processors that
+# release the GIL), or processes of their own (pure-Python work).
+WorkerKind = Literal["thread", "process"]
+WORKER_KINDS: tuple[WorkerKind, ...] = ("thread", "process")
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,11 @@ class PipelineConfig:
     ``on_error``: what a processor exception does: ``stop`` the run, or ``skip`` the frame
     (logged with its index, counted in ``frames_failed``); ``max_consecutive_failures`` skipped
     frames in a row stop the run anyway.
+
+    ``results``: a file (``.jsonl``; ``-``: stdout) that gets one JSON line per frame whose
+    processor returned results, written off the frame loop and rotated as the log is.
+    ``workers``: copies of the processor chain run on that many frames at once, their outputs
+    handed on in frame order; ``worker_kind`` says whether they are threads or processes.
     """
 
     budget_ms: float | None = None
@@ -76,6 +93,9 @@ class PipelineConfig:
     reconnect_max_s: float = 30.0
     on_error: OnError = "stop"
     max_consecutive_failures: int = 30
+    results: str | os.PathLike[str] | None = None
+    workers: int = 1
+    worker_kind: WorkerKind = "thread"
 
     def __post_init__(self) -> None:
         for field in fields(self):
@@ -102,6 +122,9 @@ class PipelineOptions(TypedDict, total=False):
     reconnect_max_s: float
     on_error: OnError
     max_consecutive_failures: int
+    results: str | os.PathLike[str] | None
+    workers: int
+    worker_kind: WorkerKind
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -153,6 +176,18 @@ def _on_error(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be one of {', '.join(ON_ERROR)}, but got {value!r}")
 
 
+def _results(name: str, value: Any) -> None:
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be a path, '-' or None, but got {value!r}")
+    if value is not None and not str(value):
+        raise ValueError(f"{name} must be a path, '-' or None, but got ''")
+
+
+def _worker_kind(name: str, value: Any) -> None:
+    if value not in WORKER_KINDS:
+        raise ValueError(f"{name} must be one of {', '.join(WORKER_KINDS)}, but got {value!r}")
+
+
 def _output(name: str, value: Any) -> None:
     if value is None:
         return
@@ -184,4 +219,7 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "reconnect_max_s": _positive_seconds,
     "on_error": _on_error,
     "max_consecutive_failures": _positive_int,
+    "results": _results,
+    "workers": _positive_int,
+    "worker_kind": _worker_kind,
 }

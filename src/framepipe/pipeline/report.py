@@ -42,6 +42,11 @@ SUMMARY_KEYS = (
     "frame_ms",
     "frame_age_ms",
     "percentiles_estimated",
+    "results_written",
+    "results_dropped",
+    "results_errors",
+    "workers",
+    "worker_busy",
     "log",
 )
 
@@ -64,6 +69,13 @@ class PipelineReport:
     frames_failed: int = 0  # taken by the loop, then the processor or the output failed
     reconnects: int = 0  # times a live source was reopened after a drop or a stall
     disconnected_s: float = 0.0  # seconds a live source spent without a connection
+    # Results lines (framepipe.pipeline.results): written, dropped (the queue was full) and
+    # refused (not JSON, or a failed write); every frame that had results is one of the three.
+    results_written: int = 0
+    results_dropped: int = 0
+    results_errors: int = 0
+    workers: int = 1  # processor chains that ran frames in parallel
+    worker_busy: tuple[float, ...] = ()  # each worker's share of the run spent processing
     # Not part of the summary JSON: context for the caller and the human summary.
     source_info: SourceInfo | None = None
     drop_policy: DropPolicy = "block"
@@ -95,6 +107,9 @@ class PipelineReport:
             frames_failed=snapshot.frames_failed if snapshot is not None else 0,
             reconnects=snapshot.reconnects if snapshot is not None else 0,
             disconnected_s=math.nan,
+            results_written=snapshot.results_written if snapshot is not None else 0,
+            results_dropped=snapshot.results_dropped if snapshot is not None else 0,
+            results_errors=snapshot.results_errors if snapshot is not None else 0,
             end_reason="error",
         )
 
@@ -166,6 +181,7 @@ class PipelineReport:
         values: dict[str, Any] = {key: _finite(getattr(self, key)) for key in SUMMARY_KEYS}
         for key in ("frame_ms", "frame_age_ms", "log"):
             values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
+        values["worker_busy"] = list(self.worker_busy)
         if self.loops is not None:
             values["loops"] = self.loops
         if self.camera is not None:
@@ -240,6 +256,14 @@ class PipelineReport:
             )
         if self.output is not None:
             lines.append(f"output      {plural(self.frames_written, 'frame')} -> {self.output}")
+        if self.results_written or self.results_dropped or self.results_errors:
+            lines.append(
+                f"results     {plural(self.results_written, 'line')} written, "
+                f"{self.results_dropped} dropped, {plural(self.results_errors, 'error')}"
+            )
+        if self.workers > 1:
+            busy = "  ".join(f"{share * 100:.0f} %" for share in self.worker_busy)
+            lines.append(f"workers     {self.workers}, busy {busy}")
         return "\n".join(lines)
 
 

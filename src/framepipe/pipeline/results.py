@@ -4,13 +4,17 @@ A processor may return ``(frame, results)``; the frame loop hands ``results`` to
 :meth:`ResultsWriter.submit`, which only puts a tuple in a bounded queue and never waits: when
 the queue is full the line is dropped and counted. The writer thread turns each entry into a line
 ``{"stream", "frame", "t", "results"}`` (numpy scalars and arrays become numbers and lists),
-writes it to the file (rotated by size, like the log) or to stdout, and calls ``on_results``.
+writes it to the file (rotated by size, like the log) or to stdout, and calls ``on_results``
+with the line as written (numpy values made plain). A writer without a path only encodes the
+lines and hands them to ``on_results``: what a stream's worker process uses to pass its lines
+on to the one writer of the parent.
 
 Counts are exact: every submitted entry ends as exactly one of ``written``, ``dropped`` (queue
 full, or submitted after the writer closed) or ``errors`` (a value JSON cannot encode, or a
 failed write). A callback that raises is counted in ``callback_errors`` (its line is written).
 Each kind of problem is reported once on the ``report`` callback, never as a traceback on the
-loop.
+loop. :meth:`ResultsWriter.stats_of` tells the same counts for the lines of one stream (a
+writer shared by several).
 
 Results are encoded on the writer thread: a processor must not change a results value after it
 returned it (return a new list or dict per frame, as the built-ins do).
@@ -22,6 +26,7 @@ import json
 import logging
 import logging.handlers
 import math
+import os
 import queue
 import sys
 import threading
@@ -37,12 +42,20 @@ from framepipe._closing import Closing
 from framepipe._text import one_line
 
 __all__ = [
+    "RESULTS_BACKUP_COUNT",
+    "RESULTS_MAX_BYTES",
     "ResultsCallback",
     "ResultsLine",
     "ResultsStats",
     "ResultsWriter",
+    "check_results_path",
     "encode_results",
+    "plain_results",
 ]
+
+# The results file rotates as the log does: at 10 MiB, keeping 5 older files.
+RESULTS_MAX_BYTES = 10 * 1024 * 1024
+RESULTS_BACKUP_COUNT = 5
 
 # A line the writer thread still has to write: the frame loop puts at most this many ahead.
 QUEUE_SIZE = 1024
@@ -77,17 +90,29 @@ class ResultsStats:
     callback_errors: int = 0
 
 
-def _plain(value: Any) -> Any:
+def plain_results(value: Any) -> Any:
     """``value`` with numpy scalars and arrays made plain Python, for ``json``."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+        return {key: plain_results(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain_results(item) for item in value]
     return value
+
+
+def check_results_path(path: str | os.PathLike[str]) -> None:
+    """ValueError when ``path`` cannot be a results file here: a directory, or in a directory
+    that does not exist (``-``, stdout, always can)."""
+    if str(path) == "-":
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"results {path}: is a directory, but a file is needed")
+    if not target.parent.is_dir():
+        raise ValueError(f"results {path}: directory {target.parent} does not exist")
 
 
 def encode_results(line: ResultsLine) -> str:
@@ -99,7 +124,7 @@ def encode_results(line: ResultsLine) -> str:
         "stream": line.stream,
         "frame": line.frame,
         "t": round(line.t, 6) if math.isfinite(line.t) else None,
-        "results": _plain(line.results),
+        "results": plain_results(line.results),
     }
     return json.dumps(document, allow_nan=False, separators=(",", ":"))
 
@@ -123,7 +148,11 @@ class _FileLines(_FailureKept, logging.handlers.RotatingFileHandler):
     """The stdlib's size rotation, one message per line."""
 
     def __init__(self, path: Path, max_bytes: int, backup_count: int) -> None:
-        super().__init__(path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
+        # Opened on the first write, on the writer's thread: a FIFO nobody reads blocks the
+        # writer there, never the caller that builds it.
+        super().__init__(
+            path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
+        )
 
 
 class _StdoutLines(_FailureKept, logging.StreamHandler):  # type: ignore[type-arg]
@@ -134,14 +163,16 @@ class _StdoutLines(_FailureKept, logging.StreamHandler):  # type: ignore[type-ar
 class ResultsWriter(Closing):
     """Writes results lines on a thread of its own; ``submit`` never blocks the caller.
 
-    ``path`` is a file (created with its directory's checks left to the caller) or ``"-"`` for
-    stdout. ``max_bytes`` > 0 rotates the file at that size, keeping ``backup_count`` old ones.
-    ``report`` receives one line per kind of problem, the first time it happens.
+    ``path`` is a file (created with its directory's checks left to the caller), ``"-"`` for
+    stdout, or None: no file, the lines only go to ``on_results`` (then ``written`` counts the
+    lines handed to it). ``max_bytes`` > 0 rotates the file at that size, keeping
+    ``backup_count`` old ones. ``report`` receives one line per kind of problem, the first time
+    it happens.
     """
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | None,
         *,
         max_bytes: int = 0,
         backup_count: int = 5,
@@ -156,10 +187,16 @@ class ResultsWriter(Closing):
                 f"max_bytes and backup_count must not be negative, "
                 f"but got {max_bytes} and {backup_count}"
             )
-        self.path = str(path)
-        self._handler: _FileLines | _StdoutLines = (
-            _StdoutLines() if self.path == "-" else _FileLines(Path(path), max_bytes, backup_count)
-        )
+        if path is None and on_results is None:
+            raise ValueError("a results writer needs a path, an on_results callback or both")
+        self.path = None if path is None else str(path)
+        self._handler: _FileLines | _StdoutLines | None = None
+        if path is not None:
+            self._handler = (
+                _StdoutLines()
+                if self.path == "-"
+                else _FileLines(Path(path), max_bytes, backup_count)
+            )
         self._on_results = on_results
         self._report = report
         self._queue: queue.Queue[ResultsLine | None] = queue.Queue(maxsize=queue_size)
@@ -168,7 +205,12 @@ class ResultsWriter(Closing):
         self._errors = 0
         self._callback_errors = 0
         self._left_behind = 0  # the writer thread's count of lines dropped after a stuck close
+        # Per stream: [written, errors, left behind] (writer thread), dropped (submitting thread).
+        self._per_stream: dict[str, list[int]] = {}
+        self._dropped_of: dict[str, int] = {}
         self._abandoned = threading.Event()
+        self._count_lock = threading.Lock()  # the writer's counts against a close that gives up
+        self._in_hand: ResultsLine | None = None  # the line the writer thread is writing
         self._reported: set[str] = set()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="framepipe-results", daemon=True)
@@ -176,15 +218,15 @@ class ResultsWriter(Closing):
 
     def submit(self, stream: str, frame: int, t: float, results: Any) -> bool:
         """Queue one frame's results; False (and counted as dropped) when the queue is full."""
-        if self._closed:
-            self._dropped += 1
-            return False
-        try:
-            self._queue.put_nowait(ResultsLine(stream, frame, t, results))
-        except queue.Full:
-            self._dropped += 1
-            return False
-        return True
+        if not self._closed:
+            try:
+                self._queue.put_nowait(ResultsLine(stream, frame, t, results))
+                return True
+            except queue.Full:
+                pass
+        self._dropped += 1
+        self._dropped_of[stream] = self._dropped_of.get(stream, 0) + 1
+        return False
 
     def stats(self) -> ResultsStats:
         return ResultsStats(
@@ -192,11 +234,21 @@ class ResultsWriter(Closing):
             callback_errors=self._callback_errors,
         )  # fmt: skip
 
+    def stats_of(self, stream: str) -> ResultsStats:
+        """The counts of the lines submitted for ``stream``: written + dropped + errors is every
+        one of them (``callback_errors`` is the writer's whole count)."""
+        written, errors, left_behind = self._per_stream.get(stream, (0, 0, 0))
+        return ResultsStats(
+            written=written, dropped=self._dropped_of.get(stream, 0) + left_behind, errors=errors,
+            callback_errors=self._callback_errors,
+        )  # fmt: skip
+
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> ResultsStats:
         """Write what is queued, stop the thread and close the file; idempotent.
 
-        A writer still stuck after ``timeout`` seconds (a callback that does not return) is
-        left to end by itself: the lines it had not taken yet count as dropped.
+        A writer still stuck after ``timeout`` seconds (a callback that does not return, a
+        FIFO nobody reads) is left to end by itself: the lines it had not taken yet count as
+        dropped.
         """
         if not self._closed:
             self._closed = True
@@ -213,12 +265,20 @@ class ResultsWriter(Closing):
                             break
             finally:
                 self._thread.join(max(0.0, deadline - time.monotonic()))
-                self._abandoned.set()
+                with self._count_lock:
+                    self._abandoned.set()
+                    if self._in_hand is not None:  # stuck in a write: it will not count it
+                        self._left_behind += 1
+                        self._count(self._in_hand.stream, 2)
+                        self._in_hand = None
+                self._drop_left_behind()
                 if not self._thread.is_alive():
                     self._close_handler()
         return self.stats()
 
     def _close_handler(self) -> None:
+        if self._handler is None:
+            return
         try:
             self._handler.close()
         except OSError:
@@ -252,21 +312,41 @@ class ResultsWriter(Closing):
                 return
             if line is not None:
                 self._left_behind += 1
+                self._count(line.stream, 2)
+
+    def _count(self, stream: str, which: int) -> None:
+        counts = self._per_stream.get(stream)
+        if counts is None:
+            counts = self._per_stream[stream] = [0, 0, 0]
+        counts[which] += 1
 
     def _write(self, line: ResultsLine) -> None:
         try:
+            line = ResultsLine(line.stream, line.frame, line.t, plain_results(line.results))
             text = encode_results(line)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             where = f"frame {line.frame} of {line.stream}"
-            self._fail("encode", f"results of {where} are not JSON: {one_line(exc)}")
+            self._fail(line.stream, "encode", f"results of {where} are not JSON: {one_line(exc)}")
             return
         handler = self._handler
-        handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
-        failure = handler.take_failure()
-        if failure is not None:
-            self._fail("write", f"cannot write results to {self.path}: {one_line(failure)}")
-            return
+        if handler is not None:
+            self._in_hand = line
+            handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+            with self._count_lock:
+                given_up = self._in_hand is not line  # close() counted it as dropped
+                self._in_hand = None
+            if given_up:
+                return
+            failure = handler.take_failure()
+            if failure is not None:
+                self._fail(
+                    line.stream,
+                    "write",
+                    f"cannot write results to {self.path}: {one_line(failure)}",
+                )
+                return
         self._written += 1
+        self._count(line.stream, 0)
         if self._on_results is not None:
             try:
                 self._on_results(line)
@@ -274,8 +354,9 @@ class ResultsWriter(Closing):
                 self._callback_errors += 1
                 self._tell_once("callback", f"on_results raised: {one_line(exc)}")
 
-    def _fail(self, kind: str, message: str) -> None:
+    def _fail(self, stream: str, kind: str, message: str) -> None:
         self._errors += 1
+        self._count(stream, 1)
         self._tell_once(kind, message)
 
     def _tell_once(self, kind: str, message: str) -> None:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from framepipe._camera import CameraReading
 from framepipe._paths import OutputPath, check_outputs
@@ -27,11 +28,19 @@ from framepipe.pipeline.display import Display
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError, VideoOutput, check_output_path
+from framepipe.pipeline.parallel import Done, FrameWorkers, check_workers, open_workers
 from framepipe.pipeline.processors import resolve_processor, split_output
 from framepipe.pipeline.progress import Progress
 from framepipe.pipeline.reader import CapturedFrame, FrameReader
 from framepipe.pipeline.reconnect import ReconnectingSource, SourceLost
 from framepipe.pipeline.report import EndReason, PipelineReport
+from framepipe.pipeline.results import (
+    RESULTS_BACKUP_COUNT,
+    RESULTS_MAX_BYTES,
+    ResultsCallback,
+    ResultsWriter,
+    check_results_path,
+)
 from framepipe.pipeline.sources import (
     Source,
     SourceInfo,
@@ -53,6 +62,7 @@ __all__ = ["DEFAULT_BUDGET_MS", "Pipeline", "PipelineError", "PipelineLogger"]
 
 DEFAULT_BUDGET_MS = 33.3  # when the source does not say its frame rate
 _POLL_S = 0.1  # how often a waiting loop re-checks stop()
+RESULTS_CLOSE_TIMEOUT_S = 5.0  # a results file that takes no more lines ends the run anyway
 _NOT_OPTIONS = ("log_dir", "log_mode")  # logging belongs to the application, not the pipeline
 
 Failure = tuple[str, BaseException]  # the run's one-line error and its cause
@@ -95,6 +105,10 @@ class _Run:
     taken: int = 0  # frames the loop took from the buffer, processed or not
     end: EndReason = "end"
     failure: Failure | None = None
+    results: ResultsWriter | None = None  # where each frame's results go, off the loop
+    epoch_offset: float = 0.0  # wall-clock seconds minus the pipeline's clock, for results' t
+    workers: FrameWorkers | None = None  # parallel processor chains (workers > 1)
+    progress_on: bool = True  # False once the progress callback raised
 
     def fail(self, message: str, cause: BaseException) -> None:
         """Record a failure; the first one is the run's error."""
@@ -112,6 +126,9 @@ class Pipeline:
     as given in ``processor_spec``. Settings come as ``config=``, as keyword arguments for its
     fields, or both (the keywords replace the config's values). ``logger`` defaults to
     ``get_logger("framepipe.pipeline")``: whatever the application configured.
+    ``on_results`` is called with each frame's results (a ``ResultsLine``) on the results
+    writer's thread, never on the frame loop; ``stream`` is the name results lines carry
+    (default: the source's name).
     """
 
     def __init__(
@@ -123,6 +140,8 @@ class Pipeline:
         logger: PipelineLogger | None = None,
         progress: Callable[[Progress], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        on_results: ResultsCallback | None = None,
+        stream: str | None = None,
         **options: Unpack[PipelineOptions],
     ) -> None:
         for name in _NOT_OPTIONS:
@@ -147,7 +166,12 @@ class Pipeline:
         self.source = source
         self.processor_spec = processor  # the picklable description; ``processor`` is built
         self.processor, self.processor_name = resolve_processor(processor)
+        check_workers(processor, self.config.workers, self.config.worker_kind)
+        if self.config.results is not None:
+            check_results_path(self.config.results)
         self.output = self._checked_output(spec)
+        self.on_results = on_results
+        self.stream = stream
         if logger is None:
             from framepipe.logging import get_logger
 
@@ -242,6 +266,12 @@ class Pipeline:
                 stack.callback(self._close_output, run)
             if config.display:
                 run.display = stack.enter_context(Display(f"framepipe: {info.name}"))
+            run.results = self._open_results(stack)
+            run.epoch_offset = time.time() - self.clock()
+            if config.workers > 1:
+                run.workers = stack.enter_context(
+                    open_workers(self.processor_spec, config.workers, config.worker_kind)  # type: ignore[arg-type]
+                )
             status.attach(info.name, budget_ms, reader, buffer, stats, live, info.camera)
             self._log_start(run)
             stats.start()
@@ -309,8 +339,29 @@ class Pipeline:
             total = min(total, limit) if total is not None else limit
         return total
 
+    def _open_results(self, stack: ExitStack) -> ResultsWriter | None:
+        """The results writer, when a file or a callback wants results; closed with the run."""
+        path = self.config.results
+        if path is None and self.on_results is None:
+            return None
+        try:
+            writer = ResultsWriter(
+                None if path is None else str(path),
+                max_bytes=RESULTS_MAX_BYTES,
+                backup_count=RESULTS_BACKUP_COUNT,
+                on_results=self.on_results,
+                report=lambda message: self.logger.error("%s", message),
+            )
+        except OSError as exc:
+            raise OutputError(f"cannot write results to {path}: {one_line(exc)}") from None
+        stack.callback(writer.close, RESULTS_CLOSE_TIMEOUT_S)
+        return writer
+
     def _loop(self, run: _Run, status: RunStatus) -> None:
         """Take frames until the end, ``max_frames``, ``stop()`` or a failure; set ``run.end``."""
+        if run.workers is not None:
+            self._parallel_loop(run, status, run.workers)
+            return
         buffer, stats, output, display = run.buffer, run.stats, run.output, run.display
         log, processor, publish = self.logger, self.processor, status.window.publish
         observe = status.histograms.observe
@@ -321,6 +372,7 @@ class Pipeline:
         )
         skip_errors = self.config.on_error == "skip"
         processed = failed_in_a_row = 0
+        submit = self._results_submitter(run, status)
         while True:
             if self._stop_requested:
                 log.info("stop requested after %d frames", processed)
@@ -337,7 +389,7 @@ class Pipeline:
             started = stats.begin_frame()
             stage = "processor"
             try:
-                frame, _results = split_output(processor(item.image), item.image)
+                frame, results = split_output(processor(item.image), item.image)
                 stage = "output"
                 if output is not None:
                     output.write(frame)
@@ -354,6 +406,8 @@ class Pipeline:
                 run.fail(f"{stage} failed on frame {item.index}: {one_line(exc)}", exc)
                 return
             failed_in_a_row = 0
+            if results is not None:
+                submit(item, results)
             if processed % log_every == 0:
                 self._log_frame(item.index, (self.clock() - started) * 1000.0, stats.budget_ms)
             done = stats.finish_frame(started, item.captured_at)
@@ -371,6 +425,144 @@ class Pipeline:
             if max_frames is not None and processed >= max_frames:
                 run.end = "max_frames"
                 return
+
+    def _results_submitter(
+        self, run: _Run, status: RunStatus
+    ) -> Callable[[CapturedFrame, Any], None]:
+        """What the loop calls with a frame's results: kept for the snapshot (the monitor shows
+        the last ones) and queued for the writer, which never makes the loop wait."""
+        writer, offset = run.results, run.epoch_offset
+        stream = self.stream or run.info.name
+        seen = status.results_seen
+        status.results_writer = writer
+
+        def submit(item: CapturedFrame, results: Any) -> None:
+            t = item.captured_at + offset
+            seen(item.index, t, results)
+            if writer is not None:
+                writer.submit(stream, item.index, t, results)
+
+        return submit
+
+    def _parallel_loop(self, run: _Run, status: RunStatus, workers: FrameWorkers) -> None:
+        """The loop with ``workers`` processor chains: up to that many frames in flight, their
+        outputs handed on in the order the frames were taken. A frame's time runs from when the
+        loop took it to when its output was handed on; a stop lets the frames in flight finish."""
+        pending: deque[tuple[int, CapturedFrame, float]] = deque()
+        try:
+            self._fill_and_hand_on(run, status, workers, pending)
+        finally:
+            run.taken -= len(pending)  # taken but never handed on: counted as dropped
+
+    def _fill_and_hand_on(
+        self,
+        run: _Run,
+        status: RunStatus,
+        workers: FrameWorkers,
+        pending: deque[tuple[int, CapturedFrame, float]],
+    ) -> None:
+        buffer, stats, max_frames = run.buffer, run.stats, self.config.max_frames
+        submit_results = self._results_submitter(run, status)
+        processed = failed_in_a_row = 0
+        source_done = stopping = False
+        while True:
+            if self._stop_requested and not stopping:
+                stopping = True
+                self.logger.info("stop requested after %d frames", processed)
+            room = len(pending) < workers.workers and not (source_done or stopping)
+            if room and (max_frames is None or run.taken < max_frames):
+                try:
+                    item = buffer.get(0.002 if pending else _POLL_S)
+                except BufferClosed:
+                    source_done, item = True, None
+                if item is not None:
+                    run.taken += 1
+                    pending.append((run.taken, item, stats.begin_frame()))
+                    workers.submit(run.taken, item.image)
+                    continue
+            if not pending:
+                if stopping:
+                    run.end = "stopped"
+                    return
+                if source_done:
+                    run.end = self._source_end(run)
+                    return
+                if max_frames is not None and run.taken >= max_frames:
+                    run.end = "max_frames"
+                    return
+                continue
+            seq, item, started = pending[0]
+            done = workers.wait(seq, 0.002 if room else _POLL_S)
+            if done is None:
+                continue
+            pending.popleft()
+            end = self._hand_on(run, status, item, started, done, processed, submit_results)
+            if end == "skipped":
+                failed_in_a_row += 1
+                status.frame_failed()
+                if self._skip(done.error, item.index, failed_in_a_row, run):  # type: ignore[arg-type]
+                    continue
+                return
+            if end == "failed":
+                return
+            failed_in_a_row = 0
+            processed += 1
+            if end is not None:
+                run.end = end
+                return
+            if max_frames is not None and processed >= max_frames:
+                run.end = "max_frames"
+                return
+
+    def _hand_on(
+        self,
+        run: _Run,
+        status: RunStatus,
+        item: CapturedFrame,
+        started: float,
+        done: Done,
+        processed: int,
+        submit_results: Callable[[CapturedFrame, Any], None],
+    ) -> EndReason | Literal["skipped", "failed"] | None:
+        """One frame's output, in order: to the outputs, the statistics and the results.
+
+        "skipped": the processor failed and ``on_error`` is skip; "failed": the run's failure
+        is recorded; an end reason: the run ends after this frame; None: go on.
+        """
+        stage = "processor"
+        try:
+            if done.error is not None:
+                if self.config.on_error == "skip":
+                    return "skipped"
+                raise done.error
+            frame, results = split_output(done.output, item.image)
+            stage = "output"
+            if run.output is not None:
+                run.output.write(frame)
+            stage = "display"
+            keep_open = run.display.show(frame) if run.display is not None else True
+        except Exception as exc:
+            self.logger.error(
+                "%s failed on frame %d: %s", stage, item.index, one_line(exc), exc_info=exc
+            )
+            run.fail(f"{stage} failed on frame {item.index}: {one_line(exc)}", exc)
+            return "failed"
+        if results is not None:
+            submit_results(item, results)
+        stats = run.stats
+        if processed % self.config.log_every == 0:
+            self._log_frame(item.index, (self.clock() - started) * 1000.0, stats.budget_ms)
+        finished = stats.finish_frame(started, item.captured_at)
+        status.window.publish(finished.frame_ms, finished.age_ms, finished.finished_at, frame)
+        status.histograms.observe(finished.frame_ms / 1000.0, finished.age_ms / 1000.0)
+        if finished.streak is not None:
+            self._log_streak(finished.streak, item.index, finished.frame_ms, stats.budget_ms)
+        if run.progress_on and self.progress is not None:
+            run.progress_on = self._call_progress(self.progress, run, finished.frame_ms)
+        if not keep_open:
+            self.logger.info("display closed after %d frames", processed + 1)
+            return "display_closed"
+        return None
 
     def _skip(self, exc: Exception, index: int, in_a_row: int, run: _Run) -> bool:
         """Log a processor failure under ``on_error="skip"``; False (the run's failure) when
@@ -488,6 +680,7 @@ class Pipeline:
             frames_written=run.output.frames_written if run.output else 0,
             output=str(self.output) if self.output else None,
             loops=reader.loops if self.config.loop else None,
+            **_results_and_workers(run, summary.duration_s),
         )
 
     def _flushed_log_stats(self) -> Any:
@@ -531,6 +724,25 @@ class Pipeline:
                 frame_ms,
                 budget,
             )
+
+
+def _results_and_workers(run: _Run, duration_s: float) -> dict[str, Any]:
+    """The report's results counts (the writer is closed by now) and workers' busy shares."""
+    values: dict[str, Any] = {}
+    if run.results is not None:
+        counts = run.results.stats()
+        values.update(
+            results_written=counts.written,
+            results_dropped=counts.dropped,
+            results_errors=counts.errors,
+        )
+    if run.workers is not None:
+        values["workers"] = run.workers.workers
+        values["worker_busy"] = tuple(
+            round(min(1.0, busy / duration_s), 3) if duration_s > 0 else 0.0
+            for busy in run.workers.busy_s()
+        )
+    return values
 
 
 def _source_name(source: str | int | Source | None, spec: SourceSpec | None) -> str:

@@ -8,7 +8,8 @@ moment: before the run (zeros), during it, and after it (the report's final coun
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from framepipe._camera import CameraReading
 from framepipe.pipeline.histogram import FrameHistograms
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from framepipe.pipeline.reader import CapturedFrame, FrameReader
     from framepipe.pipeline.reconnect import ReconnectingSource
     from framepipe.pipeline.report import PipelineReport
+    from framepipe.pipeline.results import ResultsWriter
     from framepipe.pipeline.stats import FrameStats
 
 __all__ = ["RunStatus"]
@@ -46,6 +48,8 @@ class RunStatus:
         self._live: ReconnectingSource | None = None
         self._failed = 0
         self._report: PipelineReport | None = None
+        self.results_writer: ResultsWriter | None = None
+        self._last_results: tuple[int, float, Any] | None = None
 
     def attach(
         self,
@@ -66,6 +70,35 @@ class RunStatus:
     def frame_failed(self) -> None:
         """One more frame the processor failed on and the run skipped (frame loop only)."""
         self._failed += 1
+
+    def results_seen(self, frame: int, t: float, results: Any) -> None:
+        """The latest frame's results, for the monitor (frame loop only: one store)."""
+        self._last_results = (frame, t, results)
+
+    def _results_part(self) -> dict[str, Any]:
+        """The results counts and the last results JSON can hold, as plain values."""
+        from framepipe.pipeline.results import plain_results
+
+        values: dict[str, Any] = {}
+        writer = self.results_writer
+        if writer is not None:
+            counts = writer.stats()
+            values.update(
+                results_written=counts.written,
+                results_dropped=counts.dropped,
+                results_errors=counts.errors,
+            )
+        last = self._last_results
+        if last is not None:
+            frame, t, results = last
+            try:
+                plain = plain_results(results)
+                json.dumps(plain, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                pass  # counted and said by the writer, when there is one
+            else:
+                values["last_results"] = {"frame": frame, "t": round(t, 6), "results": plain}
+        return values
 
     def finish(self, report: PipelineReport) -> None:
         """The final counts: frames left in the buffer and a failed frame are known now."""
@@ -113,4 +146,5 @@ class RunStatus:
             disconnected_s=disconnected_s,
             frame_histogram=self.histograms.frame.read(),
             age_histogram=self.histograms.age.read(),
+            **self._results_part(),
         )
