@@ -24,7 +24,9 @@ from framepipe.cli._signals import stop_on_signals
 from framepipe.logging import Logger, configure, get_logger
 from framepipe.logging import address as log_address
 from framepipe.monitor import StatsServer
+from framepipe.pipeline.parallel import check_workers
 from framepipe.pipeline.processors import resolve_processor
+from framepipe.pipeline.results import check_results_path
 from framepipe.pipeline.sources import SourceError
 from framepipe.streams.api import StreamsHandle, start_streams
 from framepipe.streams.job import LogTarget, portable_processor
@@ -53,6 +55,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         check_processor_imports(processors)
         portable_processor(processors)
         resolve_processor(processors)  # a class is built once here: an __init__ that raises
+        check_workers(processors, config.workers, config.worker_kind)
+        if config.results is not None:
+            check_results_path(config.results)  # the one file, written by this process
         check_run_outputs(args, sources, names)
         ray_options = _ray_options(args)
     except (SourceError, ValueError, RayNotInstalled) as exc:

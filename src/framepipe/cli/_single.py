@@ -56,7 +56,13 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
     try:
         # The pipeline logs through get_logger("framepipe.pipeline"), which follows the
         # configure() below; building it first means a bad option leaves no empty log file.
-        pipeline = Pipeline(source, processor=processors, config=config, progress=progress)
+        pipeline = Pipeline(
+            source,
+            processor=processors,
+            config=config,
+            progress=progress,
+            stream=stream_name(args, DEFAULT_STREAM),  # what results lines say
+        )
     except ValueError as exc:
         source.release()
         return fail(str(exc), EXIT_USAGE)

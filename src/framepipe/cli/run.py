@@ -33,7 +33,7 @@ from framepipe.cli._args import (
 from framepipe.cli._console import EXIT_USAGE, fail
 from framepipe.cli._monitoring import check_stats_flags, stats_host
 from framepipe.pipeline.buffer import DROP_POLICIES
-from framepipe.pipeline.config import ON_ERROR
+from framepipe.pipeline.config import ON_ERROR, WORKER_KINDS
 from framepipe.pipeline.output import CODECS
 from framepipe.pipeline.processors import PROCESSOR_NAMES
 from framepipe.pipeline.sources import (
@@ -203,6 +203,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with --on-error skip, N failed frames in a row stop the run anyway "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="FILE.jsonl",
+        default=None,
+        help="write what processors return beside the frame as one JSON line per frame "
+        "(stream, frame, t, results), off the frame loop; '-': stdout; one file for every "
+        "stream",
+    )
+    add_parsed_option(
+        parser,
+        "--workers",
+        positive_int,
+        default=1,
+        metavar="K",
+        help="run K copies of the processor chain on frames in parallel, outputs in frame "
+        "order (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--worker-kind",
+        choices=WORKER_KINDS,
+        default="thread",
+        help="with --workers: threads (processors that release the GIL: OpenCV, numpy) or "
+        "processes (pure-Python work; frames in shared memory) (default: %(default)s)",
     )
     parser.add_argument(
         "--summary-json", metavar="FILE", default=None, help="write the run summary as JSON"

@@ -9,12 +9,21 @@ happened; a worker that dies without ``Finished`` was killed or crashed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.report import PipelineReport
 
-__all__ = ["PREVIEW", "STOP", "Finished", "Preview", "Snapshot", "Started", "WorkerMessage"]
+__all__ = [
+    "PREVIEW",
+    "STOP",
+    "Finished",
+    "Preview",
+    "Results",
+    "Snapshot",
+    "Started",
+    "WorkerMessage",
+]
 
 STOP: Final = "stop"  # supervisor -> worker: finish the current frame, then end
 PREVIEW: Final = "preview"  # supervisor -> worker: someone watches, send previews a while
@@ -52,4 +61,14 @@ class Preview:
     error: str | None = None
 
 
-WorkerMessage = Started | Snapshot | Preview | Finished
+@dataclass(frozen=True)
+class Results:
+    """One frame's results for the parent's one results file (plain values, JSON-ready); sent
+    from the worker's results thread, never its frame loop, when the run writes results."""
+
+    frame: int
+    t: float
+    results: Any
+
+
+WorkerMessage = Started | Snapshot | Preview | Finished | Results

@@ -23,7 +23,15 @@ from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.stats import FrameSummary
 from framepipe.pipeline.status import RunStatus
-from framepipe.streams._messages import Finished, Preview, Snapshot, Started, WorkerMessage
+from framepipe.streams._messages import (
+    Finished,
+    Preview,
+    Results,
+    Snapshot,
+    Started,
+    WorkerMessage,
+)
+from framepipe.streams._results import ResultsRelay
 from framepipe.streams._totals import carried, counted_with
 from framepipe.streams.attempts import AttemptLog, timings_so_far
 from framepipe.streams.engine import Engine, WorkerHandle
@@ -118,6 +126,7 @@ class Supervisor:
         self._kill_requested = False
         self._stop_deadline: float | None = None
         self.cv_threads = jobs[0].cv_threads if jobs else 1
+        self._results: ResultsRelay | None = None  # the one results file, while run() runs
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -160,6 +169,8 @@ class Supervisor:
                 source or _source_text(stream.job), config.budget_ms or 0.0
             ).snapshot(0.0)
         latest = carried(stream.earlier, latest)
+        if self._results is not None:
+            latest = self._results.snapshot(name, latest)
         if stream.result is not None and latest.state != "ended":
             return dataclasses.replace(latest, state="ended")
         if stream.restart_at is not None:  # the ended attempt's counts; no frames flow
@@ -169,17 +180,29 @@ class Supervisor:
     def run(self) -> StreamsReport:
         """Start every stream and follow them to the end; call once."""
         started = self._clock()
+        self._results = self._open_results()
         try:
             for stream in self._streams.values():
                 self._start(stream)
-            while not all(stream.result is not None for stream in self._streams.values()):
+            while not self._finished():
                 self._step()
         finally:
             self._abandon()
         results = tuple(
             stream.result for stream in self._streams.values() if stream.result is not None
         )
+        if self._results is not None:
+            relay, self._results = self._results, None
+            results = relay.close(results)
         return StreamsReport(results, self._clock() - started, self.cv_threads)
+
+    def _open_results(self) -> ResultsRelay | None:
+        """The results file every stream's lines go to, when the config names one."""
+        jobs = [stream.job for stream in self._streams.values()]
+        path = jobs[0].config.results if jobs else None
+        if path is None:
+            return None
+        return ResultsRelay(path, report=lambda message: self._log.error("%s", message))
 
     def _step(self) -> None:
         now = self._clock()
@@ -250,6 +273,8 @@ class Supervisor:
                 stream.preview = message
             elif isinstance(message, Finished):
                 stream.finished = message
+            elif isinstance(message, Results) and self._results is not None:
+                self._results.line(stream.job.name, message)
 
     def _ask_for_previews(self, now: float) -> None:
         """Pass a watcher's wish on to the worker, at most twice a second (an engine without
@@ -267,6 +292,9 @@ class Supervisor:
     def _ended(self, stream: _Stream, code: int | None, start_error: str | None) -> None:
         """One attempt ended: keep it as the result, or restart the stream."""
         name, finished = stream.job.name, stream.finished
+        if self._results is not None:
+            summary_sent = finished.summary if finished is not None else None
+            self._results.attempt_ended(name, summary_sent, stream.snapshot)
         if start_error is not None:
             error: str | None = start_error
         elif finished is None:
@@ -342,6 +370,11 @@ class Supervisor:
         self._log.error("stream %s: worker %s %s, killed", stream.job.name, stream.pid,
                         stream.killed)  # fmt: skip
         stream.worker.kill()
+
+    def _finished(self) -> bool:
+        """Every stream has ended: ``run()`` returns (a set that changes while it runs says
+        otherwise until it is stopped)."""
+        return all(stream.result is not None for stream in self._streams.values())
 
     def _may_restart(self, stream: _Stream) -> bool:
         return not self._stop_requested and len(stream.restarts) < stream.restart_attempts

@@ -14,6 +14,7 @@ a worker alone is a clean stop, as the supervisor's ``STOP`` is.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -25,12 +26,14 @@ from framepipe._text import one_line
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.results import ResultsLine
 from framepipe.pipeline.runner import Pipeline, PipelineError, PipelineLogger
 from framepipe.pipeline.sources import OpenCancelled, SourceError
 from framepipe.streams._messages import (
     PREVIEW,
     STOP,
     Finished,
+    Results,
     Snapshot,
     Started,
     WorkerMessage,
@@ -97,7 +100,9 @@ def run_stream(
         _limit_threads(job.cv_threads)
         log = _setup_logging(job.log_target, job.name)
         processor = None if job.processor is None else list(job.processor)
-        pipeline = Pipeline(job.source, processor=processor, config=job.config, logger=log)
+        pipeline = Pipeline(
+            job.source, processor=processor, logger=log, **_results_to_parent(job, channel)
+        )
         stopper.attach(pipeline)
         sender = _SnapshotSender(pipeline, channel, job.snapshot_interval_s, previews)
         sender.start()
@@ -116,6 +121,20 @@ def run_stream(
         channel.send(finished)  # the end marker, on every path
         _flush(log)
     return 0 if finished.error is None else 1
+
+
+def _results_to_parent(job: StreamJob, channel: SupervisorLink) -> dict[str, Any]:
+    """The pipeline's config and results settings: with a results file, the lines go to the
+    supervisor, which writes the one file of every stream (the worker writes none)."""
+    if job.config.results is None:
+        return {"config": job.config}
+
+    def send(line: ResultsLine) -> None:
+        if not channel.send(Results(line.frame, line.t, line.results)):
+            raise ConnectionError("the supervisor is gone")
+
+    config = dataclasses.replace(job.config, results=None)
+    return {"config": config, "on_results": send, "stream": job.name}
 
 
 def _run(pipeline: Pipeline) -> Finished:
