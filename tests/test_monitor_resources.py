@@ -44,6 +44,7 @@ PIPELINE_TYPES = {
     "frame_age_ms": dict,
     "seconds_since_last_frame": float,
     "reconnects": int,
+    "last_results": (dict, type(None)),  # None until a processor returns results
 }
 
 

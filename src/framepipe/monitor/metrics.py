@@ -41,6 +41,9 @@ _STREAM_COUNTERS = (
         "disconnected_s",
         "Seconds a live source spent without a connection.",
     ),
+    ("framepipe_results_written", "results_written", "Results lines written."),
+    ("framepipe_results_dropped", "results_dropped", "Results lines dropped: a queue was full."),
+    ("framepipe_results_errors", "results_errors", "Results lines refused: not JSON, unwritten."),
 )
 # (metric name without _total, log counter, help): each a count of its own, none overlapping
 # another's label values, so a sum over a metric's labels is a number of records.

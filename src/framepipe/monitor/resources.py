@@ -201,6 +201,7 @@ def pipeline_part(stream: StreamReading, now: float) -> dict[str, Any]:
         "frame_age_ms": {"p50": age_ms["p50"], "p99": age_ms["p99"]},
         "seconds_since_last_frame": None if since is None else round(since, 3),
         "reconnects": snapshot.reconnects,
+        "last_results": snapshot.last_results,  # {"frame", "t", "results"}; None before any
         # Only where camera settings were asked for: what was asked and what is delivered.
         **({} if snapshot.camera is None else {"camera": snapshot.camera.to_dict()}),
     }
