@@ -82,6 +82,7 @@ def run_once(work: Path, scenario: str, signum: int | None, offset_s: float) -> 
     watcher = threading.Thread(target=_note_descendants, args=(process, outcome), daemon=True)
     try:
         os.read(ready_read, 1)
+        _wait_for_handlers(process)
         began = time.monotonic()
         watcher.start()
         if signum is not None:
@@ -100,6 +101,21 @@ def run_once(work: Path, scenario: str, signum: int | None, offset_s: float) -> 
     watcher.join(5)
     outcome.code = process.returncode
     return outcome
+
+
+def _wait_for_handlers(process: subprocess.Popen[str]) -> None:
+    """Until the command catches SIGHUP, which it does from its first instruction on: the
+    moment offsets count from (the child's byte comes a few instructions before it)."""
+    deadline = time.monotonic() + 10.0
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            return
+        found = re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.MULTILINE)
+        if found is None or int(found[1], 16) & (1 << (signal.SIGHUP - 1)):
+            return
+        time.sleep(0.0005)
 
 
 def _note_descendants(process: subprocess.Popen[str], outcome: Outcome) -> None:
@@ -132,10 +148,10 @@ def check(work: Path, scenario: str, outcome: Outcome) -> None:
     for (stream, pid), numbers in _sequences(log).items():
         if stream != "MainProcess":
             assert numbers == list(range(1, len(numbers) + 1)), f"{outcome}: {stream} {pid}"
-    alive = [pid for pid in outcome.descendants if _alive(pid)]
-    if alive:
-        _, alive = psutil.wait_procs(_processes(alive), timeout=15)
-    assert alive == [], f"{outcome}: left running {[p.cmdline() for p in alive]}"
+    _, alive = psutil.wait_procs(
+        _processes([pid for pid in outcome.descendants if _alive(pid)]), timeout=15
+    )
+    assert alive == [], f"{outcome}: left running {[p.pid for p in alive]}"
 
 
 def _sequences(log: str) -> dict[tuple[str, int], list[int]]:
@@ -150,7 +166,7 @@ def _sequences(log: str) -> dict[tuple[str, int], list[int]]:
 
 def _alive(pid: int) -> bool:
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return False
 
