@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from framepipe.cli import main
+from framepipe.logging import configure
 
 FRAMEPIPE = str(Path(sys.executable).with_name("framepipe"))
 URL = re.compile(r"stats server on (http://\S+/)")
@@ -105,3 +108,18 @@ class TestServing:
             assert process.stderr is not None
             warning = process.stderr.readline()
         assert "open to the network" in warning
+
+
+class TestStreamNameInTheLog:
+    def test_configure_names_this_processs_records_stream(self) -> None:
+        """What ``--name`` gives a single run's log: ``%(stream)s`` is the stream's name."""
+        text = io.StringIO()
+        handler = logging.StreamHandler(text)
+        handler.setFormatter(logging.Formatter("%(stream)s %(message)s"))
+        log = configure(log_dir=None, handlers=[handler], stream="door")
+        try:
+            log.info("hello")
+            log.flush(timeout=5)
+        finally:
+            log.stop()
+        assert text.getvalue() == "door hello\n"

@@ -13,6 +13,7 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Mapping
+from typing import TypeVar
 
 from framepipe.cli._console import note
 from framepipe.logging import Logger
@@ -28,6 +29,7 @@ __all__ = [
 ]
 
 _UNSPECIFIED = ("0.0.0.0", "::", "")
+T = TypeVar("T")
 
 
 class StatsServerError(RuntimeError):
@@ -57,7 +59,7 @@ def check_stats_flags(args: argparse.Namespace) -> str | None:
     return None
 
 
-def stream_name(args: argparse.Namespace, default: str) -> str:
+def stream_name(args: argparse.Namespace, default: T) -> str | T:
     """The one stream's name: its ``--name`` when given, else ``default``."""
     names: list[str] | None = args.name
     return names[0] if names else default

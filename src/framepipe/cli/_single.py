@@ -67,7 +67,9 @@ def run(args: argparse.Namespace, processors: list[str]) -> int:
         source.release()
         return fail(str(exc), EXIT_USAGE)
     try:
-        log = configure(log_dir=args.log_dir, mode=args.log_mode)
+        log = configure(
+            log_dir=args.log_dir, mode=args.log_mode, stream=stream_name(args, None)
+        )
     except (ValueError, OSError) as exc:
         source.release()
         return fail(f"--log-dir {args.log_dir}: {exc}", EXIT_USAGE)

@@ -86,8 +86,12 @@ def configure(
     handlers: Sequence[logging.Handler] | None = None,
     capture_stdlib: bool = True,
     console: bool = False,
+    stream: str | None = None,
 ) -> Logger:
     """(Re)create the process-wide logger and return it.
+
+    ``stream`` is what ``%(stream)s`` shows for this process's records (default: the process
+    name), as a worker's stream name does for its records.
 
     ``log_dir=None`` writes to stderr only (no directory, no file). Besides the logger, this
     installs what an application asks for: SIGTERM/SIGINT handlers and exception hooks that write
@@ -102,7 +106,7 @@ def configure(
         log_dir, level, queue_size, overflow, protect_level, block_timeout, max_bytes,
         backup_count, mode, handlers, console,
     )
-    set_stream(None)  # a stream name belonged to a connection to a parent; this one writes
+    set_stream(stream)  # an earlier name belonged to a connection to a parent; this one writes
     return _install(core, process_wide=True, capture_stdlib=capture_stdlib)
 
 
