@@ -42,8 +42,8 @@ examples:
   framepipe serve --config cameras.toml --check   check the file, list the streams it runs
   framepipe serve --config cameras.toml           run them until SIGTERM or Ctrl-C
 
-The set of streams is the file's: reloading it (SIGHUP) and an API to add or remove streams
-while it runs are not available.
+The set of streams is the file's: it is not reloaded (SIGHUP stops the service, as SIGTERM
+does), and there is no API to add or remove streams while it runs.
 """
 
 _WAIT_S = 0.25  # how often the main thread looks for the end
