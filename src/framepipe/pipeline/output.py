@@ -1,9 +1,9 @@
 """The video file output: processed frames written with ``cv2.VideoWriter``.
 
-The codec follows the file extension; the frame rate and the size are the source's (without a
-size given, the first frame's). The writer takes 8-bit BGR, so gray (``gray``, ``edges``) and
-BGRA frames are converted; any other frame (another size, another dtype, another channel count)
-is refused with an :class:`OutputError` rather than silently skipped by OpenCV.
+The codec follows the file extension, the frame rate is the source's and the size is the first
+processed frame's. The writer takes 8-bit BGR, so gray (``gray``, ``edges``) and BGRA frames are
+converted; any other frame (another size, another dtype, another channel count) is refused with
+an :class:`OutputError` rather than silently skipped by OpenCV.
 
 A failed write is never reported as written: ``frames_written`` counts frames that reached the
 file. The writer's own result, a check of the space left on the disk (before the first frame and
@@ -72,17 +72,14 @@ class VideoOutput(Closing):
         path: str | os.PathLike[str],
         fps: float,
         *,
-        size: tuple[int, int] | None = None,
         min_free_bytes: int = MIN_FREE_BYTES,
     ) -> None:
         self.path = check_output_path(path)
         if not 0 < fps < float("inf"):
             raise ValueError(f"fps must be positive, but got {fps}")
-        if size is not None and not (len(size) == 2 and min(size) > 0):
-            raise ValueError(f"size must be (width, height), both positive, but got {size!r}")
         self.fps = float(fps)
         self.fourcc = CODECS[self.path.suffix.lower()]
-        self.size: tuple[int, int] | None = size  # (width, height); None: the first frame's
+        self.size: tuple[int, int] | None = None
         self.frames_written = 0
         self.failure: str | None = None  # why the file is incomplete, once it is known
         self._writer: cv2.VideoWriter | None = None
@@ -95,19 +92,13 @@ class VideoOutput(Closing):
             )
 
     def write(self, frame: Frame) -> None:
-        """Append one frame: uint8, BGR, gray or BGRA, every frame the output's size."""
+        """Append one frame: uint8, BGR, gray or BGRA, every frame the first one's size."""
         if self._closed:
             reason = self.failure or "the output is closed"
             raise OutputError(f"cannot write to {self.path}: {reason}")
         frame = self._as_bgr(frame)
         size = (int(frame.shape[1]), int(frame.shape[0]))
         if self._writer is None:
-            if self.size is not None and size != self.size:
-                (w0, h0), (w1, h1) = self.size, size
-                raise OutputError(
-                    f"cannot write to {self.path}: frame size {w1}x{h1} is not the output's "
-                    f"{w0}x{h0} (the source's)"
-                )
             self._writer = self._open(size)
             self.size = size
         elif size != self.size:

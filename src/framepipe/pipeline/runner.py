@@ -616,10 +616,9 @@ class Pipeline:
 
     @staticmethod
     def _open_output(path: Path, info: SourceInfo) -> VideoOutput:
-        # The source's size, as documented; a source that does not say: the first frame's.
-        size = (info.width, info.height) if info.width > 0 and info.height > 0 else None
+        # The size is the processed frames': a processor may scale or crop what it returns.
         try:
-            return VideoOutput(path, fps=info.fps or 30.0, size=size)
+            return VideoOutput(path, fps=info.fps or 30.0)
         except ValueError as exc:  # checked when built, but the directory may have gone since
             raise OutputError(f"cannot write video {path}: {exc}") from None
 
