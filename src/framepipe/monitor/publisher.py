@@ -183,7 +183,9 @@ class Publisher:
         for name, snapshot in snapshots.items():
             if now > self._wanted_until.get(name, float("-inf")):
                 continue
-            provider = self._monitored.streams[name]
+            provider = self._monitored.streams.get(name)
+            if provider is None:  # removed from a changing set since the snapshots were read
+                continue
             if isinstance(provider, PreviewProvider):
                 jpeg, error = self._from_worker(name, provider)
             else:

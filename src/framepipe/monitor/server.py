@@ -308,5 +308,7 @@ def serve(
         raise ValueError("give either pipeline= or streams=, not both")
     if streams is None:
         streams = {} if pipeline is None else {stream: pipeline}
-    monitored = Monitored(streams=dict(streams), logger=logger, stall_s=stall_s, clock=clock)
+    # A mapping of one's own (a running stream set's views) is followed as streams come and go.
+    streams = dict(streams) if isinstance(streams, dict) else streams
+    monitored = Monitored(streams=streams, logger=logger, stall_s=stall_s, clock=clock)
     return StatsServer(monitored, host, port, tuple(allow_hosts))

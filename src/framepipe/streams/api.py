@@ -15,7 +15,15 @@ import atexit
 import dataclasses
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+)
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +31,22 @@ from framepipe._closing import Closing
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.sources import parse_source
+from framepipe.pipeline.status import RunStatus
+from framepipe.streams._commands import Command
+from framepipe.streams._live_set import LiveSetSupervisor
 from framepipe.streams._supervisor import HANG_TIMEOUT_S, STOP_TIMEOUT_S, Supervisor
 from framepipe.streams.engine import ENGINES, Engine, LocalEngine
 from framepipe.streams.job import LogTarget, StreamJob, portable_processor
-from framepipe.streams.names import stream_names
+from framepipe.streams.names import check_name, stream_names
 from framepipe.streams.ray_engine import RayEngine
-from framepipe.streams.report import StreamsReport
+from framepipe.streams.report import StreamResult, StreamsReport
+from framepipe.streams.stream_set import StreamSetError, StreamState
 from framepipe.typing import ProcessorSpec
 
 __all__ = [
     "LIVE_RESTART_ATTEMPTS",
     "StreamView",
+    "StreamViews",
     "StreamsHandle",
     "default_cv_threads",
     "run_streams",
@@ -42,6 +55,7 @@ __all__ = [
 ]
 
 LIVE_RESTART_ATTEMPTS = 3  # a camera or stream is restarted this often by default; files never
+COMMAND_TIMEOUT_S = 10.0  # for a change to be applied: a step of the supervisor, a worker's spawn
 
 SourceArg = str | int | None
 
@@ -66,35 +80,99 @@ def stream_output(output: str | os.PathLike[str], name: str) -> str:
 
 
 class StreamView:
-    """One stream of a running set: ``snapshot()`` for any observer (a stats server, a table)."""
+    """One stream of a running set: ``snapshot()`` for any observer (a stats server, a table).
+
+    An observer may still hold the view of a stream removed from the set a moment ago: it then
+    answers as an ended stream (its last snapshot), with no process and no preview.
+    """
 
     def __init__(self, supervisor: Supervisor, name: str) -> None:
         self._supervisor = supervisor
         self.name = name
+        self._last: PipelineSnapshot | None = None
 
     @property
     def pid(self) -> int | None:
         """The worker process running the stream now (None between a crash and its restart)."""
-        return self._supervisor.pid(self.name)
+        try:
+            return self._supervisor.pid(self.name)
+        except KeyError:  # removed
+            return None
 
     @property
     def node(self) -> str | None:
         """The machine running the stream with the Ray engine (None for a local worker)."""
-        return self._supervisor.node(self.name)
+        try:
+            return self._supervisor.node(self.name)
+        except KeyError:
+            return None
 
     def snapshot(self) -> PipelineSnapshot:
-        return self._supervisor.snapshot(self.name)
+        try:
+            self._last = self._supervisor.snapshot(self.name)
+        except KeyError:  # removed since its name was read
+            last = self._last or RunStatus(self.name).snapshot(0.0)
+            return dataclasses.replace(last, state="ended", fps=0.0)
+        return self._last
 
     def want_preview(self) -> None:
         """Someone watches: the worker sends its latest frame as JPEG for a while."""
-        self._supervisor.want_preview(self.name)
+        try:
+            self._supervisor.want_preview(self.name)
+        except KeyError:
+            pass  # removed: nothing to send
 
     def preview(self) -> tuple[bytes | None, str | None]:
         """The latest preview ``(jpeg, error)`` the worker sent; ``(None, None)`` before any."""
-        return self._supervisor.preview(self.name)
+        try:
+            return self._supervisor.preview(self.name)
+        except KeyError:
+            return None, None
 
     def __repr__(self) -> str:
         return f"<StreamView {self.name} pid={self.pid}>"
+
+
+class StreamViews(Mapping[str, StreamView]):
+    """The views of the streams in a set now, by name: follows streams as they come and go.
+
+    Each read sees one whole set (the supervisor replaces its tuple of names whole), so
+    iterating it from any thread is safe while streams are added and removed.
+    """
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        self._seen: tuple[tuple[str, ...], dict[str, StreamView]] = ((), {})
+
+    def _views(self) -> dict[str, StreamView]:
+        names = self._supervisor.names
+        seen, views = self._seen
+        if names != seen:  # a new dict, never changed once published
+            views = {name: views.get(name) or StreamView(self._supervisor, name) for name in names}
+            self._seen = (names, views)
+        return views
+
+    def __getitem__(self, name: str) -> StreamView:
+        return self._views()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views())
+
+    def __len__(self) -> int:
+        return len(self._views())
+
+    # One set read once: the generic ones would look each name up again in a newer set.
+    def keys(self) -> KeysView[str]:
+        return self._views().keys()
+
+    def values(self) -> ValuesView[StreamView]:
+        return self._views().values()
+
+    def items(self) -> ItemsView[str, StreamView]:
+        return self._views().items()
+
+    def __repr__(self) -> str:
+        return f"<StreamViews {list(self._views())}>"
 
 
 class StreamsHandle(Closing):
@@ -120,9 +198,7 @@ class StreamsHandle(Closing):
         self._close_engine = close_engine
         self._log_stats = log_stats
         self._stop_timeout_s = stop_timeout_s
-        self.streams: Mapping[str, StreamView] = {
-            name: StreamView(supervisor, name) for name in supervisor.names
-        }
+        self.streams: Mapping[str, StreamView] = StreamViews(supervisor)
         self._report: StreamsReport | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -167,6 +243,86 @@ class StreamsHandle(Closing):
         if self._error is not None:
             raise RuntimeError(f"the supervisor failed: {self._error}") from self._error
         return self._report
+
+    # -- a set that changes while it runs --------------------------------------------------------
+
+    def add_stream(
+        self,
+        name: str,
+        source: SourceArg,
+        processor: ProcessorSpec = None,
+        config: PipelineConfig | None = None,
+        *,
+        restart_attempts: int | None = None,
+        cv_threads: int | None = None,
+        timeout: float | None = COMMAND_TIMEOUT_S,
+    ) -> StreamState:
+        """Start a stream of its own settings in the running set; its state once its worker
+        was started.
+
+        Checked here, as :func:`start_streams` checks them: ValueError for a bad name, config
+        or processor, SourceError for a source that does not parse. Then StreamNameInUse,
+        StreamSetClosed (the set is stopping), StreamSetBusy (too many changes waiting).
+        ``restart_attempts``: default 3 for a camera or stream, 0 for a file; ``cv_threads``
+        and where it logs: the first stream's.
+        """
+        if config is None:
+            config = PipelineConfig()
+        elif not isinstance(config, PipelineConfig):
+            raise ValueError(f"config must be a PipelineConfig, but got {config!r}")
+        spec = parse_source(source)
+        (attempts,) = _restart_attempts(restart_attempts, [spec.is_live])
+        supervisor = self._live()
+        if cv_threads is None:
+            cv_threads = supervisor.cv_threads
+        elif isinstance(cv_threads, bool) or not isinstance(cv_threads, int) or cv_threads < 1:
+            raise ValueError(f"cv_threads must be a positive integer, but got {cv_threads!r}")
+        job = StreamJob(
+            check_name(name), source, portable_processor(processor), config, cv_threads,
+            supervisor.log_target,
+        )  # fmt: skip
+        return self.add_job(job, attempts, timeout=timeout)
+
+    def add_job(
+        self,
+        job: StreamJob,
+        restart_attempts: int = 0,
+        *,
+        timeout: float | None = COMMAND_TIMEOUT_S,
+    ) -> StreamState:
+        """Start ``job`` (checked by its maker) in the running set; see :meth:`add_stream`."""
+        command = Command("add", job.name, job, restart_attempts)
+        state: StreamState = self._live().commands.submit(command, timeout)
+        return state
+
+    def remove_stream(self, name: str, timeout: float | None = None) -> StreamResult:
+        """Stop ``name`` after its current frame and take it out of the set; its result, once
+        its worker has ended (its output closed, its records sent). A worker that does not stop
+        within the stop timeout is killed (its result says so). UnknownStream when the set has
+        no such stream; ``timeout`` (default: the stop timeout and a margin) bounds the wait."""
+        if timeout is None:
+            timeout = self._stop_timeout_s + COMMAND_TIMEOUT_S
+        result: StreamResult = self._live().commands.submit(Command("remove", name), timeout)
+        return result
+
+    def restart_stream(self, name: str, timeout: float | None = None) -> StreamState:
+        """Stop ``name`` as :meth:`remove_stream` does, then start it again under its name, its
+        counters going on; its state once the new worker was started. An ended stream starts
+        again at once."""
+        if timeout is None:
+            timeout = self._stop_timeout_s + COMMAND_TIMEOUT_S
+        state: StreamState = self._live().commands.submit(Command("restart", name), timeout)
+        return state
+
+    def list_streams(self, timeout: float | None = COMMAND_TIMEOUT_S) -> tuple[StreamState, ...]:
+        """Every stream in the set and what it does now, in the order they were added."""
+        states: tuple[StreamState, ...] = self._live().commands.submit(Command("list"), timeout)
+        return states
+
+    def _live(self) -> LiveSetSupervisor:
+        if not isinstance(self._supervisor, LiveSetSupervisor):
+            raise StreamSetError("this stream set takes no changes while it runs")
+        return self._supervisor
 
     def _run(self) -> None:
         try:
@@ -215,6 +371,7 @@ def start_streams(
     cv_threads: int | None = None,
     restart_attempts: int | Sequence[int] | None = None,
     fail_fast: bool = False,
+    service: bool = False,
     log_target: LogTarget | None = None,
     logger: Any = None,
     stop_timeout_s: float = STOP_TIMEOUT_S,
@@ -233,6 +390,8 @@ def start_streams(
     source in order (None or missing: the default). ``cv_threads``: OpenCV threads per worker
     (default: the cores shared out). ``restart_attempts``: per stream or for all (default 3 for
     cameras and streams, 0 for files). ``fail_fast``: one failed stream stops the others.
+    ``service``: the set runs until stopped, not until every stream has ended (see
+    :meth:`StreamsHandle.add_stream` and the other changes a running set takes).
     ``log_target``: where workers log (default: through this process's log channel when the
     application configured ``framepipe.logging``, so every stream's records land in its one log;
     else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
@@ -274,10 +433,11 @@ def start_streams(
             logger=logger,
         )
     made = _make_engine(engine, **options)
-    supervisor = Supervisor(
+    supervisor = LiveSetSupervisor(
         jobs,
         made,
         attempts,
+        service=service,
         fail_fast=fail_fast,
         logger=logger,
         stop_timeout_s=stop_timeout_s,
