@@ -21,6 +21,7 @@ from typing import Any
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
+from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.stats import FrameSummary
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams._messages import (
@@ -362,11 +363,10 @@ class Supervisor:
         if stream.worker is None or stream.killed is not None or progress is None:
             return
         processed, failed, state = progress
-        if state != "running" or now - stream.progress_at < self._hang_timeout_s:
+        limit = self._hang_limit_s(stream.job)
+        if state != "running" or now - stream.progress_at < limit:
             return
-        stream.killed = (
-            f"hung on frame {processed + failed}: no progress for {self._hang_timeout_s:g} s"
-        )
+        stream.killed = f"hung on frame {processed + failed}: no progress for {limit:g} s"
         self._log.error("stream %s: worker %s %s, killed", stream.job.name, stream.pid,
                         stream.killed)  # fmt: skip
         stream.worker.kill()
@@ -375,6 +375,15 @@ class Supervisor:
         """Every stream has ended: ``run()`` returns (a set that changes while it runs says
         otherwise until it is stopped)."""
         return all(stream.result is not None for stream in self._streams.values())
+
+    def _hang_limit_s(self, job: StreamJob) -> float:
+        """The hang timeout, but at least three snapshots (progress is seen only in them), and
+        for a live source at least the time its stall takes to be noticed and reported (it
+        runs, frameless, until then), which is no hang."""
+        limit = max(self._hang_timeout_s, 3 * job.snapshot_interval_s)
+        if parse_source(job.source).is_live:
+            limit = max(limit, job.config.stall_timeout_s + 2 * job.snapshot_interval_s)
+        return limit
 
     def _may_restart(self, stream: _Stream) -> bool:
         return not self._stop_requested and len(stream.restarts) < stream.restart_attempts

@@ -397,7 +397,9 @@ def start_streams(
     else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
     events (default ``get_logger("framepipe.streams")``). ``hang_timeout_s``: a worker whose
     frame loop makes no progress that long while it runs (a processor that never returns, a
-    stopped process) is killed, reported as hung and restarted as a failed one is (0: never).
+    stopped process) is killed, reported as hung and restarted as a failed one is (0: never;
+    at least 3 s, the time three snapshots take; for a live source at least its stall timeout
+    and 2 s, since it runs without frames until a stall is noticed).
 
     ``engine="ray"`` runs each stream in a Ray actor (``pip install 'framepipe[ray]'``):
     ``ray_address`` is the cluster to join (None: a local Ray instance, shut down at the end),
