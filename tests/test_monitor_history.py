@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from framepipe.monitor.history import History, chart_point
 
 
@@ -28,3 +30,15 @@ def test_a_point_holds_what_the_charts_draw() -> None:
     assert point["pipeline"] == {"fps": 30.0, "p50": 1.0, "p99": 2.0, "budget_ms": 33.3}
     assert point["streams"]["a"]["cpu_percent"] == 9.0
     assert point["queue_maxsize"] == 10
+
+
+def test_the_json_is_built_once_per_point_added() -> None:
+    """Readers between two points share one encoding; a new point makes a new one."""
+    history = History()
+    history.add(document(1.0))
+    first = history.json()
+    assert history.json() is first
+    history.add(document(2.0))
+    second = history.json()
+    assert second is not first
+    assert json.loads(second) == history.points()

@@ -114,7 +114,8 @@ class Handler(BaseHTTPRequestHandler):
                 body, content_type = self.app.metrics(self.headers.get("Accept", ""))
                 self._send(HTTPStatus.OK, content_type, body, head=head)
             elif path == "/history":
-                self._send_json(HTTPStatus.OK, self.app.history.points(), head=head)
+                body = self.app.history.json()
+                self._send(HTTPStatus.OK, "application/json", body, head=head)
             elif path == "/healthz":
                 self._send_json(HTTPStatus.OK, {"status": "ok"}, head=head)
             elif path == "/readyz":
