@@ -439,6 +439,34 @@ def test_ctrl_c_while_a_stream_is_still_opening_is_a_stop_not_a_failure(tmp_path
     ]
 
 
+def test_a_closed_terminal_while_the_workers_start_is_a_stop_not_their_end(tmp_path: Path) -> None:
+    """SIGHUP to the whole process group (the terminal closed) the moment the workers are
+    started, while their interpreters still import: the parent stops them, none dies of it."""
+    argv = run_args(tmp_path, PACED, PACED, "--realtime", "--name", "a", "--name", "b")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "framepipe", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+    def both_started() -> bool:
+        assert child.poll() is None, "the run ended before its workers started"
+        logs = (tmp_path / "logs").glob("logs_*.txt")
+        return sum(path.read_text().count("started (source") for path in logs) == 2
+
+    try:
+        wait_until(both_started, "both workers started", timeout=30, interval=0.001)
+        os.killpg(child.pid, signal.SIGHUP)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+    assert child.returncode == 0, err
+    streams = summary(tmp_path)["streams"]
+    assert isinstance(streams, list)
+    assert [(s["stream"], s["error"]) for s in streams] == [("a", None), ("b", None)]
+
+
 class TestFailureLine:
     """The verdict under the summary: how many of the streams failed, and why."""
 

@@ -14,8 +14,10 @@ is bounded by the kernel, and the supervisor keeps reading it.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -143,6 +145,29 @@ class LocalWorker:
         return items
 
 
+# What a terminal sends to the whole process group (Ctrl-C, a closed terminal): the parent's.
+_GROUP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def _group_signals_blocked() -> Iterator[None]:
+    """Block Ctrl-C and SIGHUP in this thread while a worker is started, so it starts with them
+    blocked: a new interpreter still importing would otherwise die of a closed terminal's
+    SIGHUP meant for the parent, before it ignores it itself (Python unblocks SIGINT as it
+    starts, so a Ctrl-C to the group can still reach a worker that young). Here they wait until
+    the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _GROUP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class LocalEngine:
     """Runs each stream in a worker process on this machine."""
 
@@ -162,7 +187,8 @@ class LocalEngine:
             target=worker_main, args=(job, theirs), name=f"framepipe-{job.name}"
         )
         try:
-            process.start()
+            with _group_signals_blocked():
+                process.start()
         except BaseException:
             ours.close()
             raise
