@@ -73,3 +73,23 @@ def not_parallel(frame: Frame) -> Frame:
 
 
 not_parallel.parallel_safe = False  # type: ignore[attr-defined]
+
+
+class Overlap:
+    """Counts how many calls run at once (``most``), each taking ``seconds``."""
+
+    def __init__(self, seconds: float = 0.1) -> None:
+        import threading
+
+        self.seconds = seconds
+        self.running = self.most = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, frame: Frame) -> Frame:
+        with self._lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self._lock:
+            self.running -= 1
+        return frame

@@ -20,7 +20,7 @@ from framepipe.pipeline import Pipeline, PipelineError
 from framepipe.pipeline.parallel import ProcessWorkers, ThreadWorkers, check_parallel_safe
 from framepipe.pipeline.results import ResultsLine
 from helpers import wait_until
-from parallel_processors import DIE_MARKER_ENV, jittery, not_parallel
+from parallel_processors import DIE_MARKER_ENV, Overlap, jittery, not_parallel
 
 TESTS = Path(__file__).resolve().parent
 SCENE = "synthetic:160x120@30:2"  # 60 frames, each one different
@@ -85,6 +85,24 @@ class TestOrder:
         assert summary["workers"] == 3 and len(summary["worker_busy"]) == 3
         assert all(0.0 < share <= 1.0 for share in summary["worker_busy"])
         assert report.frames_processed == 60
+
+
+class TestLiveSources:
+    def test_latest_keeps_at_most_k_frames_in_flight_and_counts_the_rest_as_dropped(
+        self,
+    ) -> None:
+        """A paced source at 30 FPS, two workers taking 100 ms a frame: never more than two
+        frames in the processor at once, the frames skipped meanwhile counted as dropped."""
+        overlap = Overlap(0.1)
+        report = Pipeline(
+            "synthetic:160x120@30:2", processor=overlap, workers=2, realtime=True,
+            drop_policy="latest", logger=_log(),
+        ).run()  # fmt: skip
+        assert overlap.most == 2
+        assert report.frames_dropped > 0
+        assert report.frames_read == (
+            report.frames_processed + report.frames_dropped + report.frames_failed
+        )
 
 
 class TestParallelSafe:
