@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.pipeline.sources import SourceError
 from framepipe.streams import run_streams, start_streams, stream_output
 from framepipe.streams.api import default_cv_threads
-from helpers import wait_for_frames, wait_until
+from helpers import child_command, wait_for_frames, wait_until
 from video_files import count_frames, write_video
 
 SHORT = "synthetic:64x48@30:1"  # 30 frames, as fast as they render
@@ -184,6 +186,24 @@ class TestChecksUpFront:
         """Each option is checked, saying what was expected."""
         with pytest.raises(ValueError, match=message):
             run_streams([SHORT, SHORT], **options)  # type: ignore[arg-type]
+
+
+def test_a_program_without_a_main_guard_gets_an_error_not_workers_without_end(
+    tmp_path: Path,
+) -> None:
+    """A program that starts streams at module level: its worker, importing the module again,
+    refuses to start streams of its own, so the program ends, naming the fix, instead of each
+    worker starting another worker for as long as the machine lasts."""
+    done = subprocess.run(
+        child_command("streams_without_main_guard"),
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "FRAMEPIPE_LOG_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert 'if __name__ == "__main__":' in done.stderr
+    assert done.stdout.startswith("ERROR ") and done.stdout.strip() != "ERROR None"
+    logs = "".join(path.read_text() for path in tmp_path.glob("*.txt"))
+    assert "pipeline start" not in logs  # no stream ran anywhere
 
 
 def test_opencv_threads_are_the_cores_shared_out() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import multiprocessing
 import os
 import threading
 from collections.abc import (
@@ -361,6 +362,22 @@ class StreamsHandle(Closing):
             self.close()
 
 
+def _refuse_in_a_starting_worker() -> None:
+    """RuntimeError inside a spawned process that is still importing the main module.
+
+    A worker process (spawn) imports the parent's main module before it runs: a program that
+    starts streams at module level would start them again in each of its workers. Python's own
+    check (``multiprocessing.spawn._check_not_importing_main``) only runs when a process is
+    started on the importing thread; streams start theirs from the supervisor's thread.
+    """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "start_streams() was called while a worker process was importing the main module: "
+            'start streams under if __name__ == "__main__": (each worker imports the main '
+            "module of the program that started it)"
+        )
+
+
 def start_streams(
     sources: Sequence[SourceArg],
     processor: ProcessorSpec = None,
@@ -414,8 +431,11 @@ def start_streams(
 
     ValueError for anything malformed, SourceError for a source that does not parse,
     ``RayNotInstalled`` (an ImportError) without Ray, ``RayStartError`` when Ray cannot start
-    or the cluster cannot be joined.
+    or the cluster cannot be joined. RuntimeError when called while a worker process imports
+    the program's main module (a call outside ``if __name__ == "__main__":``), which would
+    otherwise start streams in every worker, and workers in theirs, without end.
     """
+    _refuse_in_a_starting_worker()
     if engine != "ray" and (ray_address is not None or ray_cpus_per_stream != 1.0):
         raise ValueError(f"ray_address and ray_cpus_per_stream need engine='ray', not {engine!r}")
     if cv_threads is None and engine == "ray":
