@@ -184,6 +184,11 @@ class StreamsHandle(Closing):
     latest snapshot (no frames), and ``streams[name].snapshot()`` one of them; ``streams`` is
     what ``framepipe.monitor`` watches. As a context manager, leaving the block stops and waits.
     If the program exits first, its streams are stopped on the way out.
+
+    While it runs, the set takes changes from any thread: ``add_stream()``, ``remove_stream()``,
+    ``restart_stream()``, ``list_streams()`` (see :mod:`framepipe.streams.stream_set`), and
+    ``streams`` follows them. Started with ``service=True``, ``wait()`` returns only once it
+    was stopped, however many streams have ended.
     """
 
     def __init__(
