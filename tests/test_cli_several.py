@@ -103,7 +103,13 @@ class TestSeveralSources:
             "streams": 3,
             "failed": 0,
             "cv_threads": data["total"]["cv_threads"],  # type: ignore[index]
+            "frame_ms": data["total"]["frame_ms"],  # type: ignore[index]
+            "frame_age_ms": data["total"]["frame_age_ms"],  # type: ignore[index]
+            "percentiles_estimated": True,  # three runs' frames merged
         }
+        assert data["total"]["frame_ms"]["max"] == max(  # type: ignore[index]
+            entry["frame_ms"]["max"] for entry in streams
+        )
         assert data["log"]["log_file"].startswith(str(tmp_path / "logs"))  # type: ignore[index]
         table = capsys.readouterr().out.splitlines()
         assert table[0].split()[:4] == ["stream", "pid", "exit", "ended"]

@@ -308,6 +308,7 @@ class TestSystemResources:
             "frame_age_ms": {"p50": 6.0, "p99": 15.0},
             "seconds_since_last_frame": 0.75,
             "reconnects": 0,
+            "last_results": None,  # no results yet
         }
         assert document == process.app.system_resources() | {
             "memory_mb": document["memory_mb"],
