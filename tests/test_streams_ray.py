@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ SHORT = "synthetic:64x48@30:2"  # 60 frames, as fast as they render
 OTHER = "synthetic:32x24@30:3"  # 90 frames
 PACED = "synthetic:64x48@30:30"  # with realtime: 30 s unless stopped
 TWELVE_S = "synthetic:64x48@30:12"  # with realtime: 12 s
+MOVING = "synthetic:160x120@30:3"  # 90 frames in which motion finds regions
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 REALTIME = PipelineConfig(realtime=True)
 WAIT_S = 30.0  # actors start in a Ray instance of their own
 NOTICE = re.compile(r"dropped (\d+) log records because the log queue was full \(INFO: \1\)")
@@ -138,6 +141,32 @@ class TestStreamsAsActors:
         seqs = [r.__dict__["seq"] for r in frame_records]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
         assert report.log["dropped"] == 0 and result.summary.log["dropped"] == 0
+
+
+    def test_one_results_file_for_every_actor_each_line_naming_its_stream(
+        self, ray_instance: Any, tmp_path: Path
+    ) -> None:
+        """--results with --engine ray: the actors' lines reach the driver's one file, each
+        naming its stream, frames in order; each stream's summary counts its own lines."""
+        results, summary = tmp_path / "all.jsonl", tmp_path / "summary.json"
+        code = main(["run", str(SAMPLE), MOVING, "--engine", "ray", "--name", "door",
+                     "--name", "yard", "--processor", "motion", "--results", str(results),
+                     "--summary-json", str(summary), "--quiet",
+                     "--log-dir", str(tmp_path / "logs")])  # fmt: skip
+        assert code == 0
+        lines = [json.loads(line) for line in results.read_text().splitlines()]
+        per_stream = Counter(line["stream"] for line in lines)
+        assert set(per_stream) == {"door", "yard"}
+        data = json.loads(summary.read_text())
+        for entry in data["streams"]:
+            name = entry["stream"]
+            assert entry["results_written"] == per_stream[name] > 0
+            assert entry["results_dropped"] == entry["results_errors"] == 0
+            frames = [line["frame"] for line in lines if line["stream"] == name]
+            assert frames == sorted(frames) and len(set(frames)) == len(frames)
+            assert all(line["results"] and {"x", "y", "w", "h", "area"} <= set(line["results"][0])
+                       for line in lines if line["stream"] == name)  # fmt: skip
+        assert sum(entry["results_written"] for entry in data["streams"]) == len(lines)
 
 
 class SlowRecords(Records):

@@ -28,15 +28,24 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from framepipe.streams._messages import Preview, Snapshot, Started, WorkerMessage
+from framepipe.streams._messages import Finished, Preview, Results, Snapshot, Started, WorkerMessage
 from framepipe.streams._preview import PreviewSender
 from framepipe.streams._worker import Stopper, SupervisorLink, run_stream
 from framepipe.streams.job import StreamJob
 from framepipe.streams.ray_logs import ActorConnection, connect_actor
 
-__all__ = ["FLUSH_WAIT_S", "PollReply", "StreamActor", "node_name", "ray_node"]
+__all__ = [
+    "FLUSH_WAIT_S",
+    "RESULTS_OUTBOX_SIZE",
+    "PollReply",
+    "StreamActor",
+    "node_name",
+    "ray_node",
+]
 
 FLUSH_WAIT_S = 60.0  # after the run: how long the actor waits for the driver to write its log
+# Results lines held for the driver's next poll (the stream's own queue holds as many again).
+RESULTS_OUTBOX_SIZE = 1024
 _DRAIN_TICK_S = 0.05  # once the run ended, polls return this soon while records remain
 
 
@@ -87,18 +96,31 @@ class PollReply:
 
 
 class _Outbox(SupervisorLink):
-    """Where ``run_stream`` sends its messages: kept for the next poll, the latest snapshot only."""
+    """Where ``run_stream`` sends its messages: kept for the next poll, the latest snapshot only.
+
+    Results lines wait here for the driver too, at most ``RESULTS_OUTBOX_SIZE``: beyond that a
+    line is dropped and counted, never waited on (the stream's results thread sends them). The
+    stream's writer counted each line it handed over as written, so the snapshots and the
+    report passed on count the dropped ones as dropped instead."""
 
     def __init__(self, news: threading.Event) -> None:  # no pipe: the driver polls instead
         self._lock = threading.Lock()
         self._news = news
         self._items: list[WorkerMessage] = []
+        self._results = 0  # Results among the items
+        self.results_dropped = 0
 
     def send(self, message: WorkerMessage) -> bool:
         with self._lock:
-            if isinstance(message, (Snapshot, Preview)):  # only the latest of each is news
+            if isinstance(message, Results):
+                if self._results >= RESULTS_OUTBOX_SIZE:
+                    self.results_dropped += 1
+                    return True  # counted here: the stream's writer has nothing to add
+                self._results += 1
+            elif isinstance(message, (Snapshot, Preview)):  # only the latest of each is news
                 kind = type(message)
                 self._items = [item for item in self._items if not isinstance(item, kind)]
+            message = self._counted(message)
             self._items.append(message)
         self._news.set()
         return True
@@ -108,11 +130,35 @@ class _Outbox(SupervisorLink):
 
     def drain(self) -> list[WorkerMessage]:
         with self._lock:
-            items, self._items = self._items, []
+            items, self._items, self._results = self._items, [], 0
         return items
 
     def empty(self) -> bool:
         return not self._items
+
+    def _counted(self, message: WorkerMessage) -> WorkerMessage:
+        """``message`` with the lines dropped here moved from written to dropped."""
+        lost = self.results_dropped
+        if not lost:
+            return message
+        if isinstance(message, Snapshot):
+            snapshot = message.snapshot
+            return Snapshot(
+                dataclasses.replace(
+                    snapshot,
+                    results_written=max(0, snapshot.results_written - lost),
+                    results_dropped=snapshot.results_dropped + lost,
+                )
+            )
+        if isinstance(message, Finished) and message.summary is not None:
+            summary = message.summary
+            summary = dataclasses.replace(
+                summary,
+                results_written=max(0, summary.results_written - lost),
+                results_dropped=summary.results_dropped + lost,
+            )
+            return dataclasses.replace(message, summary=summary)
+        return message
 
 
 class StreamActor:
