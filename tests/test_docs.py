@@ -170,6 +170,16 @@ class TestSummaryKeys:
         assert not undocumented(report["log"], LOGGING_PAGE)
         assert log_dir.is_dir() and list(log_dir.glob("logs_*.txt"))
 
+    def test_one_named_source(self, tmp_path: Path) -> None:
+        """One source with --name: the flat summary names its stream, as the log and the
+        metrics do."""
+        summary = tmp_path / "run.json"
+        framepipe("run", SHORT, "--quiet", "--name", "door", "--summary-json", str(summary),
+                  "--log-dir", str(tmp_path / "logs"))  # fmt: skip
+        report = json.loads(summary.read_text())
+        assert report["stream"] == "door"
+        assert not undocumented(report, CLI_PAGE, skip_under=("log",))
+
     def test_several_sources(self, tmp_path: Path) -> None:
         """Two sources: ``streams``, ``total`` and the parent's ``log``, another shape."""
         summary = tmp_path / "run.json"

@@ -124,6 +124,16 @@ class TestPipelineReport:
         info = SourceInfo("tcp://x", "stream", 25.0, 64, 48, None, True)
         assert not make_report(frames_read=3, source_info=info).truncated
 
+    def test_a_named_stream_leads_the_json_and_the_text(self):
+        """A run given a name (--name) says it first in the JSON, as a stream of several does,
+        and in the text; an unnamed run has no such key."""
+        named = make_report(stream="door")
+        assert list(named.to_dict()) == ["stream", *DOCUMENTED_KEYS]
+        assert named.to_dict()["stream"] == "door"
+        assert named.to_text().splitlines()[0] == "stream      door"
+        assert "stream" not in make_report().to_dict()
+        assert "stream " not in make_report().to_text()
+
     def test_text_summary_shows_the_key_figures(self):
         """The human summary names frames, misses, percentiles and the log file."""
         text = make_report(output="out.mp4", frames_written=100).to_text()

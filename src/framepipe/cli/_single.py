@@ -149,6 +149,8 @@ def _run_pipeline(
     verdict = []
     if report is not None and failure is None and report.truncation_error is not None:
         verdict.append(report.truncation_error)
+    if report is not None:  # a stream named with --name says so, as in the log and metrics
+        report = dataclasses.replace(report, stream=stream_name(args, None))
     return finish(report, args.summary_json, problems, verdict)
 
 

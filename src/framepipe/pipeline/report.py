@@ -85,6 +85,9 @@ class PipelineReport:
     # A looping run: times its source started again (in the summary JSON as ``loops``); None:
     # the run did not loop, and the key is left out.
     loops: int | None = None
+    # The stream's name when the run was given one (``--name``): first in the summary JSON, as
+    # in a stream's entry of several; None: the key is left out.
+    stream: str | None = None
 
     @classmethod
     def from_snapshot(
@@ -178,7 +181,8 @@ class PipelineReport:
         A number that is not finite becomes ``None`` (JSON ``null``): ``Infinity`` and ``NaN``
         are not JSON, and strict readers refuse the whole document for them.
         """
-        values: dict[str, Any] = {key: _finite(getattr(self, key)) for key in SUMMARY_KEYS}
+        values: dict[str, Any] = {} if self.stream is None else {"stream": self.stream}
+        values.update((key, _finite(getattr(self, key))) for key in SUMMARY_KEYS)
         for key in ("frame_ms", "frame_age_ms", "log"):
             values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
         values["worker_busy"] = list(self.worker_busy)
@@ -219,7 +223,8 @@ class PipelineReport:
     def to_text(self) -> str:
         """A short human summary for the terminal."""
         f, a = self.frame_ms, self.frame_age_ms
-        lines = [
+        lines = [] if self.stream is None else [f"stream      {self.stream}"]
+        lines += [
             f"source      {self.source}  (processor {self.processor}, drop policy "
             f"{self.drop_policy}, ended: {self.end_reason.replace('_', ' ')})",
             f"frames      {self.frames_processed} processed of {self.frames_read} read, "
