@@ -470,3 +470,17 @@ def test_a_killed_actors_restart_tells_the_cause_and_rays_own_lines_stay_off_std
         "the actor died (its process ended without a word: killed (SIGKILL, out of memory) or "
         "crashed); Ray restarted it on node "
     )
+
+
+def test_sigterm_stays_the_applications_while_ray_starts_and_stops() -> None:
+    """Within sigterm_kept, ray.init installs none of Ray's SIGTERM handlers (its native one
+    aborts the process, exit -6) and ray.shutdown does not leave SIGTERM at its default action:
+    a SIGTERM just after either reaches the application's handler, and the process goes on."""
+    pytest.importorskip("ray")
+    done = subprocess.run(
+        child_command("ray_sigterm_kept"), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"after_init": [True, True, True], "after_shutdown": [True, True], "left": True}
+    assert "SIGTERM received" not in done.stderr  # Ray's native handler's crash report

@@ -43,6 +43,7 @@ from framepipe.streams.job import StreamJob
 from framepipe.streams.ray_actor import PollReply, StreamActor
 from framepipe.streams.ray_logs import LogPump, channel_settings, driver_core
 from framepipe.streams.ray_output import RayMessages
+from framepipe.streams.ray_signals import sigterm_kept
 
 __all__ = [
     "RAY_INSTALL_HINT",
@@ -221,14 +222,16 @@ class RayEngine:
     def _init(self, address: str | None, options: dict[str, Any]) -> None:
         """``ray.init``, leaving SIGTERM to the application's handler when it has one.
 
-        Ray's own handler (``sys.exit``) comes first thing in ``ray.init``; a SIGTERM during the
-        start-up would end the program half-started. It is handed to the application's handler
-        instead, and Ray started again; once started, the application's handler is put back.
+        Ray's handlers are kept off SIGTERM meanwhile (:mod:`~framepipe.streams.ray_signals`).
+        On a Ray where that cannot be done, its own handler (``sys.exit``) comes first thing in
+        ``ray.init``: a SIGTERM then is handed to the application's handler instead, and Ray
+        started again; once started, the application's handler is put back.
         """
         ray, ours = self._ray, self._sigterm
         while True:
             try:
-                ray.init(address=address, **options)
+                with sigterm_kept(ray, ours):
+                    ray.init(address=address, **options)
             except SystemExit as exc:
                 if exc.code != signal.SIGTERM or not callable(ours):
                     raise
@@ -289,7 +292,8 @@ class RayEngine:
             self._kill(slot)
         self._pump.stop()
         if self._joined:
-            self._ray.shutdown()
+            with sigterm_kept(self._ray, signal.getsignal(signal.SIGTERM)):
+                self._ray.shutdown()
             self._messages.remove()
             if self._sigterm is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, self._sigterm)  # ray.init's handler goes with it
