@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -509,3 +510,73 @@ class TestFailureLine:
         assert failure_line(self.report(None, "bad", "worse")) == (
             "2 of 3 streams failed: s1 (bad), s2 (worse)"
         )
+
+
+def _records_by_pid(log_dir: Path, stream: str) -> Counter[int]:
+    return Counter(int(r["pid"]) for r in one_log(log_dir) if r["stream"] == stream)
+
+
+def test_a_stream_killed_then_restarted_counts_every_attempt_and_nulls_what_is_not_known(
+    tmp_path: Path,
+) -> None:
+    """A looping stream with two workers, its worker killed twice (one restart): its summary's
+    loops and log records count both attempts (each as of its last snapshot), /metrics never
+    went down meanwhile, its workers are the job's two and how busy they were, which no
+    snapshot says, is null."""
+    scene, logs = "synthetic:64x48@30:1", tmp_path / "logs"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "framepipe", "run", scene, scene, "--name", "a", "--name", "b",
+         "--loop", "--realtime", "--workers", "2", "--processor", "edges",
+         "--restart-attempts", "1", "--log-every", "1", "--stats-port", "0", "--quiet",
+         "--log-dir", str(logs),
+         "--summary-json", str(tmp_path / "summary.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert child.stderr is not None
+        match = _ADDRESS.match(child.stderr.readline())
+        assert match, "no address line"
+        url = match.group(1)
+
+        def stream_a() -> dict[str, Any]:
+            document = json.loads(_get(url + "/system-resources"))
+            return next(e for e in document.get("streams", []) if e["stream"] == "a")
+
+        def processed_metric() -> float:
+            found = re.search(r'framepipe_frames_processed_total\{stream="a"\} (\S+)',
+                              _get(url + "/metrics"))  # fmt: skip
+            return float(found.group(1)) if found else 0.0
+
+        def kill_after(frames: int, not_pid: int | None) -> tuple[int, float]:
+            def past() -> dict[str, Any] | None:
+                entry = stream_a()
+                running = entry["pid"] not in (None, not_pid)
+                return entry if running and entry["frames_processed"] >= frames else None
+
+            entry = wait_until(past, lambda: f"stream a past {frames} frames: {stream_a()}",
+                               timeout=60, interval=0.1)  # fmt: skip
+            assert entry is not None
+            before = processed_metric()
+            os.kill(entry["pid"], signal.SIGKILL)
+            return entry["pid"], before
+
+        first, seen = kill_after(95, None)
+        second, _ = kill_after(int(seen) + 95, first)
+        assert processed_metric() >= seen  # the counter went on over the restart
+        wait_until(lambda: stream_a()["state"] == "ended", "stream a to end", timeout=60)
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate(timeout=30)
+    streams: list[dict[str, Any]] = summary(tmp_path)["streams"]  # type: ignore[assignment]
+    a = next(e for e in streams if e["stream"] == "a")
+    assert (a["restart_count"], a["ended"], a["exit"]) == (1, "crashed", -9)
+    earlier = a["restarts"][0]["frames_processed"]
+    later = a["frames_processed"] - earlier
+    assert a["loops"] >= (earlier - 1) // 30 + (later - 1) // 30 >= 4
+    assert a["workers"] == 2 and a["worker_busy"] is None
+    records = _records_by_pid(logs, "a")
+    assert set(records) >= {first, second}
+    assert max(records[first], records[second]) < a["log"]["written"] <= sum(records.values())

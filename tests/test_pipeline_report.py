@@ -134,6 +134,13 @@ class TestPipelineReport:
         assert "stream" not in make_report().to_dict()
         assert "stream " not in make_report().to_text()
 
+    def test_worker_busy_not_known_is_null_and_said_so(self):
+        """A run with several workers killed before its report: how busy they were is not
+        known, which the JSON says with null (not an empty list) and the text in words."""
+        report = make_report(workers=2, worker_busy=None)
+        assert report.to_dict()["worker_busy"] is None and report.to_dict()["workers"] == 2
+        assert "workers     2, busy unknown" in report.to_text()
+
     def test_text_summary_shows_the_key_figures(self):
         """The human summary names frames, misses, percentiles and the log file."""
         text = make_report(output="out.mp4", frames_written=100).to_text()

@@ -9,6 +9,7 @@ exported.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -72,7 +73,9 @@ class PipelineSnapshot:
     where nobody counted them.
     ``results_written``, ``results_dropped`` and ``results_errors`` count the results lines
     (``framepipe.pipeline.results``); ``last_results`` is the last frame's results that JSON
-    can hold, as plain values ``{"frame", "t", "results"}``, None before any.
+    can hold, as plain values ``{"frame", "t", "results"}``, None before any. ``loops`` counts
+    the times a looping source started again, ``log`` the run's log records (the logger's
+    ``get_stats()``) where the sender of the snapshot adds them.
     """
 
     state: RunState
@@ -98,6 +101,10 @@ class PipelineSnapshot:
     results_dropped: int = 0
     results_errors: int = 0
     last_results: Any = None
+    # Times a looping source started again; the run's logger's counters (``get_stats()``), None
+    # where nobody counted them (a worker puts them in the snapshots it sends).
+    loops: int = 0
+    log: Mapping[str, Any] | None = None
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         """Seconds from the last processed frame to ``now`` (same clock), None before any."""

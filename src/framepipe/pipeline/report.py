@@ -75,7 +75,9 @@ class PipelineReport:
     results_dropped: int = 0
     results_errors: int = 0
     workers: int = 1  # processor chains that ran frames in parallel
-    worker_busy: tuple[float, ...] = ()  # each worker's share of the run spent processing
+    # Each worker's share of the run spent processing; None: not known (a run with several
+    # workers that ended without its report).
+    worker_busy: tuple[float, ...] | None = ()
     # Not part of the summary JSON: context for the caller and the human summary.
     source_info: SourceInfo | None = None
     drop_policy: DropPolicy = "block"
@@ -97,8 +99,8 @@ class PipelineReport:
         process was killed); ``snapshot`` None: it died before it sent one.
 
         ``source`` names the run when the snapshot does not (before its source opened). The
-        logger's counters and the time without a connection are not known; the run ended in
-        an error.
+        logger's counters are the snapshot's where it carries them (else empty); the time
+        without a connection is not known; the run ended in an error.
         """
         name = snapshot.source if snapshot is not None and snapshot.source else source
         return cls(
@@ -106,7 +108,7 @@ class PipelineReport:
             processor=processor,
             frames_read=snapshot.frames_read if snapshot is not None else 0,
             frame_stats=FrameSummary.from_snapshot(snapshot),
-            log={},
+            log=dict(snapshot.log) if snapshot is not None and snapshot.log is not None else {},
             frames_failed=snapshot.frames_failed if snapshot is not None else 0,
             reconnects=snapshot.reconnects if snapshot is not None else 0,
             disconnected_s=math.nan,
@@ -185,7 +187,7 @@ class PipelineReport:
         values.update((key, _finite(getattr(self, key))) for key in SUMMARY_KEYS)
         for key in ("frame_ms", "frame_age_ms", "log"):
             values[key] = {name: _finite(value) for name, value in getattr(self, key).items()}
-        values["worker_busy"] = list(self.worker_busy)
+        values["worker_busy"] = None if self.worker_busy is None else list(self.worker_busy)
         if self.loops is not None:
             values["loops"] = self.loops
         if self.camera is not None:
@@ -267,7 +269,8 @@ class PipelineReport:
                 f"{self.results_dropped} dropped, {plural(self.results_errors, 'error')}"
             )
         if self.workers > 1:
-            busy = "  ".join(f"{share * 100:.0f} %" for share in self.worker_busy)
+            shares = self.worker_busy
+            busy = "unknown" if shares is None else "  ".join(f"{s * 100:.0f} %" for s in shares)
             lines.append(f"workers     {self.workers}, busy {busy}")
         return "\n".join(lines)
 

@@ -146,5 +146,6 @@ class RunStatus:
             disconnected_s=disconnected_s,
             frame_histogram=self.histograms.frame.read(),
             age_histogram=self.histograms.age.read(),
+            loops=reader.loops if reader is not None else 0,
             **self._results_part(),
         )

@@ -9,10 +9,11 @@ together.
 
 Counts per stream are exact when every worker ended with its report: ``results_written`` is
 what reached the file, ``results_dropped`` what either queue dropped plus what a worker sent and
-the parent never received, ``results_errors`` what either side refused. A worker killed (a hang,
-SIGKILL, a crash) loses what its queue and the pipe held, at most the queue's size
-(``framepipe.pipeline.results.QUEUE_SIZE`` lines) plus a pipe's buffer; its counts are then
-what its last snapshot said.
+the parent never received, ``results_errors`` what either side refused. The workers' side comes
+from the stream's snapshot or summary, which already count every attempt of the stream. A
+worker killed (a hang, SIGKILL, a crash) loses what its queue and the pipe held, at most the
+queue's size (``framepipe.pipeline.results.QUEUE_SIZE`` lines) plus a pipe's buffer; its counts
+are then what its last snapshot said.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import os
 from collections.abc import Callable, Sequence
 
 from framepipe.pipeline.live import PipelineSnapshot
-from framepipe.pipeline.report import PipelineReport
 from framepipe.pipeline.results import RESULTS_BACKUP_COUNT, RESULTS_MAX_BYTES, ResultsWriter
 from framepipe.streams._messages import Results
 from framepipe.streams.report import StreamResult
@@ -33,7 +33,7 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 class ResultsRelay:
-    """The parent's results writer and each stream's counts over its attempts."""
+    """The parent's results writer; each stream's counts, the file's and its workers'."""
 
     def __init__(
         self, path: str | os.PathLike[str], report: Callable[[str], None] | None = None
@@ -42,33 +42,20 @@ class ResultsRelay:
             str(path), max_bytes=RESULTS_MAX_BYTES, backup_count=RESULTS_BACKUP_COUNT,
             report=report,
         )  # fmt: skip
-        # Per stream, the workers' own counts of their ended attempts: sent, dropped, refused.
-        self._ended: dict[str, list[int]] = {}
 
     def line(self, stream: str, message: Results) -> None:
         """One line a worker sent (supervisor's thread; never waits)."""
         self._writer.submit(stream, message.frame, message.t, message.results)
 
-    def attempt_ended(
-        self, stream: str, summary: PipelineReport | None, last: PipelineSnapshot | None
-    ) -> None:
-        """A worker's attempt ended: its counts, from its report or else its last snapshot."""
-        counts = self._ended.setdefault(stream, [0, 0, 0])
-        source = summary if summary is not None else last
-        if source is not None:
-            counts[0] += source.results_written
-            counts[1] += source.results_dropped
-            counts[2] += source.results_errors
-
     def snapshot(self, stream: str, latest: PipelineSnapshot) -> PipelineSnapshot:
-        """``latest`` (a worker's) with the stream's counts as the file sees them so far."""
+        """``latest`` (the stream's, its counts over every attempt) with the stream's counts
+        as the file sees them so far."""
         parent = self._writer.stats_of(stream)
-        _, dropped, errors = self._ended.get(stream, (0, 0, 0))
         return dataclasses.replace(
             latest,
             results_written=parent.written,
-            results_dropped=parent.dropped + dropped + latest.results_dropped,
-            results_errors=parent.errors + errors + latest.results_errors,
+            results_dropped=parent.dropped + latest.results_dropped,
+            results_errors=parent.errors + latest.results_errors,
         )
 
     def close(self, results: Sequence[StreamResult]) -> tuple[StreamResult, ...]:
@@ -78,12 +65,12 @@ class ResultsRelay:
 
     def _final(self, result: StreamResult) -> StreamResult:
         parent = self._writer.stats_of(result.stream)
-        sent, dropped, errors = self._ended.get(result.stream, (0, 0, 0))
-        lost = max(0, sent - (parent.written + parent.dropped + parent.errors))
+        workers = result.summary  # what the workers sent, dropped and refused, every attempt
+        lost = max(0, workers.results_written - (parent.written + parent.dropped + parent.errors))
         summary = dataclasses.replace(
-            result.summary,
+            workers,
             results_written=parent.written,
-            results_dropped=parent.dropped + dropped + lost,
-            results_errors=parent.errors + errors,
+            results_dropped=parent.dropped + workers.results_dropped + lost,
+            results_errors=parent.errors + workers.results_errors,
         )
         return dataclasses.replace(result, summary=summary)

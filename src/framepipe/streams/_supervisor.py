@@ -293,9 +293,6 @@ class Supervisor:
     def _ended(self, stream: _Stream, code: int | None, start_error: str | None) -> None:
         """One attempt ended: keep it as the result, or restart the stream."""
         name, finished = stream.job.name, stream.finished
-        if self._results is not None:
-            summary_sent = finished.summary if finished is not None else None
-            self._results.attempt_ended(name, summary_sent, stream.snapshot)
         if start_error is not None:
             error: str | None = start_error
         elif finished is None:
@@ -325,6 +322,7 @@ class Supervisor:
                 source=_source_text(stream.job),
                 processor=stream.job.processor_name,
             )
+            summary = _known_of_the_job(summary, stream.job, stream.earlier, last)
         summary = summary.with_timings_of(stream.timings)  # percentiles of every attempt
         ended = finished.end_reason if finished is not None else None
         stream.result = StreamResult(
@@ -413,6 +411,21 @@ class Supervisor:
             if worker is not None:
                 worker.kill()
                 worker.close()
+
+
+def _known_of_the_job(
+    summary: PipelineReport,
+    job: StreamJob,
+    earlier: PipelineSnapshot | None,
+    last: PipelineSnapshot | None,
+) -> PipelineReport:
+    """A summary made from snapshots, with what the job itself says: the loops of a looping
+    run (their sum over attempts), its workers, and how busy they were where that is known
+    (with one worker there is nothing to tell; with several, no snapshot says: None)."""
+    config = job.config
+    loops = sum(s.loops for s in (earlier, last) if s is not None) if config.loop else None
+    busy = () if config.workers == 1 else None
+    return dataclasses.replace(summary, loops=loops, workers=config.workers, worker_busy=busy)
 
 
 def _source_text(job: StreamJob) -> str:

@@ -3,19 +3,20 @@ attempt before it left them, so none of them ever goes down while a run lasts.
 
 The attempts before the current one are kept as one snapshot whose counters are their sums
 (``carried``); what a snapshot holds as mergeable readings (histogram bucket counts, anything
-with a ``merged`` method) is added up the same way. Rates, times and percentiles are the
-current attempt's own.
+with a ``merged`` method) is added up the same way, and so are the log counters of the stream's
+own logger. Rates, times and percentiles are the current attempt's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.report import PipelineReport
 
-__all__ = ["COUNTERS", "carried", "counted_with"]
+__all__ = ["COUNTERS", "LOG_COUNTERS", "carried", "counted_with", "summed_log"]
 
 # The snapshot's counters, summed over attempts.
 COUNTERS = (
@@ -26,7 +27,15 @@ COUNTERS = (
     "budget_misses",
     "reconnects",
     "disconnected_s",
+    "results_written",
+    "results_dropped",
+    "results_errors",
+    "loops",
 )
+
+# The logger's counters (``get_stats()``), summed over attempts; ``high_water`` is the deepest
+# any attempt's queue was, ``dropped_by_level`` adds up per level, the rest is the latest's.
+LOG_COUNTERS = ("accepted", "written", "errors", "dropped", "evicted", "discarded_after_stop")
 
 
 def carried(earlier: PipelineSnapshot | None, latest: PipelineSnapshot) -> PipelineSnapshot:
@@ -41,7 +50,38 @@ def carried(earlier: PipelineSnapshot | None, latest: PipelineSnapshot) -> Pipel
         merge = getattr(before, "merged", None)
         if merge is not None:
             changes[field.name] = before if now is None else merge(now)
+    changes["log"] = summed_log(earlier.log, latest.log)
     return dataclasses.replace(latest, **changes)
+
+
+def summed_log(
+    earlier: Mapping[str, Any] | None, latest: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The log counters of both attempts added up; ``latest``'s settings and state.
+
+    None for either side means its records were not counted (a worker that died before it
+    said): every counter is then None, since a sum without that attempt would be too small.
+    """
+    if earlier is None and latest is None:
+        return None
+    known = earlier is not None and latest is not None
+    base = dict(latest if latest is not None else earlier or {})
+    before, now = earlier or {}, latest or {}
+    for key in LOG_COUNTERS:
+        if key in before or key in now:
+            a, b = before.get(key), now.get(key)
+            base[key] = a + b if known and a is not None and b is not None else None
+    if "dropped_by_level" in before or "dropped_by_level" in now:
+        levels: dict[str, Any] | None = None
+        if known:
+            levels = dict(before.get("dropped_by_level") or {})
+            for level, count in (now.get("dropped_by_level") or {}).items():
+                levels[level] = levels.get(level, 0) + count
+        base["dropped_by_level"] = levels
+    if "high_water" in before or "high_water" in now:
+        marks = [m for m in (before.get("high_water"), now.get("high_water")) if m is not None]
+        base["high_water"] = max(marks) if marks else None
+    return base
 
 
 def counted_with(report: PipelineReport, earlier: PipelineSnapshot | None) -> PipelineReport:
@@ -67,4 +107,9 @@ def counted_with(report: PipelineReport, earlier: PipelineSnapshot | None) -> Pi
         frames_failed=report.frames_failed + earlier.frames_failed,
         reconnects=report.reconnects + earlier.reconnects,
         disconnected_s=report.disconnected_s + earlier.disconnected_s,
+        results_written=report.results_written + earlier.results_written,
+        results_dropped=report.results_dropped + earlier.results_dropped,
+        results_errors=report.results_errors + earlier.results_errors,
+        loops=None if report.loops is None else report.loops + earlier.loops,
+        log=summed_log(earlier.log, report.log) or {},
     )

@@ -293,4 +293,8 @@ class _SnapshotSender:
     def _send(self, snapshot: PipelineSnapshot | None = None) -> bool:
         if snapshot is None:
             snapshot = self._pipeline.snapshot()
-        return self._channel.send(Snapshot(snapshot.without_frame()))
+        # The stream's log counters travel too: a worker killed before its report still says
+        # how many records it logged, as of this snapshot.
+        get_stats = getattr(self._pipeline.logger, "get_stats", None)
+        log = get_stats() if get_stats is not None else None
+        return self._channel.send(Snapshot(dataclasses.replace(snapshot.without_frame(), log=log)))
