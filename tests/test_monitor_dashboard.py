@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NoReturn
 
 import pytest
@@ -248,3 +249,33 @@ def test_the_end_of_a_two_stream_run_shows_ended_and_the_final_counts(
     time.sleep(10)  # long enough for 3 retries of 1, 2 and 4 s and more
     assert text(browser, "state") == "ended"
     assert len(console_errors(browser)) <= 3
+
+
+def test_a_stream_that_leaves_the_set_leaves_the_page(browser: Any, tmp_path: Path) -> None:
+    """Three streams, one removed while the page is open: its row goes, the others stay."""
+    log = configure(log_dir=tmp_path)
+    with SyntheticRun() as left, SyntheticRun() as middle, SyntheticRun() as right:
+        live: dict[str, Any] = {"left": left, "middle": middle, "right": right}
+        with serve(port=0, logger=log, streams=MappingProxyType(live)) as server:
+            for run in live.values():
+                run.wait_for_frames(3)
+            browser.get(server.url)
+            rows = (
+                "return [...document.querySelectorAll('section.stream')]"
+                ".map((el) => el.dataset.stream)"
+            )
+            wait_until(
+                lambda: browser.execute_script(rows) == list(live),
+                "three rows",
+                timeout=TIMEOUT_S,
+            )
+            del live["middle"]
+            wait_until(
+                lambda: browser.execute_script(rows) == ["left", "right"],
+                "the removed stream's row to go",
+                timeout=TIMEOUT_S,
+            )
+            assert text(browser, "state") == "2 / 2 running"
+            # A preview asked for just before the stream left may be answered 404; nothing else.
+            errors = console_errors(browser)
+            assert [e for e in errors if "/streams/middle/" not in e["message"]] == [], errors

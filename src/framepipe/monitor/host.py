@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import IO, Any
 
@@ -68,8 +69,15 @@ class HTTPServer(ThreadingHTTPServer):
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
-            self._connections.pop(request, None)
+            thread = self._connections.pop(request, None)
+            if thread is not None:
+                self._streaming.discard(thread)
         super().shutdown_request(request)
+
+    def open_connections(self) -> tuple[int, int]:
+        """``(connections, of which event streams)`` open now: both end with their clients."""
+        with self._lock:
+            return len(self._connections), len(self._streaming)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up or timed out is not an error worth a traceback on stderr."""
@@ -99,17 +107,21 @@ class _Demand:
     """Tells the watched process, at most twice a second per stream, that a client wants that
     stream's frames."""
 
-    def __init__(self, out: IO[bytes]) -> None:
+    def __init__(self, out: IO[bytes], clock: Callable[[], float] = time.monotonic) -> None:
         self._out = out
+        self._clock = clock
         self._lock = threading.Lock()
         self._said_at: dict[str, float] = {}
 
     def __call__(self, stream: str) -> None:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             if now - self._said_at.get(stream, float("-inf")) < _DEMAND_INTERVAL_S:
                 return
             self._said_at[stream] = now
+            for name, said_at in list(self._said_at.items()):  # streams no longer watched
+                if now - said_at >= _DEMAND_INTERVAL_S:
+                    del self._said_at[name]
             try:
                 self._out.write(f"frame {stream}\n".encode())
                 self._out.flush()

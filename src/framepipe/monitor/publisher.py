@@ -138,11 +138,20 @@ class Publisher:
                 streams[name] = stream_reading(snapshots[name], provider)
             stats = self._monitored.log_stats()
             log_stats = None if stats is None else dict(stats)
+            self._forget_except(streams)
         except Exception as exc:  # reported by the server as a 500, the run goes on
             error = f"{type(exc).__name__}: {exc}"
         published_at = self._monitored.clock()
         previews, preview_errors = self._frames(snapshots)
         return Reading(published_at, streams, log_stats, previews, error, preview_errors)
+
+    def _forget_except(self, streams: dict[str, StreamReading]) -> None:
+        """Drop what is kept for streams that left a changing set."""
+        kept: tuple[dict[str, Any], ...] = (self._jpegs, self._sent, self._wanted_until)
+        for per_stream in kept:
+            for name in list(per_stream):  # a copy: the server's requests add to it meanwhile
+                if name not in streams:
+                    per_stream.pop(name, None)
 
     def publish(self, out: IO[bytes] | None = None) -> None:
         """Write a reading to ``out``, by default the server this publisher serves."""

@@ -72,6 +72,11 @@ class Store:
                 self._jpegs.pop(name, None)
                 self._frame_errors[name] = error
                 self._frame_at[name] = now
+            if reading.error is None:  # a stream that left the set takes its frame along
+                for name in set(self._frame_at) - set(reading.streams):
+                    self._jpegs.pop(name, None)
+                    self._frame_errors.pop(name, None)
+                    del self._frame_at[name]
             self._changed.notify_all()
 
     def view(self) -> View:

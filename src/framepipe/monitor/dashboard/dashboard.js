@@ -138,6 +138,14 @@ function showStream(entry) {
 
 function showStreams(entries) {
   entries.forEach(showStream);
+  // A stream removed from a running set leaves the page with its row and its charts' history.
+  const present = new Set(entries.map((entry) => entry.stream));
+  for (const [name, row] of rows) {
+    if (!present.has(name)) {
+      row.el.remove();
+      rows.delete(name);
+    }
+  }
   const running = entries.filter((entry) => entry.state === "running").length;
   const badge = $("state");
   badge.textContent = `${running} / ${entries.length} running`;
