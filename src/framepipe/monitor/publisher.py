@@ -54,6 +54,7 @@ def stream_reading(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> St
         age_histogram=age_histogram,
         node=_node(provider),
         pid=_pid(provider),
+        restart_count=_restart_count(provider),
     )
 
 
@@ -83,6 +84,12 @@ def _pid(provider: SnapshotProvider) -> int | None:
     """The provider's ``pid`` (a worker process of a stream), if it has one."""
     pid = getattr(provider, "pid", None)
     return pid if isinstance(pid, int) and not isinstance(pid, bool) else None
+
+
+def _restart_count(provider: SnapshotProvider) -> int | None:
+    """The provider's ``restart_count`` (a supervised stream's restarts), if it has one."""
+    count = getattr(provider, "restart_count", None)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _plain(reading: HistogramCounts) -> HistogramData:

@@ -42,6 +42,7 @@ class StreamReading:
     age_histogram: HistogramData | None = None
     node: str | None = None  # the machine running the stream, when elsewhere (Ray)
     pid: int | None = None  # the process running the stream (a worker), if not this one
+    restart_count: int | None = None  # its worker's restarts so far, where a supervisor counts
 
 
 @dataclass(frozen=True)

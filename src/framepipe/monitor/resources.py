@@ -218,6 +218,7 @@ def stream_part(
         "stream": name,
         "pid": stream.pid,
         "node": stream.node,
+        "restart_count": stream.restart_count,
         **progress,
         "memory_mb": memory_mb,
         "cpu_percent": cpu_percent,

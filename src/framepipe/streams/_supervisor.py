@@ -157,6 +157,10 @@ class Supervisor:
     def node(self, name: str) -> str | None:
         return self._streams[name].node
 
+    def restart_count(self, name: str) -> int:
+        """The stream's restarts so far (every one, however many the record keeps)."""
+        return len(self._streams[name].restarts)
+
     def snapshot(self, name: str) -> PipelineSnapshot:
         """The stream's latest snapshot (no frame), as its worker last sent it, with the counts
         of its earlier attempts added: a restarted stream's counters never go down. Between

@@ -108,6 +108,14 @@ class StreamView:
         except KeyError:
             return None
 
+    @property
+    def restart_count(self) -> int | None:
+        """The times the stream's worker was restarted so far (None once removed)."""
+        try:
+            return self._supervisor.restart_count(self.name)
+        except KeyError:
+            return None
+
     def snapshot(self) -> PipelineSnapshot:
         try:
             self._last = self._supervisor.snapshot(self.name)

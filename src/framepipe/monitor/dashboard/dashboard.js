@@ -114,7 +114,8 @@ function showStream(entry) {
   const badge = row.el.querySelector(".badge");
   badge.textContent = entry.state;
   badge.className = "badge " + (entry.state === "running" ? "ok" : "bad");
-  const where = [entry.source, entry.pid === null ? null : "pid " + entry.pid, entry.node];
+  const restarts = entry.restart_count ? `${entry.restart_count} restarts` : null;
+  const where = [entry.source, entry.pid === null ? null : "pid " + entry.pid, entry.node, restarts];
   row.el.querySelector(".where").textContent = where.filter((part) => part).join(" · ");
   set("fps", fmt(entry.fps));
   set("frames", entry.frames_processed);
