@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from framepipe._camera import CameraReading
 
 if TYPE_CHECKING:
+    from framepipe._stats import QuantileSketch
     from framepipe.typing import Frame
 
 __all__ = ["HistogramCounts", "PipelineSnapshot", "RunState", "merge_histograms"]
@@ -105,6 +106,11 @@ class PipelineSnapshot:
     # where nobody counted them (a worker puts them in the snapshots it sends).
     loops: int = 0
     log: Mapping[str, Any] | None = None
+    # Every processed frame's time and age (ms) in bounded sketches: percentiles over the whole
+    # run that merge across a stream's attempts, so a worker killed before its report still
+    # counts. None where nobody kept them; left out of what the stats server is sent.
+    frame_sketch: QuantileSketch | None = None
+    age_sketch: QuantileSketch | None = None
 
     def seconds_since_last_frame(self, now: float) -> float | None:
         """Seconds from the last processed frame to ``now`` (same clock), None before any."""

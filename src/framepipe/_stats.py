@@ -164,7 +164,8 @@ class QuantileSketch:
             )
         buckets = self._buckets
         floor = max(self._floor, other._floor)
-        for index, count in other._buckets.items():
+        # A copy taken in one step: the frame loop may add to ``other`` while a snapshot copies it.
+        for index, count in list(other._buckets.items()):
             index = max(index, floor)
             buckets[index] = buckets.get(index, 0) + count
         self.zero_count += other.zero_count

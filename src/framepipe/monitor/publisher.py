@@ -47,7 +47,9 @@ def stream_reading(snapshot: PipelineSnapshot, provider: SnapshotProvider) -> St
     elif isinstance(provider, HistogramProvider):
         pair = provider.histograms()
         frame_histogram, age_histogram = _plain(pair.frame.read()), _plain(pair.age.read())
-    bare = dataclasses.replace(snapshot, frame_histogram=None, age_histogram=None)
+    bare = dataclasses.replace(
+        snapshot, frame_histogram=None, age_histogram=None, frame_sketch=None, age_sketch=None
+    )  # the server reads the histograms apart and needs no sketch
     return StreamReading(
         snapshot=_plain_snapshot(bare),
         frame_histogram=frame_histogram,

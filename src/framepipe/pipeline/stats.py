@@ -146,6 +146,14 @@ class FrameSummary:
                 frames_processed=0, frames_dropped=0, duration_s=0.0, budget_ms=math.nan,
                 budget_misses=0, longest_miss_streak=None, frame_ms={}, frame_age_ms={},
             )  # fmt: skip
+        frame_ms, age_ms = snapshot.frame_ms, snapshot.frame_age_ms
+        frames, ages = snapshot.frame_sketch, snapshot.age_sketch
+        if frames is not None and ages is not None and frames.count and ages.count:
+            # The run's sketches (its every frame so far) rather than the recent window.
+            frame_ms = {k: _ms(v) for k, v in frames.summarize(FRAME_MS_KEYS).items()}
+            age_ms = {k: _ms(v) for k, v in ages.summarize(AGE_MS_KEYS).items()}
+        else:
+            frames = ages = None
         return cls.from_counts(
             frames_processed=snapshot.frames_processed,
             frames_dropped=snapshot.frames_dropped,
@@ -153,9 +161,11 @@ class FrameSummary:
             budget_ms=snapshot.budget_ms or math.nan,
             budget_misses=snapshot.budget_misses,
             longest_miss_streak=None,
-            frame_ms=snapshot.frame_ms,
-            frame_age_ms=snapshot.frame_age_ms,
+            frame_ms=frame_ms,
+            frame_age_ms=age_ms,
             percentiles_estimated=snapshot.frames_processed > 0,
+            frame_sketch=frames,
+            age_sketch=ages,
         )
 
 

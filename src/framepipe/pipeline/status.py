@@ -147,5 +147,7 @@ class RunStatus:
             frame_histogram=self.histograms.frame.read(),
             age_histogram=self.histograms.age.read(),
             loops=reader.loops if reader is not None else 0,
+            frame_sketch=stats.frame_sketch.copy() if stats is not None else None,
+            age_sketch=stats.age_sketch.copy() if stats is not None else None,
             **self._results_part(),
         )

@@ -321,8 +321,9 @@ class Supervisor:
             summary = counted_with(finished.summary, stream.earlier)
         else:
             last = stream.snapshot
+            counts = stream.earlier if last is None else carried(stream.earlier, last)
             summary = PipelineReport.from_snapshot(
-                stream.earlier if last is None else carried(stream.earlier, last),
+                None if counts is None else _with_sketches_of(counts, last),
                 source=_source_text(stream.job),
                 processor=stream.job.processor_name,
             )
@@ -430,6 +431,18 @@ def _known_of_the_job(
     loops = sum(s.loops for s in (earlier, last) if s is not None) if config.loop else None
     busy = () if config.workers == 1 else None
     return dataclasses.replace(summary, loops=loops, workers=config.workers, worker_busy=busy)
+
+
+def _with_sketches_of(
+    snapshot: PipelineSnapshot, attempt: PipelineSnapshot | None
+) -> PipelineSnapshot:
+    """``snapshot`` (the counts of every attempt) with the frame time sketches of ``attempt``
+    only: the earlier attempts' frame times are merged in from the stream's timings."""
+    if attempt is None:
+        return dataclasses.replace(snapshot, frame_sketch=None, age_sketch=None)
+    return dataclasses.replace(
+        snapshot, frame_sketch=attempt.frame_sketch, age_sketch=attempt.age_sketch
+    )
 
 
 def _source_text(job: StreamJob) -> str:
