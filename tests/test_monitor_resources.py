@@ -135,6 +135,7 @@ STREAM_TYPES: dict[str, object] = {
     "stream": str,
     "pid": (int, type(None)),
     "node": (str, type(None)),
+    "restart_count": (int, type(None)),  # None: no supervisor restarts the stream
     "memory_mb": (float, type(None)),
     "cpu_percent": (float, type(None)),
 }
@@ -194,6 +195,7 @@ class TestWithSeveralStreams:
         for entry in entries:
             assert_typed(entry, STREAM_TYPES)
             assert entry["state"] == "running" and entry["node"] is None
+            assert entry["restart_count"] is None
         left_entry, right_entry = entries
         assert left_entry["pid"] == worker.pid
         assert 1 < left_entry["memory_mb"] < second["memory_mb"]  # a bare interpreter's, not ours
