@@ -21,8 +21,12 @@ from framepipe.logging import configure, get_logger
 from framepipe.streams import StreamsHandle, start_streams
 from helpers import wait_until
 
-ray = pytest.importorskip("ray")
-cluster_utils = pytest.importorskip("ray.cluster_utils")
+
+def _ray() -> Any:
+    """Ray, imported when a test runs, not when the tests are collected: importing Ray installs
+    a log record factory of its own for the whole process, which the logging tests would see."""
+    return pytest.importorskip("ray")
+
 
 SOURCE = "synthetic:64x48@30:120"  # with realtime: two minutes unless stopped
 CONFIG = PipelineConfig(realtime=True, log_every=3)  # ten records a second per stream
@@ -56,6 +60,8 @@ def cluster() -> Iterator[Any]:
     a second ``cam-a`` that a placeholder holds until the test lets it go)."""
     import signal
 
+    ray = _ray()
+    cluster_utils = pytest.importorskip("ray.cluster_utils")
     sigterm = signal.getsignal(signal.SIGTERM)
     made = cluster_utils.Cluster(
         initialize_head=True,
@@ -104,6 +110,8 @@ def test_a_lost_node_restarts_its_stream_elsewhere_and_the_others_lose_nothing(
     from framepipe.monitor.providers import Monitored
     from framepipe.streams.ray_engine import RayEngine
 
+    ray = _ray()
+
     @ray.remote(num_cpus=0, resources={"cam-a": 1, "cam-b": 1})
     class Placeholder:  # only node-y offers both: it keeps a's spare place there
         def ready(self) -> bool:
@@ -140,7 +148,8 @@ def test_a_lost_node_restarts_its_stream_elsewhere_and_the_others_lose_nothing(
 
             def resumed() -> bool:
                 return streams["a"].pid not in (None, pid_a) and (
-                    streams["a"].snapshot().frames_processed >= frames_a + 30)
+                    streams["a"].snapshot().frames_processed >= frames_a + 30
+                )
 
             wait_until(resumed, "stream a's frames on another node", timeout=RESUME_S)
             wait_until(lambda: served(server)["a"]["node"] == "node-y",
