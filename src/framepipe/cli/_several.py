@@ -121,6 +121,16 @@ def _ray_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> int:
     progress = None if args.quiet else StreamsProgress(handle.names)
+    report = supervise(handle, log, progress)
+    if progress is not None:
+        progress.close(handle.snapshot())
+    return finish_streams(report, args.summary_json)
+
+
+def supervise(
+    handle: StreamsHandle, log: Logger, progress: StreamsProgress | None = None
+) -> StreamsReport:
+    """Wait for the end: the first stop signal stops every stream, a second one kills them."""
     report: StreamsReport | None = None
 
     def stop(signum: int) -> None:
@@ -138,10 +148,13 @@ def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> 
                 noted = True
             if progress is not None:
                 progress.update(handle.snapshot())
-    if progress is not None:
-        progress.close(handle.snapshot())
+    return report
+
+
+def finish_streams(report: StreamsReport, summary_json: str | None) -> int:
+    """Print and write the summary of several streams; the exit code says whether any failed."""
     failure = failure_line(report)
-    return finish(report, args.summary_json, [], [] if failure is None else [failure])
+    return finish(report, summary_json, [], [] if failure is None else [failure])
 
 
 def failure_line(report: StreamsReport) -> str | None:

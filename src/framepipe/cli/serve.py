@@ -20,20 +20,17 @@ from dataclasses import asdict
 
 from framepipe.cli._args import check_processor_imports
 from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
-from framepipe.cli._finish import finish
 from framepipe.cli._monitoring import start_stats_server
 from framepipe.cli._service_config import ServiceConfig, load_service_config
-from framepipe.cli._several import failure_line
-from framepipe.cli._signals import stop_on_signals
+from framepipe.cli._several import finish_streams, supervise
 from framepipe.cli.run import _import_from_cwd
-from framepipe.logging import Logger, configure, get_logger
 from framepipe.logging import address as log_address
+from framepipe.logging import configure, get_logger
 from framepipe.monitor import StatsServer
 from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.stream_settings import SettingsError, StreamSettings
-from framepipe.streams.api import StreamsHandle, start_streams
+from framepipe.streams.api import start_streams
 from framepipe.streams.job import LogTarget
-from framepipe.streams.report import StreamsReport
 
 __all__ = ["EPILOG", "add_arguments", "run"]
 
@@ -45,8 +42,6 @@ examples:
 The set of streams is the file's: it is not reloaded (SIGHUP stops the service, as SIGTERM
 does), and there is no API to add or remove streams while it runs.
 """
-
-_WAIT_S = 0.25  # how often the main thread looks for the end
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -121,26 +116,11 @@ def _serve(config: ServiceConfig, summary_json: str | None) -> int:
             handle.close()
             return fail(f"{config.path}: [server]: {exc}", EXIT_FAILURE)
         handle.start()
-        report = _supervise(handle, log)
-        failure = failure_line(report)
-        return finish(report, summary_json, [], [] if failure is None else [failure])
+        return finish_streams(supervise(handle, log), summary_json)
     finally:
         if server is not None:
             server.stop()
         log.stop()
-
-
-def _supervise(handle: StreamsHandle, log: Logger) -> StreamsReport:
-    """Wait for the end: the first stop signal stops every stream, a second one kills them."""
-    report: StreamsReport | None = None
-    with stop_on_signals(lambda signum: handle.stop(), lambda signum: handle.kill()) as received:
-        noted = False
-        while report is None:
-            report = handle.wait(_WAIT_S)
-            if received and not noted:
-                log.info("stopping every stream: %s received", received[0])
-                noted = True
-    return report
 
 
 def _check_imports(config: ServiceConfig) -> None:
