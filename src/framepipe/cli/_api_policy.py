@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -30,13 +31,24 @@ from framepipe.cli._service_config import ServerSettings, ServiceConfig
 from framepipe.cli.run import _import_from_cwd
 from framepipe.pipeline.processors import PROCESSOR_NAMES
 from framepipe.pipeline.sources import STREAM_SCHEMES
-from framepipe.pipeline.stream_settings import SettingsError, StreamSettings, stream_settings
+from framepipe.pipeline.stream_settings import (
+    SettingsError,
+    StreamSettings,
+    settings_defaults,
+    stream_settings,
+)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the oldest supported Python
+    import tomli as tomllib
 
 __all__ = [
     "REQUEST",
     "TOKEN_ENV",
     "allowed_processors",
     "api_stream_settings",
+    "file_defaults",
     "load_api_token",
 ]
 
@@ -119,6 +131,17 @@ def allowed_processors(
     default = (defaults or {}).get("processor")
     allowed.update(_names(default))
     return frozenset(allowed)
+
+
+def file_defaults(text: str, where: str = "config") -> dict[str, Any]:
+    """The ``[defaults]`` of a config file's TOML ``text``, checked, for the streams the API adds
+    (:class:`ServiceConfig` keeps its streams, not the defaults they were made with). Read the
+    file once and give the same text to ``parse_service_config``, so the two agree."""
+    try:
+        document = tomllib.loads(text)
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
+        raise SettingsError(where, "", None, f"not valid TOML: {exc}") from None
+    return settings_defaults(document.get("defaults", {}), where=where)
 
 
 def load_api_token(
@@ -243,7 +266,9 @@ def _under(root_dir: str, path: str) -> str | None:
 
     The lexical form is checked first, so symlinks are followed only where they lie under
     ``root_dir`` (the operator's), never in a directory elsewhere: whether a path outside is a
-    link, a file or nothing makes no difference to the answer.
+    link, a file or nothing makes no difference to the answer. ``..`` is taken by its form
+    (``a/link/..`` is ``a``); the caller hands on the resolved path, so what is opened is what
+    was checked.
     """
     if "\x00" in path:
         return None
@@ -267,4 +292,4 @@ def _inside(path: str, root: str) -> bool:
 
 def _quoted(text: str) -> str:
     shown = repr(text)
-    return shown if len(shown) <= 80 else f"{shown[:60]}...{shown[-16:]}"
+    return shown if len(shown) <= 240 else f"{shown[:200]}...{shown[-30:]}"
