@@ -18,6 +18,13 @@ is what is measured, and the figure is the ratio of the p50s over all frames of 
 over with clients: 1 means no cost, and it should stay at 0.95 or above), with the per-pair
 ratios' quartiles beside it. Several streams share this process's GIL here, which makes their
 figure a worst case: in ``framepipe run A B`` each loop has a worker process of its own.
+
+The clients share this machine's cores with the loops, so part of what they cost is their own
+CPU, which no server can save. ``--ceiling`` measures that part in the same run: a third kind of
+block in which the same clients poll a null server (a separate process replaying bytes the real
+server answered once, doing no other work). Its ratio (idle over null-server blocks) is the
+ceiling any server could reach here; the server's own cost is the null-server blocks' p50 over
+the real server's. With ``--ceiling`` the goal applies to the server's own cost.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import gc
 import http.client
+import http.server
 import json
 import statistics
 import subprocess
@@ -33,8 +41,8 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from framepipe.logging import configure
@@ -121,6 +129,108 @@ class PacedLoop:
 
     def histograms(self) -> FrameHistograms:
         return self.pair
+
+
+# -- the null server (a separate process replaying recorded answers) ---------------------------
+
+
+def record_answers(url: str, streams: int) -> dict[str, str]:
+    """One answer of the real server for each polled URL, and a frame for the MJPEG viewers."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    answers = {}
+    for path in [*polled(streams), "/frame.jpg" if streams == 1 else polled(streams)[-1]]:
+        connection.request("GET", path)
+        answers[path] = connection.getresponse().read().hex()
+    connection.close()
+    return answers
+
+
+class NullHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with recorded bytes: no snapshot, no JSON, no JPEG encoding."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # as the real server: no delayed-ACK wait between writes
+    answers: ClassVar[dict[str, bytes]] = {}
+    jpeg = b""
+
+    def do_GET(self) -> None:
+        if self.path == "/events" or self.path.endswith("stream.mjpg"):
+            self._stream(self.path == "/events")
+            return
+        body = self.answers.get(self.path, b"")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, events: bool) -> None:
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        part = b"data: {}\n\n" if events else (
+            b"--frame\r\nContent-Type: image/jpeg\r\n\r\n" + self.jpeg + b"\r\n"
+        )
+        try:
+            while True:
+                self.wfile.write(part)
+                self.wfile.flush()
+                time.sleep(1.0 if events else 0.25)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def run_null_server() -> int:
+    """Serve the answers read from stdin (a JSON line each time, replacing the last) until stdin
+    closes; print the port once the first answers are in, then "ok" after each next line."""
+    server: http.server.ThreadingHTTPServer | None = None
+    for line in sys.stdin:
+        answers = {path: bytes.fromhex(body) for path, body in json.loads(line).items()}
+        NullHandler.answers = answers
+        NullHandler.jpeg = answers.get("/frame.jpg") or max(answers.values(), key=len)
+        if server is None:
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NullHandler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            print(server.server_address[1], flush=True)
+        else:
+            print("ok", flush=True)
+    if server is not None:  # stdin closed: the parent is done, or gone
+        server.shutdown()
+    return 0
+
+
+class NullServer:
+    """The null server's process; ``url`` to point clients at, ``replay()`` new answers."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--null-server"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.url = f"http://127.0.0.1:{int(self._send(answers))}/"
+
+    def replay(self, answers: dict[str, str]) -> None:
+        """Answer these from now on: the real server's answers grow (``/history``), and the
+        null server must move as many bytes as it does."""
+        self._send(answers)
+
+    def _send(self, answers: dict[str, str]) -> str:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(answers) + "\n")
+        self.process.stdin.flush()
+        return self.process.stdout.readline()
+
+    def close(self) -> None:
+        try:
+            self.process.communicate(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
 
 
 # -- the clients (a separate process, driven over its stdin) -----------------------------------
@@ -268,6 +378,18 @@ class Result:
     pair_ratios: list[float]
     requests_per_s: list[float]
     errors: dict[str, int]
+    null_ms: list[float] = field(default_factory=list)  # with --ceiling: clients on the null server
+    null_pair_ratios: list[float] = field(default_factory=list)  # idle / null, per round
+    null_requests_per_s: list[float] = field(default_factory=list)
+
+
+def block_order(round_index: int, ceiling: bool) -> tuple[str, ...]:
+    """A B B A (or, with the null server, the three kinds in a rotating, reversing order)."""
+    if not ceiling:
+        return ("idle", "clients") if round_index % 2 == 0 else ("clients", "idle")
+    kinds = ("idle", "clients", "null")
+    turned = kinds[round_index % 3:] + kinds[: round_index % 3]
+    return turned if (round_index // 3) % 2 == 0 else tuple(reversed(turned))
 
 
 def measure(args: argparse.Namespace) -> Result:
@@ -282,38 +404,56 @@ def measure(args: argparse.Namespace) -> Result:
         log = configure(log_dir=log_dir)
         streams = dict(zip(stream_names(args.streams), loops, strict=True))
         with serve(port=0, streams=streams, logger=log) as server:
-            clients = Clients(server.url, args.clients, args.rate, args.streams)
+            run_all(loops, 2 * args.block_frames, log)  # warm-up: caches, threads, JPEGs
+            null = NullServer(record_answers(server.url, args.streams)) if args.ceiling else None
+            clients = {"clients": Clients(server.url, args.clients, args.rate, args.streams)}
+            if null is not None:
+                clients["null"] = Clients(null.url, args.clients, args.rate, args.streams)
             try:
-                run_all(loops, 2 * args.block_frames, log)  # warm-up: caches, threads, JPEGs
-                clients.go()
-                clients.pause()
+                for warm in clients.values():
+                    warm.go()
+                    warm.pause()
                 for pair in range(args.pairs):
-                    order = ("idle", "clients") if pair % 2 == 0 else ("clients", "idle")
                     p50 = {}
-                    for kind in order:
-                        if kind == "clients":
-                            clients.go()
+                    for kind in block_order(pair, null is not None):
+                        if kind == "null" and null is not None:
+                            null.replay(record_answers(server.url, args.streams))
+                        if kind != "idle":
+                            clients[kind].go()
                         gc.disable()
                         try:
                             times = run_all(loops, args.block_frames, log)
                         finally:
                             gc.enable()
-                        (result.clients_ms if kind == "clients" else result.idle_ms).extend(times)
+                        {"idle": result.idle_ms, "clients": result.clients_ms,
+                         "null": result.null_ms}[kind].extend(times)
                         p50[kind] = statistics.median(times)
-                        if kind == "clients":
-                            counts = clients.pause()
-                            result.requests_per_s.append(counts["requests"] / counts["seconds"])
+                        if kind != "idle":
+                            counts = clients[kind].pause()
+                            rate = counts["requests"] / counts["seconds"]
+                            if kind == "clients":
+                                result.requests_per_s.append(rate)
+                            else:
+                                result.null_requests_per_s.append(rate)
                             for error, n in counts["errors"].items():
-                                result.errors[error] = result.errors.get(error, 0) + n
+                                key = error if kind == "clients" else f"null server {error}"
+                                result.errors[key] = result.errors.get(key, 0) + n
                     result.pair_ratios.append(p50["idle"] / p50["clients"])
+                    null_note = ""
+                    if "null" in p50:
+                        result.null_pair_ratios.append(p50["idle"] / p50["null"])
+                        null_note = f", null server {p50['null']:6.3f} ms"
                     print(
-                        f"  pair {pair + 1:3}: p50 idle {p50['idle']:6.3f} ms, "
-                        f"clients {p50['clients']:6.3f} ms "
+                        f"  round {pair + 1:3}: p50 idle {p50['idle']:6.3f} ms, "
+                        f"clients {p50['clients']:6.3f} ms{null_note} "
                         f"({result.requests_per_s[-1]:6.0f} requests/s)",
                         flush=True,
                     )
             finally:
-                clients.close()
+                for each in clients.values():
+                    each.close()
+                if null is not None:
+                    null.close()
         log.stop()
     return result
 
@@ -347,11 +487,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cv-threads", type=int, help="cv2.setNumThreads for the processor")
     parser.add_argument("--streams", type=int, default=1, help="frame loops, a preview each")
     parser.add_argument("--min-ratio", type=float, default=0.95, help="p50 idle / with clients")
+    parser.add_argument(
+        "--ceiling", action="store_true",
+        help="also run the clients against a null server: what the clients alone cost",
+    )
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--client", help=argparse.SUPPRESS)  # the client process's own mode
+    parser.add_argument("--null-server", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client:
         return run_clients(args.client, args.clients, args.rate, args.streams)
+    if args.null_server:
+        return run_null_server()
     if args.cv_threads is not None:
         import cv2
 
@@ -370,25 +517,45 @@ def main(argv: list[str] | None = None) -> int:
     ratio = idle / loaded
     q1, _, q3 = statistics.quantiles(result.pair_ratios, n=4)
     served = statistics.median(result.requests_per_s)
+    goal = ratio
     verdict = "at or above" if ratio >= args.min_ratio else "BELOW"
     print(
         f"p50 frame time: idle {idle:.3f} ms, with clients {loaded:.3f} ms: "
-        f"ratio idle / clients {ratio:.4f} ({verdict} {args.min_ratio:g}); per-pair ratios: median "
+        f"ratio idle / clients {ratio:.4f}"
+        f"{'' if args.ceiling else f' ({verdict} {args.min_ratio:g})'}; per-round ratios: median "
         f"{statistics.median(result.pair_ratios):.4f}, quartiles {q1:.4f} to {q3:.4f}\n"
         f"p99 frame time: idle {_p99(result.idle_ms):.3f} ms, "
         f"with clients {_p99(result.clients_ms):.3f} ms; "
         f"{served:.0f} requests/s served; client errors: {result.errors or 'none'}"
     )
+    figures: dict[str, Any] = {
+        "idle_p50_ms": idle, "clients_p50_ms": loaded, "ratio": ratio,
+        "pair_ratios": result.pair_ratios, "requests_per_s": result.requests_per_s,
+        "errors": result.errors,
+    }
+    if args.ceiling:
+        null = statistics.median(result.null_ms)
+        ceiling, goal = idle / null, null / loaded
+        verdict = "at or above" if goal >= args.min_ratio else "BELOW"
+        n1, _, n3 = statistics.quantiles(result.null_pair_ratios, n=4)
+        print(
+            f"ceiling (the same clients on a null server): p50 {null:.3f} ms, idle / null "
+            f"{ceiling:.4f} (per-round quartiles {n1:.4f} to {n3:.4f}; "
+            f"{statistics.median(result.null_requests_per_s):.0f} requests/s served)\n"
+            f"the server's own cost, null / clients: {goal:.4f} ({verdict} {args.min_ratio:g})"
+        )
+        figures |= {
+            "null_p50_ms": null, "ceiling": ceiling, "server_ratio": goal,
+            "null_pair_ratios": result.null_pair_ratios,
+            "null_requests_per_s": result.null_requests_per_s,
+        }
     if args.json:
-        figures = {
-            "idle_p50_ms": idle, "clients_p50_ms": loaded, "ratio": ratio,
-            "pair_ratios": result.pair_ratios, "requests_per_s": result.requests_per_s,
-            "errors": result.errors,
-            "settings": {k: v for k, v in vars(args).items() if k != "client"},
+        figures["settings"] = {
+            k: v for k, v in vars(args).items() if k not in ("client", "null_server")
         }
         with open(args.json, "w", encoding="utf-8") as out:
             json.dump(figures, out, indent=2)
-    return 0 if ratio >= args.min_ratio else 1
+    return 0 if goal >= args.min_ratio else 1
 
 
 def plural_streams(count: int) -> str:
