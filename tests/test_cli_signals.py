@@ -50,6 +50,29 @@ def test_every_stop_signal_is_handled(signum: int):
     assert received == [signal.Signals(signum).name]
 
 
+def test_with_reload_sighup_reloads_every_time_and_never_stops():
+    """A service's block: each SIGHUP is a reload, not a stop; SIGTERM still stops first."""
+    calls: list[tuple[str, int]] = []
+    with stop_on_signals(
+        lambda signum: calls.append(("stop", signum)),
+        lambda signum: calls.append(("abort", signum)),
+        reload=lambda signum: calls.append(("reload", signum)),
+    ) as received:
+        _signal_self(signal.SIGHUP)
+        _signal_self(signal.SIGHUP)
+        _signal_self(signal.SIGTERM)
+        _signal_self(signal.SIGHUP)
+        _signal_self(signal.SIGINT)
+    assert calls == [
+        ("reload", signal.SIGHUP),
+        ("reload", signal.SIGHUP),
+        ("stop", signal.SIGTERM),
+        ("reload", signal.SIGHUP),
+        ("abort", signal.SIGINT),
+    ]
+    assert received == ["SIGTERM", "SIGINT"]
+
+
 def test_a_raising_stop_unwinds_with_the_shells_exit_code():
     """With ``raise_interrupt`` SIGTERM raises Interrupted naming it; the exit code is 128 + 15."""
     with pytest.raises(Interrupted) as raised, stop_on_signals(raise_interrupt, ignore):
@@ -123,6 +146,30 @@ class TestHeldSignals:
                 _signal_self(signal.SIGINT)
             assert received == ["SIGTERM", "SIGINT"]
         assert calls == [("stop", signal.SIGTERM), ("abort", signal.SIGINT)]
+
+    def test_sighup_noted_before_a_reloading_block_is_one_reload_not_a_stop(self) -> None:
+        """A service that got SIGHUP twice while it started reloads once as its block is
+        entered; a SIGTERM noted between them still stops it."""
+        calls: list[tuple[str, int]] = []
+        with hold_signals() as held:
+            _signal_self(signal.SIGHUP)
+            _signal_self(signal.SIGTERM)
+            _signal_self(signal.SIGHUP)
+            assert held == ["SIGHUP", "SIGTERM", "SIGHUP"]
+            with stop_on_signals(
+                lambda signum: calls.append(("stop", signum)),
+                lambda signum: calls.append(("abort", signum)),
+                reload=lambda signum: calls.append(("reload", signum)),
+            ) as received:
+                _signal_self(signal.SIGHUP)
+            assert received == ["SIGTERM"]
+            _signal_self(signal.SIGHUP)  # after the block: noted as a stop signal again
+            assert held == ["SIGTERM", "SIGHUP"]
+        assert calls == [
+            ("reload", signal.SIGHUP),
+            ("stop", signal.SIGTERM),
+            ("reload", signal.SIGHUP),
+        ]
 
     def test_a_signal_after_a_block_is_noted_not_fatal(self) -> None:
         """Between two blocks (opening a log, starting Ray) the default action never runs."""

@@ -10,6 +10,11 @@ kill the workers), or ignores it while cleanup that must not be cut short runs.
 The previous handlers are restored on the way out. Off the main thread, where handlers cannot
 be installed, nothing is installed and nothing is received.
 
+A block given ``reload`` (a service, which reads its config file again on SIGHUP, as daemons do)
+takes SIGHUP as a request to reload instead: ``reload(signum)`` runs, and the signal does not
+count towards stopping. A SIGHUP noted before such a block (while the service started) is one
+reload, asked for as the block is entered.
+
 A command owns the signals from its first instruction: :func:`hold_signals` (entered by
 ``main()`` before anything is imported) installs one handler that notes every stop signal, and
 acts on it only through the block of :func:`stop_on_signals` that is active. Between blocks (the
@@ -67,14 +72,21 @@ def ignore(signum: int) -> None:
     """Do nothing: the signal is noted in the received list only."""
 
 
+RELOAD_SIGNAL: signal.Signals | None = getattr(signal, "SIGHUP", None)
+
+
 class _Hold:
     """The signals noted since :func:`hold_signals` began, and the block acting on them."""
 
     def __init__(self) -> None:
         self.received: list[str] = []
         self.actions: tuple[SignalAction, SignalAction] | None = None
+        self.reload: SignalAction | None = None
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.reload is not None and signum == RELOAD_SIGNAL:
+            self.reload(signum)
+            return
         self.received.append(signal.Signals(signum).name)
         if self.actions is not None:
             stop, abort = self.actions
@@ -114,11 +126,14 @@ def hold_signals(*, restore: bool = True) -> Iterator[list[str]]:
 
 
 @contextmanager
-def stop_on_signals(stop: SignalAction, abort: SignalAction) -> Iterator[list[str]]:
-    """Turn the first stop signal into ``stop(signum)`` and any later one into ``abort(signum)``.
+def stop_on_signals(
+    stop: SignalAction, abort: SignalAction, reload: SignalAction | None = None
+) -> Iterator[list[str]]:
+    """Turn the first stop signal into ``stop(signum)`` and any later one into ``abort(signum)``;
+    with ``reload``, SIGHUP into ``reload(signum)`` instead, every time.
 
-    Yields the names of the signals received so far, in order (``["SIGINT"]``); the list is
-    appended to before the action runs, so an action that raises still leaves its trace.
+    Yields the names of the stop signals received so far, in order (``["SIGINT"]``); the list
+    is appended to before the action runs, so an action that raises still leaves its trace.
     Inside :func:`hold_signals` the signals noted before the block count: entering acts on them
     at once.
     """
@@ -129,15 +144,25 @@ def stop_on_signals(stop: SignalAction, abort: SignalAction) -> Iterator[list[st
     hold = _hold
     if hold is not None:
         outer, hold.actions = hold.actions, (stop, abort)
+        outer_reload, hold.reload = hold.reload, reload
         try:
+            if reload is not None and RELOAD_SIGNAL is not None:
+                held = [name for name in hold.received if name != RELOAD_SIGNAL.name]
+                if len(held) < len(hold.received):
+                    hold.received[:] = held  # the same list: callers hold it
+                    reload(RELOAD_SIGNAL)
             for count, name in enumerate(hold.received[:2]):
                 (stop if count == 0 else abort)(signal.Signals[name])
             yield hold.received
         finally:
             hold.actions = outer
+            hold.reload = outer_reload
         return
 
     def handle(signum: int, frame: FrameType | None) -> None:
+        if reload is not None and signum == RELOAD_SIGNAL:
+            reload(signum)
+            return
         received.append(signal.Signals(signum).name)
         (stop if len(received) == 1 else abort)(signum)
 
