@@ -63,6 +63,26 @@ def count_frames(path: Path) -> int:
 
 
 class TestAdding:
+    def test_a_service_starts_empty_and_takes_its_first_stream_later(self) -> None:
+        """A service may start with no stream (all are added through its API); a set that is
+        not a service still needs one."""
+        with pytest.raises(ValueError, match="non-empty"):
+            start_streams([])
+        with start_streams([], service=True) as handle:
+            assert handle.names == () and handle.list_streams() == ()
+            handle.add_stream("late", SHORT)
+            wait_until(
+                lambda: handle.list_streams()[0].state == "ended",
+                lambda: f"the added stream ends: {handle.list_streams()}",
+                timeout=WAIT_S,
+            )
+            assert handle.wait(0.5) is None  # a service runs until stopped
+        report = handle.wait(0)
+        assert report is not None
+        assert [(r.stream, r.ok, r.frames_processed) for r in report.streams] == [
+            ("late", True, 30)
+        ]
+
     def test_two_streams_added_to_a_running_set_run_beside_the_first(self) -> None:
         """Each add answers the new stream's state at once; both process frames while the
         first goes on, and the views, the list and the snapshots follow them."""

@@ -421,7 +421,8 @@ def start_streams(
     (default: the cores shared out). ``restart_attempts``: per stream or for all (default 3 for
     cameras and streams, 0 for files). ``fail_fast``: one failed stream stops the others.
     ``service``: the set runs until stopped, not until every stream has ended (see
-    :meth:`StreamsHandle.add_stream` and the other changes a running set takes).
+    :meth:`StreamsHandle.add_stream` and the other changes a running set takes); it may start
+    with no source at all.
     ``log_target``: where workers log (default: through this process's log channel when the
     application configured ``framepipe.logging``, so every stream's records land in its one log;
     else the implicit defaults, in each worker). ``logger``: where the supervisor logs its own
@@ -455,7 +456,7 @@ def start_streams(
         cv_threads = max(1, int(ray_cpus_per_stream))  # the actor's CPUs, not this machine's
     jobs, attempts = _jobs(
         sources, processor, config, names, cv_threads, restart_attempts,
-        log_target if log_target is not None else _parent_log_channel(),
+        log_target if log_target is not None else _parent_log_channel(), service=service,
     )  # fmt: skip
     if configs is not None or processors is not None:
         jobs = _own_settings(jobs, configs, processors)
@@ -512,8 +513,12 @@ def _jobs(
     cv_threads: int | None,
     restart_attempts: int | Sequence[int] | None,
     log_target: LogTarget | None,
+    *,
+    service: bool = False,
 ) -> tuple[list[StreamJob], list[int]]:
-    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence) or not sources:
+    if isinstance(sources, (str, bytes)) or not isinstance(sources, Sequence):
+        raise ValueError(f"sources must be a list of sources, but got {sources!r}")
+    if not sources and not service:  # a service may start empty: streams are added later
         raise ValueError(f"sources must be a non-empty list of sources, but got {sources!r}")
     specs = [parse_source(source) for source in sources]
     stream_list = stream_names(sources, names)
