@@ -28,7 +28,7 @@ from framepipe.streams._supervisor import (
     _Stream,
 )
 from framepipe.streams.engine import Engine
-from framepipe.streams.job import StreamJob
+from framepipe.streams.job import LogTarget, StreamJob
 from framepipe.streams.report import StreamResult
 from framepipe.streams.stream_set import (
     StreamNameInUse,
@@ -61,6 +61,8 @@ class LiveSetSupervisor(Supervisor):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         commands: CommandQueue | None = None,
+        log_target: LogTarget | None = None,
+        cv_threads: int | None = None,
     ) -> None:
         super().__init__(
             jobs, engine, restart_attempts, fail_fast=fail_fast, logger=logger,
@@ -69,8 +71,11 @@ class LiveSetSupervisor(Supervisor):
         self.service = service
         self.commands = commands if commands is not None else CommandQueue()
         self._names = tuple(self._streams)  # replaced whole: read from any thread
-        # What a stream added without its own gets: the first stream's.
-        self.log_target = jobs[0].log_target if jobs else None
+        # What a stream added without its own gets: the first stream's, or in a set that
+        # started empty, what the set was started with.
+        self.log_target = jobs[0].log_target if jobs else log_target
+        if not jobs and cv_threads is not None:
+            self.cv_threads = cv_threads
         self._removing: dict[str, list[Reply]] = {}  # answered once the worker has ended
         self._restarting: dict[str, list[Reply]] = {}  # answered once the new one started
         self._stop_by: dict[str, float] = {}  # when a stream stopped on request gets killed

@@ -454,9 +454,11 @@ def start_streams(
         raise ValueError(f"ray_address and ray_cpus_per_stream need engine='ray', not {engine!r}")
     if cv_threads is None and engine == "ray":
         cv_threads = max(1, int(ray_cpus_per_stream))  # the actor's CPUs, not this machine's
+    if log_target is None:
+        log_target = _parent_log_channel()
     jobs, attempts = _jobs(
-        sources, processor, config, names, cv_threads, restart_attempts,
-        log_target if log_target is not None else _parent_log_channel(), service=service,
+        sources, processor, config, names, cv_threads, restart_attempts, log_target,
+        service=service,
     )  # fmt: skip
     if configs is not None or processors is not None:
         jobs = _own_settings(jobs, configs, processors)
@@ -478,6 +480,8 @@ def start_streams(
         logger=logger,
         stop_timeout_s=stop_timeout_s,
         hang_timeout_s=_seconds_or_off(hang_timeout_s, "hang_timeout_s"),
+        log_target=log_target,  # for streams added to a set that started empty
+        cv_threads=cv_threads if cv_threads is not None else default_cv_threads(1),
     )
     # An engine made here from its name is closed here (a local Ray instance shut down).
     close = getattr(made, "close", None) if isinstance(engine, str) else None
