@@ -206,10 +206,9 @@ camera = {{ size = "32x24" }}
     @pytest.mark.parametrize(
         ("text", "message"),
         [
-            ("", "no [[stream]] to run"),
             ('[[stream]]\nname = "a"\nsource = "synthetic"\noutput = "x.mkv"\n'
-             '[[stream]]\nname = "b"\nsource = "synthetic"\noutput = "x.mkv"\n',
-             "streams share the output x.mkv"),
+             '[[stream]]\nname = "b"\nsource = "synthetic"\noutput = "./x.mkv"\n',
+             "stream 'b': output ./x.mkv is also the output of stream 'a'"),
         ],
     )  # fmt: skip
     def test_a_file_that_cannot_run_is_exit_2_before_anything_starts(

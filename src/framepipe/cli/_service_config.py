@@ -10,6 +10,7 @@ naming the file, the stream (or table) and the key.
 from __future__ import annotations
 
 import difflib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class ServiceConfig:
     streams: tuple[StreamSettings, ...]
     log: LogSettings = field(default_factory=LogSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # [defaults], checked
 
 
 def load_service_config(path: str | Path) -> ServiceConfig:
@@ -114,6 +116,7 @@ def parse_service_config(text: str, where: str = "config") -> ServiceConfig:
         raise SettingsError(where, "", "stream", "stream must be [[stream]] tables, one a stream")
     streams: list[StreamSettings] = []
     first: dict[str, int] = {}
+    writers: dict[str, str] = {}  # each output video, as an absolute path: its stream
     for position, table in enumerate(tables, start=1):
         stream = stream_settings(table, where=where, position=position, defaults=defaults)
         if stream.name in first:
@@ -125,13 +128,29 @@ def parse_service_config(text: str, where: str = "config") -> ServiceConfig:
                 f"{first[stream.name]}",
             )
         first[stream.name] = position
+        _one_writer(where, stream, writers)
         streams.append(stream)
     return ServiceConfig(
         where,
         tuple(streams),
         _log(where, document.get("log", {})),
         _server(where, document.get("server", {})),
+        defaults,
     )
+
+
+def _one_writer(where: str, stream: StreamSettings, writers: dict[str, str]) -> None:
+    """Two streams writing one video file would each ruin the other's."""
+    output = stream.config.output
+    if output is None:
+        return
+    path = os.path.abspath(os.fspath(output))
+    if path in writers:
+        raise SettingsError(
+            where, f"stream {stream.name!r}", "output",
+            f"output {os.fspath(output)} is also the output of stream {writers[path]!r}",
+        )  # fmt: skip
+    writers[path] = stream.name
 
 
 def _known(where: str, table: str, mapping: Mapping[str, Any], keys: tuple[str, ...]) -> None:
