@@ -12,6 +12,7 @@ ended cleanly, 1 when any failed.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from framepipe._text import plural
@@ -128,10 +129,17 @@ def _supervise(args: argparse.Namespace, handle: StreamsHandle, log: Logger) -> 
 
 
 def supervise(
-    handle: StreamsHandle, log: Logger, progress: StreamsProgress | None = None
+    handle: StreamsHandle,
+    log: Logger,
+    progress: StreamsProgress | None = None,
+    reload: Callable[[], object] | None = None,
 ) -> StreamsReport:
-    """Wait for the end: the first stop signal stops every stream, a second one kills them."""
+    """Wait for the end: the first stop signal stops every stream, a second one kills them.
+
+    With ``reload`` (a service), SIGHUP calls it instead, from this thread, between waits.
+    """
     report: StreamsReport | None = None
+    reloads: list[int] = []  # SIGHUPs not yet acted on (a handler only notes them)
 
     def stop(signum: int) -> None:
         handle.stop()
@@ -139,13 +147,17 @@ def supervise(
     def kill(signum: int) -> None:
         handle.kill()
 
-    with stop_on_signals(stop, kill) as received:
+    with stop_on_signals(stop, kill, None if reload is None else reloads.append) as received:
         noted = False
         while report is None:
             report = handle.wait(_WAIT_S)
             if received and not noted:
                 log.info("stopping every stream: %s received", received[0])
                 noted = True
+            if reloads and reload is not None and report is None and not received:
+                reloads.clear()  # SIGHUPs that came together are one reload
+                log.info("reloading: SIGHUP received")
+                reload()
             if progress is not None:
                 progress.update(handle.snapshot())
     return report
