@@ -16,7 +16,6 @@ from framepipe.cli._api_policy import (
     TOKEN_ENV,
     allowed_processors,
     api_stream_settings,
-    file_defaults,
     load_api_token,
 )
 from framepipe.cli._service_config import ServerSettings, ServiceConfig, parse_service_config
@@ -37,11 +36,15 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
     return made
 
 
-def service(dirs: dict[str, Path] | None = None, **server: Any) -> ServiceConfig:
+def service(
+    dirs: dict[str, Path] | None = None, defaults: dict[str, Any] | None = None, **server: Any
+) -> ServiceConfig:
     if dirs is not None:
         server.setdefault("media_dir", str(dirs["media"]))
         server.setdefault("output_dir", str(dirs["out"]))
-    return ServiceConfig("cameras.toml", (), server=ServerSettings(**server))
+    return ServiceConfig(
+        "cameras.toml", (), server=ServerSettings(**server), defaults=defaults or {}
+    )
 
 
 def refused(body: object, config: ServiceConfig, **options: Any) -> str:
@@ -98,7 +101,7 @@ class TestOutputs:
         assert "standard output" in refused(stream(results="-"), service(dirs))
 
     def test_an_output_of_the_defaults_is_checked_too(self, dirs):
-        message = refused(stream(), service(dirs), defaults={"output": "../x.mp4"})
+        message = refused(stream(), service(dirs, defaults={"output": "../x.mp4"}))
         assert "output '../x.mp4' is not under [server] output_dir" in message
 
     def test_display_is_refused(self, dirs):
@@ -170,13 +173,12 @@ class TestProcessors:
         processor = ["samples.custom_processor:pixelate", "edges"]
         """
         config = parse_service_config(text, "cameras.toml")
-        defaults = file_defaults(text, "cameras.toml")
-        assert allowed_processors(config, defaults) == {
+        assert allowed_processors(config) == {
             *PROCESSOR_NAMES,
             "samples.custom_processor:pixelate",
             "policy_harmless:run",
         }
-        settings = api_stream_settings(stream(), config, defaults=defaults)
+        settings = api_stream_settings(stream(), config)
         assert settings.processor == ("policy_harmless:run",)  # the file's default
         assert "not allowed" in refused(stream(processor="policy_side_effect:run"), config)
         assert not modules.exists()

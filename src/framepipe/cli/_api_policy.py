@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -34,21 +33,14 @@ from framepipe.pipeline.sources import STREAM_SCHEMES
 from framepipe.pipeline.stream_settings import (
     SettingsError,
     StreamSettings,
-    settings_defaults,
     stream_settings,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the oldest supported Python
-    import tomli as tomllib
 
 __all__ = [
     "REQUEST",
     "TOKEN_ENV",
     "allowed_processors",
     "api_stream_settings",
-    "file_defaults",
     "load_api_token",
 ]
 
@@ -67,20 +59,16 @@ _PLACEHOLDER_SOURCE = "synthetic"
 
 
 def api_stream_settings(
-    body: object,
-    config: ServiceConfig,
-    *,
-    defaults: Mapping[str, Any] | None = None,
-    where: str = REQUEST,
+    body: object, config: ServiceConfig, *, where: str = REQUEST
 ) -> StreamSettings:
-    """The stream a request body describes, with the file's ``defaults``, if the API may run it.
+    """The stream a request body describes, with the file's ``[defaults]``, if the API may run it.
 
     SettingsError (one line) otherwise. The order matters: the body's form is checked with its
     source left out (nothing is opened, imported or looked up), then the policy on the raw
     values, then the whole stream as the file's are checked (a file source, now known to be
     under ``media_dir``, must exist), and last the processors are imported.
     """
-    given = dict(defaults or {})
+    given = dict(config.defaults)
     probe = stream_settings(_without_source(body), where=where, defaults=given)
     if not isinstance(body, Mapping):  # the probe refused it already
         raise SettingsError(where, "stream", None, "must be a table of settings")
@@ -93,7 +81,7 @@ def api_stream_settings(
     if probe.config.display:
         raise refuse("display", "display: a service has no screen (display = true is not "
                      "taken through the API)")  # fmt: skip
-    allowed = allowed_processors(config, given)
+    allowed = allowed_processors(config)
     for item in probe.processor:
         if item not in allowed:
             raise refuse("processor", f"processor {item!r} is not allowed through the API "
@@ -116,9 +104,7 @@ def api_stream_settings(
     return settings
 
 
-def allowed_processors(
-    config: ServiceConfig, defaults: Mapping[str, Any] | None = None
-) -> frozenset[str]:
+def allowed_processors(config: ServiceConfig) -> frozenset[str]:
     """What a stream added through the API may run: the built-ins and ``[server]
     api_processors``; when that is unset, the built-ins and what the file names (its streams'
     and its ``[defaults]``')."""
@@ -128,20 +114,8 @@ def allowed_processors(
         return frozenset(allowed)
     for stream in config.streams:
         allowed.update(stream.processor)
-    default = (defaults or {}).get("processor")
-    allowed.update(_names(default))
+    allowed.update(_names(config.defaults.get("processor")))
     return frozenset(allowed)
-
-
-def file_defaults(text: str, where: str = "config") -> dict[str, Any]:
-    """The ``[defaults]`` of a config file's TOML ``text``, checked, for the streams the API adds
-    (:class:`ServiceConfig` keeps its streams, not the defaults they were made with). Read the
-    file once and give the same text to ``parse_service_config``, so the two agree."""
-    try:
-        document = tomllib.loads(text)
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError is a ValueError
-        raise SettingsError(where, "", None, f"not valid TOML: {exc}") from None
-    return settings_defaults(document.get("defaults", {}), where=where)
 
 
 def load_api_token(

@@ -16,9 +16,8 @@ from __future__ import annotations
 import hmac
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Protocol, TypeVar
 
 from framepipe.cli._api_policy import TOKEN_ENV, api_stream_settings
@@ -64,7 +63,6 @@ class _Setup:
     """What a reload may change, swapped whole so a request sees one of them."""
 
     config: ServiceConfig
-    defaults: Mapping[str, Any]
     token: bytes | None
 
 
@@ -84,8 +82,7 @@ class ServiceApi:
     changes need (:func:`~framepipe.cli._api_policy.load_api_token`; None: changes are
     refused). ``logger``: where changes are logged (``get_logger("framepipe.service")``).
     ``streams``: each stream's settings and origin, shared with whoever else changes the set
-    (a config reload). ``defaults``: the file's ``[defaults]``
-    (:func:`~framepipe.cli._api_policy.file_defaults`), for the streams the API adds.
+    (a config reload). The file's ``[defaults]`` apply to the streams the API adds.
     """
 
     def __init__(
@@ -95,25 +92,17 @@ class ServiceApi:
         token: str | None,
         logger: AuditLog,
         streams: ServiceStreams,
-        *,
-        defaults: Mapping[str, Any] | None = None,
     ) -> None:
         self._handle = handle
         self._log = logger
         self._streams = streams
-        self._setup = _setup(config, token, defaults)
+        self._setup = _setup(config, token)
         self._lock = threading.Lock()
 
-    def reconfigure(
-        self,
-        config: ServiceConfig,
-        token: str | None,
-        *,
-        defaults: Mapping[str, Any] | None = None,
-    ) -> None:
+    def reconfigure(self, config: ServiceConfig, token: str | None) -> None:
         """Take a reloaded file's settings (and token); requests already running keep theirs."""
         with self._lock:
-            self._setup = _setup(config, token, defaults)
+            self._setup = _setup(config, token)
 
     def __call__(self, request: ApiRequest) -> ApiAnswer:
         try:
@@ -194,7 +183,7 @@ class ServiceApi:
 
     def _add(self, request: ApiRequest, setup: _Setup) -> ApiAnswer:
         try:
-            settings = api_stream_settings(request.body, setup.config, defaults=setup.defaults)
+            settings = api_stream_settings(request.body, setup.config)
         except SettingsError as exc:
             raise _Refusal(400, str(exc)) from None
         except RecursionError:  # a body nested deeper than anything can read
@@ -282,12 +271,8 @@ def hide_password(text: str | int) -> str | int:
     return _PASSWORD.sub(r"\1:***@", text)
 
 
-def _setup(config: ServiceConfig, token: str | None, defaults: Mapping[str, Any] | None) -> _Setup:
-    return _Setup(
-        config,
-        MappingProxyType(dict(defaults or {})),
-        None if token is None else token.encode("ascii"),
-    )
+def _setup(config: ServiceConfig, token: str | None) -> _Setup:
+    return _Setup(config, None if token is None else token.encode("ascii"))
 
 
 def _route(path: str) -> tuple[str, str | None]:
