@@ -5,9 +5,9 @@ The config file is trusted like code; a request body is not. A body is checked a
 
 - processors: the built-ins and ``api_processors`` (when unset: the built-ins and every
   processor the file names). Anything else is refused before it is imported;
-- what a stream writes (``output``, ``results``) must resolve under ``output_dir``, symlinks and
-  ``..`` followed; a relative path is taken from there. ``display`` is refused: a service has no
-  screen;
+- what a stream writes (``output``, ``results``) must resolve under ``output_dir`` (symlinks
+  followed, ``..`` taken by its form); a relative path is taken from there, and the path handed
+  on is the resolved one. ``display`` is refused: a service has no screen;
 - a file source must resolve under ``media_dir`` (a relative path is taken from there); a name
   with a protocol prefix (``file:``, ``concat:``, ``subfile,``) is refused, and a file is handed
   on as its absolute path, which FFmpeg never reads as a protocol. Cameras, stream URLs and the
