@@ -5,9 +5,17 @@
         pipeline.run()
 
 Endpoints: ``/system-resources`` (JSON), ``/metrics`` (Prometheus), ``/healthz``, ``/readyz``,
-``/`` (the dashboard), ``/events`` (Server-Sent Events), ``/frame.jpg`` and ``/stream.mjpg``.
+``/`` (the dashboard), ``/events`` (Server-Sent Events), ``/frame.jpg`` and ``/stream.mjpg``;
+with ``serve(api=handler)``, ``/streams`` and ``/streams/NAME[/restart]`` are ``handler``'s.
 """
 
+from framepipe.monitor.api import (
+    ApiAnswer,
+    ApiHandler,
+    ApiRequest,
+    ServiceStats,
+    ServiceStatsProvider,
+)
 from framepipe.monitor.providers import (
     HistogramProvider,
     LogStatsProvider,
@@ -19,8 +27,13 @@ from framepipe.monitor.server import DEFAULT_HOST, DEFAULT_PORT, StatsServer, se
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_PORT",
+    "ApiAnswer",
+    "ApiHandler",
+    "ApiRequest",
     "HistogramProvider",
     "LogStatsProvider",
+    "ServiceStats",
+    "ServiceStatsProvider",
     "SnapshotProvider",
     "StatsServer",
     "default_stall_s",
