@@ -68,8 +68,9 @@ class MonitorApp:
         view = self.store.view()
         reading = view.reading
         return system_resources(
-            self.sampler, reading.log_stats, reading.streams, view.now, self.workers
-        )
+            self.sampler, reading.log_stats, reading.streams, view.now, self.workers,
+            service=reading.service,
+        )  # fmt: skip
 
     def record(self) -> None:
         """Add the current state to the charts' history (once a second, by the server)."""

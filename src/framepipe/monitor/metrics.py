@@ -21,6 +21,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import choose_encoder
 
+from framepipe.monitor.api import ServiceStats
 from framepipe.monitor.health import stream_problem
 from framepipe.monitor.reading import HistogramData
 from framepipe.monitor.resources import WorkerUsage
@@ -83,6 +84,9 @@ class FramepipeCollector:
         stats = view.reading.log_stats
         if stats is not None:
             yield from _log_metrics(stats)
+        service = view.reading.service
+        if service is not None:
+            yield _service_metrics(service)
 
     def _stream_metrics(self, view: View) -> Iterator[Metric]:
         streams = view.reading.streams
@@ -181,6 +185,17 @@ def _log_metrics(stats: Mapping[str, Any]) -> Iterator[Metric]:
         "framepipe_log_queue_capacity", "Size of the log queue.",
         value=stats.get("queue_maxsize", 0),
     )
+
+
+def _service_metrics(service: ServiceStats) -> Metric:
+    reloads = CounterMetricFamily(
+        "framepipe_config_reloads",
+        "Times the service read its config file again, by result (ok: applied, error: refused).",
+        labels=["result"],
+    )
+    for result in ("ok", "error"):
+        reloads.add_metric([result], service["config_reloads"].get(result, 0))
+    return reloads
 
 
 def build_registry(store: Store, pid: int | None = None) -> CollectorRegistry:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from framepipe.monitor.api import ServiceStatsProvider
+
 if TYPE_CHECKING:  # the server itself needs neither numpy nor OpenCV
     from framepipe.pipeline.histogram import FrameHistograms
     from framepipe.pipeline.live import PipelineSnapshot
@@ -77,12 +79,14 @@ class Monitored:
     ``logger=None`` means the process-wide logger, read only once the application configured it
     (reading an unconfigured one would configure it). ``clock`` must be the clock the streams use
     for ``last_frame_at`` (``time.perf_counter`` unless the pipeline was given another).
+    ``service`` reads a service's own counters, when the watched process is one.
     """
 
     streams: Mapping[str, SnapshotProvider] = field(default_factory=dict)
     logger: LogStatsProvider | None = None
     stall_s: float | None = None
     clock: Callable[[], float] = time.perf_counter
+    service: ServiceStatsProvider | None = None
 
     def __post_init__(self) -> None:
         if self.stall_s is not None and not (math.isfinite(self.stall_s) and self.stall_s > 0):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from framepipe._snapshot import PipelineSnapshot
 from framepipe._text import one_line
 from framepipe.monitor._once import OncePerKind
+from framepipe.monitor.api import ServiceStats
 from framepipe.monitor.jpeg import JpegCache, PreviewError
 from framepipe.monitor.providers import (
     HistogramProvider,
@@ -28,7 +30,7 @@ from framepipe.monitor.reading import HistogramData, Reading, StreamReading, wri
 if TYPE_CHECKING:
     from framepipe._snapshot import HistogramCounts
 
-__all__ = ["INTERVAL_S", "NO_PREVIEW", "Publisher", "stream_reading"]
+__all__ = ["INTERVAL_S", "NO_PREVIEW", "Publisher", "plain_service_stats", "stream_reading"]
 
 INTERVAL_S = 0.1
 FRAMES_WANTED_S = 2.0  # after the server last asked for frames, keep encoding this long
@@ -98,6 +100,20 @@ def _plain(reading: HistogramCounts) -> HistogramData:
     return reading.bounds, reading.cumulative, float(reading.sum)
 
 
+def plain_service_stats(stats: object) -> ServiceStats:
+    """A service's counters in plain ints; TypeError or KeyError when they are not counters."""
+    if not isinstance(stats, Mapping):
+        raise TypeError(f"service stats are a mapping, not {type(stats).__name__}")
+    reloads = stats["config_reloads"]
+    counts: dict[str, int] = {}
+    for result in ("ok", "error"):
+        count = _builtin(reloads[result])
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise TypeError(f"config_reloads[{result!r}] is a count, not {count!r}")
+        counts[result] = count
+    return ServiceStats(config_reloads=counts)
+
+
 class Publisher:
     """Builds readings from ``monitored`` and writes them to ``out`` (the server's stdin).
 
@@ -152,7 +168,21 @@ class Publisher:
             error = f"{type(exc).__name__}: {exc}"
         published_at = self._monitored.clock()
         previews, preview_errors = self._frames(snapshots)
-        return Reading(published_at, streams, log_stats, previews, error, preview_errors)
+        return Reading(
+            published_at, streams, log_stats, previews, error, preview_errors, self._service()
+        )
+
+    def _service(self) -> ServiceStats | None:
+        """The service's counters; None without a service, or when they cannot be read (logged
+        once: a service's own trouble never takes the monitoring down)."""
+        provider = self._monitored.service
+        if provider is None:
+            return None
+        try:
+            return plain_service_stats(provider())
+        except Exception as exc:
+            self._failures.error("reading the service's stats", exc)
+            return None
 
     def _forget_except(self, streams: dict[str, StreamReading]) -> None:
         """Drop what is kept for streams that left a changing set."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from framepipe._snapshot import PipelineSnapshot
+from framepipe.monitor.api import ServiceStats
 
 __all__ = [
     "HistogramData",
@@ -52,7 +53,8 @@ class Reading:
     ``previews`` holds, per stream, the latest frame as JPEG when it changed since the last
     reading; ``preview_errors`` says, per stream, why its latest frame cannot be shown as JPEG
     (the server answers that stream's frame requests with it). ``error`` is set when the
-    streams could not be read; the server answers 500 with it.
+    streams could not be read; the server answers 500 with it. ``service`` holds a service's
+    own counters, when one is attached and could be read.
     """
 
     published_at: float
@@ -61,6 +63,7 @@ class Reading:
     previews: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     preview_errors: dict[str, str] = field(default_factory=dict)
+    service: ServiceStats | None = None
 
 
 @dataclass(frozen=True)

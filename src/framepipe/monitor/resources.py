@@ -231,9 +231,12 @@ def system_resources(
     streams: Mapping[str, StreamReading],
     now: float,
     workers: WorkerSamplers | None = None,
+    *,
+    service: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole document: ``pipeline`` (the first stream) when a stream is attached, and with
-    more than one stream a ``streams`` list, one entry per stream, in order."""
+    """The whole document: ``pipeline`` (the first stream) when a stream is attached, with
+    more than one stream a ``streams`` list, one entry per stream, in order, and a service's
+    own counters under ``service`` when there are some."""
     memory_mb, cpu_percent = sampler.sample()
     document: dict[str, Any] = {
         "memory_mb": memory_mb,
@@ -249,4 +252,6 @@ def system_resources(
             stream_part(name, stream, now, workers) for name, stream in streams.items()
         ]
         workers.keep_only({stream.pid for stream in streams.values() if stream.pid is not None})
+    if service is not None:
+        document["service"] = {"config_reloads": dict(service["config_reloads"])}
     return document

@@ -26,6 +26,7 @@ from typing import IO
 
 from framepipe._closing import Closing
 from framepipe.monitor._once import LOGGER_NAME, OncePerKind
+from framepipe.monitor.api import ServiceStatsProvider
 from framepipe.monitor.providers import (
     DEFAULT_STREAM,
     LogStatsProvider,
@@ -287,6 +288,7 @@ def serve(
     clock: Callable[[], float] = time.perf_counter,
     streams: Mapping[str, SnapshotProvider] | None = None,
     allow_hosts: Sequence[str] = (),
+    service: ServiceStatsProvider | None = None,
 ) -> StatsServer:
     """Serve the stats of this process, its logger and (optionally) its streams, in the background.
 
@@ -298,7 +300,8 @@ def serve(
     the clock of the snapshots' ``last_frame_at``. Port 0 picks a free port (see ``.address``).
     ``allow_hosts`` are host names answered besides IP addresses, ``localhost`` and ``host``
     (requests naming any other ``Host`` get a 403: a guard against DNS rebinding).
-    Raises ``OSError`` when the address cannot be bound.
+    ``service`` is read with each reading for a service's own counters (``/metrics``,
+    ``/system-resources``). Raises ``OSError`` when the address cannot be bound.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, but got {port!r}")
@@ -310,5 +313,7 @@ def serve(
         streams = {} if pipeline is None else {stream: pipeline}
     # A mapping of one's own (a running stream set's views) is followed as streams come and go.
     streams = dict(streams) if isinstance(streams, dict) else streams
-    monitored = Monitored(streams=streams, logger=logger, stall_s=stall_s, clock=clock)
+    monitored = Monitored(
+        streams=streams, logger=logger, stall_s=stall_s, clock=clock, service=service
+    )
     return StatsServer(monitored, host, port, tuple(allow_hosts))
