@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client.exposition import choose_encoder
 
+from framepipe.monitor.api_forward import ApiForwarder
 from framepipe.monitor.health import not_ready_reasons
 from framepipe.monitor.history import History
 from framepipe.monitor.hosts import LOCAL_NAMES
@@ -52,8 +53,10 @@ class MonitorApp:
         has_stream: bool,
         pid: int | None = None,
         allowed_hosts: frozenset[str] = LOCAL_ALLOWED,
+        api: ApiForwarder | None = None,
     ) -> None:
         self.store = store
+        self.api = api  # where API requests go; None: there is no API
         self.has_stream = has_stream
         self.allowed_hosts = allowed_hosts  # ``Host`` names answered besides IP addresses
         self.sampler = ProcessSampler(pid)

@@ -2,7 +2,9 @@
 
 Each connection has its own thread and a socket timeout, so a slow or stalled client only ever
 holds up itself; the frame loop is never waited on. Connections are kept alive (HTTP/1.1), which
-is what browsers and Prometheus do, except for the two endless streams.
+is what browsers and Prometheus do, except for the two endless streams. With an API, requests on
+``/streams`` and ``/streams/NAME[/restart]`` (any method) are checked and forwarded to the
+watched process, and its answer is sent as it is.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from framepipe.monitor.api import ApiRequest
+from framepipe.monitor.api_http import Refused, body_length, is_api_path, read_json_body
 from framepipe.monitor.app import MonitorApp
 from framepipe.monitor.hosts import host_allowed, host_name
 from framepipe.monitor.jpeg import PreviewError
+from framepipe.monitor.reading import ApiReply
 from framepipe.monitor.store import ReadingError
 
 __all__ = ["ENDPOINTS", "Handler"]
@@ -77,10 +82,32 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch(head=True)
 
     def __getattr__(self, name: str) -> Callable[[], None]:
-        # BaseHTTPRequestHandler looks up do_<METHOD>; every method but GET and HEAD is a 405.
+        # BaseHTTPRequestHandler looks up do_<METHOD>; every method but GET and HEAD is a 405,
+        # except on the API's paths, where any method goes to the API.
         if name.startswith("do_"):
-            return self._method_not_allowed
+            return self._other_method
         raise AttributeError(name)
+
+    def handle_expect_100(self) -> bool:
+        """No ``100 Continue`` for a body that will be refused unread: the refusal instead."""
+        try:
+            body_length(self.headers)
+        except Refused:
+            return True  # the request's method answers with the refusal
+        return super().handle_expect_100()
+
+    def _other_method(self) -> None:
+        if self._api_path() is not None:
+            self._dispatch(head=False)
+        else:
+            self._method_not_allowed()
+
+    def _api_path(self) -> str | None:
+        """The request's URL-decoded path when it is the API's, else None."""
+        if self.app.api is None:
+            return None
+        path = unquote(urlsplit(self.path).path)
+        return path if is_api_path(path) else None
 
     def _method_not_allowed(self) -> None:
         self.close_connection = True  # a request body we do not read must not be parsed as HTTP
@@ -105,7 +132,10 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.FORBIDDEN, {"error": refusal}, head=head)
             return
         try:
-            if path in _ASSETS:
+            api_path = self._api_path()
+            if api_path is not None:
+                self._api(api_path, head=head)
+            elif path in _ASSETS:
                 name, content_type = _ASSETS[path]
                 self._send(HTTPStatus.OK, content_type, _asset(name), head=head)
             elif path == "/system-resources":
@@ -144,6 +174,49 @@ class Handler(BaseHTTPRequestHandler):
             detail = str(exc) if isinstance(exc, ReadingError) else f"{type(exc).__name__}: {exc}"
             error = {"error": f"internal error: {detail}"}
             self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, error, head=head)
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def _api(self, path: str, *, head: bool) -> None:
+        """Check the request, forward it to the watched process and send its answer."""
+        api = self.app.api
+        assert api is not None
+        try:
+            body = read_json_body(self.headers, self.rfile)
+        except Refused as refusal:
+            headers = None
+            if refusal.close:  # its body is unread: what follows is no request
+                self.close_connection = True
+                headers = {"Connection": "close"}
+            self._send_json(refusal.status, {"error": refusal.message}, head=head, headers=headers)
+            return
+        host, port = self.client_address[:2]
+        client = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        request = ApiRequest(self.command, path, body, self.headers.get("Authorization"), client)
+        try:
+            answer = api.forward(request)
+        except OSError:  # the watched process is going away
+            error = {"error": "the service is stopping: it takes no more requests"}
+            self._send_json(HTTPStatus.SERVICE_UNAVAILABLE, error, head=head)
+            return
+        if answer is None:
+            error = {"error": f"the service gave no answer within {api.timeout_s:g} s"}
+            self._send_json(HTTPStatus.GATEWAY_TIMEOUT, error, head=head)
+            return
+        self._send_reply(answer, head=head)
+
+    def _send_reply(self, answer: ApiReply, *, head: bool) -> None:
+        self.send_response(answer.status)
+        if answer.body is not None:
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self._answered = True
+        if answer.body is not None and not head:
+            self.wfile.write(answer.body)
 
     # -- frames and streams ----------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 It reads a :class:`HostConfig` and then readings from stdin, serves HTTP from the latest one, and
 writes to stdout one line with the bound address (or the bind error), then ``frame NAME`` lines
-when clients want a stream's pictures. It ends when stdin closes, which is also what happens if
-the watched process dies in any way: the server never outlives it. Ctrl-C in the terminal is the
-watched process's to handle, so this one ignores it.
+when clients want a stream's pictures, and ``api <json>`` lines carrying API requests, whose
+answers come back on stdin between the readings. It ends when stdin closes, which is also what
+happens if the watched process dies in any way: the server never outlives it. Ctrl-C in the
+terminal is the watched process's to handle, so this one ignores it.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
+from framepipe.monitor.api_forward import ApiForwarder
 from framepipe.monitor.app import MonitorApp
 from framepipe.monitor.handler import Handler
 from framepipe.monitor.hosts import allowed_hosts
-from framepipe.monitor.reading import HostConfig, Reading, read_message
+from framepipe.monitor.reading import ApiReply, HostConfig, Reading, read_message
 from framepipe.monitor.store import Store
 
 __all__ = ["HTTPServer", "main"]
@@ -103,11 +105,32 @@ class HTTPServer(ThreadingHTTPServer):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
+class _Lines:
+    """This process's stdout to the watched process: whole lines, from any thread."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self._lock = threading.Lock()
+
+    def write(self, line: bytes) -> None:
+        """OSError when the watched process is going away (the pipe is broken or closed)."""
+        with self._lock:
+            try:
+                self._out.write(line)
+                self._out.flush()
+            except ValueError as exc:  # closed
+                raise BrokenPipeError(str(exc)) from None
+
+
+class _LineSink(Protocol):
+    def write(self, line: bytes, /) -> object: ...
+
+
 class _Demand:
     """Tells the watched process, at most twice a second per stream, that a client wants that
     stream's frames."""
 
-    def __init__(self, out: IO[bytes], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, out: _LineSink, clock: Callable[[], float] = time.monotonic) -> None:
         self._out = out
         self._clock = clock
         self._lock = threading.Lock()
@@ -124,7 +147,6 @@ class _Demand:
                     del self._said_at[name]
             try:
                 self._out.write(f"frame {stream}\n".encode())
-                self._out.flush()
             except (OSError, ValueError):
                 pass  # the watched process is going away; stdin will close next
 
@@ -156,13 +178,16 @@ def main() -> int:
     first = read_message(source)
     if not isinstance(first, Reading):
         return 2
-    store = Store(config.stall_s, want_frames=_Demand(out))
+    lines = _Lines(out)
+    store = Store(config.stall_s, want_frames=_Demand(lines))
     store.put(first)
+    api = ApiForwarder(lines.write, config.api_timeout_s) if config.api else None
     app = MonitorApp(
         store,
         has_stream=bool(config.streams),
         pid=config.parent_pid,
         allowed_hosts=allowed_hosts(config.host, config.allowed_hosts),
+        api=api,
     )
     try:
         server = HTTPServer((config.host, config.port), app)
@@ -180,10 +205,16 @@ def main() -> int:
     )
     recorder.start()
     try:
-        while (reading := read_message(source)) is not None:
-            store.put(reading)
+        while (message := read_message(source)) is not None:
+            if isinstance(message, ApiReply):
+                if api is not None:
+                    api.deliver(message)
+            else:
+                store.put(message)
     finally:
         app.stopping.set()  # event streams send the final reading, then end
+        if api is not None:
+            api.close(CLOSE_TIMEOUT_S)  # no answer comes once stdin is closed: say so
         server.shutdown()
         thread.join(CLOSE_TIMEOUT_S)
         server.finish_streams(FINAL_DELIVERY_S)

@@ -132,7 +132,8 @@ class Publisher:
     ) -> None:
         self._monitored = monitored
         self._out = out
-        self._out_lock = threading.Lock()  # the thread's writes and a restart's first reading
+        # The thread's writes, a restart's first reading and the API's answers.
+        self._out_lock = threading.Lock()
         self._interval_s = interval_s
         self._failures = failures if failures is not None else OncePerKind()
         self._jpegs: dict[str, JpegCache] = {}  # per stream whose frames are in this process
@@ -197,6 +198,12 @@ class Publisher:
         reading = self.reading()
         with self._out_lock:
             write_message(self._out if out is None else out, reading)
+
+    def send(self, message: object) -> None:
+        """Write ``message`` (an answer to the server process) between two readings; OSError or
+        ValueError when the server process is gone."""
+        with self._out_lock:
+            write_message(self._out, message)
 
     def attach(self, out: IO[bytes]) -> None:
         """From now on write to ``out`` (a new server process), starting with the latest frame;

@@ -1,7 +1,8 @@
 """What the watched process sends its stats server: plain, picklable values and their framing.
 
 The server runs in a child process (so its HTTP work never holds the frame loop's GIL); the
-watched process sends it a :class:`Reading` about ten times a second over the child's stdin.
+watched process sends it a :class:`Reading` about ten times a second over the child's stdin,
+and between readings an :class:`ApiReply` to each API request the child forwarded.
 Only builtins, the small types below and each stream's ``PipelineSnapshot`` (without its frame,
 its class in the light leaf ``framepipe._snapshot``) cross the pipe, so the child never imports
 numpy, OpenCV or the pipeline.
@@ -18,6 +19,8 @@ from framepipe._snapshot import PipelineSnapshot
 from framepipe.monitor.api import ServiceStats
 
 __all__ = [
+    "DEFAULT_API_TIMEOUT_S",
+    "ApiReply",
     "HistogramData",
     "HostConfig",
     "Reading",
@@ -31,6 +34,7 @@ HistogramData = tuple[tuple[float, ...], tuple[int, ...], float]
 
 _LENGTH = struct.Struct("!I")
 MAX_MESSAGE = 64 * 2**20  # a message larger than this is a broken stream, not a reading
+DEFAULT_API_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,16 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class ApiReply:
+    """The answer to the API request ``request_id``: the body is JSON already (None: no body)."""
+
+    request_id: str
+    status: int
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class HostConfig:
     """The child's settings, sent once before the first reading."""
 
@@ -76,6 +90,8 @@ class HostConfig:
     parent_pid: int  # whose memory, CPU and process_* metrics to report
     streams: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()  # host names answered besides localhost and IP addresses
+    api: bool = False  # forward API requests to the watched process
+    api_timeout_s: float = DEFAULT_API_TIMEOUT_S  # how long a request waits for its answer
 
 
 def write_message(stream: IO[bytes], message: object) -> None:

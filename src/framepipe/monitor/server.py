@@ -7,12 +7,17 @@ background thread. The child binds the address (loopback unless told otherwise),
 process closes its stdin or dies, and ignores Ctrl-C, which is this process's to handle. A child
 that ends by itself (killed, crashed) is logged as an ERROR and started again on the same address,
 a few times at most, with a growing pause between attempts.
+
+With an API handler, the child forwards API requests up its stdout, one line each; they run
+here, on a small pool of threads (``framepipe.monitor.api_workers``), and their answers go down
+its stdin between readings. A restarted child loses the requests that were in flight.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import queue
 import signal
@@ -26,7 +31,9 @@ from typing import IO
 
 from framepipe._closing import Closing
 from framepipe.monitor._once import LOGGER_NAME, OncePerKind
-from framepipe.monitor.api import ServiceStatsProvider
+from framepipe.monitor.api import ApiHandler, ApiRequest, ServiceStatsProvider
+from framepipe.monitor.api_wire import LINE_KIND, decode_request
+from framepipe.monitor.api_workers import ApiWorkers
 from framepipe.monitor.providers import (
     DEFAULT_STREAM,
     LogStatsProvider,
@@ -34,7 +41,12 @@ from framepipe.monitor.providers import (
     SnapshotProvider,
 )
 from framepipe.monitor.publisher import Publisher
-from framepipe.monitor.reading import HostConfig, write_message
+from framepipe.monitor.reading import (
+    DEFAULT_API_TIMEOUT_S,
+    ApiReply,
+    HostConfig,
+    write_message,
+)
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StatsServer", "serve"]
 
@@ -56,7 +68,11 @@ STEADY_S = 60.0  # a process that served this long before it died starts the cou
 class _Child:
     """One server process: its stdin, the thread reading its stdout, when it started."""
 
-    def __init__(self, want_frames: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        want_frames: Callable[[str], None],
+        api_request: Callable[[str, ApiRequest], None] | None = None,
+    ) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-c", _START_HOST, str(Path(__file__).resolve().parents[2])],
             stdin=subprocess.PIPE,
@@ -67,6 +83,7 @@ class _Child:
         assert stdin is not None and stdout is not None  # both are pipes
         self.stdin = stdin
         self._want_frames = want_frames
+        self._api_request = api_request
         self._failures = OncePerKind()
         self._first_line: queue.Queue[str] = queue.Queue(maxsize=1)
         self._reader = threading.Thread(
@@ -117,31 +134,51 @@ class _Child:
         self._reader.join(STOP_TIMEOUT_S)
 
     def _read(self, stdout: IO[bytes]) -> None:
-        """The first line is the address or the bind error; later lines ask for frames."""
+        """The first line is the address or the bind error; later lines ask for frames, or
+        carry API requests."""
         try:
             with stdout:
                 first = stdout.readline().decode(errors="replace").strip()
                 self._first_line.put(first)
                 for line in stdout:
-                    kind, _, stream = line.decode(errors="replace").strip().partition(" ")
-                    if kind == "frame" and stream:
-                        self._want_frames(stream)
+                    kind, _, rest = line.decode(errors="replace").strip().partition(" ")
+                    if kind == "frame" and rest:
+                        self._want_frames(rest)
+                    elif kind == LINE_KIND and self._api_request is not None:
+                        self._api(rest)
         except Exception as exc:  # frames are then not asked for; everything else still works
             self._failures.error("reading the server process's requests", exc)
+
+    def _api(self, text: str) -> None:
+        assert self._api_request is not None
+        try:
+            request_id, request = decode_request(text)
+        except ValueError as exc:  # the server process waits for an answer, then says 504
+            self._failures.error("reading an API request", exc)
+            return
+        self._api_request(request_id, request)
 
 
 class StatsServer(Closing):
     """A running stats server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
 
     def __init__(
-        self, monitored: Monitored, host: str, port: int, allow_hosts: tuple[str, ...] = ()
+        self,
+        monitored: Monitored,
+        host: str,
+        port: int,
+        allow_hosts: tuple[str, ...] = (),
+        api: ApiHandler | None = None,
+        api_timeout_s: float = DEFAULT_API_TIMEOUT_S,
     ) -> None:
         self._allow_hosts = allow_hosts
+        self._api_timeout_s = api_timeout_s
         self._stopped = False
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # stop() against the swap to a restarted process
         self._monitored = monitored
-        self._child = _Child(self._want_frames)
+        self._api = None if api is None else ApiWorkers(api, self._send)
+        self._child = self._new_child()
         self._publisher = Publisher(monitored, self._child.stdin)
         try:
             self._address = self._child.start(self._config(host, port), self._publisher)
@@ -181,9 +218,13 @@ class StatsServer(Closing):
             self._stopping.set()
             child = self._child
         atexit.unregister(self.stop)
+        if self._api is not None:
+            self._api.stop(0.0)  # no more requests: the threads end below
         self._publisher.stop(timeout)
         child.end(timeout)
         self._watcher.join(timeout)
+        if self._api is not None:
+            self._api.stop(timeout)
 
     def close(self) -> None:
         """The same as :meth:`stop`, so ``with serve(...):`` stops the server on every path."""
@@ -197,11 +238,20 @@ class StatsServer(Closing):
         monitored = self._monitored
         return HostConfig(
             host, port, monitored.stall_s, os.getpid(), tuple(monitored.streams),
-            self._allow_hosts,
+            self._allow_hosts, self._api is not None, self._api_timeout_s,
         )  # fmt: skip
+
+    def _new_child(self) -> _Child:
+        api_request = None if self._api is None else self._api.submit
+        return _Child(self._want_frames, api_request)
 
     def _want_frames(self, stream: str) -> None:
         self._publisher.want_frames(stream)
+
+    def _send(self, answer: ApiReply) -> None:
+        """An API answer to the server process there is now (one that replaced the process
+        that asked drops it: the id is not one of its own)."""
+        self._publisher.send(answer)
 
     def _watch(self) -> None:
         """Wait for the server process to end; one that ends by itself is logged and replaced."""
@@ -238,7 +288,7 @@ class StatsServer(Closing):
             if self._stopping.wait(RESTART_BACKOFF_S * 2 ** (restarts - 1)):
                 return restarts
             try:
-                child = _Child(self._want_frames)
+                child = self._new_child()
             except OSError as exc:
                 log.error("stats server restart %d of %d failed: %s", restarts, MAX_RESTARTS, exc)
                 continue
@@ -288,7 +338,9 @@ def serve(
     clock: Callable[[], float] = time.perf_counter,
     streams: Mapping[str, SnapshotProvider] | None = None,
     allow_hosts: Sequence[str] = (),
+    api: ApiHandler | None = None,
     service: ServiceStatsProvider | None = None,
+    api_timeout_s: float = DEFAULT_API_TIMEOUT_S,
 ) -> StatsServer:
     """Serve the stats of this process, its logger and (optionally) its streams, in the background.
 
@@ -300,8 +352,12 @@ def serve(
     the clock of the snapshots' ``last_frame_at``. Port 0 picks a free port (see ``.address``).
     ``allow_hosts`` are host names answered besides IP addresses, ``localhost`` and ``host``
     (requests naming any other ``Host`` get a 403: a guard against DNS rebinding).
-    ``service`` is read with each reading for a service's own counters (``/metrics``,
-    ``/system-resources``). Raises ``OSError`` when the address cannot be bound.
+
+    ``api`` answers the requests on ``/streams``, ``/streams/NAME`` and
+    ``/streams/NAME/restart`` (any method), in this process, on a few threads of its own; a
+    request waits at most ``api_timeout_s`` for it (then 504). ``service`` is read with each
+    reading for a service's own counters (``/metrics``, ``/system-resources``).
+    Raises ``OSError`` when the address cannot be bound.
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535, but got {port!r}")
@@ -309,6 +365,10 @@ def serve(
         raise ValueError(f"host must be a non-empty string, but got {host!r}")
     if pipeline is not None and streams is not None:
         raise ValueError("give either pipeline= or streams=, not both")
+    if isinstance(api_timeout_s, bool) or not isinstance(api_timeout_s, int | float) or not (
+        math.isfinite(api_timeout_s) and api_timeout_s > 0
+    ):
+        raise ValueError(f"api_timeout_s must be a positive number, but got {api_timeout_s!r}")
     if streams is None:
         streams = {} if pipeline is None else {stream: pipeline}
     # A mapping of one's own (a running stream set's views) is followed as streams come and go.
@@ -316,4 +376,4 @@ def serve(
     monitored = Monitored(
         streams=streams, logger=logger, stall_s=stall_s, clock=clock, service=service
     )
-    return StatsServer(monitored, host, port, tuple(allow_hosts))
+    return StatsServer(monitored, host, port, tuple(allow_hosts), api, float(api_timeout_s))
