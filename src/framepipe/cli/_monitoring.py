@@ -17,7 +17,14 @@ from typing import TypeVar
 
 from framepipe.cli._console import note
 from framepipe.logging import Logger
-from framepipe.monitor import DEFAULT_HOST, SnapshotProvider, StatsServer, serve
+from framepipe.monitor import (
+    DEFAULT_HOST,
+    ApiHandler,
+    ServiceStatsProvider,
+    SnapshotProvider,
+    StatsServer,
+    serve,
+)
 
 __all__ = [
     "StatsServerError",
@@ -66,10 +73,15 @@ def stream_name(args: argparse.Namespace, default: T) -> str | T:
 
 
 def start_stats_server(
-    args: argparse.Namespace, log: Logger, streams: Mapping[str, SnapshotProvider]
+    args: argparse.Namespace,
+    log: Logger,
+    streams: Mapping[str, SnapshotProvider],
+    *,
+    api: ApiHandler | None = None,
+    service: ServiceStatsProvider | None = None,
 ) -> StatsServer:
-    """Serve ``streams`` on ``--stats-host:--stats-port``; StatsServerError or RuntimeError
-    if it cannot."""
+    """Serve ``streams`` on ``--stats-host:--stats-port`` (and, for a service, its ``api`` and
+    ``service`` counters); StatsServerError or RuntimeError if it cannot."""
     host = args.stats_host or DEFAULT_HOST
     port: int = args.stats_port
     try:
@@ -80,6 +92,8 @@ def start_stats_server(
             stall_s=args.stall_s,
             streams=streams,
             allow_hosts=tuple(getattr(args, "stats_allow_host", None) or ()),
+            api=api,
+            service=service,
         )
     except OSError as exc:
         raise StatsServerError(bind_error(exc, host, port)) from None

@@ -5,8 +5,10 @@ The file (``cameras.toml``) names the streams, the one log and the stats server;
 :mod:`framepipe.cli._service_config`. The whole file is checked, and the processors it names
 imported (a config file is trusted like code), before anything starts. ``--check`` stops there
 and prints the streams it describes. Otherwise each stream runs in a worker process of its own,
-as with ``framepipe run A B``, until SIGTERM or SIGINT (or until every stream has ended), and
-the summary is printed.
+as with ``framepipe run A B``, until SIGTERM or SIGINT, and the summary is printed. The service
+stays up when streams end (they stay listed as ``ended``) and when it has none: streams come
+and go through the HTTP API (:mod:`framepipe.cli._service_api`) and with the file, read again
+on SIGHUP (:mod:`framepipe.cli._service_reload`).
 
 Exit codes: 0 the file is good (``--check``) or every stream ended cleanly, 1 a stream failed or
 the stats server could not start, 2 the file is not good (one line on stderr naming the file,
@@ -16,12 +18,19 @@ the stream and the key).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 from dataclasses import asdict
+from functools import partial
 
+from framepipe.cli._api_policy import load_api_token
 from framepipe.cli._args import check_processor_imports
 from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
 from framepipe.cli._monitoring import start_stats_server
+from framepipe.cli._service_api import ServiceApi
 from framepipe.cli._service_config import ServiceConfig, load_service_config
+from framepipe.cli._service_reload import ConfigReloader
+from framepipe.cli._service_streams import ServiceStreams
 from framepipe.cli._several import finish_streams, supervise
 from framepipe.cli.run import _import_from_cwd
 from framepipe.logging import address as log_address
@@ -30,17 +39,25 @@ from framepipe.monitor import StatsServer
 from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.stream_settings import SettingsError, StreamSettings
 from framepipe.streams.api import start_streams
+from framepipe.streams.engine import LocalEngine, StartMethod
 from framepipe.streams.job import LogTarget
 
-__all__ = ["EPILOG", "add_arguments", "run"]
+__all__ = ["EPILOG", "SERVICE_LOGGER", "add_arguments", "load_checked", "run"]
+
+SERVICE_LOGGER = "framepipe.service"  # reloads and changes through the API
+_START_METHOD: StartMethod = (
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
 
 EPILOG = """\
 examples:
   framepipe serve --config cameras.toml --check   check the file, list the streams it runs
   framepipe serve --config cameras.toml           run them until SIGTERM or Ctrl-C
 
-The set of streams is the file's: it is not reloaded (SIGHUP stops the service, as SIGTERM
-does), and there is no API to add or remove streams while it runs.
+SIGHUP reads the file again: streams it adds start, streams it removes stop, streams whose
+settings changed restart, the others go on. GET/POST /streams, DELETE /streams/NAME and
+POST /streams/NAME/restart on the stats port change the set while it runs (changes need
+Authorization: Bearer TOKEN, the token from [server] api_token_file or FRAMEPIPE_API_TOKEN).
 """
 
 
@@ -64,28 +81,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the file; print its streams."""
+    """Check the file; print its streams, or serve them."""
     try:
-        config = load_service_config(args.config)
-        _check_imports(config)
+        config = load_checked(args.config)
+        token = load_api_token(config.server, os.environ, where=config.path)
     except SettingsError as exc:
         return fail(str(exc), EXIT_USAGE)
     if not args.check:
-        return _serve(config, args.summary_json)
+        return _serve(config, token, args.summary_json)
     problem = print_out(describe(config), "the streams")
     if problem is not None:
         return fail(problem, EXIT_FAILURE)
     return EXIT_OK
 
 
-def _serve(config: ServiceConfig, summary_json: str | None) -> int:
-    """Configure the one log, start the stats server and every stream, supervise, summarise."""
-    if not config.streams:
-        return fail(f"{config.path}: no [[stream]] to run", EXIT_USAGE)
-    outputs = [str(s.config.output) for s in config.streams if s.config.output is not None]
-    repeated = sorted({output for output in outputs if outputs.count(output) > 1})
-    if repeated:
-        return fail(f"{config.path}: streams share the output {repeated[0]}", EXIT_USAGE)
+def load_checked(path: str) -> ServiceConfig:
+    """The file read and checked, and the processors it names imported; SettingsError if not."""
+    config = load_service_config(path)
+    _check_imports(config)
+    return config
+
+
+def _serve(config: ServiceConfig, token: str | None, summary_json: str | None) -> int:
+    """Configure the one log, start the stats server (with the API) and every stream, supervise
+    until a stop signal (reloading the file on SIGHUP), summarise."""
     settings = {key: value for key, value in asdict(config.log).items() if value is not None}
     log_dir = settings.pop("dir")
     try:
@@ -100,9 +119,29 @@ def _serve(config: ServiceConfig, summary_json: str | None) -> int:
             names=[stream.name for stream in streams],
             configs=[stream.config for stream in streams],
             processors=[stream.processor for stream in streams],
+            service=True,  # runs until stopped: ended streams stay listed, streams come and go
+            # A warm process forks each worker: a stream added later runs in a fraction of the
+            # second a fresh interpreter (numpy, OpenCV) would take.
+            engine=LocalEngine(_START_METHOD),
             log_target=LogTarget(log_dir, config.log.mode, address=log_address()),
             logger=get_logger("framepipe.streams"),
             start=False,  # the stats server binds its port first
+        )
+        registry = ServiceStreams.from_file(streams)
+        service_log = get_logger(SERVICE_LOGGER)
+        api = ServiceApi(handle, config, token, service_log, registry)
+
+        tokens = [token]  # the one in use: a reloaded file may name another
+
+        def applied(reloaded: ServiceConfig) -> None:
+            try:
+                tokens[0] = load_api_token(reloaded.server, os.environ, where=reloaded.path)
+            except SettingsError as exc:
+                service_log.error("reload: %s; the API token in use is kept", exc)
+            api.reconfigure(reloaded, tokens[0])
+
+        reloader = ConfigReloader(
+            partial(load_checked, config.path), config, handle, registry, service_log, applied
         )
         where = argparse.Namespace(
             stats_host=config.server.host,
@@ -111,12 +150,14 @@ def _serve(config: ServiceConfig, summary_json: str | None) -> int:
             stats_allow_host=None,
         )
         try:
-            server = start_stats_server(where, log, handle.streams)
+            server = start_stats_server(
+                where, log, handle.streams, api=api, service=reloader.stats
+            )
         except (OSError, RuntimeError) as exc:
             handle.close()
             return fail(f"{config.path}: [server]: {exc}", EXIT_FAILURE)
         handle.start()
-        return finish_streams(supervise(handle, log), summary_json)
+        return finish_streams(supervise(handle, log, reload=reloader.reload), summary_json)
     finally:
         if server is not None:
             server.stop()
