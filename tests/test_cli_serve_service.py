@@ -181,7 +181,8 @@ def running(tmp_path_factory: pytest.TempPathFactory):
     layout = Layout(tmp_path)
     (layout.root / "elsewhere").mkdir()
     layout.write(_file_streams(f'name = "cam"\nsource = "{PACED}"'))
-    with Service(layout.config, tmp_path) as service:
+    # A module written here later is importable by the service: only its policy stops it.
+    with Service(layout.config, tmp_path, {"PYTHONPATH": str(tmp_path)}) as service:
         service.wait_frames("cam")
         yield service, layout
         assert service.stop() == 0, service.err.read_text()
@@ -257,7 +258,9 @@ class TestErrorAnswers:
         service, layout = running
         marker = layout.root / "imported"
         module = layout.root / "sneaky_processor.py"
-        module.write_text(f"open({str(marker)!r}, 'w').close()\ndef run(frame):\n    return frame\n")
+        module.write_text(
+            f"open({str(marker)!r}, 'w').close()\ndef run(frame):\n    return frame\n"
+        )
         answer = service.request(
             "POST", "/streams",
             {"name": "x", "source": PACED, "processor": "sneaky_processor:run"}, token=TOKEN,
