@@ -700,7 +700,8 @@ class TestServiceStats:
             )
             time.sleep(0.5)  # several readings, each asking the provider
             assert _reload_lines(server) == []
-            assert request(server, "/readyz").status == 200
+            metrics = request(server, "/metrics")  # the rest is served
+            assert metrics.status == 200 and b"framepipe_frames_processed_total" in metrics.body
         assert "service" not in document
         failures = [r for r in _errors(caplog) if "service's stats" in r.getMessage()]
         assert len(failures) == 1, caplog.records
