@@ -48,12 +48,17 @@ class TestLifecycle:
                 parent.kill()
                 parent.wait(timeout=10)
 
-    def test_ctrl_c_is_left_to_the_watched_process(self) -> None:
-        """SIGINT (what Ctrl-C sends the whole terminal group) does not end the server."""
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGHUP], ids=["SIGINT", "SIGHUP"])
+    def test_terminal_signals_are_left_to_the_watched_process(self, signum: int) -> None:
+        """SIGINT (what Ctrl-C sends the whole terminal group) and SIGHUP (a closed terminal;
+        a reload for a service, sent to its group) do not end the server: the same process
+        still answers."""
         with serve(port=0) as server:
-            os.kill(server.pid, signal.SIGINT)
+            pid = server.pid
+            os.kill(pid, signum)
             time.sleep(0.3)
             assert request(server, "/healthz").status == 200
+            assert server.pid == pid and psutil.pid_exists(pid)
 
     def test_a_bind_error_is_the_oserror_of_the_bind(self) -> None:
         """The child's failure to bind reaches the caller as OSError with its errno."""

@@ -5,7 +5,8 @@ writes to stdout one line with the bound address (or the bind error), then ``fra
 when clients want a stream's pictures, and ``api <json>`` lines carrying API requests, whose
 answers come back on stdin between the readings. It ends when stdin closes, which is also what
 happens if the watched process dies in any way: the server never outlives it. Ctrl-C in the
-terminal is the watched process's to handle, so this one ignores it.
+terminal (SIGINT) and a hang-up or reload (SIGHUP) are the watched process's to handle: this one
+ignores both.
 """
 
 from __future__ import annotations
@@ -166,7 +167,11 @@ def _say(out: IO[bytes], line: str) -> None:
 
 
 def main() -> int:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The terminal's signals are the watched process's: Ctrl-C stops it, and SIGHUP stops it or,
+    # for a service, reloads it. This process ends when its stdin closes, whichever it is.
+    for name in ("SIGINT", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     try:
         os.nice(NICENESS)
     except (AttributeError, OSError):
