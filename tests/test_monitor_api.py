@@ -677,6 +677,19 @@ class TestServiceStats:
             assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
             assert not check.stdout.strip() and not check.stderr.strip(), check.stderr.decode()
 
+    def test_a_service_always_lists_its_streams_with_one_or_none(self) -> None:
+        """A service's streams come and go: its document keeps one shape, a ``streams`` list,
+        where a run of one stream has only ``pipeline``."""
+        with serve(port=0, service=lambda: reloads(0, 0)) as server:
+            assert request(server, "/system-resources").json()["streams"] == []
+        with SyntheticRun() as run, serve(
+            port=0, streams={"door": run}, service=lambda: reloads(0, 0)
+        ) as server:
+            document = wait_for_json(server, "/system-resources", lambda d: d["streams"])
+        assert [stream["stream"] for stream in document["streams"]] == ["door"]
+        with SyntheticRun() as run, serve(port=0, streams={"door": run}) as server:
+            assert "streams" not in request(server, "/system-resources").json()
+
     def test_without_a_service_there_is_no_such_metric_or_key(self) -> None:
         with serve(port=0) as server:
             assert _reload_lines(server) == []

@@ -236,7 +236,8 @@ def system_resources(
 ) -> dict[str, Any]:
     """The whole document: ``pipeline`` (the first stream) when a stream is attached, with
     more than one stream a ``streams`` list, one entry per stream, in order, and a service's
-    own counters under ``service`` when there are some."""
+    own counters under ``service`` when there are some. A service always has the ``streams``
+    list, with one stream or none: its streams come and go, the document's shape does not."""
     memory_mb, cpu_percent = sampler.sample()
     document: dict[str, Any] = {
         "memory_mb": memory_mb,
@@ -246,7 +247,7 @@ def system_resources(
     first = next(iter(streams.values()), None)
     if first is not None:
         document["pipeline"] = pipeline_part(first, now)
-    if len(streams) > 1:
+    if len(streams) > 1 or service is not None:
         workers = workers or WorkerSamplers()
         document["streams"] = [
             stream_part(name, stream, now, workers) for name, stream in streams.items()
