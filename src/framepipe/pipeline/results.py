@@ -14,7 +14,9 @@ full, or submitted after the writer closed) or ``errors`` (a value JSON cannot e
 failed write). A callback that raises is counted in ``callback_errors`` (its line is written).
 Each kind of problem is reported once on the ``report`` callback, never as a traceback on the
 loop. :meth:`ResultsWriter.stats_of` tells the same counts for the lines of one stream (a
-writer shared by several).
+writer shared by several), with those still ``pending``, and :meth:`ResultsWriter.release` ends
+one stream's part: its counts final, its lines still queued dropped and counted, a later stream
+of the name counted afresh.
 
 Results are encoded on the writer thread: a processor must not change a results value after it
 returned it (return a new list or dict per frame, as the built-ins do).
@@ -81,13 +83,15 @@ ResultsCallback = Callable[[ResultsLine], None]
 
 @dataclass(frozen=True)
 class ResultsStats:
-    """What became of the submitted lines: ``written + dropped + errors`` is every line
-    submitted; ``callback_errors`` counts written lines whose ``on_results`` call raised."""
+    """What became of the submitted lines: ``written + dropped + errors + pending`` is every
+    line submitted; ``pending`` counts lines accepted that the writer has not handled yet;
+    ``callback_errors`` counts written lines whose ``on_results`` call raised."""
 
     written: int
     dropped: int
     errors: int
     callback_errors: int = 0
+    pending: int = 0
 
 
 def plain_results(value: Any) -> Any:
@@ -202,14 +206,20 @@ class ResultsWriter(Closing):
         self._queue: queue.Queue[ResultsLine | None] = queue.Queue(maxsize=queue_size)
         self._written = 0
         self._dropped = 0  # the submitting thread's count
+        self._accepted = 0  # the submitting thread's count
         self._errors = 0
         self._callback_errors = 0
-        self._left_behind = 0  # the writer thread's count of lines dropped after a stuck close
-        # Per stream: [written, errors, left behind] (writer thread), dropped (submitting thread).
+        self._left_behind = 0  # lines dropped after they were queued: a stuck close, a release
+        # Per stream: [written, errors, left behind] (under the lock); dropped and accepted
+        # (the submitting thread's).
         self._per_stream: dict[str, list[int]] = {}
         self._dropped_of: dict[str, int] = {}
+        self._accepted_of: dict[str, int] = {}
+        # Lines of a released stream still queued: the writer passes over them, uncounted.
+        self._skip_of: dict[str, int] = {}
         self._abandoned = threading.Event()
-        self._count_lock = threading.Lock()  # the writer's counts against a close that gives up
+        # Every count the writer thread keeps, against a close or a release on another thread.
+        self._count_lock = threading.Lock()
         self._in_hand: ResultsLine | None = None  # the line the writer thread is writing
         self._reported: set[str] = set()
         self._closed = False
@@ -221,25 +231,60 @@ class ResultsWriter(Closing):
         if not self._closed:
             try:
                 self._queue.put_nowait(ResultsLine(stream, frame, t, results))
-                return True
             except queue.Full:
                 pass
+            else:
+                self._accepted += 1
+                self._accepted_of[stream] = self._accepted_of.get(stream, 0) + 1
+                return True
         self._dropped += 1
         self._dropped_of[stream] = self._dropped_of.get(stream, 0) + 1
         return False
 
     def stats(self) -> ResultsStats:
-        return ResultsStats(
-            written=self._written, dropped=self._dropped + self._left_behind, errors=self._errors,
-            callback_errors=self._callback_errors,
-        )  # fmt: skip
+        with self._count_lock:
+            handled = self._written + self._errors + self._left_behind
+            return ResultsStats(
+                written=self._written, dropped=self._dropped + self._left_behind,
+                errors=self._errors, callback_errors=self._callback_errors,
+                pending=max(0, self._accepted - handled),
+            )  # fmt: skip
 
     def stats_of(self, stream: str) -> ResultsStats:
-        """The counts of the lines submitted for ``stream``: written + dropped + errors is every
-        one of them (``callback_errors`` is the writer's whole count)."""
-        written, errors, left_behind = self._per_stream.get(stream, (0, 0, 0))
+        """The counts of the lines submitted for ``stream`` since it was last released:
+        written + dropped + errors + pending is every one of them (``callback_errors`` is the
+        writer's whole count)."""
+        with self._count_lock:
+            written, errors, left_behind = self._per_stream.get(stream, (0, 0, 0))
+            accepted = self._accepted_of.get(stream, 0)
+            return ResultsStats(
+                written=written, dropped=self._dropped_of.get(stream, 0) + left_behind,
+                errors=errors, callback_errors=self._callback_errors,
+                pending=max(0, accepted - written - errors - left_behind),
+            )  # fmt: skip
+
+    def release(self, stream: str) -> ResultsStats:
+        """``stream``'s final counts; the writer then forgets it (a later stream of that name
+        is counted from zero).
+
+        Its lines still pending are dropped, counted in these counts, and never written: call
+        it once ``stats_of(stream).pending`` is 0 to lose none. Call it from the thread that
+        submits, so that no line of the stream comes in the meantime.
+        """
+        with self._count_lock:
+            written, errors, left_behind = self._per_stream.pop(stream, (0, 0, 0))
+            accepted = self._accepted_of.pop(stream, 0)
+            dropped = self._dropped_of.pop(stream, 0)
+            pending = max(0, accepted - written - errors - left_behind)
+            queued = pending
+            if pending and self._in_hand is not None and self._in_hand.stream == stream:
+                self._in_hand = None  # stuck in a write: the writer will not count it
+                queued -= 1
+            if queued:  # the oldest lines of the stream still in the queue are its own
+                self._skip_of[stream] = self._skip_of.get(stream, 0) + queued
+            self._left_behind += pending
         return ResultsStats(
-            written=written, dropped=self._dropped_of.get(stream, 0) + left_behind, errors=errors,
+            written=written, dropped=dropped + left_behind + pending, errors=errors,
             callback_errors=self._callback_errors,
         )  # fmt: skip
 
@@ -311,53 +356,70 @@ class ResultsWriter(Closing):
             except queue.Empty:
                 return
             if line is not None:
-                self._left_behind += 1
-                self._count(line.stream, 2)
+                with self._count_lock:
+                    if not self._passed_over(line.stream):
+                        self._left_behind += 1
+                        self._count(line.stream, 2)
+
+    def _passed_over(self, stream: str) -> bool:
+        """True for a line of a released stream, counted already (holding the lock)."""
+        skip = self._skip_of.get(stream, 0)
+        if not skip:
+            return False
+        if skip == 1:
+            del self._skip_of[stream]
+        else:
+            self._skip_of[stream] = skip - 1
+        return True
 
     def _count(self, stream: str, which: int) -> None:
+        """One more line of ``stream`` written (0), refused (1) or left behind (2); holding
+        the lock."""
         counts = self._per_stream.get(stream)
         if counts is None:
             counts = self._per_stream[stream] = [0, 0, 0]
         counts[which] += 1
 
     def _write(self, line: ResultsLine) -> None:
-        try:
-            line = ResultsLine(line.stream, line.frame, line.t, plain_results(line.results))
-            text = encode_results(line)
-        except (TypeError, ValueError, RecursionError) as exc:
-            where = f"frame {line.frame} of {line.stream}"
-            self._fail(line.stream, "encode", f"results of {where} are not JSON: {one_line(exc)}")
-            return
-        handler = self._handler
-        if handler is not None:
-            self._in_hand = line
-            handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
-            with self._count_lock:
-                given_up = self._in_hand is not line  # close() counted it as dropped
-                self._in_hand = None
-            if given_up:
+        with self._count_lock:
+            if self._passed_over(line.stream):
                 return
-            failure = handler.take_failure()
-            if failure is not None:
-                self._fail(
-                    line.stream,
-                    "write",
-                    f"cannot write results to {self.path}: {one_line(failure)}",
-                )
+            self._in_hand = line  # until counted: a close or release may count it instead
+        plain, failure = self._put(line)
+        with self._count_lock:
+            if self._in_hand is not line:  # close() or release() counted it as dropped
                 return
-        self._written += 1
-        self._count(line.stream, 0)
-        if self._on_results is not None:
+            self._in_hand = None
+            if failure is None:
+                self._written += 1
+                self._count(line.stream, 0)
+            else:
+                self._errors += 1
+                self._count(line.stream, 1)
+        if failure is not None:
+            self._tell_once(*failure)
+        elif self._on_results is not None and plain is not None:
             try:
-                self._on_results(line)
+                self._on_results(plain)
             except Exception as exc:
                 self._callback_errors += 1
                 self._tell_once("callback", f"on_results raised: {one_line(exc)}")
 
-    def _fail(self, stream: str, kind: str, message: str) -> None:
-        self._errors += 1
-        self._count(stream, 1)
-        self._tell_once(kind, message)
+    def _put(self, line: ResultsLine) -> tuple[ResultsLine | None, tuple[str, str] | None]:
+        """Encode and write ``line``: the line made plain, or the kind and words of a failure."""
+        try:
+            plain = ResultsLine(line.stream, line.frame, line.t, plain_results(line.results))
+            text = encode_results(plain)
+        except (TypeError, ValueError, RecursionError) as exc:
+            where = f"frame {line.frame} of {line.stream}"
+            return None, ("encode", f"results of {where} are not JSON: {one_line(exc)}")
+        handler = self._handler
+        if handler is not None:
+            handler.handle(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+            failure = handler.take_failure()
+            if failure is not None:
+                return None, ("write", f"cannot write results to {self.path}: {one_line(failure)}")
+        return plain, None
 
     def _tell_once(self, kind: str, message: str) -> None:
         if kind not in self._reported:

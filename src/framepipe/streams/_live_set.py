@@ -8,6 +8,11 @@ worker has ended, so its output is closed), restart one (stopped the same way, t
 again under its name, its counters going on), list them. A removed stream leaves nothing behind:
 its attempts, snapshots and preview go with it.
 
+A stream added with ``results`` joins the file its config names (opened then when no stream
+writes there yet; a file that cannot be opened refuses the stream: ``ResultsRefused``, a
+ValueError). A removed one is answered once its file has taken its last line, or after
+``SETTLE_TIMEOUT_S`` (its lines still queued then dropped and counted), with its final counts.
+
 In ``service`` mode the set does not end when every stream has ended (an ended file stream stays
 listed as ``ended``): only a stop ends it.
 """
@@ -20,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from framepipe.streams._commands import Command, CommandQueue, Reply
+from framepipe.streams._results import SETTLE_TIMEOUT_S
 from framepipe.streams._supervisor import (
     HANG_TIMEOUT_S,
     STOP_TIMEOUT_S,
@@ -79,6 +85,7 @@ class LiveSetSupervisor(Supervisor):
         self._removing: dict[str, list[Reply]] = {}  # answered once the worker has ended
         self._restarting: dict[str, list[Reply]] = {}  # answered once the new one started
         self._stop_by: dict[str, float] = {}  # when a stream stopped on request gets killed
+        self._settle_by: dict[str, float] = {}  # when a removed stream's results stop waiting
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -127,6 +134,7 @@ class LiveSetSupervisor(Supervisor):
                     reply.fail(StreamSetClosed(_ENDED))
             self._removing.clear()
             self._restarting.clear()
+            self._settle_by.clear()
 
     def _may_restart(self, stream: _Stream) -> bool:
         name = stream.job.name
@@ -190,6 +198,8 @@ class LiveSetSupervisor(Supervisor):
         if job.name in self._streams:
             being = " (it is being removed)" if job.name in self._removing else ""
             raise StreamNameInUse(f"a stream named {job.name!r} is in the set already{being}")
+        if job.config.results is not None:  # ResultsRefused, before the stream is in the set
+            self._results.join(job.name, job.config.results)
         stream = _Stream(job, command.restart_attempts)
         self._streams[job.name] = stream
         self._names = tuple(self._streams)
@@ -253,12 +263,23 @@ class LiveSetSupervisor(Supervisor):
                 stream.worker.kill()
 
     def _finish_removals(self) -> None:
-        """Drop every stream being removed whose worker has ended; hand back its result."""
-        for name in [name for name in self._removing if self._streams[name].result is not None]:
+        """Drop every stream being removed whose worker has ended and whose results lines are
+        all handled; hand back its result, with its final counts."""
+        ended = [name for name in self._removing if self._streams[name].result is not None]
+        for name in [name for name in ended if self._results_settled(name)]:
             stream = self._streams.pop(name)
             self._names = tuple(self._streams)
             self._stop_by.pop(name, None)
             result: StreamResult | None = stream.result
+            self._settle_by.pop(name, None)
+            if result is not None:
+                result = self._results.leave(result)
             self._log.info("stream %s: removed", name)
             for reply in self._removing.pop(name):
                 reply.answer(result)
+
+    def _results_settled(self, name: str) -> bool:
+        """The ended stream's results lines are all written, refused or dropped, or its file
+        has had ``SETTLE_TIMEOUT_S`` to take them."""
+        due = self._settle_by.setdefault(name, self._clock() + SETTLE_TIMEOUT_S)
+        return self._results.settled(name) or self._clock() >= due

@@ -127,7 +127,8 @@ class Supervisor:
         self._kill_requested = False
         self._stop_deadline: float | None = None
         self.cv_threads = jobs[0].cv_threads if jobs else 1
-        self._results: ResultsRelay | None = None  # the one results file, while run() runs
+        # Each stream's results file, opened as its first stream starts; closed by run().
+        self._results = ResultsRelay(report=lambda message: self._log.error("%s", message))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -173,9 +174,7 @@ class Supervisor:
             latest = RunStatus(
                 source or _source_text(stream.job), config.budget_ms or 0.0
             ).snapshot(0.0)
-        latest = carried(stream.earlier, latest)
-        if self._results is not None:
-            latest = self._results.snapshot(name, latest)
+        latest = self._results.snapshot(name, carried(stream.earlier, latest))
         if stream.result is not None and latest.state != "ended":
             return dataclasses.replace(latest, state="ended")
         if stream.restart_at is not None:  # the ended attempt's counts; no frames flow
@@ -185,7 +184,6 @@ class Supervisor:
     def run(self) -> StreamsReport:
         """Start every stream and follow them to the end; call once."""
         started = self._clock()
-        self._results = self._open_results()
         try:
             for stream in self._streams.values():
                 self._start(stream)
@@ -196,18 +194,8 @@ class Supervisor:
         results = tuple(
             stream.result for stream in self._streams.values() if stream.result is not None
         )
-        if self._results is not None:
-            relay, self._results = self._results, None
-            results = relay.close(results)
+        results = self._results.close(results)
         return StreamsReport(results, self._clock() - started, self.cv_threads)
-
-    def _open_results(self) -> ResultsRelay | None:
-        """The results file every stream's lines go to, when the config names one."""
-        jobs = [stream.job for stream in self._streams.values()]
-        path = jobs[0].config.results if jobs else None
-        if path is None:
-            return None
-        return ResultsRelay(path, report=lambda message: self._log.error("%s", message))
 
     def _step(self) -> None:
         now = self._clock()
@@ -237,6 +225,8 @@ class Supervisor:
             stream.earlier = carried(stream.earlier, stream.snapshot)
         stream.finished, stream.killed, stream.pid, stream.snapshot = None, None, None, None
         stream.progress = None
+        if not self._join_results(stream):
+            return
         try:
             stream.worker = self._engine.start(stream.job)
         except Exception as exc:
@@ -251,6 +241,20 @@ class Supervisor:
             "" if stream.pid is None else f"{stream.pid} ",  # a Ray actor's pid comes later
             _source_text(stream.job),
         )
+
+    def _join_results(self, stream: _Stream) -> bool:
+        """The stream's results file open for its lines before its worker starts; False (the
+        attempt ended, as one whose worker did not start) when it cannot be."""
+        path, name = stream.job.config.results, stream.job.name
+        if path is None or self._results.joined(name):
+            return True
+        try:
+            self._results.join(name, path)
+        except ValueError as exc:  # said once, as the attempt's end
+            stream.worker = None
+            self._ended(stream, None, str(exc))
+            return False
+        return True
 
     def _poll(self, stream: _Stream, worker: WorkerHandle) -> None:
         code = worker.exit_code()
@@ -278,7 +282,7 @@ class Supervisor:
                 stream.preview = message
             elif isinstance(message, Finished):
                 stream.finished = message
-            elif isinstance(message, Results) and self._results is not None:
+            elif isinstance(message, Results):
                 self._results.line(stream.job.name, message)
 
     def _ask_for_previews(self, now: float) -> None:
