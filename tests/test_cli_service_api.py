@@ -284,6 +284,7 @@ class TestChanges:
             (small("e", processor="os:system"), "'os:system' is not allowed"),
             (small("e", display=True), "no screen"),
             (small("e", budget_ms=-1), "budget_ms must be positive"),
+            (small("e", results="missing/e.jsonl"), "missing does not exist"),
         ],
     )
     def test_a_bad_body_is_400_in_one_line(self, api, caplog, body, words):

@@ -14,12 +14,12 @@ at WARNING, in one line. The token is never logged.
 from __future__ import annotations
 
 import hmac
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from framepipe._text import hide_secrets
 from framepipe.cli._api_policy import TOKEN_ENV, api_stream_settings
 from framepipe.cli._service_config import ServiceConfig
 from framepipe.cli._service_streams import ServiceStreams, StreamConflict, StreamEntry
@@ -45,7 +45,6 @@ _ALLOWED = {  # the methods of each kind of path
     "restart": ("POST",),
 }
 _CHALLENGE = 'Bearer realm="framepipe"'
-_PASSWORD = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://[^/?#@\s:]*):[^/?#@\s]*@")
 
 
 class AuditLog(Protocol):
@@ -108,9 +107,10 @@ class ServiceApi:
         try:
             return self._answer(request)
         except _Refusal as refusal:
+            reason = hide_secrets(refusal.reason)  # a refused source's URL may be quoted
             if request.method not in _READS:
-                self._warn(request, refusal.status, refusal.reason)
-            return ApiAnswer(refusal.status, {"error": refusal.reason}, refusal.headers)
+                self._warn(request, refusal.status, reason)
+            return ApiAnswer(refusal.status, {"error": reason}, refusal.headers)
         except Exception as exc:  # a fault of ours, never of the input: said, and kept alive
             reason = f"internal error: {type(exc).__name__}"
             self._log.error(
@@ -202,13 +202,13 @@ class ServiceApi:
         except StreamNameInUse as exc:  # in the set, though not in the record
             self._streams.release(entry)
             raise _Refusal(409, str(exc)) from None
-        except StreamSetError as exc:  # closing, or too many changes waiting
-            self._streams.release(entry)
-            raise _Refusal(503, str(exc)) from None
-        except (ValueError, SourceError) as exc:
+        except (ValueError, SourceError) as exc:  # a results file it cannot write included
             self._streams.release(entry)
             reason = f"request: stream {settings.name!r}: {_one_line(exc)}"
             raise _Refusal(400, reason) from None
+        except StreamSetError as exc:  # closing, or too many changes waiting
+            self._streams.release(entry)
+            raise _Refusal(503, str(exc)) from None
         except BaseException:
             self._streams.release(entry)
             raise
@@ -257,7 +257,9 @@ class ServiceApi:
         )
 
     def _scrubbed(self, text: str) -> str:
-        """``text`` without the token, whatever a client put where a value is echoed."""
+        """``text`` without the token, whatever a client put where a value is echoed, and
+        without a URL's password."""
+        text = hide_secrets(text)
         token = self._setup.token
         if token is None:
             return text
@@ -265,10 +267,11 @@ class ServiceApi:
 
 
 def hide_password(text: str | int) -> str | int:
-    """``text`` with the password of every URL's ``user:password@`` replaced by ``***``."""
+    """``text`` with every URL's password (and query secrets) hidden, as everywhere a source
+    is shown (:func:`framepipe._text.hide_secrets`); a camera index as it is."""
     if not isinstance(text, str):
         return text
-    return _PASSWORD.sub(r"\1:***@", text)
+    return hide_secrets(text)
 
 
 def _setup(config: ServiceConfig, token: str | None) -> _Setup:
