@@ -5,7 +5,8 @@ this record does. The API reads it for ``GET /streams``, the API and a config re
 from their own threads, so every read and change holds one lock and every read returns a copy.
 
 A change claims its stream's name here before it asks the set, so two requests for one name, or
-for one output video, cannot both go ahead. (A results file may be shared: the set writes each file through one writer.)
+for one output video, cannot both go ahead. (A results file may be shared: the set writes each
+file through one writer.)
 """
 
 from __future__ import annotations
