@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from framepipe._text import hide_secrets
+
 __all__ = ["DEFAULT_POOL", "DEFAULT_PROCESSOR", "DEFAULT_SOURCE", "Workload"]
 
 DEFAULT_SOURCE = "synthetic:1280x720@30:10"
@@ -69,10 +71,11 @@ class Workload:
                 decoded.append(np.array(frame, copy=True))
         finally:
             opened.release()
+        shown = hide_secrets(source)  # reports and plots name the source: no password
         if not decoded:
-            raise ValueError(f"source must deliver at least one frame, but {source!r} gave none")
+            raise ValueError(f"source must deliver at least one frame, but {shown!r} gave none")
         return cls(
-            frames=decoded, processor=processor, source=source, processor_name=processor_name
+            frames=decoded, processor=processor, source=shown, processor_name=processor_name
         )
 
     def warm_up(self, count: int = 5) -> None:

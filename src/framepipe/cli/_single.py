@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 
 from framepipe._camera import CameraSettings
-from framepipe._text import one_line
+from framepipe._text import hide_secrets, one_line
 from framepipe.cli._args import check_processor_imports, config_from_args
 from framepipe.cli._console import EXIT_FAILURE, EXIT_USAGE, fail
 from framepipe.cli._finish import finish
@@ -158,7 +158,7 @@ def _hung_report(pipeline: Pipeline) -> PipelineReport:
     """The summary of a run stopped while its frame loop hung: what its last snapshot tells."""
     report = PipelineReport.from_snapshot(
         pipeline.snapshot().without_frame(),
-        source=str(pipeline.source),
+        source=hide_secrets(str(pipeline.source)),
         processor=pipeline.processor_name,
     )
     return dataclasses.replace(report, end_reason="stopped")
@@ -170,7 +170,7 @@ def _out_of_band(pipeline: Pipeline, exc: BaseException, log: Logger) -> tuple[s
     log.error("processor failed: %s", one_line(exc), exc_info=exc)
     report = PipelineReport.from_snapshot(
         pipeline.snapshot().without_frame(),
-        source=str(pipeline.source),
+        source=hide_secrets(str(pipeline.source)),
         processor=pipeline.processor_name,
     )
     done = f"after {report.frames_processed} processed frames"

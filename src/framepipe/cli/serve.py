@@ -23,6 +23,7 @@ import os
 from dataclasses import asdict
 from functools import partial
 
+from framepipe._text import hide_secrets
 from framepipe.cli._api_policy import load_api_token
 from framepipe.cli._args import check_processor_imports
 from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
@@ -199,7 +200,8 @@ def _stream_line(stream: StreamSettings) -> str:
     settings = {key: value for key, value in stream.to_dict().items()
                 if key not in ("name", "source", "processor")}  # fmt: skip
     extra = "".join(f"  {key}={_value(value)}" for key, value in settings.items())
-    return f"{kind} {stream.source}  processor {'+'.join(stream.processor)}{extra}"
+    source = hide_secrets(str(stream.source))  # a camera's password is never shown
+    return f"{kind} {source}  processor {'+'.join(stream.processor)}{extra}"
 
 
 def _value(value: object) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from framepipe._camera import CameraReading
 from framepipe._paths import OutputPath, check_outputs
-from framepipe._text import one_line
+from framepipe._text import hide_secrets, one_line
 from framepipe.pipeline.buffer import BufferClosed, FrameBuffer
 from framepipe.pipeline.config import PipelineConfig
 from framepipe.pipeline.display import Display
@@ -665,7 +665,7 @@ class Pipeline:
             summary.frame_ms["p99"],
         )
         return PipelineReport(
-            source=run.info.name,
+            source=hide_secrets(run.info.name),
             processor=self.processor_name,
             frames_read=reader.frames_read,
             frame_stats=summary,
@@ -695,7 +695,7 @@ class Pipeline:
         self.logger.info(
             "pipeline start: source=%s kind=%s size=%dx%d fps=%s processor=%s budget=%.1fms "
             "drop_policy=%s realtime=%s",
-            info.name,
+            hide_secrets(info.name),  # a Source built elsewhere may name itself by its URL
             info.kind,
             info.width,
             info.height,
@@ -747,7 +747,7 @@ def _results_and_workers(run: _Run, duration_s: float) -> dict[str, Any]:
 def _source_name(source: str | int | Source | None, spec: SourceSpec | None) -> str:
     """The name a snapshot shows before the source is open (the open source's name after)."""
     if isinstance(source, Source):
-        return source.info.name
+        return hide_secrets(source.info.name)
     if spec is None:
         return str(source)
-    return Path(str(spec.target)).name if spec.kind == "file" else str(spec.target)
+    return Path(str(spec.target)).name if spec.kind == "file" else hide_secrets(str(spec.target))

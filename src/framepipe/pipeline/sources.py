@@ -21,6 +21,7 @@ import cv2
 from framepipe._camera import CameraReading, CameraSettings
 from framepipe._closing import Closing
 from framepipe._paths import PathError, check_name, check_utf8
+from framepipe._text import hide_secrets
 from framepipe.pipeline.container import is_cut_off
 from framepipe.pipeline.netprobe import why_stream_failed
 from framepipe.pipeline.synthetic import DEFAULT_SCENE, Frame, SyntheticScene, _Renderer
@@ -52,7 +53,14 @@ _CANCEL_POLL_S = 0.05
 
 
 class SourceError(Exception):
-    """A source that cannot be opened or read; ``str(error)`` is a one-line user-facing message."""
+    """A source that cannot be opened or read; ``str(error)`` is a one-line user-facing message.
+
+    A URL's password (and a secret in its query) is hidden in the message, whoever raised it:
+    the message is shown, logged and sent to other processes.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(hide_secrets(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class OpenCancelled(SourceError):
@@ -62,6 +70,9 @@ class OpenCancelled(SourceError):
 @dataclass(frozen=True)
 class SourceInfo:
     """What is known about an open source. ``None`` means the source does not say.
+
+    ``name`` is what the source is shown as: a stream's URL without its password (see
+    :func:`framepipe._text.hide_secrets`); the source itself keeps what it opened.
 
     ``frame_count`` is what the container reports, and often only an estimate: Matroska stores
     no count (OpenCV multiplies duration by the nominal rate, wrong for a variable frame rate),
@@ -144,6 +155,8 @@ class Source(Closing, ABC):
     """An open frame source. ``read()`` returns the next BGR frame, or ``None`` at the end."""
 
     info: SourceInfo
+    # What ``reopen()`` opens when it is not ``info.name``: a stream's URL with its password.
+    _opened: str | None = None
 
     @abstractmethod
     def read(self) -> Frame | None: ...
@@ -175,7 +188,7 @@ class Source(Closing, ABC):
         For reconnecting after a drop; raises :class:`SourceError` when it does not open, or
         when this is not a camera or stream named by its index or URL.
         """
-        name, kind = self.info.name, self.info.kind
+        name, kind = self._opened or self.info.name, self.info.kind
         if (kind == "camera" and name.isdigit()) or (
             kind == "stream" and name.lower().startswith(STREAM_SCHEMES)
         ):
@@ -186,7 +199,9 @@ class Source(Closing, ABC):
                 cancelled=cancelled,
                 camera=self.info.camera.requested if self.info.camera else None,  # asked again
             )
-        raise SourceError(f"{name} cannot be reopened (not a camera index or a stream URL)")
+        raise SourceError(
+            f"{self.info.name} cannot be reopened (not a camera index or a stream URL)"
+        )
 
     def close(self) -> None:
         """The same as :meth:`release`, so ``with source:`` releases it."""
@@ -247,7 +262,12 @@ class SyntheticSource(Source):
 class CaptureSource(Source):
     """A camera, file or stream read through ``cv2.VideoCapture``."""
 
-    def __init__(self, capture: cv2.VideoCapture, info: SourceInfo) -> None:
+    def __init__(
+        self, capture: cv2.VideoCapture, info: SourceInfo, opened: str | None = None
+    ) -> None:
+        """``opened``: what was opened, when ``info.name`` shows it otherwise (a password
+        hidden), for ``reopen()``."""
+        self._opened = opened
         self._capture = capture
         self._lock = threading.Lock()
         self._released = False
@@ -330,6 +350,7 @@ def open_source(
         return CaptureSource(capture, replace(info, camera=reading))
     target = str(parsed.target)
     if parsed.kind == "stream":
+        shown = hide_secrets(target)  # the URL with its password goes to OpenCV only
         if read_timeout_s is not None and not read_timeout_s > 0:
             raise ValueError(f"read_timeout_s must be positive, but got {read_timeout_s}")
         open_ms = int(open_timeout_s * 1000)
@@ -339,13 +360,13 @@ def open_source(
         capture = _guarded_open(
             lambda: cv2.VideoCapture(target, cv2.CAP_FFMPEG, params),
             open_timeout_s,
-            f"stream {target}",
+            f"stream {shown}",
             cancelled,
         )
         if capture is None or not capture.isOpened():
             reason = why_stream_failed(target, open_timeout_s, time.monotonic() - started)
-            raise SourceError(f"stream {target} is unreachable or not a video stream ({reason})")
-        return CaptureSource(capture, _info_from(capture, target, "stream", live=True))
+            raise SourceError(f"stream {shown} is unreachable or not a video stream ({reason})")
+        return CaptureSource(capture, _info_from(capture, shown, "stream", live=True), target)
     capture = cv2.VideoCapture(target)
     if not capture.isOpened():
         raise SourceError(f"not a video file: {target} (no decodable video stream)")

@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from framepipe._camera import CameraReading
+from framepipe._text import hide_secrets
 from framepipe.pipeline.histogram import FrameHistograms
 from framepipe.pipeline.live import LiveWindow, PipelineSnapshot, RunState
 
@@ -38,7 +39,7 @@ class RunStatus:
     def __init__(self, source: str, budget_ms: float = 0.0) -> None:
         self.state: RunState = "starting"
         self.camera: CameraReading | None = None
-        self.source = source
+        self.source = hide_secrets(source)  # observers show it: a URL's password never
         self.budget_ms = budget_ms
         self.window = LiveWindow()
         self.histograms = FrameHistograms.fixed()
@@ -63,7 +64,7 @@ class RunStatus:
     ) -> None:
         """The run's stages, once built (the source is open, so its name is final)."""
         self.camera = camera
-        self.source = source
+        self.source = hide_secrets(source)
         self.budget_ms = budget_ms
         self._reader, self._buffer, self._stats, self._live = reader, buffer, stats, live
 

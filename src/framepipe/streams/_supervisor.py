@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from framepipe._text import hide_secrets
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.reconnect import backoff_s
 from framepipe.pipeline.report import PipelineReport
@@ -450,4 +451,5 @@ def _with_sketches_of(
 
 
 def _source_text(job: StreamJob) -> str:
-    return "synthetic" if job.source is None else str(job.source)
+    """The job's source as it is shown: a URL's password hidden."""
+    return "synthetic" if job.source is None else hide_secrets(str(job.source))

@@ -22,7 +22,7 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framepipe._text import one_line
+from framepipe._text import hide_secrets, one_line
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.output import OutputError
 from framepipe.pipeline.report import PipelineReport
@@ -156,7 +156,7 @@ def _failed(job: StreamJob, pipeline: Pipeline | None, exc: BaseException) -> Fi
         return Finished(None, None, one_line(exc))
     report = PipelineReport.from_snapshot(
         pipeline.snapshot().without_frame(),
-        source=str(job.source),
+        source=hide_secrets(str(job.source)),
         processor=pipeline.processor_name,
     )
     error = f"{one_line(exc)} after {report.frames_processed} processed frames"
