@@ -6,7 +6,8 @@ add a stream (started at once), remove one (stopped after its current frame, kil
 not stopped within the stop timeout; the answer, its :class:`StreamResult`, comes once its
 worker has ended, so its output is closed), restart one (stopped the same way, then started
 again under its name, its counters going on), list them. A removed stream leaves nothing behind:
-its attempts, snapshots and preview go with it.
+its attempts, snapshots and preview go with it, and an engine that keeps something per
+stream (:class:`StreamMembers`: the Ray engine's actor) hears that it joined and that it left.
 
 A stream added with ``results`` joins the file its config names (opened then when no stream
 writes there yet; a file that cannot be opened refuses the stream: ``ResultsRefused``, a
@@ -22,7 +23,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from framepipe.streams._commands import Command, CommandQueue, Reply
 from framepipe.streams._results import SETTLE_TIMEOUT_S
@@ -44,10 +45,24 @@ from framepipe.streams.stream_set import (
     UnknownStream,
 )
 
-__all__ = ["LiveSetSupervisor"]
+__all__ = ["LiveSetSupervisor", "StreamMembers"]
 
 _STOPPING = "the stream set is stopping: it takes no more changes"
 _ENDED = "the stream set has ended: it takes no more changes"
+
+
+@runtime_checkable
+class StreamMembers(Protocol):
+    """An engine that keeps something under a stream's name across its attempts (the Ray
+    engine: its actor, the restarts Ray may make of it)."""
+
+    def admit(self, name: str, restart_attempts: int) -> None:
+        """``name`` joins the set, restarted at most ``restart_attempts`` times."""
+        ...
+
+    def release(self, name: str) -> None:
+        """``name`` left the set, its worker ended: keep nothing of it."""
+        ...
 
 
 class LiveSetSupervisor(Supervisor):
@@ -201,6 +216,8 @@ class LiveSetSupervisor(Supervisor):
         if job.config.results is not None:  # ResultsRefused, before the stream is in the set
             self._results.join(job.name, job.config.results)
         stream = _Stream(job, command.restart_attempts)
+        if isinstance(self._engine, StreamMembers):
+            self._engine.admit(job.name, command.restart_attempts)
         self._streams[job.name] = stream
         self._names = tuple(self._streams)
         self._log.info("stream %s: added", job.name)
@@ -270,6 +287,8 @@ class LiveSetSupervisor(Supervisor):
             stream = self._streams.pop(name)
             self._names = tuple(self._streams)
             self._stop_by.pop(name, None)
+            if isinstance(self._engine, StreamMembers):
+                self._engine.release(name)
             result: StreamResult | None = stream.result
             self._settle_by.pop(name, None)
             if result is not None:

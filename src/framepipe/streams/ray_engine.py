@@ -18,6 +18,11 @@ cluster it joined is only left). The supervisor drives it exactly as it drives l
 
 The driver's clock and an actor's are different clocks on different nodes: each reply carries
 the actor's clock, and a snapshot's ``last_frame_at`` is moved onto the driver's.
+
+In a set that changes while it runs (a service), :meth:`RayEngine.admit` hears of a stream
+that joins (its restart attempts become its actor's ``max_restarts``) and
+:meth:`RayEngine.release` of one that left: its actor ends, its CPUs go back, and nothing is
+kept under its name, so a stream added later under that name starts as a new one.
 """
 
 from __future__ import annotations
@@ -182,7 +187,17 @@ class RayEngine:
         self._actor_class = self._ray.remote(StreamActor)
         # Every actor's records go through the driver's logger: its settings, its one writer.
         self._log_settings = channel_settings(logger)
-        self._pump = LogPump(driver_core(logger), max(1, len(self._attempts)))
+        self._pump = LogPump(driver_core(logger), self._actors_at_once(len(self._attempts)))
+
+    def _actors_at_once(self, planned: int) -> int:
+        """How many actors may run at once: the streams planned, or as many as the cluster's
+        CPUs hold when that is more (streams may join a running set; one that finds no CPU
+        waits, and sends nothing meanwhile)."""
+        try:
+            cpus = float(self._ray.cluster_resources().get("CPU", 0.0))
+        except Exception:  # the cluster cannot say: the planned streams it is
+            cpus = 0.0
+        return max(1, planned, int(cpus // self.cpus_per_stream))
 
     def _connect(self, streams: int) -> float:
         ray = self._ray
@@ -261,20 +276,50 @@ class RayEngine:
             if slot is not None:
                 self._kill(slot)
             attempts = self._attempts.get(job.name, 0)
-            self._created += 1
-            name = f"framepipe-{self.run_id}-{job.name}"
-            actor = self._actor_class.options(
-                name=name if slot is None else f"{name}-{self._created}",
-                num_cpus=self.cpus_per_stream,
-                max_restarts=attempts,
-                max_task_retries=0,
-                max_concurrency=4,  # a stop or a log answer never waits behind a waiting poll
-                runtime_env=_RUNTIME_ENV,
-                resources=self._resources.get(job.name, {}),
-            ).remote(job, self._log_settings)
+            try:
+                actor = self._new_actor(job, attempts, numbered=slot is not None)
+            except ValueError:  # the name's last actor, released a moment ago, still holds it
+                actor = self._new_actor(job, attempts, numbered=True)
             slot = self._slots[job.name] = _Slot(actor, attempts)
         slot.ended_alive = False
         return RayWorker(self, slot, job, refuse)
+
+    def _new_actor(self, job: StreamJob, attempts: int, *, numbered: bool) -> Any:
+        """The stream's actor, named framepipe-<run>-<stream>, or with a number after it when
+        the stream had an actor before (a name is taken until its actor has died)."""
+        self._created += 1
+        name = f"framepipe-{self.run_id}-{job.name}"
+        return self._actor_class.options(
+            name=f"{name}-{self._created}" if numbered else name,
+            num_cpus=self.cpus_per_stream,
+            max_restarts=attempts,
+            max_task_retries=0,
+            max_concurrency=4,  # a stop or a log answer never waits behind a waiting poll
+            runtime_env=_RUNTIME_ENV,
+            resources=self._resources.get(job.name, {}),
+        ).remote(job, self._log_settings)
+
+    def admit(self, name: str, restart_attempts: int) -> None:
+        """A stream joins the running set: Ray may restart its actor ``restart_attempts``
+        times (the restarts the supervisor allows it)."""
+        if (
+            isinstance(restart_attempts, bool)
+            or not isinstance(restart_attempts, int)
+            or restart_attempts < 0
+        ):
+            raise ValueError(
+                f"restart_attempts must be an integer >= 0, but got {restart_attempts!r}"
+            )
+        self._attempts[name] = restart_attempts
+
+    def release(self, name: str) -> None:
+        """A stream left the set: its actor ends now (its CPUs go back) if it still stands,
+        and nothing is kept under its name. Custom ``resources`` given for the name stay: they
+        are where any stream of that name may run."""
+        self._attempts.pop(name, None)
+        slot = self._slots.pop(name, None)
+        if slot is not None:
+            self._kill(slot)
 
     def wait(self, workers: Sequence[WorkerHandle], timeout: float) -> None:
         refs = [w.ref for w in workers if isinstance(w, RayWorker) and w.ref is not None]
@@ -384,7 +429,9 @@ class RayWorker:
             self._slot.actor.preview.remote()  # no answer to wait for
 
     def close(self) -> None:
-        if self._code == 0:  # ended cleanly: nothing restarts it, so its CPUs go back now
+        # Ended cleanly, or failed with no restart of its own left: Ray will not restart this
+        # actor (a restart of the stream starts a new one), so its CPUs go back now.
+        if self._code == 0 or (self._code is not None and self._slot.restarts_left == 0):
             self._engine._kill(self._slot)
         self.ref = self._stop_ref = None
 
