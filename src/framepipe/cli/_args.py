@@ -4,6 +4,8 @@ The argument types parse or raise ValueError saying what was expected; ``argpars
 such a parser into an argparse ``type=`` whose message argparse prints as the usage error (a
 plain ValueError would become "invalid <name> value"). ``add_parsed_option`` adds a flag
 parsed that way, and ``add_budget_ms`` the per-frame budget both subcommands take.
+``add_engine_arguments`` adds where streams run (``--engine``, ``--ray-address``,
+``--ray-cpus-per-stream``) and ``engine_flags_usage`` says when Ray's flags cannot apply.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ from typing import TypeVar
 from framepipe._camera import CameraSettings, check_camera_fps
 from framepipe.pipeline import PipelineConfig
 from framepipe.pipeline.processors import check_processor
+from framepipe.streams.engine import ENGINES
+from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
 
 __all__ = [
     "add_budget_ms",
+    "add_engine_arguments",
     "add_parsed_option",
     "argparse_type",
     "camera_fps",
     "camera_from_args",
     "check_processor_imports",
     "config_from_args",
+    "engine_flags_usage",
     "non_negative_float",
     "non_negative_int",
     "port_number",
@@ -127,6 +133,50 @@ def positive_cpus(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"must be a positive number of CPUs, but got {text!r}")
     return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, cpus_also: str = "") -> None:
+    """Add ``--engine``, ``--ray-address`` and ``--ray-cpus-per-stream``: where streams run.
+    ``cpus_also``: what else ``--ray-cpus-per-stream`` sets, in a few words."""
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="where streams run: 'local', a worker process each (the default), or 'ray', "
+        f"a Ray actor each, on a Ray cluster or a local Ray instance ({RAY_INSTALL_HINT})",
+    )
+    add_parsed_option(
+        parser,
+        "--ray-address",
+        parse_ray_address,
+        default=None,
+        metavar="ADDR",
+        help="with --engine ray: the cluster to join ('auto', 'ray://host:10001'); default: "
+        "start a local Ray instance and shut it down at the end",
+    )
+    add_parsed_option(
+        parser,
+        "--ray-cpus-per-stream",
+        positive_cpus,
+        default=None,
+        metavar="N",
+        help="with --engine ray: CPUs each stream's actor takes (default 1"
+        + (f"; {cpus_also})" if cpus_also else ")"),
+    )
+
+
+def engine_flags_usage(args: argparse.Namespace) -> str | None:
+    """``"--ray-address needs --engine ray"`` for a Ray flag given without the Ray engine;
+    None when the flags go together."""
+    if args.engine == "ray":
+        return None
+    for flag, value in (
+        ("--ray-address", args.ray_address),
+        ("--ray-cpus-per-stream", args.ray_cpus_per_stream),
+    ):
+        if value is not None:
+            return f"{flag} needs --engine ray"
+    return None
 
 
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:

@@ -22,17 +22,22 @@ import multiprocessing
 import os
 from dataclasses import asdict
 from functools import partial
+from typing import Any
 
 from framepipe._text import hide_secrets
 from framepipe.cli._api_policy import load_api_token
-from framepipe.cli._args import check_processor_imports
+from framepipe.cli._args import (
+    add_engine_arguments,
+    check_processor_imports,
+    engine_flags_usage,
+)
 from framepipe.cli._console import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, fail, print_out
 from framepipe.cli._monitoring import start_stats_server
 from framepipe.cli._service_api import ServiceApi
 from framepipe.cli._service_config import ServiceConfig, load_service_config
 from framepipe.cli._service_reload import ConfigReloader
 from framepipe.cli._service_streams import ServiceStreams
-from framepipe.cli._several import finish_streams, supervise
+from framepipe.cli._several import _ray_options, finish_streams, supervise
 from framepipe.cli.run import _import_from_cwd
 from framepipe.logging import address as log_address
 from framepipe.logging import configure, get_logger
@@ -42,6 +47,7 @@ from framepipe.pipeline.stream_settings import SettingsError, StreamSettings
 from framepipe.streams.api import start_streams
 from framepipe.streams.engine import LocalEngine, StartMethod
 from framepipe.streams.job import LogTarget
+from framepipe.streams.ray_engine import RayNotInstalled, RayStartError, require_ray
 
 __all__ = ["EPILOG", "SERVICE_LOGGER", "add_arguments", "load_checked", "run"]
 
@@ -79,17 +85,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--summary-json", metavar="FILE", default=None, help="write the summary as JSON"
     )
+    add_engine_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Check the file; print its streams, or serve them."""
+    usage = engine_flags_usage(args)
+    if usage is not None:
+        return fail(usage, EXIT_USAGE)
     try:
         config = load_checked(args.config)
         token = load_api_token(config.server, os.environ, where=config.path)
-    except SettingsError as exc:
+        if args.engine == "ray":
+            require_ray()
+    except (SettingsError, RayNotInstalled) as exc:
         return fail(str(exc), EXIT_USAGE)
     if not args.check:
-        return _serve(config, token, args.summary_json)
+        return _serve(config, token, args)
     problem = print_out(describe(config), "the streams")
     if problem is not None:
         return fail(problem, EXIT_FAILURE)
@@ -103,9 +115,15 @@ def load_checked(path: str) -> ServiceConfig:
     return config
 
 
-def _serve(config: ServiceConfig, token: str | None, summary_json: str | None) -> int:
+def _serve(config: ServiceConfig, token: str | None, args: argparse.Namespace) -> int:
     """Configure the one log, start the stats server (with the API) and every stream, supervise
     until a stop signal (reloading the file on SIGHUP), summarise."""
+    try:
+        engine = _engine_options(args)
+    except RayNotInstalled as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except RayStartError as exc:  # nothing answers at --ray-address: said before a log exists
+        return fail(str(exc), EXIT_FAILURE)
     settings = {key: value for key, value in asdict(config.log).items() if value is not None}
     log_dir = settings.pop("dir")
     try:
@@ -115,19 +133,21 @@ def _serve(config: ServiceConfig, token: str | None, summary_json: str | None) -
     server: StatsServer | None = None
     try:
         streams = config.streams
-        handle = start_streams(
-            [stream.source for stream in streams],
-            names=[stream.name for stream in streams],
-            configs=[stream.config for stream in streams],
-            processors=[stream.processor for stream in streams],
-            service=True,  # runs until stopped: ended streams stay listed, streams come and go
-            # A warm process forks each worker: a stream added later runs in a fraction of the
-            # second a fresh interpreter (numpy, OpenCV) would take.
-            engine=LocalEngine(_START_METHOD),
-            log_target=LogTarget(log_dir, config.log.mode, address=log_address()),
-            logger=get_logger("framepipe.streams"),
-            start=False,  # the stats server binds its port first
-        )
+        try:
+            handle = start_streams(
+                [stream.source for stream in streams],
+                names=[stream.name for stream in streams],
+                configs=[stream.config for stream in streams],
+                processors=[stream.processor for stream in streams],
+                service=True,  # runs until stopped: ended streams stay listed, they come and go
+                log_target=LogTarget(log_dir, config.log.mode, address=log_address()),
+                logger=get_logger("framepipe.streams"),
+                start=False,  # the stats server binds its port first
+                **engine,
+            )
+        except RayStartError as exc:  # Ray would not start, or the cluster is out of reach
+            log.error("%s", exc)  # the log says why it holds nothing else
+            return fail(str(exc), EXIT_FAILURE)
         registry = ServiceStreams.from_file(streams)
         service_log = get_logger(SERVICE_LOGGER)
         api = ServiceApi(handle, config, token, service_log, registry)
@@ -158,11 +178,20 @@ def _serve(config: ServiceConfig, token: str | None, summary_json: str | None) -
             handle.close()
             return fail(f"{config.path}: [server]: {exc}", EXIT_FAILURE)
         handle.start()
-        return finish_streams(supervise(handle, log, reload=reloader.reload), summary_json)
+        return finish_streams(supervise(handle, log, reload=reloader.reload), args.summary_json)
     finally:
         if server is not None:
             server.stop()
         log.stop()
+
+
+def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the streams run: ``start_streams``'s engine options for ``--engine``."""
+    if args.engine == "ray":  # an actor each; a stream added later starts a new one
+        return _ray_options(args)
+    # A warm process forks each worker: a stream added later runs in a fraction of the second
+    # a fresh interpreter (numpy, OpenCV) would take.
+    return {"engine": LocalEngine(_START_METHOD)}
 
 
 def _check_imports(config: ServiceConfig) -> None:
