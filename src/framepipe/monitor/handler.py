@@ -69,6 +69,7 @@ class Handler(BaseHTTPRequestHandler):
     # Nagle's algorithm their first part would wait for the client's delayed ACK (~40 ms).
     disable_nagle_algorithm = True
     _answered = False  # the status line of the current request went out
+    _headers_buffer: list[bytes]  # BaseHTTPRequestHandler's, written out by flush_headers()
 
     @property
     def app(self) -> MonitorApp:
