@@ -189,9 +189,13 @@ def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
     """Where the streams run: ``start_streams``'s engine options for ``--engine``."""
     if args.engine == "ray":  # an actor each; a stream added later starts a new one
         return _ray_options(args)
-    # A warm process forks each worker: a stream added later runs in a fraction of the second
-    # a fresh interpreter (numpy, OpenCV) would take.
-    return {"engine": LocalEngine(_START_METHOD)}
+    # A fork server that imported numpy, OpenCV and the pipeline once forks each worker: a
+    # stream added later reaches its first frame in a fraction of the second a fresh
+    # interpreter would take to import them. (This process is the service's own: setting the
+    # fork server's preload list here touches no one else's program.)
+    if _START_METHOD == "forkserver":
+        return {"engine": LocalEngine("forkserver", preload=True)}
+    return {"engine": LocalEngine("spawn")}
 
 
 def _check_imports(config: ServiceConfig) -> None:
