@@ -20,13 +20,14 @@ from framepipe._camera import check_fourcc, parse_camera_size
 from framepipe._native_logging import quiet_native_logging
 from framepipe.cli import _several, _single
 from framepipe.cli._args import (
+    add_engine_arguments,
     add_parsed_option,
     camera_fps,
     camera_from_args,
+    engine_flags_usage,
     non_negative_float,
     non_negative_int,
     port_number,
-    positive_cpus,
     positive_float,
     positive_int,
 )
@@ -43,8 +44,6 @@ from framepipe.pipeline.sources import (
     parse_source,
 )
 from framepipe.streams.api import LIVE_RESTART_ATTEMPTS
-from framepipe.streams.engine import ENGINES
-from framepipe.streams.ray_engine import RAY_INSTALL_HINT, parse_ray_address
 
 __all__ = ["DEFAULT_PROCESSOR", "EPILOG", "add_arguments", "run"]
 
@@ -314,31 +313,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with several sources: one stream that fails stops the others",
     )
-    parser.add_argument(
-        "--engine",
-        choices=ENGINES,
-        default="local",
-        help="where streams run: 'local', a worker process each (the default), or 'ray', "
-        f"a Ray actor each, on a Ray cluster or a local Ray instance ({RAY_INSTALL_HINT})",
-    )
-    add_parsed_option(
-        parser,
-        "--ray-address",
-        parse_ray_address,
-        default=None,
-        metavar="ADDR",
-        help="with --engine ray: the cluster to join ('auto', 'ray://host:10001'); default: "
-        "start a local Ray instance and shut it down at the end",
-    )
-    add_parsed_option(
-        parser,
-        "--ray-cpus-per-stream",
-        positive_cpus,
-        default=None,
-        metavar="N",
-        help="with --engine ray: CPUs each stream's actor takes (default 1; also the default "
-        "--cv-threads)",
-    )
+    add_engine_arguments(parser, cpus_also="also the default --cv-threads")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -347,13 +322,9 @@ def run(args: argparse.Namespace) -> int:
     processors: list[str] = args.processor or [DEFAULT_PROCESSOR]
     if any(":" in spec for spec in processors):
         _import_from_cwd()
-    if args.engine != "ray":
-        for flag, value in (
-            ("--ray-address", args.ray_address),
-            ("--ray-cpus-per-stream", args.ray_cpus_per_stream),
-        ):
-            if value is not None:
-                return fail(f"{flag} needs --engine ray", EXIT_USAGE)
+    engine_usage = engine_flags_usage(args)
+    if engine_usage is not None:
+        return fail(engine_usage, EXIT_USAGE)
     stats_usage = check_stats_flags(args)
     if stats_usage is not None:
         return fail(stats_usage, EXIT_USAGE)
