@@ -4,8 +4,9 @@ settings, one log, one stats server, until a stop signal.
 The file (``cameras.toml``) names the streams, the one log and the stats server; see
 :mod:`framepipe.cli._service_config`. The whole file is checked, and the processors it names
 imported (a config file is trusted like code), before anything starts. ``--check`` stops there
-and prints the streams it describes. Otherwise each stream runs in a worker process of its own,
-as with ``framepipe run A B``, until SIGTERM or SIGINT, and the summary is printed. The service
+and prints the streams it describes. Otherwise each stream runs in a worker process of its own
+(with ``--engine ray``, a Ray actor), as with ``framepipe run A B``, until SIGTERM or SIGINT,
+and the summary is printed. The service
 stays up when streams end (they stay listed as ``ended``) and when it has none: streams come
 and go through the HTTP API (:mod:`framepipe.cli._service_api`) and with the file, read again
 on SIGHUP (:mod:`framepipe.cli._service_reload`).
@@ -60,6 +61,7 @@ EPILOG = """\
 examples:
   framepipe serve --config cameras.toml --check   check the file, list the streams it runs
   framepipe serve --config cameras.toml           run them until SIGTERM or Ctrl-C
+  framepipe serve --config cameras.toml --engine ray   each stream in a Ray actor
 
 SIGHUP reads the file again: streams it adds start, streams it removes stop, streams whose
 settings changed restart, the others go on. GET/POST /streams, DELETE /streams/NAME and
