@@ -30,22 +30,25 @@ class Answer:
 
 
 class Service:
-    """``framepipe serve --config CONFIG --summary-json SUMMARY`` with stderr to a file.
+    """``framepipe serve --config CONFIG --summary-json SUMMARY [FLAGS]`` with stderr to a file.
 
     Leaving the ``with`` block kills whatever is still running.
     """
 
-    def __init__(self, config: Path, tmp_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, tmp_path: Path, env: dict[str, str] | None = None,
+        flags: tuple[str, ...] = (), start_s: float = START_S,
+    ) -> None:  # fmt: skip
         self.summary = tmp_path / "summary.json"
         self.err = tmp_path / "serve-err.txt"
         with self.err.open("w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "framepipe", "serve", "--config", str(config),
-                 "--summary-json", str(self.summary)],
+                 "--summary-json", str(self.summary), *flags],
                 stdout=subprocess.PIPE, stderr=stderr, text=True,
                 env={**os.environ, **(env or {})},
             )  # fmt: skip
-        self.url = wait_until(self._url, self._not_yet, timeout=START_S)
+        self.url = wait_until(self._url, self._not_yet, timeout=start_s)
         parts = urlsplit(self.url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.out = ""

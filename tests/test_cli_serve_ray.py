@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -50,18 +49,10 @@ class RayService(Service):
     """A :class:`Service` started with ``--engine ray`` and ``flags`` after its usual ones."""
 
     def __init__(self, config: Path, tmp_path: Path, *flags: str) -> None:
-        self.summary = tmp_path / "summary.json"
-        self.err = tmp_path / "serve-err.txt"
-        with self.err.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "framepipe", "serve", "--config", str(config),
-                 "--summary-json", str(self.summary), "--engine", "ray", *flags],
-                stdout=subprocess.PIPE, stderr=stderr, text=True,
-            )  # fmt: skip
-        self.url = wait_until(self._url, self._not_yet, timeout=max(START_S, RAY_START_S))
-        parts = urlsplit(self.url)
-        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.out = ""
+        super().__init__(
+            config, tmp_path, flags=("--engine", "ray", *flags),
+            start_s=max(START_S, RAY_START_S),
+        )  # fmt: skip
 
 
 @pytest.mark.timeout(300)
