@@ -14,9 +14,10 @@ would drive it. Two figures:
 - **An untouched stream's frame p99 under churn**: phases of 300 frames of the file's stream
   (its snapshot's window: 10 s) alternate between quiet (nothing else happens) and churn
   (streams added through the API, run to their first frame and deleted, one after another, for
-  the whole phase); at each phase's end its ``frame_ms`` p99 in ``/system-resources`` covers
-  that phase's frames. The medians of the quiet and the churn phases and their ratio are
-  printed; the goal is churn <= 1.1x quiet. Exit 1 when it is not met.
+  the whole phase, back to back, or ``--churn-interval`` seconds apart); at each phase's end
+  its ``frame_ms`` p99 in ``/system-resources`` covers that phase's frames. The medians of the
+  quiet and the churn phases and their ratio are printed; the goal is churn <= 1.1x quiet.
+  Exit 1 when it is not met.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class Service:
             return self.process.wait(10)
 
 
-def _phase(service: Service, churn: bool, counter: list[int]) -> float:
+def _phase(service: Service, churn: bool, counter: list[int], interval_s: float) -> float:
     """Run one phase of ``WINDOW_FRAMES`` untouched frames; its p99 frame time (ms)."""
     start = service.untouched()["frames_processed"]
     while service.untouched()["frames_processed"] < start + WINDOW_FRAMES:
@@ -126,6 +127,7 @@ def _phase(service: Service, churn: bool, counter: list[int]) -> float:
             name = f"churn-{counter[0]}"
             service.first_frame_s(name)
             service.delete(name)
+            time.sleep(interval_s)
         else:
             time.sleep(0.05)
     return float(service.untouched()["frame_ms"]["p99"])
@@ -159,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--adds", type=int, default=20, help="streams added for the first figure")
     parser.add_argument("--phases", type=int, default=4, help="quiet and churn phases, each")
+    parser.add_argument(
+        "--churn-interval", type=float, default=0.0, metavar="S",
+        help="seconds between add/delete cycles in churn phases (default: back to back)",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()[0]
@@ -174,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             quiet: list[float] = []
             churned: list[float] = []
             for _ in range(args.phases):  # interleaved: quiet, churn, quiet, churn ...
-                quiet.append(_phase(service, False, counter))
-                churned.append(_phase(service, True, counter))
+                quiet.append(_phase(service, False, counter, args.churn_interval))
+                churned.append(_phase(service, True, counter, args.churn_interval))
         finally:
             code = service.stop()
     if code != 0:
@@ -193,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             "churn_median": round(statistics.median(churned), 3),
             "ratio": round(statistics.median(churned) / statistics.median(quiet), 3),
             "churn_cycles": counter[0],
+            "churn_interval_s": args.churn_interval,
         },
         "load_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "commit": _commit(),
