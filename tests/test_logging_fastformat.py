@@ -212,7 +212,8 @@ def test_level_names_added_later_are_used_after_a_reset() -> None:
         type("Upper", (logging.Formatter,), {})("%(message)s"),  # a subclass
         None,  # no formatter: the handler's default
     ],
-    ids=repr,
+    # Ids without addresses: every pytest-xdist worker must collect the same names.
+    ids=lambda f: "None" if f is None else f"{type(f).__name__}({f._fmt!r})",
 )
 def test_formats_it_cannot_reproduce_exactly_are_not_compiled(
     formatter: logging.Formatter | None,
