@@ -27,6 +27,7 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.streams import StreamsHandle, run_streams, start_streams
 from helpers import child_command, wait_until
+from ray_helpers import Records, local_ray
 from streams import StreamServer
 from video_files import count_frames
 
@@ -46,31 +47,8 @@ pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[Any]:
     """One local Ray instance for the module; the engine uses it and leaves it running."""
-    ray = pytest.importorskip("ray")
-    sigterm = signal.getsignal(signal.SIGTERM)
-    ray.init(
-        num_cpus=2,
-        object_store_memory=80 * 2**20,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-    )
-    try:
+    with local_ray() as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        signal.signal(signal.SIGTERM, sigterm)  # ray.init's handler goes with it
-
-
-class Records(logging.Handler):
-    """Keeps every record the driver's writer hands it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 def frames(handle: StreamsHandle, name: str) -> int:

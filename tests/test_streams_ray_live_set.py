@@ -5,12 +5,8 @@ store); a stream that leaves takes its actor and its CPUs with it, and its name 
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,12 +15,12 @@ from framepipe import PipelineConfig
 from framepipe.logging import configure
 from framepipe.streams import StreamsHandle, start_streams
 from helpers import wait_until
+from ray_helpers import Records, local_ray
 
 PACED = "synthetic:64x48@30:60"  # with realtime: a minute unless stopped
 OTHER = "synthetic:32x24@30:60"  # another stream under a name used before
 REALTIME = PipelineConfig(realtime=True)
 FAULTY = "faulty_processors:exits"  # fails on its sixth frame, in every attempt anew
-TESTS = Path(__file__).resolve().parent  # where the actors import it from
 WAIT_S = 30.0  # an actor's worker process starts and imports numpy and OpenCV
 CPUS = 2.0
 
@@ -33,41 +29,9 @@ pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[Any]:
-    """One local Ray instance for the module ("local": its own, never one another program on
-    this machine runs); the engines use it and leave it running. Its actors can import the
-    tests' processors (Ray's processes inherit PYTHONPATH)."""
-    ray = pytest.importorskip("ray")
-    sigterm = signal.getsignal(signal.SIGTERM)
-    with pytest.MonkeyPatch.context() as environment:
-        path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-        environment.setenv("PYTHONPATH", path)
-        ray.init(
-            address="local",
-            num_cpus=int(CPUS),
-            object_store_memory=80 * 2**20,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
-    try:
+    """One local Ray instance for the module; the engines use it and leave it running."""
+    with local_ray(int(CPUS)) as ray:
         yield ray
-    finally:
-        ray.shutdown()
-        signal.signal(signal.SIGTERM, sigterm)  # ray.init's handler goes with it
-
-
-class Records(logging.Handler):
-    """Keeps every record the driver's writer hands it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of(self, stream: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if getattr(r, "stream", None) == stream]
 
 
 def frames(handle: StreamsHandle, name: str) -> int:
