@@ -12,9 +12,21 @@ from typing import Any
 
 import pytest
 
-__all__ = ["TESTS", "Records", "local_ray"]
+__all__ = ["RAY_FLAG_ERRORS", "TESTS", "Records", "local_ray"]
 
 TESTS = Path(__file__).resolve().parent  # where actors import the tests' processors from
+
+# Ray flags that cannot apply, and the one line each gets (``framepipe run`` and ``serve``).
+RAY_FLAG_ERRORS = [
+    (["--ray-address", "auto"], "--ray-address needs --engine ray"),
+    (["--ray-cpus-per-stream", "2"], "--ray-cpus-per-stream needs --engine ray"),
+    (["--engine", "ray", "--ray-cpus-per-stream", "0"], "must be a positive number of CPUs"),
+    (["--engine", "dask"], "invalid choice: 'dask'"),
+    (
+        ["--engine", "ray", "--ray-address", "nonsense"],
+        "argument --ray-address: must be 'auto', host:port or ray://host:port, but got 'nonsense'",
+    ),
+]
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import pytest
 
 from framepipe.cli import main
 from helpers import child_command, process_ended, wait_until
+from ray_helpers import RAY_FLAG_ERRORS
 from service_process import START_S, Service
 
 TOKEN = "s3cret-token"
@@ -113,17 +114,7 @@ def of_session(session: str) -> list[psutil.Process]:
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [
-        (["--ray-address", "auto"], "--ray-address needs --engine ray"),
-        (["--ray-cpus-per-stream", "2"], "--ray-cpus-per-stream needs --engine ray"),
-        (["--engine", "ray", "--ray-cpus-per-stream", "0"], "must be a positive number of CPUs"),
-        (["--engine", "dask"], "invalid choice: 'dask'"),
-        (
-            ["--engine", "ray", "--ray-address", "nonsense"],
-            "argument --ray-address: must be 'auto', host:port or ray://host:port, but got "
-            "'nonsense'",
-        ),
-    ],
+    RAY_FLAG_ERRORS,
 )
 def test_a_ray_flag_that_cannot_apply_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str

@@ -27,7 +27,7 @@ from framepipe.cli import main
 from framepipe.logging import configure
 from framepipe.streams import StreamsHandle, run_streams, start_streams
 from helpers import child_command, wait_until
-from ray_helpers import Records, local_ray
+from ray_helpers import RAY_FLAG_ERRORS, Records, local_ray
 from streams import StreamServer
 from video_files import count_frames
 
@@ -296,17 +296,7 @@ class TestStopping:
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [
-        (["--ray-address", "auto"], "--ray-address needs --engine ray"),
-        (["--ray-cpus-per-stream", "2"], "--ray-cpus-per-stream needs --engine ray"),
-        (["--engine", "ray", "--ray-cpus-per-stream", "0"], "must be a positive number of CPUs"),
-        (["--engine", "dask"], "invalid choice: 'dask'"),
-        (
-            ["--engine", "ray", "--ray-address", "nonsense"],
-            "argument --ray-address: must be 'auto', host:port or ray://host:port, but got "
-            "'nonsense'",
-        ),
-    ],
+    RAY_FLAG_ERRORS,
 )
 @pytest.mark.parametrize("sources", [[SHORT], [SHORT, SHORT]], ids=["one-source", "two-sources"])
 def test_a_ray_flag_that_cannot_apply_is_a_usage_error(

@@ -20,6 +20,7 @@ from framepipe import PipelineConfig
 from framepipe.logging import configure, get_logger
 from framepipe.streams import StreamsHandle, start_streams
 from helpers import wait_until
+from ray_helpers import Records
 
 
 def _ray() -> Any:
@@ -41,17 +42,6 @@ HEALTH = {
     "health_check_failure_threshold": 3,
 }
 RESUME_S = 90.0
-
-
-class Records(logging.Handler):
-    """The driver's log: every record its writer hands over, kept."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @pytest.fixture(scope="module")
