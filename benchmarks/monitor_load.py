@@ -203,26 +203,24 @@ def run_null_server() -> int:
     return 0
 
 
-class NullServer:
-    """The null server's process; ``url`` to point clients at, ``replay()`` new answers."""
+class Child:
+    """This script in another mode, in a process of its own, talked to one line at a time."""
 
-    def __init__(self, answers: dict[str, str]) -> None:
+    def __init__(self, *arguments: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--null-server"],
+            [sys.executable, __file__, *arguments],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
-        self.url = f"http://127.0.0.1:{int(self._send(answers))}/"
 
-    def replay(self, answers: dict[str, str]) -> None:
-        """Answer these from now on: the real server's answers grow (``/history``), and the
-        null server must move as many bytes as it does."""
-        self._send(answers)
-
-    def _send(self, answers: dict[str, str]) -> str:
+    def say(self, line: str) -> str:
+        """Write ``line``; the line it answers."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(json.dumps(answers) + "\n")
+        self.process.stdin.write(line + "\n")
         self.process.stdin.flush()
-        return self.process.stdout.readline()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"{self.process.args[2]} ended (exit code {self.process.wait()})")
+        return answer
 
     def close(self) -> None:
         try:
@@ -231,6 +229,19 @@ class NullServer:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait(timeout=10)
+
+
+class NullServer(Child):
+    """The null server's process; ``url`` to point clients at, ``replay()`` new answers."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        super().__init__("--null-server")
+        self.url = f"http://127.0.0.1:{int(self.say(json.dumps(answers)))}/"
+
+    def replay(self, answers: dict[str, str]) -> None:
+        """Answer these from now on: the real server's answers grow (``/history``), and the
+        null server must move as many bytes as it does."""
+        self.say(json.dumps(answers))
 
 
 # -- the clients (a separate process, driven over its stdin) -----------------------------------
@@ -331,41 +342,21 @@ def run_clients(url: str, clients: int, rate: float, streams: int) -> int:
     return 0
 
 
-class Clients:
+class Clients(Child):
     """The client process: ``go()`` and ``pause()`` around each clients block."""
 
     def __init__(self, url: str, clients: int, rate: float, streams: int) -> None:
-        command = [
-            sys.executable, __file__, "--client", url, "--clients", str(clients),
-            "--rate", str(rate), "--streams", str(streams),
-        ]
-        self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def _say(self, word: str) -> str:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(word + "\n")
-        self.process.stdin.flush()
-        answer = self.process.stdout.readline()
-        if not answer:
-            raise RuntimeError(f"the client process ended (exit code {self.process.wait()})")
-        return answer
+        super().__init__(
+            "--client", url, "--clients", str(clients), "--rate", str(rate),
+            "--streams", str(streams),
+        )  # fmt: skip
 
     def go(self) -> None:
-        self._say("go")
+        self.say("go")
 
     def pause(self) -> dict[str, Any]:
-        counts: dict[str, Any] = json.loads(self._say("pause"))
+        counts: dict[str, Any] = json.loads(self.say("pause"))
         return counts
-
-    def close(self) -> None:
-        try:
-            self.process.communicate(timeout=30)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 # -- the measurement ----------------------------------------------------------------------------
