@@ -1,6 +1,6 @@
 """Shared fixtures: every test starts and ends without a running process-wide logger and with
 the stop signals' handlers it found; logs of the implicit defaults in a temporary directory for
-the modules that ask for it."""
+the modules that ask for it; the /dev/shm entries of a test's own processes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from framepipe.logging import get_logger
+from shm_watch import SharedMemoryWatch
 
 # A handler a test leaves behind would change what every later test, and every child process it
 # starts, does with that signal (SIG_IGN is inherited across exec).
@@ -40,3 +41,11 @@ def logs_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     log_dir = tmp_path / "logs"
     monkeypatch.setenv("FRAMEPIPE_LOG_DIR", str(log_dir))
     return log_dir
+
+
+@pytest.fixture
+def own_shm() -> Iterator[SharedMemoryWatch]:
+    """The /dev/shm entries this test's processes use, watched for the whole test: ``left()``
+    is those still there (other tests, in other workers, make their own meanwhile)."""
+    with SharedMemoryWatch() as watch:
+        yield watch

@@ -13,17 +13,13 @@ import pytest
 
 from helpers import process_ended, wait_until
 from service_process import Service
+from shm_watch import SharedMemoryWatch
 from streams import StreamServer
 from video_files import count_frames, write_video
 
 TOKEN = "s3cret-token"
 PACED = "synthetic:64x48@30:600"  # with realtime: ten minutes unless stopped
 RSS_BOUND = 20 * 2**20
-
-
-def _shared_memory() -> set[str]:
-    shm = Path("/dev/shm")
-    return {entry.name for entry in shm.iterdir()} if shm.is_dir() else set()
 
 
 def _file_streams(*tables: str) -> str:
@@ -69,7 +65,9 @@ def frame_indexes(log: str, name: str) -> list[int]:
 
 
 @pytest.mark.timeout(300)
-def test_a_service_s_streams_change_by_api_and_reload_and_it_stops_clean(tmp_path: Path) -> None:
+def test_a_service_s_streams_change_by_api_and_reload_and_it_stops_clean(
+    tmp_path: Path, own_shm: SharedMemoryWatch
+) -> None:
     """Three streams from the file (a looping file, the scene, an ffmpeg stream); two added
     through the API, one deleted (its output plays, its records are in the log), one restarted;
     the file changed and SIGHUP (a stream added, one removed, one changed, one untouched: the
@@ -77,7 +75,6 @@ def test_a_service_s_streams_change_by_api_and_reload_and_it_stops_clean(tmp_pat
     an ERROR, the counter moves); SIGTERM: exit 0, every output plays, nothing left behind."""
     layout = Layout(tmp_path)
     clip = write_video(layout.media / "clip.avi", frames=20)
-    shm_before = _shared_memory()
     with StreamServer() as camera:
         layout.write(_file_streams(
             f'name = "clip"\nsource = "{clip.as_posix()}"\nloop = true\n'
@@ -171,7 +168,7 @@ def test_a_service_s_streams_change_by_api_and_reload_and_it_stops_clean(tmp_pat
     assert re.search(r"ERROR .* framepipe\.service: reload: .*not valid TOML", log)
     assert "api: 127.0.0.1:" in log and TOKEN not in log
     wait_until(lambda: all(process_ended(p.pid) for p in descendants), "no process left", 15)
-    wait_until(lambda: not (_shared_memory() - shm_before), "no new /dev/shm entry", 10)
+    wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10)
 
 
 @pytest.fixture(scope="module")

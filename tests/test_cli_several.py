@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from framepipe.cli import main
 from framepipe.pipeline.report import SUMMARY_KEYS
 from helpers import wait_until
+from shm_watch import SharedMemoryWatch
 from streams import StreamServer
 from video_files import write_video
 
@@ -332,23 +332,6 @@ def test_the_stats_server_of_a_run_shows_each_stream_with_its_worker(tmp_path: P
         assert f'framepipe_frames_processed_total{{stream="{name}"}}' in metrics
 
 
-def _leaked_shared_memory(before: set[str]) -> set[str]:
-    """Python's semaphores and shared-memory blocks in /dev/shm that were not there before and
-    are still there a moment later (another program's short-lived ones come and go)."""
-
-    def ours() -> set[str]:
-        return {
-            name for name in os.listdir("/dev/shm")
-            if name.startswith(("sem.mp-", "psm_", "mp-")) and name not in before
-        }  # fmt: skip
-
-    new = ours()
-    if new:
-        time.sleep(2)
-        new &= ours()
-    return new
-
-
 def _log_shows_frames(log_dir: Path, names: list[str]) -> bool:
     text = "".join(path.read_text() for path in log_dir.glob("logs_*.txt"))
     return all(f" [{name} " in text and " frame " in text for name in names)
@@ -356,12 +339,11 @@ def _log_shows_frames(log_dir: Path, names: list[str]) -> bool:
 
 @pytest.mark.parametrize("how", ["ctrl-c to the group", "sigterm to the parent"])
 def test_a_signal_stops_every_worker_and_the_summaries_are_written(
-    tmp_path: Path, how: str
+    tmp_path: Path, how: str, own_shm: SharedMemoryWatch
 ) -> None:
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the
-    parent alone: every worker stops after its frame, none is left, nothing is left in
-    /dev/shm, the summary has both streams, the log says why, exit 0."""
-    shm_before = set(os.listdir("/dev/shm"))
+    parent alone: every worker stops after its frame, none is left, its processes left
+    nothing in /dev/shm, the summary has both streams, the log says why, exit 0."""
     argv = run_args(tmp_path, PACED, PACED, "--realtime", "--log-every", "1", "--name", "a",
                     "--name", "b")  # fmt: skip
     child = subprocess.Popen(
@@ -395,7 +377,7 @@ def test_a_signal_stops_every_worker_and_the_summaries_are_written(
     assert "leaked" not in err  # the resource tracker's warning for semaphores or segments
     _, still_running = psutil.wait_procs(descendants, timeout=5)
     assert still_running == []
-    assert _leaked_shared_memory(shm_before) == set()
+    wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10)
     streams = summary(tmp_path)["streams"]
     assert isinstance(streams, list)
     assert [(s["stream"], s["ended"], s["exit"]) for s in streams] == [

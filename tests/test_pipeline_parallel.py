@@ -21,6 +21,7 @@ from framepipe.pipeline.parallel import ProcessWorkers, ThreadWorkers, check_par
 from framepipe.pipeline.results import ResultsLine
 from helpers import wait_until
 from parallel_processors import DIE_MARKER_ENV, Overlap, jittery, not_parallel
+from shm_watch import SharedMemoryWatch
 
 TESTS = Path(__file__).resolve().parent
 SCENE = "synthetic:160x120@30:2"  # 60 frames, each one different
@@ -30,16 +31,11 @@ def _log() -> logging.Logger:
     return logging.getLogger("framepipe.test.parallel")
 
 
-def _shm() -> set[str]:
-    return {name for name in os.listdir("/dev/shm") if name.startswith("psm_")}
-
-
 @pytest.fixture
-def shm_untouched() -> Iterator[None]:
-    """Shared-memory segments made during the test are all gone at its end."""
-    before = _shm()
+def shm_untouched(own_shm: SharedMemoryWatch) -> Iterator[None]:
+    """The shared-memory segments the test's processes made are all gone at its end."""
     yield
-    assert _shm() - before == set()
+    assert own_shm.left() == set()
 
 
 def _results(workers: int, kind: str = "thread", **options: object) -> list[ResultsLine]:
@@ -207,11 +203,10 @@ class TestWorkerProcessKilled:
 
 class TestCtrlC:
     def test_ctrl_c_with_two_process_workers_leaves_a_playable_video_and_no_shared_memory(
-        self, tmp_path: Path
+        self, tmp_path: Path, own_shm: SharedMemoryWatch
     ) -> None:
         """SIGINT to the whole process group, as a terminal sends it: the workers ignore it,
         the run stops after the frames in flight, the video is finalised, the ring unlinked."""
-        before = _shm()
         output, summary = tmp_path / "out.avi", tmp_path / "s.json"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
         process = subprocess.Popen(
@@ -242,7 +237,7 @@ class TestCtrlC:
             count += 1
         capture.release()
         assert count == report["frames_processed"] >= 10
-        assert _shm() - before == set()
+        assert own_shm.left() == set()
 
 
 def test_thread_workers_end_their_threads() -> None:

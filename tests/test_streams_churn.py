@@ -4,7 +4,6 @@ behind: no memory growth past a bound, no thread, descriptor, process or shared 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -13,6 +12,7 @@ from framepipe import PipelineConfig
 from framepipe.streams import LocalEngine, start_streams
 from framepipe.streams._live_set import LiveSetSupervisor
 from helpers import wait_until
+from shm_watch import SharedMemoryWatch
 
 PACED = "synthetic:64x48@30:600"  # with realtime=True: ten minutes unless stopped
 REALTIME = PipelineConfig(realtime=True)
@@ -24,11 +24,6 @@ WAIT_S = 60.0
 pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
 
-def _shared_memory() -> set[str]:
-    shm = Path("/dev/shm")
-    return {entry.name for entry in shm.iterdir()} if shm.is_dir() else set()
-
-
 def _resources(me: psutil.Process) -> dict[str, int]:
     return {
         "threads": me.num_threads(),
@@ -38,14 +33,13 @@ def _resources(me: psutil.Process) -> dict[str, int]:
 
 
 @pytest.mark.timeout(600)  # about 80 s at a load average of 5 on 2 cores; far more when busier
-def test_200_streams_added_and_removed_leave_nothing_behind() -> None:
+def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemoryWatch) -> None:
     """A set with one untouched stream takes 200 add/remove cycles (4 streams at a time, each
     run to its first frame and watched for previews): afterwards its RSS has grown by at most
     20 MB, it has the threads, descriptors and child processes it had after the first round,
-    /dev/shm has no new entry, the supervisor holds only the untouched stream, and that stream
-    ran all along with its first worker."""
+    its processes left no entry in /dev/shm, the supervisor holds only the untouched stream,
+    and that stream ran all along with its first worker."""
     me = psutil.Process()
-    shm_before = _shared_memory()
     engine = LocalEngine("forkserver")  # forks a warm process: seconds, not minutes, of churn
     with start_streams([PACED], config=REALTIME, names=["base"], engine=engine,
                        service=True) as handle:  # fmt: skip
@@ -89,4 +83,4 @@ def test_200_streams_added_and_removed_leave_nothing_behind() -> None:
     print(f"{CYCLES} cycles in {duration:.1f} s, RSS grew {grown / 2**20:.1f} MB, {after}")
     assert after == before
     assert grown <= RSS_BOUND, f"RSS grew by {grown / 2**20:.1f} MB"
-    wait_until(lambda: not (_shared_memory() - shm_before), "no new /dev/shm entry", 10.0)
+    wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10.0)
