@@ -141,6 +141,7 @@ def within(estimate: float, exact: float, relative: float = 0.01) -> bool:
 class TestBoundedMemory:
     """A run of any length: exact percentiles for the first frames, then a sketch within 1 %."""
 
+    @pytest.mark.timeout(600)  # about 10 s of one core, traced; far longer on a shared one
     def test_a_million_frames_take_no_more_memory_after_the_first_200_000(self):
         """tracemalloc sees no growth from frame 200,000 to frame 1,000,000 (the arrays of
         every frame's time and age would grow 12.8 MB). One distribution is enough: the sketch's
