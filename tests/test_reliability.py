@@ -327,4 +327,6 @@ class TestStopUnderLoad:
             per_thread[int(thread)].append(int(n))
         for thread, numbers in per_thread.items():
             assert numbers == sorted(set(numbers)), f"thread {thread}: out of order or twice"
-            assert numbers[-1] < calls[thread]
+            # None of a thread's calls may have got through (all dropped: a busy machine's
+            # writer falls behind eight threads); any that did are numbered below its count.
+            assert not numbers or numbers[-1] < calls[thread]
