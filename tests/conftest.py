@@ -4,6 +4,7 @@ the modules that ask for it; the /dev/shm entries of a test's own processes."""
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +24,14 @@ _STOP_SIGNALS = tuple(
 @pytest.fixture(autouse=True)
 def _process_state_restored() -> Iterator[None]:
     """Stop whatever logger a test configured, so its writer thread and hooks do not leak; then
-    every test must have left the stop signals' handlers as it found them."""
+    every test must have left the stop signals' handlers as it found them. A log record factory
+    installed meanwhile is taken back: importing Ray installs one for the whole process, and a
+    logging test that a worker runs after a Ray test must see plain records."""
     before = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
+    factory = logging.getLogRecordFactory()
     yield
     get_logger().stop()
+    logging.setLogRecordFactory(factory)
     after = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
     changed = {signal.Signals(n).name: after[n] for n in _STOP_SIGNALS if after[n] != before[n]}
     for signum, handler in before.items():
