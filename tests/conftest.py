@@ -5,6 +5,7 @@ the modules that ask for it; the /dev/shm entries of a test's own processes."""
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +25,13 @@ _STOP_SIGNALS = tuple(
 @pytest.fixture(autouse=True)
 def _process_state_restored() -> Iterator[None]:
     """Stop whatever logger a test configured, so its writer thread and hooks do not leak; then
-    every test must have left the stop signals' handlers as it found them. A log record factory
+    every test must have left the stop signals' handlers and the working directory as it found
+    them (a worker runs other tests after it, in no fixed order). A log record factory
     installed meanwhile is taken back: importing Ray installs one for the whole process, and a
     logging test that a worker runs after a Ray test must see plain records."""
     before = {signum: signal.getsignal(signum) for signum in _STOP_SIGNALS}
     factory = logging.getLogRecordFactory()
+    cwd = os.getcwd()
     yield
     get_logger().stop()
     logging.setLogRecordFactory(factory)
@@ -36,7 +39,10 @@ def _process_state_restored() -> Iterator[None]:
     changed = {signal.Signals(n).name: after[n] for n in _STOP_SIGNALS if after[n] != before[n]}
     for signum, handler in before.items():
         signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+    moved_to = os.getcwd()
+    os.chdir(cwd)
     assert not changed, f"the test left signal handlers behind: {changed}"
+    assert moved_to == cwd, f"the test left the working directory at {moved_to}"
 
 
 @pytest.fixture

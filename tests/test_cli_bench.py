@@ -245,10 +245,14 @@ def test_ctrl_c_while_a_stream_source_opens_stops_at_once(
     ids=["directory", "dev-full", "not-png", "too-long", "json-as-plot", "same-file"],
 )
 def test_outputs_that_cannot_be_written_are_refused_before_the_benchmark(
-    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    flags: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Bad --json/--plot paths: exit 2, one line, and no benchmark run first."""
-    os.chdir(tmp_path)
+    monkeypatch.chdir(tmp_path)
     assert main([*TINY, *flags]) == 2
     out, err = capsys.readouterr()
     assert err.startswith(f"framepipe: error: {message}")

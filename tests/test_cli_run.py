@@ -328,11 +328,11 @@ class TestRunErrors:
         ids=lambda value: " ".join(value)[:32] if isinstance(value, list) else None,
     )
     def test_each_bad_input_is_one_line_and_an_exit_code(
-        self, tmp_path: Path, capfd, argv: list[str], code: int, message: str
+        self, tmp_path: Path, capfd, argv: list[str], code: int, message: str, monkeypatch
     ):
         """Bad flags, specs and devices: the documented exit code and exactly one stderr line
         (OpenCV's and FFmpeg's own messages included), no traceback."""
-        os.chdir(tmp_path)  # relative paths in the table resolve inside the temporary dir
+        monkeypatch.chdir(tmp_path)  # relative paths in the table resolve inside the temporary dir
         assert main(["run", *argv, "--log-dir", str(tmp_path / "logs"), "--quiet"]) == code
         lines = stderr_lines(capfd.readouterr().err)
         assert len(lines) == 1, lines

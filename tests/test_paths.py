@@ -20,12 +20,12 @@ def source(tmp_path: Path) -> Path:
 
 class TestSameFile:
     def test_a_symlink_a_hard_link_and_another_spelling_are_the_same_file(
-        self, tmp_path: Path, source: Path
+        self, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
     ):
         """Device and inode decide, so links and relative spellings are caught."""
         (tmp_path / "soft.mp4").symlink_to(source)
         os.link(source, tmp_path / "hard.mp4")
-        os.chdir(tmp_path)
+        monkeypatch.chdir(tmp_path)
         for other in ("soft.mp4", "hard.mp4", "./clip.mp4", str(source)):
             assert same_file(other, str(source)), other
 
