@@ -52,7 +52,9 @@ def main() -> None:
 
     seen: dict[str, Any] = {}
     with sigterm_kept(ray, handler):
-        ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False,
+        # address="local": an instance of its own, never a cluster another test runs meanwhile
+        # (without an address, ray.init joins the one whose address Ray keeps in /tmp/ray).
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.ERROR)  # fmt: skip
         ours = signal.getsignal(signal.SIGTERM) is handler
         seen["after_init"] = [kernel_action() == pythons, ours, sigterm_reaches_handler()]
