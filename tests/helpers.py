@@ -1,5 +1,6 @@
-"""Helpers every kind of test needs: a hand-driven clock, waiting with a deadline, a free port,
-a log entry, a process's end, and the command that runs a program from ``tests/children``.
+"""Helpers every kind of test needs: a hand-driven clock, waiting with a deadline, a free port
+and a refusing one, a log entry, a process's end, and the command that runs a program from
+``tests/children``.
 
 Imported as ``from helpers import ...`` (``tests/`` is on the path, as for the other helper
 modules). Fixtures that several modules share live in ``conftest.py``.
@@ -8,11 +9,13 @@ modules). Fixtures that several modules share live in ``conftest.py``.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -25,6 +28,7 @@ __all__ = [
     "free_port",
     "log_entry",
     "process_ended",
+    "refused_port",
     "wait_for_frames",
     "wait_until",
 ]
@@ -103,12 +107,43 @@ def wait_for_frames(handle: _Snapshots, count: int, timeout: float = 20.0) -> No
     )
 
 
+# The kernel's ephemeral ports (Linux's default range where it cannot be read): what it gives a
+# bind to port 0 and an outgoing connection.
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_FREE_PORT = 10_000
+
+
+def _first_ephemeral_port() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (bound once, then released)."""
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-    return port
+    """A TCP port nothing listens on right now, for a server a test starts on it (and may start
+    again on it): below the kernel's ephemeral ports, so that no connection or port-0 bind of
+    another process (the tests in other workers make many) takes it meanwhile."""
+    below = _first_ephemeral_port()
+    for _ in range(100):
+        port = random.randrange(LOWEST_FREE_PORT, below) if below > LOWEST_FREE_PORT else 0
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue  # taken, or closing
+            found: int = probe.getsockname()[1]
+            return found
+    raise AssertionError(f"no free port between {LOWEST_FREE_PORT} and {below} on {host}")
+
+
+@contextmanager
+def refused_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port that refuses connections for as long as the block runs: bound, never listening
+    (a released one could be taken by another process meanwhile)."""
+    with socket.socket() as bound:
+        bound.bind((host, 0))
+        yield bound.getsockname()[1]
 
 
 def process_ended(pid: int) -> bool:

@@ -24,7 +24,7 @@ from framepipe.logging import configure
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline import processors as builtin_processors
 from framepipe.pipeline.report import SUMMARY_KEYS
-from helpers import child_command, wait_until
+from helpers import child_command, refused_port, wait_until
 from mounts import read_only_dir, tmpfs
 from streams import StreamServer
 from video_files import count_frames, write_vfr_mkv, write_video
@@ -353,11 +353,9 @@ class TestRunErrors:
 
     def test_an_unreachable_url(self, tmp_path: Path):
         """Nothing listens on the port: exit 1 and one line, without FFmpeg's own message."""
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        url = f"tcp://127.0.0.1:{port}"
-        result = run_child(["run", url, "--log-dir", str(tmp_path / "logs"), "--quiet"])
+        with refused_port() as port:  # bound, never listening: refused while the run tries
+            url = f"tcp://127.0.0.1:{port}"
+            result = run_child(["run", url, "--log-dir", str(tmp_path / "logs"), "--quiet"])
         assert result.returncode == 1
         assert stderr_lines(result.stderr) == [
             f"framepipe: error: stream {url} is unreachable or not a video stream "

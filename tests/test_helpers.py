@@ -15,11 +15,14 @@ import pytest
 from framepipe.logging._capture import ENTRY_LENGTH
 from framepipe.logging._records import build_record
 from helpers import (
+    LOWEST_FREE_PORT,
     ManualClock,
+    _first_ephemeral_port,
     child_command,
     free_port,
     log_entry,
     process_ended,
+    refused_port,
     wait_until,
 )
 
@@ -84,6 +87,18 @@ def test_a_free_port_can_be_bound_at_once() -> None:
     """Nothing holds the port it names."""
     with socket.socket() as server:
         server.bind(("127.0.0.1", free_port()))
+
+
+def test_a_free_port_is_below_the_ephemeral_ones() -> None:
+    """No other process's outgoing connection or port-0 bind can be given it meanwhile."""
+    ports = {free_port() for _ in range(20)}
+    assert all(LOWEST_FREE_PORT <= port < _first_ephemeral_port() for port in ports), ports
+    assert len(ports) > 1  # picked at random, not the same for every test
+
+
+def test_a_refused_port_refuses_while_held() -> None:
+    with refused_port() as port, pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 def test_a_log_entry_becomes_the_record_it_describes() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from framepipe.pipeline.netprobe import why_stream_failed
 from framepipe.pipeline.sources import SourceError, open_source
-from helpers import free_port
+from helpers import refused_port
 
 
 @pytest.fixture
@@ -45,10 +45,10 @@ def chatty_server() -> Iterator[int]:
 class TestWhyStreamFailed:
     def test_a_closed_port_is_a_refused_connection(self) -> None:
         """Nothing listening: the reason says the connection was refused, and where."""
-        port = free_port()
-        assert why_stream_failed(f"tcp://127.0.0.1:{port}", 10.0, 0.01) == (
-            f"connection refused by 127.0.0.1:{port}"
-        )
+        with refused_port() as port:
+            assert why_stream_failed(f"tcp://127.0.0.1:{port}", 10.0, 0.01) == (
+                f"connection refused by 127.0.0.1:{port}"
+            )
 
     def test_a_url_without_a_port_uses_its_schemes_port(self) -> None:
         """rtsp:// with no port is probed on 554."""
@@ -76,9 +76,11 @@ class TestWhyStreamFailed:
 class TestOpenSourceReason:
     def test_a_refused_stream_says_refused_not_a_timeout(self) -> None:
         """open_source on a closed port fails at once and names the refusal."""
-        url = f"tcp://127.0.0.1:{free_port()}"
-        with pytest.raises(SourceError, match="connection refused") as caught:
-            open_source(url, open_timeout_s=5.0)
+        with (
+            refused_port() as port,
+            pytest.raises(SourceError, match="connection refused") as caught,
+        ):
+            open_source(f"tcp://127.0.0.1:{port}", open_timeout_s=5.0)
         assert "within" not in str(caught.value)
 
     def test_a_server_answering_with_text_is_not_a_video_stream(self, chatty_server: int) -> None:
