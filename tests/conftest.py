@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from alone import Turns
 from framepipe.logging import get_logger
 from shm_watch import SharedMemoryWatch
 
@@ -20,6 +21,39 @@ from shm_watch import SharedMemoryWatch
 _STOP_SIGNALS = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
 )
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject's addopts): two workers a CPU, from 2 to 8. Most tests wait on
+    child processes, sockets and paced frames, not on a core. ``PYTEST_XDIST_AUTO_NUM_WORKERS``
+    is left to pytest-xdist's own hook, which reads it."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(2, min(8, 2 * (cpus or 1)))
+
+
+_turns: list[Turns] = []  # this process's hold on the suite's turns, made at its first test
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``alone`` first: each waits for every running test to end, and at the
+    start of a run those are short ones."""
+    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    """Each test runs in its turn (tests/alone.py): beside others, or alone if it is marked so,
+    from its setup to its teardown."""
+    if not _turns:
+        _turns.append(Turns())
+    _turns[0].enter(alone=item.get_closest_marker("alone") is not None)
+    try:
+        yield
+    finally:
+        _turns[0].leave()
 
 
 @pytest.fixture(autouse=True)

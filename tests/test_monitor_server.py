@@ -251,6 +251,7 @@ def _outward_address() -> str | None:
 
 
 class TestManyClients:
+    @pytest.mark.alone  # a bound on the time: not while the suite's other tests take the cores
     def test_200_simultaneous_requests_are_all_answered_within_2_s(self) -> None:
         """A burst of connections waits in the listen queue instead of being turned away.
 
