@@ -2,9 +2,11 @@
 
 ``nox -s tests`` runs the suite once per version in ``PYTHONS``, each in a fresh virtualenv with
 ``.[test]`` installed; ``nox -s tests-3.13`` runs one version, and arguments after ``--`` go to
-pytest (``nox -s tests -- tests/test_typing.py``). ``nox -s quick`` runs the suite without its
-slowest modules (``SLOW_MODULES``: child processes, servers, Ray, long runs), about a minute a
-version; CI runs it on the versions between the oldest and the newest, which it tests in full.
+pytest (``nox -s tests -- tests/test_typing.py``). Each run spreads its tests over pytest-xdist
+workers (pyproject's addopts; ``-- -n 0`` runs them in one process). ``nox -s quick`` runs the
+suite without its slowest modules (``SLOW_MODULES``: child processes, servers, Ray, long runs),
+about a minute a version. CI runs the whole suite on the oldest version (the README's command)
+and on the newest (``tests-3.13``), and ``quick`` on the versions between them.
 
 An interpreter is found on ``PATH`` (``python3.X``) or, where pyenv is installed, in its versions
 directory (``$(pyenv root)/versions/3.X.*/bin``), which is put on ``PATH`` here, before nox looks
@@ -34,6 +36,8 @@ SLOW_MODULES = [
     "tests/test_cli_bench.py",
     "tests/test_cli_run.py",
     "tests/test_cli_serve.py",
+    "tests/test_cli_serve_ray.py",
+    "tests/test_cli_serve_service.py",
     "tests/test_cli_several.py",
     "tests/test_cli_single.py",
     "tests/test_docs.py",
@@ -50,16 +54,19 @@ SLOW_MODULES = [
     "tests/test_pipeline_reconnect_memory.py",
     "tests/test_pipeline_results.py",
     "tests/test_pipeline_runner.py",
+    "tests/test_pipeline_stats.py",
     "tests/test_pipeline_stats_server.py",
     "tests/test_reliability.py",
     "tests/test_signal_sweep.py",
     "tests/test_soak.py",
+    "tests/test_source_display.py",
     "tests/test_streams_api.py",
     "tests/test_streams_attempts.py",
     "tests/test_streams_churn.py",
     "tests/test_streams_live_set.py",
     "tests/test_streams_ray.py",
     "tests/test_streams_ray_cluster.py",
+    "tests/test_streams_ray_live_set.py",
     "tests/test_streams_results.py",
     "tests/test_streams_supervisor.py",
     "tests/test_streams_worker.py",
@@ -127,6 +134,10 @@ if MISSING:
 VENV_BACKEND = "uv|virtualenv"
 # Only the interpreters found here are tested: uv must not download one of its own.
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+# uv leaves what it installs uncompiled (pip compiles it): the suite starts many Python
+# processes, and each would compile numpy's, OpenCV's and framepipe's modules again wherever
+# PYTHONDONTWRITEBYTECODE keeps them from being cached.
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 @nox.session(python=PYTHONS, venv_backend=VENV_BACKEND)

@@ -48,10 +48,13 @@ def test_every_slow_module_left_out_of_the_quick_subset_exists(module: str) -> N
     assert (ROOT / module).is_file(), f"noxfile.py SLOW_MODULES names a missing {module}"
 
 
-def test_ci_runs_the_oldest_python_in_full_and_every_newer_one_quick() -> None:
-    """.ci/run's versions follow PYTHONS: a version added to the matrix is added to CI too."""
+def test_ci_runs_the_oldest_and_the_newest_python_in_full_and_the_others_quick() -> None:
+    """.ci/run's versions follow PYTHONS: the oldest runs the README's command, nox the whole
+    suite on the newest and the quick subset on each version between them, so a version added
+    to the matrix is added to CI too."""
     pythons = _noxfile_value("PYTHONS")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert f"oldest={pythons[0]}" in ci
-    sessions = [f"quick-{version}" for version in pythons[1:]]
+    sessions = [f"tests-{pythons[-1]}", *(f"quick-{version}" for version in pythons[1:-1])]
     assert f"-s {' '.join(sessions)}" in ci
+    assert f"nox -s {' '.join(sessions)}" in ci  # what it says it runs
