@@ -77,7 +77,7 @@ def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemor
         grown = me.memory_info().rss - rss_before
         assert list(handle.streams) == ["base"] and list(supervisor._streams) == ["base"]
         assert not supervisor._removing and not supervisor._restarting
-        assert not supervisor._stop_by
+        assert not supervisor._stop_asked
         assert handle.streams["base"].pid == base_pid
         assert handle.list_streams()[0].state == "running"
     print(f"{CYCLES} cycles in {duration:.1f} s, RSS grew {grown / 2**20:.1f} MB, {after}")

@@ -150,7 +150,7 @@ class TestRemoving:
             assert [state.name for state in handle.list_streams()] == ["stays"]
             supervisor = supervisor_of(handle)
             assert list(supervisor._streams) == ["stays"]
-            assert not supervisor._removing and not supervisor._stop_by
+            assert not supervisor._removing and not supervisor._stop_asked
             stays = frames(handle, "stays")
             wait_frames(handle, "stays", stays + 3)  # untouched
         log.flush()

@@ -6,9 +6,11 @@ import logging
 import os
 import re
 import signal
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -18,6 +20,7 @@ from faulty_processors import STUCK_MARKER_ENV
 from framepipe import PipelineConfig
 from framepipe.pipeline.report import SUMMARY_KEYS
 from framepipe.streams import StreamsHandle, run_streams, start_streams
+from framepipe.streams import _supervisor as supervisor_module
 from framepipe.streams._messages import Started, WorkerMessage
 from framepipe.streams._supervisor import Supervisor, describe_exit
 from framepipe.streams.engine import WorkerHandle
@@ -127,6 +130,81 @@ class TestStopping:
         assert stream.error == "did not stop within 1 s, killed"
         assert stream.exit == -signal.SIGKILL
         assert pid is not None and not psutil.pid_exists(pid)
+
+
+class TestStoppingWhileStarting:
+    """A worker asked to stop before it said a word hears the stop once it runs: the stop
+    timeout counts from then, and it has ``START_WAIT_S`` to start."""
+
+    def test_a_worker_slow_to_start_still_stops_cleanly(self, held_start: _HeldStart) -> None:
+        handle = start_streams([PACED], config=REALTIME, stop_timeout_s=1.0)
+        with handle:
+            wait_until(held_start.waiting.exists, "the worker held as it starts", timeout=WAIT_S)
+            handle.stop()
+            time.sleep(3.0)  # three stop timeouts pass while the worker cannot hear the stop
+            assert handle.streams["synthetic"].snapshot().state != "ended"
+            held_start.release()
+            report = handle.wait(WAIT_S)
+        assert report is not None
+        (stream,) = report.streams
+        assert stream.error is None and stream.exit == 0, stream.error
+
+    def test_a_worker_that_never_starts_is_killed_after_the_start_wait(
+        self, held_start: _HeldStart, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(supervisor_module, "START_WAIT_S", 2.0)
+        handle = start_streams([PACED], config=REALTIME, stop_timeout_s=1.0)
+        with handle:
+            wait_until(held_start.waiting.exists, "the worker held as it starts", timeout=WAIT_S)
+            pid = handle.streams["synthetic"].pid
+            handle.stop()
+            report = handle.wait(WAIT_S)
+        assert report is not None
+        (stream,) = report.streams
+        assert stream.error == "did not start within 2 s of the stop, killed"
+        assert stream.exit == -signal.SIGKILL
+        assert pid is not None and not psutil.pid_exists(pid)
+
+
+@dataclass
+class _HeldStart:
+    """Worker interpreters wait at start-up (before any of framepipe runs) while ``hold``
+    exists, having created ``waiting``."""
+
+    hold: Path
+    waiting: Path
+
+    def release(self) -> None:
+        self.hold.unlink()
+
+
+@pytest.fixture
+def held_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_HeldStart]:
+    """Every Python started from here on (a spawned worker) is held as it starts: a
+    ``sitecustomize`` on ``PYTHONPATH`` waits while the hold file exists."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_HOLD_AT_START)
+    held = _HeldStart(tmp_path / "hold", tmp_path / "waiting")
+    held.hold.touch()
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setenv("FRAMEPIPE_TEST_HOLD", str(held.hold))
+    monkeypatch.setenv("FRAMEPIPE_TEST_WAITING", str(held.waiting))
+    try:
+        yield held
+    finally:
+        held.hold.unlink(missing_ok=True)
+
+
+_HOLD_AT_START = """\
+import os, time
+hold, waiting = os.environ.get("FRAMEPIPE_TEST_HOLD"), os.environ.get("FRAMEPIPE_TEST_WAITING")
+if hold and waiting:
+    open(waiting, "a").close()
+    while os.path.exists(hold):
+        time.sleep(0.01)
+"""
 
 
 def _http(url: str) -> tuple[int, str]:

@@ -99,7 +99,7 @@ class LiveSetSupervisor(Supervisor):
             self.cv_threads = cv_threads
         self._removing: dict[str, list[Reply]] = {}  # answered once the worker has ended
         self._restarting: dict[str, list[Reply]] = {}  # answered once the new one started
-        self._stop_by: dict[str, float] = {}  # when a stream stopped on request gets killed
+        self._stop_asked: dict[str, float] = {}  # when a stream was stopped on request
         self._settle_by: dict[str, float] = {}  # when a removed stream's results stop waiting
 
     @property
@@ -163,7 +163,7 @@ class LiveSetSupervisor(Supervisor):
         replies = self._restarting.pop(name, None)
         if replies is None or stream.result is None:
             return
-        self._stop_by.pop(name, None)
+        self._stop_asked.pop(name, None)
         if name in self._removing:
             why = StreamSetError(f"stream {name!r} was removed before it could restart")
             for reply in replies:
@@ -249,14 +249,14 @@ class LiveSetSupervisor(Supervisor):
             return
         self._restarting[name] = [command.reply]
         stream.worker.stop()
-        self._stop_by[name] = self._clock() + self._stop_timeout_s
+        self._stop_asked[name] = self._clock()
 
     def _stop_one(self, stream: _Stream) -> None:
         """Ask the stream's worker to stop; a stream without one ends now."""
         name = stream.job.name
         if stream.worker is not None:
             stream.worker.stop()
-            self._stop_by[name] = self._clock() + self._stop_timeout_s
+            self._stop_asked[name] = self._clock()
         elif stream.restart_at is not None:  # waiting to restart: it ends as its attempt did
             last = stream.restarts.pop()
             stream.restart_at, stream.pid = None, last.pid
@@ -269,15 +269,13 @@ class LiveSetSupervisor(Supervisor):
         self._start(stream)
 
     def _kill_overdue(self, now: float) -> None:
-        """Kill the workers stopped on request that have not ended within the stop timeout."""
-        for name, deadline in list(self._stop_by.items()):
+        """Kill the workers stopped on request that have not ended in their time."""
+        for name, asked_at in list(self._stop_asked.items()):
             stream = self._streams.get(name)
             if stream is None or stream.worker is None:
-                del self._stop_by[name]
-            elif now >= deadline and stream.killed is None:
-                stream.killed = f"did not stop within {self._stop_timeout_s:g} s, killed"
-                self._log.warning("stream %s: worker %s %s", name, stream.pid, stream.killed)
-                stream.worker.kill()
+                del self._stop_asked[name]
+            else:
+                self._kill_if_overdue(stream, asked_at, now)
 
     def _finish_removals(self) -> None:
         """Drop every stream being removed whose worker has ended and whose results lines are
@@ -286,7 +284,7 @@ class LiveSetSupervisor(Supervisor):
         for name in [name for name in ended if self._results_settled(name)]:
             stream = self._streams.pop(name)
             self._names = tuple(self._streams)
-            self._stop_by.pop(name, None)
+            self._stop_asked.pop(name, None)
             if isinstance(self._engine, StreamMembers):
                 self._engine.release(name)
             result: StreamResult | None = stream.result

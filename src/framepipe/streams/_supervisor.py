@@ -40,12 +40,23 @@ from framepipe.streams.engine import Engine, WorkerHandle
 from framepipe.streams.job import StreamJob
 from framepipe.streams.report import Attempt, StreamResult, StreamsReport
 
-__all__ = ["HANG_TIMEOUT_S", "POLL_S", "STOP_TIMEOUT_S", "Supervisor", "describe_exit"]
+__all__ = [
+    "HANG_TIMEOUT_S",
+    "POLL_S",
+    "START_WAIT_S",
+    "STOP_TIMEOUT_S",
+    "Supervisor",
+    "describe_exit",
+]
 
 POLL_S = 0.1
 PREVIEW_ASK_S = 0.5  # how often a watched stream's worker is reminded to send previews
 HANG_TIMEOUT_S = 30.0  # a running worker whose frame loop moves no further for this long hangs
 STOP_TIMEOUT_S = 15.0  # a stop is a frame away; opening a stream may take its open timeout
+# A worker asked to stop before it said a word is still starting (a fresh interpreter importing,
+# a Ray actor being placed on a busy machine): it hears the stop once it runs, so the stop
+# timeout counts from its first word, and it has this long to say one.
+START_WAIT_S = 60.0
 MAX_RESTART_BACKOFF_S = 30.0
 
 
@@ -83,6 +94,7 @@ class _Stream:
     # The frame loop's last move: (frames processed, frames failed, state), and when it came.
     progress: tuple[int, int, str] | None = None
     progress_at: float = 0.0
+    heard_at: float | None = None  # this attempt's first message: from then on it hears a stop
     preview: Preview | None = None  # the latest frame as JPEG, sent while someone watches
     preview_wanted_at: float = float("-inf")  # set by any thread: a plain store
     preview_asked_at: float = float("-inf")
@@ -126,7 +138,7 @@ class Supervisor:
         self._rng = rng or random.Random()
         self._stop_requested = False
         self._kill_requested = False
-        self._stop_deadline: float | None = None
+        self._stop_asked_at: float | None = None
         self.cv_threads = jobs[0].cv_threads if jobs else 1
         # Each stream's results file, opened as its first stream starts; closed by run().
         self._results = ResultsRelay(report=lambda message: self._log.error("%s", message))
@@ -200,12 +212,13 @@ class Supervisor:
 
     def _step(self) -> None:
         now = self._clock()
-        if self._stop_requested and self._stop_deadline is None:
+        if self._stop_requested and self._stop_asked_at is None:
             self._begin_stop(now)
         if self._kill_requested:
             self._kill_running("killed on a second interrupt")
-        elif self._stop_deadline is not None and now >= self._stop_deadline:
-            self._kill_running(f"did not stop within {self._stop_timeout_s:g} s, killed")
+        elif self._stop_asked_at is not None:
+            for stream in self._streams.values():
+                self._kill_if_overdue(stream, self._stop_asked_at, now)
         for stream in self._streams.values():
             if stream.restart_at is not None and now >= stream.restart_at:
                 self._start(stream)
@@ -225,7 +238,7 @@ class Supervisor:
         if stream.snapshot is not None:  # a restart: the ended attempt's counts go on
             stream.earlier = carried(stream.earlier, stream.snapshot)
         stream.finished, stream.killed, stream.pid, stream.snapshot = None, None, None, None
-        stream.progress = None
+        stream.progress = stream.heard_at = None
         if not self._join_results(stream):
             return
         try:
@@ -273,6 +286,8 @@ class Supervisor:
         self._ended(stream, None if worker.death else code, None)
 
     def _receive(self, stream: _Stream, messages: list[WorkerMessage]) -> None:
+        if messages and stream.heard_at is None:
+            stream.heard_at = self._clock()
         for message in messages:
             if isinstance(message, Snapshot):
                 stream.snapshot = message.snapshot
@@ -397,7 +412,7 @@ class Supervisor:
         return not self._stop_requested and len(stream.restarts) < stream.restart_attempts
 
     def _begin_stop(self, now: float) -> None:
-        self._stop_deadline = now + self._stop_timeout_s
+        self._stop_asked_at = now
         for stream in self._streams.values():
             if stream.worker is not None:
                 stream.worker.stop()
@@ -406,6 +421,24 @@ class Supervisor:
                 stream.restart_at, stream.pid = None, last.pid
                 stream.killed = last.error
                 self._ended(stream, last.exit, None)
+
+    def _kill_if_overdue(self, stream: _Stream, asked_at: float, now: float) -> None:
+        """Kill the worker asked to stop at ``asked_at`` once it had its time: the stop timeout
+        from when it could hear the stop (asked, or its first word if that came later), and
+        :data:`START_WAIT_S` to say that word."""
+        if stream.worker is None or stream.killed is not None:
+            return
+        if stream.heard_at is None:
+            if now - asked_at < START_WAIT_S:
+                return
+            why = f"did not start within {START_WAIT_S:g} s of the stop, killed"
+        elif now - max(asked_at, stream.heard_at) < self._stop_timeout_s:
+            return
+        else:
+            why = f"did not stop within {self._stop_timeout_s:g} s, killed"
+        stream.killed = why
+        self._log.warning("stream %s: worker %s %s", stream.job.name, stream.pid, why)
+        stream.worker.kill()
 
     def _kill_running(self, why: str) -> None:
         for stream in self._streams.values():

@@ -35,7 +35,12 @@ from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.status import RunStatus
 from framepipe.streams._commands import Command
 from framepipe.streams._live_set import LiveSetSupervisor
-from framepipe.streams._supervisor import HANG_TIMEOUT_S, STOP_TIMEOUT_S, Supervisor
+from framepipe.streams._supervisor import (
+    HANG_TIMEOUT_S,
+    START_WAIT_S,
+    STOP_TIMEOUT_S,
+    Supervisor,
+)
 from framepipe.streams.engine import ENGINES, Engine, LocalEngine
 from framepipe.streams.job import LogTarget, StreamJob, portable_processor
 from framepipe.streams.names import check_name, stream_names
@@ -312,10 +317,11 @@ class StreamsHandle(Closing):
     def remove_stream(self, name: str, timeout: float | None = None) -> StreamResult:
         """Stop ``name`` after its current frame and take it out of the set; its result, once
         its worker has ended (its output closed, its records sent). A worker that does not stop
-        within the stop timeout is killed (its result says so). UnknownStream when the set has
-        no such stream; ``timeout`` (default: the stop timeout and a margin) bounds the wait."""
+        within the stop timeout is killed (its result says so); one still starting first has
+        ``START_WAIT_S`` to start. UnknownStream when the set has no such stream; ``timeout``
+        (default: those and a margin) bounds the wait."""
         if timeout is None:
-            timeout = self._stop_timeout_s + COMMAND_TIMEOUT_S
+            timeout = START_WAIT_S + self._stop_timeout_s + COMMAND_TIMEOUT_S
         result: StreamResult = self._live().commands.submit(Command("remove", name), timeout)
         return result
 
@@ -324,7 +330,7 @@ class StreamsHandle(Closing):
         counters going on; its state once the new worker was started. An ended stream starts
         again at once."""
         if timeout is None:
-            timeout = self._stop_timeout_s + COMMAND_TIMEOUT_S
+            timeout = START_WAIT_S + self._stop_timeout_s + COMMAND_TIMEOUT_S
         state: StreamState = self._live().commands.submit(Command("restart", name), timeout)
         return state
 
@@ -365,7 +371,7 @@ class StreamsHandle(Closing):
             self._done.set()
             return
         self.stop()
-        if not self._done.wait(self._stop_timeout_s + 5.0):
+        if not self._done.wait(START_WAIT_S + self._stop_timeout_s + 5.0):
             self.kill()
             self._done.wait(10.0)
         self._thread.join(1.0)
