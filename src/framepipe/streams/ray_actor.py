@@ -208,13 +208,7 @@ class StreamActor:
         if done and self._outbox.empty() and not self._channel.waiting():
             exit_code = self._code
         return PollReply(
-            self.token,
-            self.pid,
-            self.node,
-            messages,
-            log,
-            exit_code,
-            time.perf_counter(),
+            self.token, self.pid, self.node, messages, log, exit_code, time.perf_counter(),
             node_id=self.node_id,
         )
 
