@@ -30,6 +30,7 @@ import logging.handlers
 import math
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -157,6 +158,19 @@ class _FileLines(_FailureKept, logging.handlers.RotatingFileHandler):
         super().__init__(
             path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
         )
+        self._regular = True
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        self._regular = stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+        return stream
+
+    def shouldRollover(self, record: logging.LogRecord) -> bool:
+        # Only a regular file rotates. A FIFO or a device has no size to measure, and from
+        # Python 3.13 on the stdlib asks for its position before it checks, which fails there.
+        if self.stream is None:
+            self.stream = self._open()
+        return self._regular and bool(super().shouldRollover(record))
 
 
 class _StdoutLines(_FailureKept, logging.StreamHandler):  # type: ignore[type-arg]
