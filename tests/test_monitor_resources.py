@@ -16,7 +16,7 @@ import pytest
 from framepipe.logging import configure
 from framepipe.monitor import serve
 from framepipe.monitor.reading import StreamReading
-from framepipe.monitor.resources import ProcessSampler, WorkerSamplers
+from framepipe.monitor.resources import ProcessSampler, WorkerSamplers, WorkerUsage
 from framepipe.pipeline.live import PipelineSnapshot
 from framepipe.pipeline.status import RunStatus
 from helpers import child_command, wait_until
@@ -252,6 +252,28 @@ class TestWorkerSamplers:
         worker.wait(10)
         now[0] = 1.0
         assert samplers.sample(_state(worker.pid)) == (None, None)
+
+    def test_a_worker_that_ended_unreaped_reads_as_gone_not_as_zero_bytes(self) -> None:
+        """A worker that has exited but is not reaped yet (a zombie) has no memory to tell:
+        both readers say nothing, never a process of 0 bytes."""
+        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                 stdin=subprocess.PIPE)  # fmt: skip
+        try:
+            samplers, usage = WorkerSamplers(min_interval_s=0.0), WorkerUsage()
+            assert (samplers.sample(_state(child.pid))[0] or 0) > 1
+            reading = usage.usage(_state(child.pid))
+            assert reading is not None and reading.rss_bytes > 2**20
+            assert child.stdin is not None
+            child.stdin.close()  # it ends; nobody reaps it yet
+            wait_until(
+                lambda: psutil.Process(child.pid).status() == psutil.STATUS_ZOMBIE,
+                "the child to end, unreaped",
+            )
+            assert samplers.sample(_state(child.pid)) == (None, None)
+            assert usage.usage(_state(child.pid)) is None
+        finally:
+            child.kill()
+            child.wait(10)
 
     def test_a_stream_on_another_machine_is_not_measured_here(self) -> None:
         """A pid on another node is not this machine's process of that number."""

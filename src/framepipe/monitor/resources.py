@@ -21,6 +21,7 @@ __all__ = [
     "WorkerUsage",
     "logging_part",
     "pipeline_part",
+    "resident_bytes",
     "stream_part",
     "system_resources",
 ]
@@ -70,7 +71,7 @@ class ProcessSampler:
             return self._memory_mb, self._cpu_percent
 
     def _read_memory_mb(self) -> float:
-        return round(float(self._process.memory_info().rss) / 2**20, 1)
+        return round(resident_bytes(self._process) / 2**20, 1)
 
     def _average_cpu_percent(self) -> float:
         """CPU since the process started: what to show before a first interval has passed
@@ -80,6 +81,15 @@ class ProcessSampler:
         if alive_s <= 0:
             return 0.0
         return round(100.0 * float(times.user + times.system) / alive_s, 1)
+
+
+def resident_bytes(process: psutil.Process) -> int:
+    """The process's resident memory. One that has ended and waits for its parent to reap it (a
+    zombie) has none: it reads as gone (``psutil.ZombieProcess``), not as a process of 0 bytes."""
+    rss = int(process.memory_info().rss)
+    if rss == 0 and process.status() == psutil.STATUS_ZOMBIE:
+        raise psutil.ZombieProcess(process.pid)
+    return rss
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class WorkerUsage:
                     process = self._processes[pid] = psutil.Process(pid)
             with process.oneshot():
                 times = process.cpu_times()
-                rss = process.memory_info().rss
+                rss = resident_bytes(process)
         except psutil.Error:
             with self._lock:
                 self._processes.pop(pid, None)
