@@ -128,7 +128,7 @@ def _note_descendants(process: subprocess.Popen[str], outcome: Outcome) -> None:
 
 def check(work: Path, scenario: str, outcome: Outcome) -> None:
     """The documented outcome of a stop, whenever it came."""
-    assert outcome.code == 0, str(outcome)
+    assert outcome.code == 0, f"{outcome}\n{_supervision(work)}"
     assert "Traceback" not in outcome.stderr, str(outcome)
     summary = json.loads((work / "summary.json").read_text())
     streams = STREAMS[scenario]
@@ -149,6 +149,16 @@ def check(work: Path, scenario: str, outcome: Outcome) -> None:
         _processes([pid for pid in outcome.descendants if _alive(pid)]), timeout=15
     )
     assert alive == [], f"{outcome}: left running {[p.pid for p in alive]}"
+
+
+def _supervision(work: Path) -> str:
+    """What the run's log says of its workers (their start, end and any trouble), indented."""
+    lines = []
+    for path in sorted((work / "logs").glob("logs_*.txt*")):
+        for line in path.read_text(errors="replace").splitlines():
+            if "MainProcess" in line and ("stream " in line or " WARNING " in line):
+                lines.append(f"    {line}")
+    return "\n".join(lines[-12:])
 
 
 def _sequences(log: str) -> dict[tuple[str, int], list[int]]:
@@ -212,5 +222,5 @@ def test_a_stop_signal_at_any_moment_is_a_clean_stop(tmp_path: Path, scenario: s
         try:
             check(tmp_path / f"run{index}", scenario, outcome)
         except (AssertionError, OSError, ValueError) as exc:
-            failures.append(str(exc).splitlines()[0])
+            failures.append(str(exc).split("\nassert")[0])  # with what the log said
     assert failures == [], f"{len(failures)} of {len(runs)} runs:\n" + "\n".join(failures)
