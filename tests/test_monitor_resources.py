@@ -256,9 +256,11 @@ class TestWorkerSamplers:
     def test_a_worker_that_ended_unreaped_reads_as_gone_not_as_zero_bytes(self) -> None:
         """A worker that has exited but is not reaped yet (a zombie) has no memory to tell:
         both readers say nothing, never a process of 0 bytes."""
-        child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                 stdin=subprocess.PIPE)  # fmt: skip
+        script = "import sys; print('ready', flush=True); sys.stdin.read()"
+        child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE)  # fmt: skip
         try:
+            assert child.stdout is not None and child.stdout.readline() == b"ready\n"
             samplers, usage = WorkerSamplers(min_interval_s=0.0), WorkerUsage()
             assert (samplers.sample(_state(child.pid))[0] or 0) > 1
             reading = usage.usage(_state(child.pid))
@@ -274,6 +276,8 @@ class TestWorkerSamplers:
         finally:
             child.kill()
             child.wait(10)
+            assert child.stdout is not None
+            child.stdout.close()
 
     def test_a_stream_on_another_machine_is_not_measured_here(self) -> None:
         """A pid on another node is not this machine's process of that number."""

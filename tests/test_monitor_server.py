@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,13 +252,17 @@ def _outward_address() -> str | None:
 
 
 class TestManyClients:
-    @pytest.mark.alone  # a bound on the time: not while the suite's other tests take the cores
-    def test_200_simultaneous_requests_are_all_answered_within_2_s(self) -> None:
-        """A burst of connections waits in the listen queue instead of being turned away.
+    @pytest.mark.alone  # the kernel's listen counters are the machine's: no other test beside
+    def test_a_burst_of_200_connections_waits_in_the_listen_queue_and_is_all_answered(
+        self,
+    ) -> None:
+        """A burst of connections waits in the listen queue instead of being turned away: the
+        kernel counts no connection dropped at a full queue (which a client would only see as
+        a retry a second or more later), and every request is answered.
 
-        One thread drives all 200 sockets (non-blocking, through a selector), so the time
-        measured is the server's, not 200 client threads taking turns at this process's GIL.
+        One thread drives all 200 sockets (non-blocking, through a selector).
         """
+        before = _listen_drops()
         with serve(port=0) as server:
             request_bytes = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
             selector = selectors.DefaultSelector()
@@ -291,7 +296,19 @@ class TestManyClients:
             selector.close()
         assert len(answered) == 200
         assert all(bytes(reply).startswith(b"HTTP/1.1 200") for reply in replies.values())
-        assert max(answered) < 2.0, sorted(answered)[-5:]
+        assert _listen_drops() == before, "connections dropped at a full listen queue"
+
+
+def _listen_drops() -> dict[str, int]:
+    """The kernel's counts of connections refused at a full listen queue (TcpExt)."""
+    lines = Path("/proc/net/netstat").read_text().splitlines()
+    names, values = next(
+        (head.split()[1:], row.split()[1:])
+        for head, row in zip(lines[::2], lines[1::2], strict=True)
+        if head.startswith("TcpExt:")
+    )
+    counts = dict(zip(names, map(int, values), strict=True))
+    return {name: counts[name] for name in ("ListenOverflows", "ListenDrops")}
 
 
 class TestTheEnd:
