@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 
 from framepipe.cli import main
+from framepipe.cli._service_config import parse_service_config
+from framepipe.cli.serve import _cv_threads
 from helpers import process_ended, wait_until
 from video_files import count_frames, write_video
 
@@ -149,6 +152,7 @@ dir = "{(tmp_path / "logs").as_posix()}"
 
 [server]
 port = 0
+cv_threads = 3
 
 [[stream]]
 name = "demo"
@@ -200,6 +204,7 @@ camera = {{ size = "32x24" }}
         demo, scene = data["streams"]
         assert demo["ended"] == scene["ended"] == "stopped"
         assert demo["loops"] >= 1 and demo["processor"] == "edges" and scene["processor"] == "none"
+        assert demo["cv_threads"] == scene["cv_threads"] == 3
         assert count_frames(output) == demo["frames_processed"]
         assert all(process_ended(entry["pid"]) for entry in data["streams"])
 
@@ -217,3 +222,18 @@ camera = {{ size = "32x24" }}
         path = write(tmp_path, text)
         assert main(["serve", "--config", str(path)]) == 2
         assert error_lines(capfd.readouterr().err) == [f"framepipe: error: {path}: {message}"]
+
+
+class TestOpenCVThreads:
+    @pytest.mark.parametrize(
+        ("server", "engine", "threads"),
+        [("", "local", 1), ("", "ray", None), ("cv_threads = 4\n", "local", 4),
+         ("cv_threads = 4\n", "ray", 4)],
+    )  # fmt: skip
+    def test_one_thread_a_worker_unless_the_file_says(
+        self, server: str, engine: str, threads: int | None
+    ) -> None:
+        """However many cores and streams: a service's streams come and go. With Ray (None),
+        the CPUs each actor asks for decide, as with ``framepipe run``."""
+        config = parse_service_config(f"[server]\n{server}", "cameras.toml")
+        assert _cv_threads(config, argparse.Namespace(engine=engine)) == threads

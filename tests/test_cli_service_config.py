@@ -38,6 +38,7 @@ port = 0
 api_token_file = "/etc/framepipe/token"
 output_dir = "recordings"
 api_processors = ["edges", "mypkg.detect:Faces"]
+cv_threads = 2
 
 [[stream]]
 name = "door"
@@ -76,6 +77,7 @@ class TestAGoodFile:
             api_token_file="/etc/framepipe/token",
             output_dir="recordings",
             api_processors=("edges", "mypkg.detect:Faces"),
+            cv_threads=2,
         )
 
     def test_a_file_of_nothing_has_no_streams_and_the_defaults(self):
@@ -113,6 +115,10 @@ class TestABadFile:
             ('[server]\nprt = 1\n', "cameras.toml: [server]: unknown key 'prt' (did you mean 'p"),
             ('[server]\napi_processors = ["x y:z"]\n',
              "cameras.toml: [server]: api_processors item: processor import path must be"),
+            ('[server]\ncv_threads = 0\n',
+             "cameras.toml: [server]: cv_threads must be a whole number of at least 1, but got 0"),
+            ('[server]\ncv_threads = "2"\n',
+             "cameras.toml: [server]: cv_threads must be a whole number of at least 1, but got '"),
             ("log = 3\n", "cameras.toml: log must be a table, but got 3"),
         ],
     )  # fmt: skip

@@ -146,3 +146,24 @@ class TestReload:
             assert reloader.stats() == {"config_reloads": {"ok": 0, "error": 1}}
         errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert any("add stream taken failed" in m for m in errors), errors
+
+
+class TestRestartOnly:
+    def test_what_only_a_restart_changes_is_a_warning_naming_it(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """``[log]``, ``[server]``'s host and port and ``cv_threads``: applied at the next
+        start, said once per reload; the rest of the file still applies."""
+        path = tmp_path / "cameras.toml"
+        path.write_text(streams_file())
+        config = load_checked(str(path))
+        log = logging.getLogger("test.reload.restart")
+        caplog.set_level(logging.WARNING, logger="test.reload.restart")
+        with start_streams([], service=True) as handle:
+            reloader = ConfigReloader(
+                lambda: load_checked(str(path)), config, handle, ServiceStreams.from_file(()), log
+            )
+            path.write_text("[server]\ncv_threads = 2\nport = 0\n" + streams_file())
+            assert reloader.reload()
+        (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert "[server] host and port and [server] cv_threads changed in" in warning, warning

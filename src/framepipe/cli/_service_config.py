@@ -72,6 +72,7 @@ class ServerSettings:
     output_dir: str | None = None
     media_dir: str | None = None
     api_processors: tuple[str, ...] | None = None
+    cv_threads: int | None = None  # None: one per local worker; with Ray, its CPUs per stream
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,10 @@ def _log(where: str, value: Any) -> LogSettings:
 
 
 def _server(where: str, value: Any) -> ServerSettings:
-    keys = ("host", "port", "api_token_file", "output_dir", "media_dir", "api_processors")
+    keys = (
+        "host", "port", "api_token_file", "output_dir", "media_dir", "api_processors",
+        "cv_threads",
+    )  # fmt: skip
     table = _table(where, "server", value, keys)
 
     def fail(key: str, reason: str) -> SettingsError:
@@ -206,6 +210,11 @@ def _server(where: str, value: Any) -> ServerSettings:
         item = table.get(key)
         if item is not None and (not isinstance(item, str) or not item):
             raise fail(key, f"must be a path, but got {item!r}")
+    cv_threads = table.get("cv_threads")
+    if cv_threads is not None and (
+        isinstance(cv_threads, bool) or not isinstance(cv_threads, int) or cv_threads < 1
+    ):
+        raise fail("cv_threads", f"must be a whole number of at least 1, but got {cv_threads!r}")
     processors = table.get("api_processors")
     if processors is not None:
         if not isinstance(processors, list):
@@ -222,4 +231,5 @@ def _server(where: str, value: Any) -> ServerSettings:
         output_dir=table.get("output_dir"),
         media_dir=table.get("media_dir"),
         api_processors=None if processors is None else tuple(processors),
+        cv_threads=cv_threads,
     )

@@ -137,6 +137,7 @@ class ConfigReloader:
                 ("[log]", old.log != new.log),
                 ("[server] host and port", (old.server.host, old.server.port)
                  != (new.server.host, new.server.port)),
+                ("[server] cv_threads", old.server.cv_threads != new.server.cv_threads),
             )
             if changed
         ]  # fmt: skip

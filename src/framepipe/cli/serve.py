@@ -145,6 +145,7 @@ def _serve(config: ServiceConfig, token: str | None, args: argparse.Namespace) -
                 log_target=LogTarget(log_dir, config.log.mode, address=log_address()),
                 logger=get_logger("framepipe.streams"),
                 start=False,  # the stats server binds its port first
+                cv_threads=_cv_threads(config, args),
                 **engine,
             )
         except RayStartError as exc:  # Ray would not start, or the cluster is out of reach
@@ -185,6 +186,17 @@ def _serve(config: ServiceConfig, token: str | None, args: argparse.Namespace) -
         if server is not None:
             server.stop()
         log.stop()
+
+
+def _cv_threads(config: ServiceConfig, args: argparse.Namespace) -> int | None:
+    """OpenCV threads per worker: ``[server] cv_threads``, else one per local worker. A
+    service's streams come and go, so the cores cannot be shared out by their number at the
+    start; and a stream whose frames are split over both cores of a small machine waits for
+    whatever else runs on either, a stream starting beside it included. With Ray (None): the
+    CPUs each actor asks for."""
+    if config.server.cv_threads is not None:
+        return config.server.cv_threads
+    return None if args.engine == "ray" else 1
 
 
 def _engine_options(args: argparse.Namespace) -> dict[str, Any]:
