@@ -81,6 +81,9 @@ def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemor
         assert handle.streams["base"].pid == base_pid
         assert handle.list_streams()[0].state == "running"
     print(f"{CYCLES} cycles in {duration:.1f} s, RSS grew {grown / 2**20:.1f} MB, {after}")
-    assert after == before
+    # A descriptor of the first round still closing when it was counted (on a busy machine) is
+    # no leak; a leak grows with the cycles.
+    assert after["fds"] <= before["fds"], (after, before)
+    assert {**after, "fds": 0} == {**before, "fds": 0}
     assert grown <= RSS_BOUND, f"RSS grew by {grown / 2**20:.1f} MB"
     wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10.0)
