@@ -136,8 +136,13 @@ class TestStoppingWhileStarting:
     """A worker asked to stop before it said a word hears the stop once it runs: the stop
     timeout counts from then, and it has ``START_WAIT_S`` to start."""
 
-    def test_a_worker_slow_to_start_still_stops_cleanly(self, held_start: _HeldStart) -> None:
-        handle = start_streams([PACED], config=REALTIME, stop_timeout_s=1.0)
+    def test_a_worker_slow_to_start_still_stops_cleanly(
+        self, held_start: _HeldStart, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        caplog.set_level(logging.INFO, logger="test.held")
+        handle = start_streams(
+            [PACED], config=REALTIME, stop_timeout_s=1.0, logger=logging.getLogger("test.held")
+        )
         with handle:
             wait_until(held_start.waiting.exists, "the worker held as it starts", timeout=WAIT_S)
             handle.stop()
@@ -148,6 +153,10 @@ class TestStoppingWhileStarting:
         assert report is not None
         (stream,) = report.streams
         assert stream.error is None and stream.exit == 0, stream.error
+        assert (
+            "stream synthetic: its worker is still starting; it stops once started (killed if "
+            "not started within 60 s)"
+        ) in [record.getMessage() for record in caplog.records]
 
     def test_a_worker_that_never_starts_is_killed_after_the_start_wait(
         self, held_start: _HeldStart, monkeypatch: pytest.MonkeyPatch

@@ -256,6 +256,7 @@ class LiveSetSupervisor(Supervisor):
         name = stream.job.name
         if stream.worker is not None:
             stream.worker.stop()
+            self._say_if_starting(stream)
             self._stop_asked[name] = self._clock()
         elif stream.restart_at is not None:  # waiting to restart: it ends as its attempt did
             last = stream.restarts.pop()

@@ -416,11 +416,20 @@ class Supervisor:
         for stream in self._streams.values():
             if stream.worker is not None:
                 stream.worker.stop()
+                self._say_if_starting(stream)
             elif stream.restart_at is not None:  # waiting to restart: it ends as it failed
                 last = stream.restarts.pop()
                 stream.restart_at, stream.pid = None, last.pid
                 stream.killed = last.error
                 self._ended(stream, last.exit, None)
+
+    def _say_if_starting(self, stream: _Stream) -> None:
+        """A stop that waits for a worker to start says so: it may take a while."""
+        if stream.heard_at is None:
+            self._log.info(
+                "stream %s: its worker is still starting; it stops once started (killed if not "
+                "started within %g s)", stream.job.name, START_WAIT_S,
+            )  # fmt: skip
 
     def _kill_if_overdue(self, stream: _Stream, asked_at: float, now: float) -> None:
         """Kill the worker asked to stop at ``asked_at`` once it had its time: the stop timeout
