@@ -69,8 +69,12 @@ LOCAL_OBJECT_STORE_BYTES = 100 * 2**20  # only messages travel: Ray's minimum is
 # Ray starts workers at niceness 15, below everything else on the node: a stream's frame loop
 # has a budget to keep, so its actor runs at the default priority, as a local worker does.
 _RUNTIME_ENV = {"env_vars": {"RAY_worker_niceness": "0"}}
-# What a poll meets when the actor's process is gone (its connection fails): no cause in itself.
-_CONNECTION_LOST = ("RpcError", "Socket closed", "Connection reset", "connection error")
+# What a poll meets when the actor's process is gone (its connection fails, or, when the poll
+# comes later, Ray has already started the next one): no cause in itself.
+_CONNECTION_LOST = (
+    "RpcError", "Socket closed", "Connection reset", "connection error",
+    "The actor was restarted",
+)  # fmt: skip
 # A dead actor's summary comes from its last snapshot; its process's exit status never reaches
 # the driver: exit_code() ends the attempt with this code, and `death` says what happened (the
 # supervisor then reports no exit status).
