@@ -223,3 +223,45 @@ def test_builtin_processor_keeps_p99_frame_time_under_33_ms_at_720p(
     assert report.frames_processed == FRAMES
     assert np.isfinite(frame_ms["p99"])
     assert frame_ms["p99"] < BUDGET_MS
+
+
+def _padded_results(frame: Any) -> tuple[Any, dict[str, str]]:
+    """About 200 bytes of results a frame, after 1 ms."""
+    time.sleep(0.001)
+    return frame, {"pad": "x" * 200}
+
+
+@pytest.mark.benchmark(group="results to a FIFO nobody reads")
+def test_a_results_file_nobody_reads_leaves_the_p50_frame_time_within_1_1x(
+    benchmark: Any, tmp_path: Path, app_logger: Logger
+) -> None:
+    """A FIFO whose reader never reads: its writer blocks once the pipe is full, the frame loop
+    does not. Median p50 frame time with it / without results, interleaved, <= 1.1."""
+    fifo = tmp_path / "results.fifo"
+    os.mkfifo(fifo)
+    without: list[float] = []
+    with_fifo: list[float] = []
+
+    def p50(results: Path | None) -> float:
+        report = Pipeline(
+            "synthetic:64x48@30:100", processor=_padded_results, results=results,
+            max_frames=2500, logger=app_logger,
+        ).run()  # fmt: skip
+        assert results is None or report.results_dropped > 0  # the pipe did fill up
+        return float(report.frame_ms["p50"])
+
+    def rounds() -> None:
+        for _ in range(ROUNDS):  # interleaved, so a busy moment hits both kinds
+            without.append(p50(None))
+            with_fifo.append(p50(fifo))
+
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
+    try:
+        benchmark.pedantic(rounds, rounds=1, iterations=1)
+    finally:
+        os.close(reader)
+    ratio = statistics.median(with_fifo) / statistics.median(without)
+    benchmark.extra_info.update(
+        p50_ratio=ratio, without_p50_ms=without, with_fifo_p50_ms=with_fifo
+    )
+    assert ratio <= 1.1, (with_fifo, without)

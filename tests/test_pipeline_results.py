@@ -6,11 +6,9 @@ import json
 import logging
 import math
 import os
-import statistics
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -259,35 +257,33 @@ class TestPipelineResults:
 
     def test_a_results_file_nobody_reads_never_slows_the_loop(self, tmp_path: Path) -> None:
         """A FIFO whose reader never reads: the writer blocks once the pipe is full, the loop
-        does not (frame p50 within 1.1x of runs without results, interleaved), and every line
-        that did not get through is counted as dropped."""
+        does not (it runs every frame while the writer is stuck; what that costs a frame is
+        measured in benchmarks/test_pipeline_fps.py), and every line that did not get through
+        is counted as dropped."""
         fifo = tmp_path / "results.fifo"
         os.mkfifo(fifo)
         source, frames = "synthetic:64x48@30:100", 2500
 
-        def p50(results: Path | None) -> tuple[float, Any]:
-            report = Pipeline(
-                source, processor=padded_results, results=results, max_frames=frames,
-                logger=_quiet_logger(),
-            ).run()  # fmt: skip
-            return report.frame_ms["p50"], report
-
+        others = set(_writer_threads())  # any that another test left still ending
         reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # opened, never read
         try:
-            without, with_fifo = [], []
-            for _ in range(3):  # interleaved, so a busy moment hits both kinds
-                without.append(p50(None)[0])
-                value, report = p50(fifo)
-                with_fifo.append(value)
-                assert report.results_dropped > 0, "the pipe and the queue filled up"
-                assert (
-                    report.results_written + report.results_dropped + report.results_errors
-                    == report.frames_processed
-                )
+            report = Pipeline(
+                source, processor=padded_results, results=fifo, max_frames=frames,
+                logger=_quiet_logger(),
+            ).run()  # fmt: skip
+            # The run ended with its writer still stuck on the full pipe (nothing reads it).
+            assert [t.is_alive() for t in set(_writer_threads()) - others] == [True]
         finally:
             os.close(reader)
-        wait_until(lambda: not _writer_threads(), "the writer threads to end once unblocked")
-        assert statistics.median(with_fifo) <= 1.1 * statistics.median(without)
+        assert report.frames_processed == frames and report.end_reason == "max_frames"
+        assert report.results_dropped > 0, "the pipe and the queue filled up"
+        assert (
+            report.results_written + report.results_dropped + report.results_errors
+            == report.frames_processed
+        )
+        wait_until(
+            lambda: set(_writer_threads()) <= others, "the writer thread to end once unblocked"
+        )
 
 
 class TestResultsFlag:
