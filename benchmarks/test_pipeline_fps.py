@@ -6,7 +6,7 @@ What is asserted is what this design reaches (docs/measurements/pipeline-fps.md)
 single-threaded stages, at least 0.9 of the two-stage ceiling ``pipeline_fps.ceilings`` measures
 in the same run; with OpenCV's own threads, at least 0.95x CamGear; and not a 1.8x over the bare
 loop there, which that page explains is out of reach when decoding and Canny already keep both
-cores busy.
+cores busy. A results file nobody reads (a FIFO) costs the frame loop at most 1.1x its p50.
 Comparisons run interleaved in one process (A B A B ...), so drift hits both sides alike; ratios
 of medians go to ``extra_info``. ``benchmarks/pipeline_fps.py`` prints all variants as one table.
 """
