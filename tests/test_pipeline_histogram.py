@@ -76,11 +76,15 @@ class TestBucketBounds:
     def test_quantiles_from_the_buckets_are_within_2x_of_the_runs_own(
         self, processor: object, seconds: float
     ) -> None:
-        """p50 and p99 estimated from the buckets as Prometheus does match the summary's."""
-        pipeline = Pipeline("synthetic:32x32@30:2", processor=processor)  # type: ignore[arg-type]
+        """p50 and p99 estimated from the buckets as Prometheus does match the summary's.
+
+        300 frames: the two rank p99 a little differently (Prometheus at the 297th frame, the
+        summary between the 297th and the 298th), so with only a few dozen frames one slow frame
+        of a busy machine would be the p99 of one and not of the other."""
+        pipeline = Pipeline("synthetic:32x32@30:10", processor=processor)  # type: ignore[arg-type]
         report = pipeline.run()
         reading = pipeline.snapshot().frame_histogram
-        assert reading is not None and reading.count == report.frames_processed == 60
+        assert reading is not None and reading.count == report.frames_processed == 300
         for name, q in (("p50", 0.5), ("p99", 0.99)):
             truth = report.frame_ms[name] / 1000
             estimate = bucket_quantile(q, reading)
