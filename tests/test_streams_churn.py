@@ -73,7 +73,13 @@ def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemor
                 before = _resources(me)
                 rss_before = me.memory_info().rss
         duration = time.monotonic() - started
-        after = _resources(me)
+        def settled() -> dict[str, int] | None:
+            now = _resources(me)
+            return now if all(now[key] <= before[key] for key in before) else None
+
+        # A descriptor or thread comes and goes for a moment (one of the last round's still
+        # closing): a leak grows with the cycles and never settles back.
+        after = wait_until(settled, lambda: f"{_resources(me)} back to at most {before}", 10.0)
         grown = me.memory_info().rss - rss_before
         assert list(handle.streams) == ["base"] and list(supervisor._streams) == ["base"]
         assert not supervisor._removing and not supervisor._restarting
@@ -81,9 +87,5 @@ def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemor
         assert handle.streams["base"].pid == base_pid
         assert handle.list_streams()[0].state == "running"
     print(f"{CYCLES} cycles in {duration:.1f} s, RSS grew {grown / 2**20:.1f} MB, {after}")
-    # A descriptor of the first round still closing when it was counted (on a busy machine) is
-    # no leak; a leak grows with the cycles.
-    assert after["fds"] <= before["fds"], (after, before)
-    assert {**after, "fds": 0} == {**before, "fds": 0}
     assert grown <= RSS_BOUND, f"RSS grew by {grown / 2**20:.1f} MB"
     wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10.0)
