@@ -193,11 +193,16 @@ class TestAttemptLog:
 @pytest.mark.usefixtures("logs_in_tmp")
 def test_the_total_over_worker_processes_has_percentiles_of_every_frame() -> None:
     """Two real workers: their reports' sketches cross the process boundary, and the total has
-    a p50 and p99 between the streams' own (it had none)."""
+    a p99 from the streams' own up to their slowest frame (it had none).
+
+    Not at most the larger p99: a percentile interpolates between two frames, and over the 60
+    frames of both a p99 sits nearer the slowest frame than over the 30 of one, so one slow
+    frame (a busy machine) puts the total's above both streams' own."""
     sources = ["synthetic:64x48@30:1", "synthetic:320x240@30:1"]
     report = run_streams(sources, processor="edges")
     total = report.to_dict()["total"]
     p99s = [stream.summary.frame_ms["p99"] for stream in report.streams]
     assert total["percentiles_estimated"] is True
-    assert min(p99s) * 0.99 <= total["frame_ms"]["p99"] <= max(p99s) * 1.01
-    assert total["frame_ms"]["max"] == max(s.summary.frame_ms["max"] for s in report.streams)
+    slowest = max(s.summary.frame_ms["max"] for s in report.streams)
+    assert min(p99s) * 0.99 <= total["frame_ms"]["p99"] <= slowest * 1.01
+    assert total["frame_ms"]["max"] == slowest
