@@ -248,15 +248,14 @@ class LiveSetSupervisor(Supervisor):
             command.reply.answer(self.state(name))
             return
         self._restarting[name] = [command.reply]
-        stream.worker.stop()
+        self._ask_to_stop(stream, stream.worker)
         self._stop_asked[name] = self._clock()
 
     def _stop_one(self, stream: _Stream) -> None:
         """Ask the stream's worker to stop; a stream without one ends now."""
         name = stream.job.name
         if stream.worker is not None:
-            stream.worker.stop()
-            self._say_if_starting(stream)
+            self._ask_to_stop(stream, stream.worker)
             self._stop_asked[name] = self._clock()
         elif stream.restart_at is not None:  # waiting to restart: it ends as its attempt did
             last = stream.restarts.pop()

@@ -415,16 +415,17 @@ class Supervisor:
         self._stop_asked_at = now
         for stream in self._streams.values():
             if stream.worker is not None:
-                stream.worker.stop()
-                self._say_if_starting(stream)
+                self._ask_to_stop(stream, stream.worker)
             elif stream.restart_at is not None:  # waiting to restart: it ends as it failed
                 last = stream.restarts.pop()
                 stream.restart_at, stream.pid = None, last.pid
                 stream.killed = last.error
                 self._ended(stream, last.exit, None)
 
-    def _say_if_starting(self, stream: _Stream) -> None:
-        """A stop that waits for a worker to start says so: it may take a while."""
+    def _ask_to_stop(self, stream: _Stream, worker: WorkerHandle) -> None:
+        """Ask ``worker`` to stop after its current frame; one still starting hears it once it
+        runs, which may take a while: the log says so."""
+        worker.stop()
         if stream.heard_at is None:
             self._log.info(
                 "stream %s: its worker is still starting; it stops once started (killed if not "
