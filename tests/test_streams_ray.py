@@ -452,3 +452,66 @@ def test_sigterm_stays_the_applications_while_ray_starts_and_stops() -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {"after_init": [True, True, True], "after_shutdown": [True, True], "left": True}
     assert "SIGTERM received" not in done.stderr  # Ray's native handler's crash report
+
+
+def _stall_the_first_raylet(driver: psutil.Process, started: list[psutil.Process]) -> None:
+    """SIGSTOP the first raylet ``driver`` starts, before it registers with its GCS; note in
+    ``started`` every process the driver started until then (the first start's)."""
+    deadline = time.monotonic() + 60.0
+    while time.monotonic() < deadline:
+        try:
+            children = driver.children()
+        except psutil.NoSuchProcess:
+            return
+        for child in children:
+            try:
+                if child.name() == "raylet":
+                    child.suspend()
+                    started.extend(driver.children(recursive=True))
+                    return
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.001)
+
+
+def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_more(
+    tmp_path: Path,
+) -> None:
+    """Ray gives a local instance's raylet a fixed 30 s to register with its GCS: a raylet held
+    stopped runs that out (as a machine busy enough does). The processes that start left are
+    stopped then and there, not when the command exits; a WARNING says so; the second start
+    runs the streams, which stop at Ctrl-C as ever."""
+    pytest.importorskip("ray")
+    command = [sys.executable, "-m", "framepipe", "run", PACED, PACED, "--engine", "ray",
+               "--realtime", "--quiet", "--log-dir", "logs", "--summary-json", "summary.json"]  # fmt: skip
+    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    first_start: list[psutil.Process] = []
+    stall = threading.Thread(
+        target=_stall_the_first_raylet, args=(psutil.Process(driver.pid), first_start)
+    )
+    stall.start()
+
+    def log() -> str:
+        return "".join(path.read_text() for path in (tmp_path / "logs").glob("*.txt"))
+
+    try:
+        stall.join(60)
+        assert any(p.name() == "raylet" for p in first_start), "no raylet was started"
+        wait_until(lambda: "did not start in time" in log(), "the WARNING", timeout=90.0)
+        _, alive = psutil.wait_procs(first_start, timeout=15)
+        assert alive == [], f"the first start's processes run on: {alive}"
+        assert driver.poll() is None
+        wait_until(lambda: log().count(" frame 30:") >= 2, "both streams' frames", timeout=90.0)
+        os.killpg(driver.pid, signal.SIGINT)
+        out, err = driver.communicate(timeout=60)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(10)
+    assert driver.returncode == 0, err
+    warnings = [line for line in log().splitlines() if "did not start in time" in line]
+    assert len(warnings) == 1 and " WARNING " in warnings[0], warnings
+    assert "timed out during startup" in warnings[0]
+    streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
+    assert [s["ended"] for s in streams] == ["stopped", "stopped"]

@@ -49,6 +49,7 @@ from framepipe.streams.ray_actor import PollReply, StreamActor
 from framepipe.streams.ray_logs import LogPump, channel_settings, driver_core
 from framepipe.streams.ray_output import RayMessages
 from framepipe.streams.ray_signals import sigterm_kept
+from framepipe.streams.ray_start import start_local
 
 __all__ = [
     "RAY_INSTALL_HINT",
@@ -227,8 +228,10 @@ class RayEngine:
             self._sigterm = signal.getsignal(signal.SIGTERM)
         self._messages.install()
         try:
-            # "local": a Ray instance of its own, never another program's running one.
-            self._init("local" if local else self.address, options)
+            if local:  # "local": a Ray instance of its own, never another program's running one
+                start_local(lambda: self._init("local", options), self._log)
+            else:
+                self._init(self.address, options)
         except Exception as exc:
             self._messages.remove()
             raise RayStartError(f"cannot {where}: {one_line(exc)}") from exc
