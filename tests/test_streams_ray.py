@@ -483,7 +483,8 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
     runs the streams, which stop at Ctrl-C as ever."""
     pytest.importorskip("ray")
     command = [sys.executable, "-m", "framepipe", "run", PACED, PACED, "--engine", "ray",
-               "--realtime", "--quiet", "--log-dir", "logs", "--summary-json", "summary.json"]  # fmt: skip
+               "--realtime", "--quiet", "--log-dir", "logs",
+               "--summary-json", "summary.json"]  # fmt: skip
     driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     first_start: list[psutil.Process] = []
@@ -515,3 +516,4 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
     assert "timed out during startup" in warnings[0]
     streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
     assert [s["ended"] for s in streams] == ["stopped", "stopped"]
+    assert "stopped" in out
