@@ -195,35 +195,69 @@ class TestAsyncCallers:
     def test_stop_with_eight_threads_still_logging_accounts_for_every_record(
         self, tmp_path, capfd
     ) -> None:
-        """stop() drains at full speed beside eight logging threads; the counters add up."""
+        """stop() drains at full speed beside eight logging threads, which log on after it: once
+        they return, nothing is left in the queue, and every record they logged is written or
+        counted as discarded after stop (one that saw room just before stop() closed the queue
+        and came after the writer's last batch included)."""
         log = configure(log_dir=tmp_path, queue_size=10_000)
         running = threading.Event()
         running.set()
         started = threading.Barrier(9, timeout=30)
+        logged = [0] * 8
 
-        def keep_logging() -> None:
+        def keep_logging(index: int) -> None:
             started.wait()
             i = 0
             while running.is_set():
                 log.info("record %d", i)
                 i += 1
+            logged[index] = i
 
-        threads = [threading.Thread(target=keep_logging) for _ in range(8)]
+        threads = [threading.Thread(target=keep_logging, args=(i,)) for i in range(8)]
         for thread in threads:
             thread.start()
         started.wait()
         wait_until(lambda: log.get_stats()["accepted"] >= 5_000, "5,000 records", timeout=30)
         log.stop()
-        stats = log.get_stats()
         running.clear()
         for thread in threads:
             thread.join(timeout=30)
+        stats = log.get_stats()
         assert stats["listener_running"] is False and stats["queue_size"] == 0
         assert_counters_add_up(stats)
+        assert stats["accepted"] + stats["dropped"] == sum(logged)
         lines = Path(stats["log_file"]).read_text(encoding="utf-8").splitlines()
         records = [line for line in lines if "framepipe.logging: dropped" not in line]
         assert len(records) == stats["written"]
         assert "may be lost" not in capfd.readouterr().err
+
+
+    def test_a_call_under_way_as_stop_closes_the_queue_is_counted_not_left_queued(
+        self, tmp_path
+    ) -> None:
+        """A call that saw room, then took its time (rendering a mutable argument) while stop()
+        closed the queue and the writer drained for the last time and ended: its record is
+        counted as discarded after stop, not left in the queue that nobody drains."""
+        log = configure(log_dir=tmp_path)
+        rendering, release = threading.Event(), threading.Event()
+
+        class SlowToRender(list):  # mutable: rendered by the caller, after the room check
+            def __str__(self) -> str:
+                rendering.set()
+                release.wait(10)
+                return "rendered"
+
+        caller = threading.Thread(target=log.info, args=("late %s", SlowToRender()))
+        caller.start()
+        assert rendering.wait(10)
+        log.stop()
+        assert not log.get_stats()["listener_running"]
+        release.set()
+        caller.join(10)
+        stats = log.get_stats()
+        assert stats["queue_size"] == 0
+        assert (stats["accepted"], stats["dropped"], stats["discarded_after_stop"]) == (0, 1, 1)
+        assert_counters_add_up(stats)
 
 
 def assert_counters_add_up(stats: dict[str, Any]) -> None:

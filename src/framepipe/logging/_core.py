@@ -232,7 +232,7 @@ class AsyncCore(Core):
         # RecordQueue.put's fast path and _entry, written out: this runs for every record.
         if args and not _immutable(map(type, args)) and may_change(args):
             msg, args = freeze_args(msg, args)
-        items.append((
+        entry = (
             _time(), level, name, msg, args,
             normalize_exc_info(exc_info) if exc_info else None,
             _get_ident(),
@@ -240,9 +240,12 @@ class AsyncCore(Core):
             _current_thread().name if self.need_thread_name else None,
             dict(extra) if extra else None,
             seq, None,
-        ))
+        )
+        items.append(entry)
         next(queue.accepted_counter)
-        if queue.writer_idle and (
+        if queue.closed:  # stop() closed the queue since the check above
+            queue.withdraw_late(entry, level)
+        elif queue.writer_idle and (
             len(items) >= queue.wake_backlog or level >= queue.protect_level
         ):
             queue.wake()

@@ -96,6 +96,8 @@ class RecordQueue:
         # One itertools.count per (reason, level): next() is atomic, so a drop needs no lock.
         self._drop_counters: dict[tuple[str, int], itertools.count[int]] = {}
         self._closed_drops = itertools.count()
+        # Accepted records taken back because they came as the queue closed (withdraw_late).
+        self._withdrawn = itertools.count()
         # Markers put minus markers taken: a flush or stop is waiting, so drain at full speed.
         self._markers_put = itertools.count()
         self.markers_taken = 0
@@ -108,6 +110,8 @@ class RecordQueue:
         if len(items) < self.soft_limit:
             items.append(item)
             next(self.accepted_counter)
+            if self.closed:  # closed since the check above: the writer may be gone
+                return self.withdraw_late(item, level)
             if self.writer_idle and (
                 len(items) >= self.wake_backlog or level >= self.protect_level
             ):
@@ -135,14 +139,14 @@ class RecordQueue:
         limit = self.hard_limit if protected else self.soft_limit
         self.high_water = max(self.high_water, len(items))
         if len(items) < limit:
-            return self._append(item)
+            return self._append(item, level)
         if protected or self.overflow == "block":
             if self._wait_for_room(limit):
-                return self._append(item)
+                return self._append(item, level)
             self.count_drop(level)
             return False
         if self.overflow == "drop_oldest" and self._evict_oldest():
-            return self._append(item)
+            return self._append(item, level)
         self.count_drop(level)
         return False
 
@@ -201,11 +205,26 @@ class RecordQueue:
         if next(self._closed_drops) == 0 and self.on_first_closed_drop is not None:
             self.on_first_closed_drop()
 
-    def _append(self, item: object) -> bool:
+    def _append(self, item: object, level: int) -> bool:
         self.items.append(item)
         next(self.accepted_counter)
+        if self.closed:
+            return self.withdraw_late(item, level)
         self.wake()
         return True
+
+    def withdraw_late(self, item: object, level: int) -> bool:
+        """``item`` was appended as the queue closed, after its caller saw room: the writer
+        may have drained for the last time before it came. Unless the writer took it, it is
+        taken back and counted as refused after close(), as a record that came a moment later
+        is; True when the writer took it (it is written)."""
+        try:
+            self.items.remove(item)  # atomic: either this or the writer's take gets it
+        except ValueError:
+            return True
+        next(self._withdrawn)
+        self.count_closed_drop(level)
+        return False
 
     def _wait_for_room(self, limit: int) -> bool:
         if threading.get_ident() == self.writer_ident:
@@ -288,7 +307,7 @@ class RecordQueue:
 
     @property
     def accepted(self) -> int:
-        return _count_value(self.accepted_counter)
+        return _count_value(self.accepted_counter) - _count_value(self._withdrawn)
 
     def close(self) -> None:
         """Refuse (and count) every later record; the hot path sees it through the limits."""
@@ -308,5 +327,6 @@ class RecordQueue:
         self._drop_lock = threading.Lock()
         self._drop_counters = {}
         self._closed_drops = itertools.count()
+        self._withdrawn = itertools.count()
         self._markers_put = itertools.count()
         self.markers_taken = 0
