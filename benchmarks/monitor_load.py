@@ -1,8 +1,8 @@
 """What a busy stats server costs the frame loops: p50 frame time with and without clients.
 
-    python benchmarks/monitor_load.py                      # one stream, 30 pairs
+    python benchmarks/monitor_load.py                      # one stream, 60 pairs
     python benchmarks/monitor_load.py --streams 2          # two streams, a preview each
-    python benchmarks/monitor_load.py --pairs 60 --json monitor_load.json
+    python benchmarks/monitor_load.py --ceiling --json monitor_load.json
 
 Frame loops paced at 30 FPS (like cameras; one per ``--streams``, each on a thread of this
 process) run the ``motion`` processor on the generated 720p scene and publish every frame the way
@@ -16,8 +16,11 @@ the server runs and nobody asks. Blocks of one second alternate A B B A, so that
 processes, CPU clocks) hits both alike; the loops' own time per frame (processor and publishing)
 is what is measured, and the figure is the ratio of the p50s over all frames of each kind (idle
 over with clients: 1 means no cost, and it should stay at 0.95 or above), with the per-pair
-ratios' quartiles beside it. Several streams share this process's GIL here, which makes their
-figure a worst case: in ``framepipe run A B`` each loop has a worker process of its own.
+ratios' quartiles beside it. A block's p50 is bimodal on the shared 2-core VM (some seconds
+run about 1 ms slower throughout, whatever the kind of block), so the figure needs enough pairs
+for the share of slow blocks to even out between the kinds: 60 by default. Several streams share
+this process's GIL here, which makes their figure a worst case: in ``framepipe run A B`` each
+loop has a worker process of its own.
 
 The clients share this machine's cores with the loops, so part of what they cost is their own
 CPU, which no server can save. ``--ceiling`` measures that part in the same run: a third kind of
@@ -471,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--rate", type=float, default=20.0, help="polls of each endpoint per s")
     parser.add_argument("--block-frames", type=int, default=30, help="frames per block (1 s)")
-    parser.add_argument("--pairs", type=int, default=30, help="idle/clients block pairs")
+    parser.add_argument("--pairs", type=int, default=60, help="rounds of blocks, one of each kind")
     parser.add_argument("--processor", default="motion")
     parser.add_argument("--source", default="synthetic:1280x720@30:2")
     parser.add_argument("--distinct-frames", type=int, default=60)
