@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -315,29 +316,39 @@ def test_a_ray_flag_that_cannot_apply_is_a_usage_error(
     assert not (tmp_path / "logs").exists()
 
 
+@contextmanager
+def paced_ray_run(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """``framepipe run`` of two paced streams with ``--engine ray`` (its own local instance),
+    in a session of its own; killed with its group on the way out if it still runs."""
+    command = [sys.executable, "-m", "framepipe", "run", PACED, PACED, "--engine", "ray",
+               "--realtime", "--quiet", "--log-dir", "logs",
+               "--summary-json", "summary.json"]  # fmt: skip
+    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+            driver.wait(10)
+
+
+def ctrl_c_stops_both(driver: subprocess.Popen[str], tmp_path: Path) -> None:
+    """Ctrl-C to the run's whole group: exit 0, and both streams stopped, in the summary and on
+    stdout."""
+    os.killpg(driver.pid, signal.SIGINT)
+    out, err = driver.communicate(timeout=60)
+    assert driver.returncode == 0, err
+    streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
+    assert [s["ended"] for s in streams] == ["stopped", "stopped"]
+    assert "stopped" in out
+
+
 def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole foreground group (the driver and the Ray instance it started):
     every stream stops after its frame, summaries written, exit 0, no process left behind."""
     pytest.importorskip("ray")
-    command = [
-        sys.executable,
-        "-m",
-        "framepipe",
-        "run",
-        PACED,
-        PACED,
-        "--engine",
-        "ray",
-        "--realtime",
-        "--quiet",
-        "--log-dir",
-        "logs",
-        "--summary-json",
-        "summary.json",
-    ]
-    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    try:
+    with paced_ray_run(tmp_path) as driver:
 
         def running() -> bool:
             logs = list((tmp_path / "logs").glob("*.txt"))
@@ -345,16 +356,7 @@ def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_pa
 
         wait_until(running, "both streams' frames in the log", timeout=60.0)
         children = psutil.Process(driver.pid).children(recursive=True)
-        os.killpg(driver.pid, signal.SIGINT)
-        out, err = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(10)
-    assert driver.returncode == 0, err
-    streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
-    assert [s["ended"] for s in streams] == ["stopped", "stopped"]
-    assert "stopped" in out
+        ctrl_c_stops_both(driver, tmp_path)
     _, alive = psutil.wait_procs(children, timeout=15)
     assert alive == []
 
@@ -482,21 +484,16 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
     stopped then and there, not when the command exits; a WARNING says so; the second start
     runs the streams, which stop at Ctrl-C as ever."""
     pytest.importorskip("ray")
-    command = [sys.executable, "-m", "framepipe", "run", PACED, PACED, "--engine", "ray",
-               "--realtime", "--quiet", "--log-dir", "logs",
-               "--summary-json", "summary.json"]  # fmt: skip
-    driver = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    first_start: list[psutil.Process] = []
-    stall = threading.Thread(
-        target=_stall_the_first_raylet, args=(psutil.Process(driver.pid), first_start)
-    )
-    stall.start()
 
     def log() -> str:
         return "".join(path.read_text() for path in (tmp_path / "logs").glob("*.txt"))
 
-    try:
+    with paced_ray_run(tmp_path) as driver:
+        first_start: list[psutil.Process] = []
+        stall = threading.Thread(
+            target=_stall_the_first_raylet, args=(psutil.Process(driver.pid), first_start)
+        )
+        stall.start()
         stall.join(60)
         assert any(p.name() == "raylet" for p in first_start), "no raylet was started"
         wait_until(lambda: "did not start in time" in log(), "the WARNING", timeout=90.0)
@@ -504,16 +501,7 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
         assert alive == [], f"the first start's processes run on: {alive}"
         assert driver.poll() is None
         wait_until(lambda: log().count(" frame 30:") >= 2, "both streams' frames", timeout=90.0)
-        os.killpg(driver.pid, signal.SIGINT)
-        out, err = driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-            driver.wait(10)
-    assert driver.returncode == 0, err
+        ctrl_c_stops_both(driver, tmp_path)
     warnings = [line for line in log().splitlines() if "did not start in time" in line]
     assert len(warnings) == 1 and " WARNING " in warnings[0], warnings
     assert "timed out during startup" in warnings[0]
-    streams = json.loads((tmp_path / "summary.json").read_text())["streams"]
-    assert [s["ended"] for s in streams] == ["stopped", "stopped"]
-    assert "stopped" in out
