@@ -6,6 +6,7 @@ interpreter); each test adds and removes streams of its own names.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -271,6 +272,32 @@ class TestChanges:
             assert second.status == 409 and "written by stream 'c'" in second.document["error"]
         finally:
             assert api(request("DELETE", "/streams/c")).status == 204
+
+    def test_the_api_adds_no_stream_beyond_api_max_streams(self, handle, config, caplog):
+        """The file's stream counts; at the limit a POST is 409 saying so, and a removal makes
+        room again."""
+        caplog.set_level(logging.INFO, LOGGER)
+        server = dataclasses.replace(config.server, api_max_streams=2)
+        limited = dataclasses.replace(config, server=server)
+        api = ServiceApi(handle, limited, TOKEN, logging.getLogger(LOGGER),
+                         ServiceStreams.from_file(limited.streams))  # fmt: skip
+        assert api(request("POST", "/streams", small("m1"))).status == 201
+        try:
+            refused = api(request("POST", "/streams", small("m2")))
+            assert refused.status == 409
+            assert refused.document == {
+                "error": "the service runs 2 streams, and the API adds none beyond 2 "
+                "([server] api_max_streams)"
+            }
+            listed = api(request("GET", "/streams")).document["streams"]
+            assert "m2" not in [stream["name"] for stream in listed]
+            assert records(caplog, logging.WARNING)[-1].startswith(
+                f"api: refused POST /streams from {CLIENT}: 409 the service runs 2 streams"
+            )
+        finally:
+            assert api(request("DELETE", "/streams/m1")).status == 204
+        assert api(request("POST", "/streams", small("m2"))).status == 201
+        assert api(request("DELETE", "/streams/m2")).status == 204
 
     @pytest.mark.parametrize(
         ("body", "words"),

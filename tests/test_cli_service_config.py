@@ -39,6 +39,7 @@ api_token_file = "/etc/framepipe/token"
 output_dir = "recordings"
 api_processors = ["edges", "mypkg.detect:Faces"]
 cv_threads = 2
+api_max_streams = 8
 
 [[stream]]
 name = "door"
@@ -78,12 +79,14 @@ class TestAGoodFile:
             output_dir="recordings",
             api_processors=("edges", "mypkg.detect:Faces"),
             cv_threads=2,
+            api_max_streams=8,
         )
 
     def test_a_file_of_nothing_has_no_streams_and_the_defaults(self):
         config = parse_service_config("", "empty.toml")
         assert config == ServiceConfig("empty.toml", ())
         assert config.server.port == 5000 and config.server.host == "127.0.0.1"
+        assert config.server.api_max_streams == 32
 
     def test_read_from_disk(self, tmp_path: Path):
         path = tmp_path / "cameras.toml"
@@ -119,6 +122,12 @@ class TestABadFile:
              "cameras.toml: [server]: cv_threads must be a whole number of at least 1, but got 0"),
             ('[server]\ncv_threads = "2"\n',
              "cameras.toml: [server]: cv_threads must be a whole number of at least 1, but got '"),
+            ('[server]\napi_max_streams = 0\n',
+             "cameras.toml: [server]: api_max_streams must be a whole number of at least 1, but "
+             "got 0"),
+            ('[server]\napi_max_streams = true\n',
+             "cameras.toml: [server]: api_max_streams must be a whole number of at least 1, but "
+             "got True"),
             ("log = 3\n", "cameras.toml: log must be a table, but got 3"),
         ],
     )  # fmt: skip

@@ -190,7 +190,7 @@ class ServiceApi:
             raise _Refusal(400, "request: the body is nested too deeply") from None
         entry = StreamEntry(settings, "api")
         try:
-            self._streams.claim(entry)
+            self._streams.claim(entry, most=setup.config.server.api_max_streams)
         except StreamConflict as exc:
             raise _Refusal(409, str(exc)) from None
         try:

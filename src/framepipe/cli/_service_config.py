@@ -44,6 +44,7 @@ __all__ = [
 FILE_KEYS = ("defaults", "log", "server", "stream")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
+DEFAULT_API_MAX_STREAMS = 32  # workers of ~100 MB each: a few GB at most
 LOG_MODES: tuple[LogMode, ...] = get_args(LogMode)
 
 
@@ -73,6 +74,9 @@ class ServerSettings:
     media_dir: str | None = None
     api_processors: tuple[str, ...] | None = None
     cv_threads: int | None = None  # None: one per local worker; with Ray, its CPUs per stream
+    # The API adds no stream once the service runs this many (the file's count too; the file
+    # itself is not held to it): a token cannot start workers without bound.
+    api_max_streams: int = DEFAULT_API_MAX_STREAMS
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,7 @@ def _log(where: str, value: Any) -> LogSettings:
 def _server(where: str, value: Any) -> ServerSettings:
     keys = (
         "host", "port", "api_token_file", "output_dir", "media_dir", "api_processors",
-        "cv_threads",
+        "cv_threads", "api_max_streams",
     )  # fmt: skip
     table = _table(where, "server", value, keys)
 
@@ -215,6 +219,9 @@ def _server(where: str, value: Any) -> ServerSettings:
         isinstance(cv_threads, bool) or not isinstance(cv_threads, int) or cv_threads < 1
     ):
         raise fail("cv_threads", f"must be a whole number of at least 1, but got {cv_threads!r}")
+    most = table.get("api_max_streams", DEFAULT_API_MAX_STREAMS)
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        raise fail("api_max_streams", f"must be a whole number of at least 1, but got {most!r}")
     processors = table.get("api_processors")
     if processors is not None:
         if not isinstance(processors, list):
@@ -232,4 +239,5 @@ def _server(where: str, value: Any) -> ServerSettings:
         media_dir=table.get("media_dir"),
         api_processors=None if processors is None else tuple(processors),
         cv_threads=cv_threads,
+        api_max_streams=most,
     )

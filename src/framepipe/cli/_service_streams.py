@@ -54,11 +54,17 @@ class ServiceStreams:
         """The record of a config file's streams."""
         return cls(StreamEntry(settings, "file") for settings in streams)
 
-    def claim(self, entry: StreamEntry) -> None:
-        """Record ``entry``; StreamConflict when its name, or the video it writes, is taken."""
+    def claim(self, entry: StreamEntry, most: int | None = None) -> None:
+        """Record ``entry``; StreamConflict when its name, or the video it writes, is taken, or
+        when ``most`` streams are recorded already."""
         with self._lock:
             if entry.name in self._entries:
                 raise StreamConflict(f"a stream named {entry.name!r} is in the service already")
+            if most is not None and len(self._entries) >= most:
+                raise StreamConflict(
+                    f"the service runs {len(self._entries)} streams, and the API adds none "
+                    f"beyond {most} ([server] api_max_streams)"
+                )
             mine = _output(entry.settings)
             for other in self._entries.values():
                 if mine is not None and mine == _output(other.settings):
