@@ -21,7 +21,6 @@ __all__ = [
     "WorkerUsage",
     "logging_part",
     "pipeline_part",
-    "resident_bytes",
     "stream_part",
     "system_resources",
 ]
@@ -71,7 +70,7 @@ class ProcessSampler:
             return self._memory_mb, self._cpu_percent
 
     def _read_memory_mb(self) -> float:
-        return round(resident_bytes(self._process) / 2**20, 1)
+        return round(_resident_bytes(self._process) / 2**20, 1)
 
     def _average_cpu_percent(self) -> float:
         """CPU since the process started: what to show before a first interval has passed
@@ -83,7 +82,7 @@ class ProcessSampler:
         return round(100.0 * float(times.user + times.system) / alive_s, 1)
 
 
-def resident_bytes(process: psutil.Process) -> int:
+def _resident_bytes(process: psutil.Process) -> int:
     """The process's resident memory. One that has ended and waits for its parent to reap it (a
     zombie) has none: it reads as gone (``psutil.ZombieProcess``), not as a process of 0 bytes."""
     rss = int(process.memory_info().rss)
@@ -123,7 +122,7 @@ class WorkerUsage:
                     process = self._processes[pid] = psutil.Process(pid)
             with process.oneshot():
                 times = process.cpu_times()
-                rss = resident_bytes(process)
+                rss = _resident_bytes(process)
         except psutil.Error:
             with self._lock:
                 self._processes.pop(pid, None)
