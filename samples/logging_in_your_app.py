@@ -79,10 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         f"records accepted {counts['accepted']}, written {counts['written']}, "
         f"dropped {counts['dropped']}"
     )
-    # What a monitoring tool sees: the same figures, over HTTP (refreshed ten times a second).
-    time.sleep(0.2)
-    with urllib.request.urlopen(stats.url + "system-resources", timeout=5) as reply:
-        print(f"GET /system-resources: {json.dumps(json.load(reply))}")
+    # What a monitoring tool sees: the same figures, over HTTP. The server's reading is
+    # refreshed ten times a second (a busy machine may take longer), so ask until it has them.
+    deadline = time.monotonic() + 10.0
+    while True:
+        with urllib.request.urlopen(stats.url + "system-resources", timeout=5) as reply:
+            reading = json.load(reply)
+        if reading["logging"]["written"] >= counts["written"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(f"GET /system-resources: {json.dumps(reading)}")
     if args.keep_serving:
         print("serving stats until Ctrl-C")
         try:
