@@ -33,6 +33,7 @@ from helpers import process_ended, wait_until
 from monitor_helpers import HTTP_TIMEOUT_S, SyntheticRun, request, wait_for_json
 
 TOKEN = "Bearer s3cret"
+ROUNDS = 3  # stops timed of each kind, interleaved
 
 
 @dataclass
@@ -573,37 +574,46 @@ class TestTheEnd:
         wait for api_timeout_s), the server process ends at once, and the handler's thread
         once the handler returns."""
         others = set(_api_threads())  # a server of other tests' may be running
-        idle_s = _seconds_to_stop(serve(port=0, api=Service()))  # the same, nothing in flight
-        service = Service()
-        server = serve(port=0, api=service)
-        replies: list[Reply] = []
-
-        def call() -> None:
-            with Client(server) as client:
-                replies.append(client.call("DELETE", "/streams/slow"))
-
-        caller = threading.Thread(target=call, daemon=True)
-        stopping = threading.Thread(target=server.stop, daemon=True)
-        try:
-            caller.start()
-            wait_until(lambda: service.waiting == 1, "the slow request to reach the handler")
-            child = server.pid
-            started = time.monotonic()
-            stopping.start()
-            caller.join(HTTP_TIMEOUT_S)
-            wait_until(lambda: process_ended(child), "the server process to end", timeout=10)
-            ended_after = time.monotonic() - started
-        finally:
-            service.release.set()
-            server.stop()
-        stopping.join(HTTP_TIMEOUT_S)
-        assert not caller.is_alive() and not stopping.is_alive()
-        assert [r.status for r in replies] == [503]
-        assert replies[0].json() == {"error": "the service is stopping: it takes no more requests"}
+        idle_s, waiting_s = [], []
+        for _ in range(ROUNDS):  # the quickest of each: one stop a busy machine held up is noise
+            idle_s.append(_seconds_to_stop(serve(port=0, api=Service())))  # nothing in flight
+            waiting_s.append(_seconds_to_stop_while_a_request_waits())
         # Not the grace the server process gives a connection to end: as quick as an idle
-        # server's stop, measured just before (on a busy machine both take seconds).
-        assert ended_after - idle_s < CLOSE_TIMEOUT_S / 2, (ended_after, idle_s)
+        # server's stop (on a busy machine both take seconds).
+        assert min(waiting_s) - min(idle_s) < CLOSE_TIMEOUT_S / 2, (waiting_s, idle_s)
         wait_until(lambda: set(_api_threads()) <= others, lambda: f"threads: {_api_threads()}")
+
+
+def _seconds_to_stop_while_a_request_waits() -> float:
+    """How long a server's process takes to end once ``stop()`` begins while a request waits
+    on a slow handler; the request is answered 503, saying the service is stopping."""
+    service = Service()
+    server = serve(port=0, api=service)
+    replies: list[Reply] = []
+
+    def call() -> None:
+        with Client(server) as client:
+            replies.append(client.call("DELETE", "/streams/slow"))
+
+    caller = threading.Thread(target=call, daemon=True)
+    stopping = threading.Thread(target=server.stop, daemon=True)
+    try:
+        caller.start()
+        wait_until(lambda: service.waiting == 1, "the slow request to reach the handler")
+        child = server.pid
+        started = time.monotonic()
+        stopping.start()
+        caller.join(HTTP_TIMEOUT_S)
+        wait_until(lambda: process_ended(child), "the server process to end", timeout=10)
+        ended_after = time.monotonic() - started
+    finally:
+        service.release.set()
+        server.stop()
+    stopping.join(HTTP_TIMEOUT_S)
+    assert not caller.is_alive() and not stopping.is_alive()
+    assert [r.status for r in replies] == [503]
+    assert replies[0].json() == {"error": "the service is stopping: it takes no more requests"}
+    return ended_after
 
 
 def _seconds_to_stop(server: StatsServer) -> float:
