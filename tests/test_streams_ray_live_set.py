@@ -5,6 +5,7 @@ store); a stream that leaves takes its actor and its CPUs with it, and its name 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -22,7 +23,10 @@ OTHER = "synthetic:32x24@30:60"  # another stream under a name used before
 REALTIME = PipelineConfig(realtime=True)
 FAULTY = "faulty_processors:exits"  # fails on its sixth frame, in every attempt anew
 WAIT_S = 30.0  # an actor's worker process starts and imports numpy and OpenCV
+# Ray starts at most as many worker processes at once as the node has CPUs (its
+# raylet's maximum_startup_concurrency): more actors than that start in waves, a wait each.
 CPUS = 2.0
+STARTS_AT_ONCE = CPUS
 
 pytestmark = pytest.mark.usefixtures("logs_in_tmp")
 
@@ -127,7 +131,7 @@ class TestChanges:
 
 
 class TestChurn:
-    @pytest.mark.timeout(240)  # about 25 s on an idle 2-core machine
+    @pytest.mark.timeout(600)  # about 25 s on an idle 2-core machine
     def test_20_add_remove_cycles_leave_no_actor_and_every_cpu_free(
         self, ray_instance: Any
     ) -> None:
@@ -140,8 +144,10 @@ class TestChurn:
                 names = ["again0", "again1", f"new{round_}-0", f"new{round_}-1"]
                 for name in names:
                     handle.add_stream(name, PACED, config=REALTIME)
+                waves = math.ceil(len(names) / STARTS_AT_ONCE)
                 wait_until(partial(all_running, handle, names),
-                           lambda: f"first frames: {handle.snapshot()}", WAIT_S)  # fmt: skip
+                           lambda: f"first frames: {handle.snapshot()}",
+                           WAIT_S * waves)  # fmt: skip
                 for name in names:
                     result = handle.remove_stream(name)
                     assert result.ok and result.ended == "stopped", result
