@@ -333,6 +333,11 @@ def paced_ray_run(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
             driver.wait(10)
 
 
+def run_log(tmp_path: Path) -> str:
+    """What the run in ``tmp_path`` logged so far, every file of its log."""
+    return "".join(path.read_text() for path in sorted((tmp_path / "logs").glob("*.txt")))
+
+
 def ctrl_c_stops_both(driver: subprocess.Popen[str], tmp_path: Path) -> None:
     """Ctrl-C to the run's whole group: exit 0, and both streams stopped, in the summary and on
     stdout."""
@@ -349,12 +354,8 @@ def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_pa
     every stream stops after its frame, summaries written, exit 0, no process left behind."""
     pytest.importorskip("ray")
     with paced_ray_run(tmp_path) as driver:
-
-        def running() -> bool:
-            logs = list((tmp_path / "logs").glob("*.txt"))
-            return bool(logs) and logs[0].read_text().count(" frame 30:") >= 2
-
-        wait_until(running, "both streams' frames in the log", timeout=60.0)
+        wait_until(lambda: run_log(tmp_path).count(" frame 30:") >= 2,
+                   "both streams' frames in the log", timeout=60.0)  # fmt: skip
         children = psutil.Process(driver.pid).children(recursive=True)
         ctrl_c_stops_both(driver, tmp_path)
     _, alive = psutil.wait_procs(children, timeout=15)
@@ -484,10 +485,6 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
     stopped then and there, not when the command exits; a WARNING says so; the second start
     runs the streams, which stop at Ctrl-C as ever."""
     pytest.importorskip("ray")
-
-    def log() -> str:
-        return "".join(path.read_text() for path in (tmp_path / "logs").glob("*.txt"))
-
     with paced_ray_run(tmp_path) as driver:
         first_start: list[psutil.Process] = []
         stall = threading.Thread(
@@ -496,12 +493,14 @@ def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_mor
         stall.start()
         stall.join(60)
         assert any(p.name() == "raylet" for p in first_start), "no raylet was started"
-        wait_until(lambda: "did not start in time" in log(), "the WARNING", timeout=90.0)
+        wait_until(lambda: "did not start in time" in run_log(tmp_path), "the WARNING",
+                   timeout=90.0)  # fmt: skip
         _, alive = psutil.wait_procs(first_start, timeout=15)
         assert alive == [], f"the first start's processes run on: {alive}"
         assert driver.poll() is None
-        wait_until(lambda: log().count(" frame 30:") >= 2, "both streams' frames", timeout=90.0)
+        wait_until(lambda: run_log(tmp_path).count(" frame 30:") >= 2, "both streams' frames",
+                   timeout=90.0)  # fmt: skip
         ctrl_c_stops_both(driver, tmp_path)
-    warnings = [line for line in log().splitlines() if "did not start in time" in line]
+    warnings = [line for line in run_log(tmp_path).splitlines() if "did not start in time" in line]
     assert len(warnings) == 1 and " WARNING " in warnings[0], warnings
     assert "timed out during startup" in warnings[0]
