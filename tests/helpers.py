@@ -28,7 +28,9 @@ __all__ = [
     "free_port",
     "log_entry",
     "process_ended",
+    "process_resources",
     "refused_port",
+    "settled_back",
     "wait_for_frames",
     "wait_until",
 ]
@@ -90,6 +92,29 @@ def wait_until(
             described = what() if callable(what) else what
             raise AssertionError(f"timed out after {timeout:g} s waiting for {described}")
         time.sleep(interval)
+
+
+def process_resources(process: psutil.Process) -> dict[str, int]:
+    """What ``process`` holds that a leak would grow: threads, descriptors, child processes."""
+    return {
+        "threads": process.num_threads(),
+        "fds": process.num_fds(),
+        "children": len(process.children(recursive=True)),
+    }
+
+
+def settled_back(
+    read: Callable[[], dict[str, int]], before: Mapping[str, int], timeout: float = 10.0
+) -> dict[str, int]:
+    """``read()`` (counts of threads, descriptors, children...) once each is back to at most
+    what ``before`` says, and return it. One of the last round's still closing comes and goes
+    for a moment; a leak grows with the rounds and never settles back."""
+
+    def settled() -> dict[str, int] | None:
+        now = read()
+        return now if all(now[key] <= before[key] for key in before) else None
+
+    return wait_until(settled, lambda: f"{read()} back to at most {dict(before)}", timeout)
 
 
 class _Snapshots(Protocol):

@@ -11,7 +11,7 @@ import pytest
 from framepipe import PipelineConfig
 from framepipe.streams import LocalEngine, start_streams
 from framepipe.streams._live_set import LiveSetSupervisor
-from helpers import wait_until
+from helpers import process_resources, settled_back, wait_until
 from shm_watch import SharedMemoryWatch
 
 PACED = "synthetic:64x48@30:600"  # with realtime=True: ten minutes unless stopped
@@ -22,14 +22,6 @@ RSS_BOUND = 20 * 2**20
 WAIT_S = 60.0
 
 pytestmark = pytest.mark.usefixtures("logs_in_tmp")
-
-
-def _resources(me: psutil.Process) -> dict[str, int]:
-    return {
-        "threads": me.num_threads(),
-        "fds": me.num_fds(),
-        "children": len(me.children(recursive=True)),
-    }
 
 
 @pytest.mark.timeout(600)  # about 80 s at a load average of 5 on 2 cores; far more when busier
@@ -70,16 +62,10 @@ def test_200_streams_added_and_removed_leave_nothing_behind(own_shm: SharedMemor
                 result = handle.remove_stream(name)
                 assert result.ok and result.ended == "stopped", result
             if round_ == 0:  # the forkserver and what the first round starts, started once
-                before = _resources(me)
+                before = process_resources(me)
                 rss_before = me.memory_info().rss
         duration = time.monotonic() - started
-        def settled() -> dict[str, int] | None:
-            now = _resources(me)
-            return now if all(now[key] <= before[key] for key in before) else None
-
-        # A descriptor or thread comes and goes for a moment (one of the last round's still
-        # closing): a leak grows with the cycles and never settles back.
-        after = wait_until(settled, lambda: f"{_resources(me)} back to at most {before}", 10.0)
+        after = settled_back(lambda: process_resources(me), before)
         grown = me.memory_info().rss - rss_before
         assert list(handle.streams) == ["base"] and list(supervisor._streams) == ["base"]
         assert not supervisor._removing and not supervisor._restarting

@@ -477,6 +477,7 @@ def _stall_the_first_raylet(driver: psutil.Process, started: list[psutil.Process
         time.sleep(0.001)
 
 
+@pytest.mark.timeout(360)  # about 50 s on an idle machine: Ray's own 30 s, then a second start
 def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_more(
     tmp_path: Path,
 ) -> None:
