@@ -1,5 +1,6 @@
 """A test that measures the machine's speed (an answer within 2 s) runs with no other test of
-the suite beside it: the ``alone`` marker (conftest.py).
+the suite beside it: the ``alone`` marker (conftest.py). A test that starts a local Ray instance
+runs with no other such test beside it: the ``local_ray`` marker.
 
 The suite's tests run side by side, in pytest-xdist's workers and in any other run of the suite
 on this machine (CI runs two Pythons at once). Each test holds ``Turns`` while it runs: shared
@@ -7,6 +8,11 @@ for any test, exclusive for one marked ``alone``. A lock file that every run of 
 (``flock``, released by the kernel when a process ends, so a killed run leaves none held) and
 a gate in front of it: a test marked ``alone`` takes the gate, so no new test starts, and waits
 for the running ones to end; then it runs, and lets the others go on.
+
+A local Ray instance claims every CPU, starts a worker process for each and gives its raylet a
+fixed 30 s to register: several starting at once on a loaded machine miss that, or their actors
+take minutes to start. A test marked ``local_ray`` takes a third lock file, exclusive, before
+its turn.
 
 A wait has a deadline (``WAIT_S``): past it, the test runs anyway rather than hang the suite.
 """
@@ -46,11 +52,15 @@ class Turns:
         name = f"framepipe-tests-{os.getuid()}"
         self._gate = os.open(where / f"{name}.gate", os.O_RDONLY | os.O_CREAT, 0o600)
         self._room = os.open(where / f"{name}.lock", os.O_RDONLY | os.O_CREAT, 0o600)
+        self._ray = os.open(where / f"{name}.ray", os.O_RDONLY | os.O_CREAT, 0o600)
         self._gate_held = False
 
-    def enter(self, alone: bool, wait_s: float = WAIT_S) -> bool:
+    def enter(self, alone: bool, local_ray: bool = False, wait_s: float = WAIT_S) -> bool:
         """Wait for this test's turn: True once it has it, False if ``wait_s`` passed first."""
         deadline = time.monotonic() + wait_s
+        # Taken before the gate: a test waiting for Ray's turn holds up no other test.
+        if local_ray and not _lock(self._ray, fcntl.LOCK_EX, deadline):
+            return False
         if not _lock(self._gate, fcntl.LOCK_EX, deadline):
             return False
         if alone:
@@ -66,7 +76,9 @@ class Turns:
         if self._gate_held:
             fcntl.flock(self._gate, fcntl.LOCK_UN)
             self._gate_held = False
+        fcntl.flock(self._ray, fcntl.LOCK_UN)  # held or not
 
     def close(self) -> None:
         os.close(self._gate)
         os.close(self._room)
+        os.close(self._ray)

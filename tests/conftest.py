@@ -39,17 +39,26 @@ _turns: list[Turns] = []  # this process's hold on the suite's turns, made at it
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The tests marked ``alone`` first: each waits for every running test to end, and at the
-    start of a run those are short ones."""
-    items.sort(key=lambda item: item.get_closest_marker("alone") is None)
+    start of a run those are short ones. Then those marked ``local_ray``: one at a time on the
+    machine and long, they run beside the rest of the suite from its start."""
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("alone") is None,
+            item.get_closest_marker("local_ray") is None,
+        )
+    )
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # around pytest-timeout's: a wait is no hang
 def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     """Each test runs in its turn (tests/alone.py): beside others, or alone if it is marked so,
-    from its setup to its teardown."""
+    from its setup to its teardown; one that starts a local Ray instance when no other does."""
     if not _turns:
         _turns.append(Turns())
-    _turns[0].enter(alone=item.get_closest_marker("alone") is not None)
+    _turns[0].enter(
+        alone=item.get_closest_marker("alone") is not None,
+        local_ray=item.get_closest_marker("local_ray") is not None,
+    )
     try:
         yield
     finally:

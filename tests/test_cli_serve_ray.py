@@ -56,6 +56,7 @@ class RayService(Service):
         )  # fmt: skip
 
 
+@pytest.mark.local_ray
 @pytest.mark.timeout(300)
 def test_a_service_on_ray_adds_and_deletes_an_actor_and_leaves_no_ray_process(
     tmp_path: Path,

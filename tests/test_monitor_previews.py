@@ -157,6 +157,7 @@ class TestSeveralStreams:
         assert json.loads(body)["streams"] == ["left", "right"]
 
 
+@pytest.mark.local_ray
 def test_a_ray_actors_stream_has_its_preview_and_histograms(tmp_path: Path) -> None:
     """``--engine ray``: the actor sends previews while watched, and its bucket counts."""
     pytest.importorskip("ray")

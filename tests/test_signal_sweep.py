@@ -201,7 +201,10 @@ def plan(life_s: float, offsets: int, signals: tuple[int, ...]) -> Iterator[tupl
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
+@pytest.mark.parametrize(
+    "scenario",
+    [pytest.param(name, marks=[pytest.mark.local_ray] * (name == "ray")) for name in SCENARIOS],
+)
 def test_a_stop_signal_at_any_moment_is_a_clean_stop(tmp_path: Path, scenario: str) -> None:
     """Each signal at offsets over the whole run: exit 0, the summary, a complete log, and no
     process left, every time."""

@@ -63,6 +63,7 @@ def actor(ray: Any, stream: str) -> Any:
     return ray.get_actor(names[0])
 
 
+@pytest.mark.local_ray
 class TestStreamsAsActors:
     def test_two_streams_end_with_one_log_and_a_summary_each(
         self,
@@ -156,6 +157,7 @@ class SlowRecords(Records):
         super().emit(record)
 
 
+@pytest.mark.local_ray
 class TestBackpressure:
     def test_a_slow_driver_makes_the_actor_drop_and_count_but_never_wait(
         self, ray_instance: Any
@@ -188,6 +190,7 @@ class TestBackpressure:
         assert report.log["dropped"] == 0  # the driver lost nothing it was sent
 
 
+@pytest.mark.local_ray
 class TestWatched:
     def test_the_stats_server_shows_where_a_stream_runs_and_its_fresh_frames(
         self, ray_instance: Any
@@ -215,6 +218,7 @@ class TestWatched:
         assert 'framepipe_frames_processed_total{stream="door"}' in metrics
 
 
+@pytest.mark.local_ray
 class TestDeadActors:
     def test_a_killed_actor_is_reported_and_a_live_one_restarted(self, ray_instance: Any) -> None:
         """ray.kill of a live stream's actor (no_restart=False): Ray restarts it, it reopens
@@ -265,6 +269,7 @@ class TestDeadActors:
         assert report.total["failed"] == 1
 
 
+@pytest.mark.local_ray
 class TestStopping:
     def test_sigterm_stops_every_actor_and_writes_every_summary(
         self, ray_instance: Any, tmp_path: Path
@@ -338,6 +343,13 @@ def run_log(tmp_path: Path) -> str:
     return "".join(path.read_text() for path in sorted((tmp_path / "logs").glob("*.txt")))
 
 
+def progress(driver: subprocess.Popen[str], tmp_path: Path) -> str:
+    """How far the run in ``tmp_path`` got, for a wait that timed out: its exit code, if it
+    ended, and the last lines of its log."""
+    ended = "still running" if driver.poll() is None else f"exit {driver.returncode}"
+    return f"{ended}; its log ends with {run_log(tmp_path)[-1500:]!r}"
+
+
 def ctrl_c_stops_both(driver: subprocess.Popen[str], tmp_path: Path) -> None:
     """Ctrl-C to the run's whole group: exit 0, and both streams stopped, in the summary and on
     stdout."""
@@ -349,13 +361,15 @@ def ctrl_c_stops_both(driver: subprocess.Popen[str], tmp_path: Path) -> None:
     assert "stopped" in out
 
 
+@pytest.mark.local_ray
 def test_ctrl_c_in_a_terminal_stops_every_actor_and_leaves_no_ray_process(tmp_path: Path) -> None:
     """Ctrl-C reaches the whole foreground group (the driver and the Ray instance it started):
     every stream stops after its frame, summaries written, exit 0, no process left behind."""
     pytest.importorskip("ray")
     with paced_ray_run(tmp_path) as driver:
         wait_until(lambda: run_log(tmp_path).count(" frame 30:") >= 2,
-                   "both streams' frames in the log", timeout=60.0)  # fmt: skip
+                   lambda: f"both streams' frames in the log: {progress(driver, tmp_path)}",
+                   timeout=60.0)  # fmt: skip
         children = psutil.Process(driver.pid).children(recursive=True)
         ctrl_c_stops_both(driver, tmp_path)
     _, alive = psutil.wait_procs(children, timeout=15)
@@ -397,6 +411,7 @@ def test_the_ray_engine_without_ray_is_a_usage_error_saying_how_to_install_it(
     assert not (tmp_path / "logs").exists()  # refused before a log was created
 
 
+@pytest.mark.local_ray
 def test_a_killed_actors_restart_tells_the_cause_and_rays_own_lines_stay_off_stdout(
     tmp_path: Path,
 ) -> None:
@@ -420,7 +435,8 @@ def test_a_killed_actors_restart_tells_the_cause_and_rays_own_lines_stay_off_std
                     return int(found[1])
             return None
 
-        pid = wait_until(actor_pid, "stream a's actor", timeout=60.0)
+        pid = wait_until(actor_pid, lambda: f"stream a's actor: {progress(driver, tmp_path)}",
+                         timeout=60.0)  # fmt: skip
         wait_until(lambda: " frame 30:" in next(log.glob("*.txt")).read_text(),
                    "stream a's frames", timeout=30.0)  # fmt: skip
         os.kill(pid, signal.SIGKILL)
@@ -443,6 +459,7 @@ def test_a_killed_actors_restart_tells_the_cause_and_rays_own_lines_stay_off_std
     )
 
 
+@pytest.mark.local_ray
 def test_sigterm_stays_the_applications_while_ray_starts_and_stops() -> None:
     """Within sigterm_kept, ray.init installs none of Ray's SIGTERM handlers (its native one
     aborts the process, exit -6) and ray.shutdown does not leave SIGTERM at its default action:
@@ -477,6 +494,7 @@ def _stall_the_first_raylet(driver: psutil.Process, started: list[psutil.Process
         time.sleep(0.001)
 
 
+@pytest.mark.local_ray
 @pytest.mark.timeout(360)  # about 50 s on an idle machine: Ray's own 30 s, then a second start
 def test_a_local_ray_that_does_not_start_in_time_is_stopped_and_started_once_more(
     tmp_path: Path,

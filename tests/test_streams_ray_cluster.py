@@ -91,6 +91,7 @@ def by_stream(records: list[logging.LogRecord]) -> dict[tuple[str, int], list[in
     return seqs
 
 
+@pytest.mark.local_ray  # a cluster of three, on this machine
 def test_a_lost_node_restarts_its_stream_elsewhere_and_the_others_lose_nothing(
     cluster: Any,
 ) -> None:

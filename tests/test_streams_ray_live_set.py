@@ -28,7 +28,7 @@ WAIT_S = 30.0  # an actor's worker process starts and imports numpy and OpenCV
 CPUS = 2.0
 STARTS_AT_ONCE = CPUS
 
-pytestmark = pytest.mark.usefixtures("logs_in_tmp")
+pytestmark = [pytest.mark.usefixtures("logs_in_tmp"), pytest.mark.local_ray]
 
 
 @pytest.fixture(scope="module")
