@@ -288,6 +288,7 @@ class RayEngine:
             except ValueError:  # the name's last actor, released a moment ago, still holds it
                 actor = self._new_actor(job, attempts, numbered=True)
             slot = self._slots[job.name] = _Slot(actor, attempts)
+            self._pump.expect(len(self._slots))
         slot.ended_alive = False
         return RayWorker(self, slot, job, refuse)
 

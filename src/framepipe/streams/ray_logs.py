@@ -136,6 +136,13 @@ class LogPump:
         self._thread = threading.Thread(target=self._run, name="framepipe-ray-logs", daemon=True)
         self._thread.start()
 
+    def expect(self, actors: int) -> None:
+        """Room for ``actors`` actors' messages: the bound grows as streams join a running
+        set (an actor beyond it would find the queue full), and never shrinks."""
+        with self._queue.mutex:  # queue.Queue's own lock, for a bound that changes
+            self._queue.maxsize = max(self._queue.maxsize, _PER_ACTOR * actors)
+            self._queue.not_full.notify_all()
+
     def put(self, reply: _Reply, messages: list[Any], node: str | None) -> None:
         """Messages of one actor run; ``reply`` takes the answers to that run, in order."""
         try:
