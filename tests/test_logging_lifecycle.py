@@ -17,10 +17,16 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+
+from framepipe.logging._core import STOP_TIMEOUT_S
+from framepipe.logging._lifecycle import FLUSH_TIMEOUT_S
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/fd").is_dir() or not hasattr(os, "fork"),
@@ -34,6 +40,13 @@ FLOOD = 6_000
 SLOW_BATCH_S = 0.03
 CHILD_TIMEOUT_S = 30.0
 QUEUE_SIZE = 10_000  # 80 % of it (ordinary records' share) still holds the whole flood
+# A child that is ending may take as long as its writer keeps writing (a loaded machine slows the
+# drain, never stops it): it is hung only once its log has not grown for STALL_S, and at most
+# the logger's own bounds at a signal (to flush, then to stop) plus that.
+STALL_S = 30.0
+ENDING_LIMIT_S = FLUSH_TIMEOUT_S + STOP_TIMEOUT_S + STALL_S
+
+T = TypeVar("T")
 
 PRELUDE = f"""
 import json, logging, os, signal, sys, threading, time
@@ -85,14 +98,38 @@ def write_child(tmp_path: Path, body: str) -> Path:
     return script
 
 
+def while_it_writes(wait: Callable[[float], T], log_path: Path) -> T:
+    """``wait(timeout)`` for a child that is ending, called again for as long as its log at
+    ``log_path`` grows; subprocess.TimeoutExpired once it stalled for STALL_S, or ran past
+    ENDING_LIMIT_S."""
+    began = last_growth = time.monotonic()
+    size = -1
+    while True:
+        try:
+            return wait(0.5)
+        except subprocess.TimeoutExpired:
+            now = time.monotonic()
+            grown = log_path.stat().st_size if log_path.exists() else 0
+            if grown != size:
+                size, last_growth = grown, now
+            elif now - last_growth >= STALL_S or now - began >= ENDING_LIMIT_S:
+                raise
+
+
 def run_child(tmp_path: Path, body: str) -> Finished:
     """Run ``body`` (after the prelude) to its end; the log file is ``tmp_path / "child.log"``."""
     log_path = tmp_path / "child.log"
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, str(write_child(tmp_path, body)), str(log_path)],
-        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
     )
-    return Finished(proc.returncode, proc.stdout, proc.stderr, read_log(log_path))
+    try:
+        out, err = while_it_writes(lambda timeout: proc.communicate(timeout=timeout), log_path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return Finished(proc.returncode, out, err, read_log(log_path))
 
 
 class RunningChild:
@@ -144,11 +181,11 @@ class RunningChild:
     def finish(self) -> tuple[int, str]:
         """Wait for the child to end; return its exit status and stderr."""
         try:
-            self.proc.wait(timeout=CHILD_TIMEOUT_S)
+            while_it_writes(lambda timeout: self.proc.wait(timeout=timeout), self.log_path)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=CHILD_TIMEOUT_S)
-            pytest.fail("the child did not end after the signal")
+            pytest.fail(f"the child did not end after the signal:\n{''.join(self.stderr)}")
         for reader in self._readers:
             reader.join(timeout=CHILD_TIMEOUT_S)
         while (line := self.lines.get(timeout=CHILD_TIMEOUT_S)) is not None:
