@@ -75,3 +75,15 @@ def test_a_wait_ends_at_its_deadline(turns: list[Turns]) -> None:
     assert 0.5 <= time.monotonic() - began < 5
     b.leave()
     a.leave()
+
+
+def test_tests_that_start_ray_take_turns_and_hold_up_no_other_test(turns: list[Turns]) -> None:
+    a, b, c = turns
+    assert a.enter(alone=False, local_ray=True, wait_s=SHORT_S)
+    assert not b.enter(alone=False, local_ray=True, wait_s=SHORT_S)  # a's Ray instance runs
+    b.leave()
+    assert c.enter(alone=False, wait_s=SHORT_S)
+    c.leave()
+    a.leave()
+    assert b.enter(alone=False, local_ray=True, wait_s=SHORT_S)
+    b.leave()
