@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from framepipe._camera import CameraSettings
@@ -192,6 +192,7 @@ def assert_one_line_error(error: SettingsError, where: str) -> None:
 @settings(max_examples=400, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 @given(table=TABLES | VALUES)
+@example(table={"  ": None})  # a key of spaces, shown as it is
 def test_any_mapping_is_settings_or_one_line_naming_the_stream(table: Any):
     """Whatever a file or a request body holds: a valid value, or a SettingsError of one line
     that starts with where it came from and the stream; never another exception."""

@@ -66,7 +66,8 @@ class SettingsError(ValueError):
 
     def __init__(self, where: str, stream: str, key: str | None, reason: str) -> None:
         self.where, self.stream, self.key = where, stream, key
-        self.reason = " ".join(reason.split())  # one line, whatever a value held
+        # One line, whatever a value held; spaces kept (a key of two spaces is shown as such).
+        self.reason = " ".join(line.strip() for line in reason.splitlines() if line.strip())
         parts = [part for part in (where, stream) if part]
         super().__init__(": ".join([*parts, self.reason]))
 
