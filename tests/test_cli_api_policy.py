@@ -17,6 +17,7 @@ from framepipe.cli._api_policy import (
     allowed_processors,
     api_stream_settings,
     load_api_token,
+    weak_token,
 )
 from framepipe.cli._service_config import ServerSettings, ServiceConfig, parse_service_config
 from framepipe.pipeline.processors import PROCESSOR_NAMES
@@ -356,6 +357,17 @@ class TestToken:
     def test_a_directory_is_no_token_file(self, tmp_path):
         with pytest.raises(SettingsError, match=r"api_token_file .*: cannot read the token"):
             load_api_token(ServerSettings(api_token_file=str(tmp_path)), {})
+
+    @pytest.mark.parametrize(
+        ("token", "warned"),
+        [(None, False), ("x" * 15, True), ("x" * 16, False), ("s3cret", True)],
+    )
+    def test_a_token_short_enough_to_guess_is_warned_about(self, token, warned):
+        warning = weak_token(token)
+        assert (warning is not None) == warned
+        if warning is not None:
+            assert f"has {len(token)} characters" in warning and token not in warning
+            assert "secrets.token_urlsafe" in warning
 
     def test_a_bad_token_in_the_environment(self):
         with pytest.raises(SettingsError) as caught:

@@ -17,7 +17,7 @@ from shm_watch import SharedMemoryWatch
 from streams import StreamServer
 from video_files import count_frames, write_video
 
-TOKEN = "s3cret-token"
+TOKEN = "s3cret-token-of-the-service"
 PACED = "synthetic:64x48@30:600"  # with realtime: ten minutes unless stopped
 RSS_BOUND = 20 * 2**20
 
@@ -167,6 +167,7 @@ def test_a_service_s_streams_change_by_api_and_reload_and_it_stops_clean(
     assert "reload of " in log and "added 1 (extra), removed 1 (live), restarted 1 (scene)" in log
     assert re.search(r"ERROR .* framepipe\.service: reload: .*not valid TOML", log)
     assert "api: 127.0.0.1:" in log and TOKEN not in log
+    assert "the API token has" not in log  # long enough: nothing to warn about
     wait_until(lambda: all(process_ended(p.pid) for p in descendants), "no process left", 15)
     wait_until(lambda: not own_shm.left(), lambda: f"left in /dev/shm: {own_shm.left()}", 10)
 
@@ -280,6 +281,25 @@ class TestErrorAnswers:
             assert "FRAMEPIPE_API_TOKEN" in answer.document["error"]
             assert service.names() == []  # a service may start with no stream
             assert service.stop() == 0
+
+    def test_a_token_short_enough_to_guess_is_warned_about_never_shown(
+        self, tmp_path: Path
+    ) -> None:
+        layout = Layout(tmp_path)
+        layout.write("")
+        layout.token.write_text("hunter2\n")
+        with Service(layout.config, tmp_path) as service:
+            assert service.request("GET", "/streams").status == 200
+            for reloads, token in enumerate(("hunter2", "hunter22"), 1):  # the same, another
+                layout.token.write_text(f"{token}\n")
+                service.signal(signal.SIGHUP)
+                counted = f'framepipe_config_reloads_total{{result="ok"}} {reloads}.0'
+                wait_until(lambda: counted in service.metrics(), counted, timeout=30)  # noqa: B023
+            assert service.stop() == 0
+        log = service.log_text(layout.logs)
+        warned = re.findall(r"WARNING .* the API token has (\d+) characters: one shorter", log)
+        assert warned == ["7", "8"]  # at start, and for the new token only
+        assert "hunter2" not in log
 
 
 @pytest.mark.timeout(900)  # about 2 minutes on an idle 2-core machine

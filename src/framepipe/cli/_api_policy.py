@@ -42,11 +42,15 @@ __all__ = [
     "allowed_processors",
     "api_stream_settings",
     "load_api_token",
+    "weak_token",
 ]
 
 REQUEST = "request"  # where a body's messages say it came from
 TOKEN_ENV = "FRAMEPIPE_API_TOKEN"
 MAX_TOKEN_BYTES = 4096
+# Shorter than this, a token may be guessed by whoever reaches the port: 16 characters of
+# secrets.token_urlsafe hold 96 bits.
+MIN_TOKEN_CHARS = 16
 
 # FFmpeg reads "name:rest" as protocol "name" (file:, concat:, subfile:, pipe:, ...), and
 # "subfile,...:" too; such a source is not a file name.
@@ -116,6 +120,16 @@ def allowed_processors(config: ServiceConfig) -> frozenset[str]:
         allowed.update(stream.processor)
     allowed.update(_names(config.defaults.get("processor")))
     return frozenset(allowed)
+
+
+def weak_token(token: str | None) -> str | None:
+    """What to warn about a token short enough to be guessed; None for a good one, or none."""
+    if token is None or len(token) >= MIN_TOKEN_CHARS:
+        return None
+    return (
+        f"the API token has {len(token)} characters: one shorter than {MIN_TOKEN_CHARS} may be "
+        'guessed; make one with python -c "import secrets; print(secrets.token_urlsafe(32))"'
+    )
 
 
 def load_api_token(

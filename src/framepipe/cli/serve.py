@@ -26,7 +26,7 @@ from functools import partial
 from typing import Any
 
 from framepipe._text import hide_secrets
-from framepipe.cli._api_policy import load_api_token
+from framepipe.cli._api_policy import load_api_token, weak_token
 from framepipe.cli._args import (
     add_engine_arguments,
     check_processor_imports,
@@ -40,8 +40,8 @@ from framepipe.cli._service_reload import ConfigReloader
 from framepipe.cli._service_streams import ServiceStreams
 from framepipe.cli._several import _ray_options, finish_streams, supervise
 from framepipe.cli.run import _import_from_cwd
+from framepipe.logging import Logger, configure, get_logger
 from framepipe.logging import address as log_address
-from framepipe.logging import configure, get_logger
 from framepipe.monitor import StatsServer
 from framepipe.pipeline.sources import parse_source
 from framepipe.pipeline.stream_settings import SettingsError, StreamSettings
@@ -110,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _warn_if_weak(token: str | None, log: Logger) -> None:
+    warning = weak_token(token)
+    if warning is not None:
+        log.warning("%s", warning)
+
+
 def load_checked(path: str) -> ServiceConfig:
     """The file read and checked, and the processors it names imported; SettingsError if not."""
     config = load_service_config(path)
@@ -154,14 +160,19 @@ def _serve(config: ServiceConfig, token: str | None, args: argparse.Namespace) -
         registry = ServiceStreams.from_file(streams)
         service_log = get_logger(SERVICE_LOGGER)
         api = ServiceApi(handle, config, token, service_log, registry)
+        _warn_if_weak(token, service_log)
 
         tokens = [token]  # the one in use: a reloaded file may name another
 
         def applied(reloaded: ServiceConfig) -> None:
             try:
-                tokens[0] = load_api_token(reloaded.server, os.environ, where=reloaded.path)
+                loaded = load_api_token(reloaded.server, os.environ, where=reloaded.path)
             except SettingsError as exc:
                 service_log.error("reload: %s; the API token in use is kept", exc)
+            else:
+                if loaded != tokens[0]:
+                    _warn_if_weak(loaded, service_log)
+                tokens[0] = loaded
             api.reconfigure(reloaded, tokens[0])
 
         reloader = ConfigReloader(
