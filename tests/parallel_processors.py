@@ -1,5 +1,5 @@
-"""Processors for the results and parallel-worker tests, importable by path from a worker
-process (spawned workers rebuild them by module and name)."""
+"""Processors for the results, parallel-worker and metrics tests, importable by path from a
+worker process (spawned workers rebuild them by module and name)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ DIE_MARKER_ENV = "FRAMEPIPE_TEST_DIE_MARKER"
 def signature(frame: Frame) -> int:
     """A number that tells the frames of a synthetic scene apart."""
     return int(frame[::8, ::8].sum(dtype="int64"))
+
+
+def takes_20_ms(frame: Frame) -> Frame:
+    """A frame time that a busy machine's scheduling barely moves: its quantiles are the
+    processor's, not those of the odd frame that waited for a core."""
+    time.sleep(0.020)
+    return frame
 
 
 def jittery(frame: Frame) -> tuple[Frame, dict[str, int]]:

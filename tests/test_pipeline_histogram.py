@@ -14,6 +14,7 @@ from framepipe._snapshot import HistogramCounts, merge_histograms
 from framepipe.pipeline import Pipeline
 from framepipe.pipeline.histogram import BUCKET_BOUNDS, FrameHistogram, FrameHistograms
 from framepipe.typing import Frame
+from parallel_processors import takes_20_ms
 
 
 def bucket_quantile(q: float, reading: HistogramCounts) -> float:
@@ -37,11 +38,6 @@ def busy(seconds: float) -> None:
 
 def takes_50_us(frame: Frame) -> Frame:
     busy(50e-6)
-    return frame
-
-
-def takes_20_ms(frame: Frame) -> Frame:
-    time.sleep(0.020)
     return frame
 
 
