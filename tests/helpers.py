@@ -9,6 +9,7 @@ modules). Fixtures that several modules share live in ``conftest.py``.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
 import sys
@@ -29,6 +30,7 @@ __all__ = [
     "log_entry",
     "process_ended",
     "process_resources",
+    "pythonpath_with_tests",
     "refused_port",
     "settled_back",
     "wait_for_frames",
@@ -37,8 +39,15 @@ __all__ = [
 
 T = TypeVar("T")
 
-CHILDREN = Path(__file__).resolve().parent / "children"  # programs the tests run as processes
+TESTS = Path(__file__).resolve().parent
+CHILDREN = TESTS / "children"  # programs the tests run as processes
 POLL_S = 0.02
+
+
+def pythonpath_with_tests() -> str:
+    """``PYTHONPATH`` for a process that imports the tests' processors by module and name (a
+    worker, a Ray actor): this directory first, then what the environment had."""
+    return os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
 
 
 class ManualClock:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["RAY_FLAG_ERRORS", "TESTS", "Records", "local_ray"]
+from helpers import pythonpath_with_tests
 
-TESTS = Path(__file__).resolve().parent  # where actors import the tests' processors from
+__all__ = ["RAY_FLAG_ERRORS", "Records", "local_ray"]
+
 
 # Ray flags that cannot apply, and the one line each gets (``framepipe run`` and ``serve``).
 RAY_FLAG_ERRORS = [
@@ -38,8 +37,7 @@ def local_ray(cpus: int = 2) -> Iterator[Any]:
     ray = pytest.importorskip("ray")
     sigterm = signal.getsignal(signal.SIGTERM)
     with pytest.MonkeyPatch.context() as environment:
-        path = os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))
-        environment.setenv("PYTHONPATH", path)
+        environment.setenv("PYTHONPATH", pythonpath_with_tests())
         ray.init(
             address="local",
             num_cpus=cpus,

@@ -21,13 +21,12 @@ from typing import Any
 import pytest
 
 from framepipe.pipeline.histogram import BUCKET_BOUNDS
-from helpers import free_port, wait_until
+from helpers import free_port, pythonpath_with_tests, wait_until
 from monitor_helpers import watched_run
 
 FRAMEPIPE = str(Path(sys.executable).with_name("framepipe"))
 SCRAPE_INTERVAL_S = 1
 RUN_S = 15
-TESTS = Path(__file__).resolve().parent  # where the run imports its processor from
 
 
 def _tool(name: str) -> str:
@@ -111,8 +110,7 @@ def two_streams_scraped(tmp_path: Path) -> Iterator[tuple[PrometheusServer, dict
              "--stats-port", str(port), "--summary-json", str(summary),
              "--log-dir", str(tmp_path / "logs")],
             capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))},
+            env={**os.environ, "PYTHONPATH": pythonpath_with_tests()},
         )  # fmt: skip
         assert run.returncode == 0, run.stderr
         yield prometheus, json.loads(summary.read_text())
